@@ -236,7 +236,6 @@ func TestMisusePanics(t *testing.T) {
 	t.Parallel()
 	noop := func(ctx context.Context) error { return nil }
 	var nilNursery *nursery.Nursery
-	//nolint:staticcheck // a nil context is the misuse under test
 	var nilCtx context.Context
 	cases := []struct {
 		name string

@@ -1,0 +1,222 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// DefaultMaxFrame is the default limit on a frame's body, in bytes.
+const DefaultMaxFrame = 64 << 20
+
+// frameHeader is the size of a frame's length prefix: a big-endian uint32.
+const frameHeader = 4
+
+// growStep bounds how much ReadFrame allocates ahead of the bytes that
+// actually arrived, so a peer that announces a large frame and then stalls
+// costs little memory.
+const growStep = 1 << 20
+
+// ReadFrame reads one frame from r and returns its body. A length over max
+// gives an error matching [ErrFrameTooLarge] before anything is allocated; a
+// frame cut short gives one matching [io.ErrUnexpectedEOF]; a clean end of
+// input before the first byte gives [io.EOF].
+func ReadFrame(r io.Reader, max int) ([]byte, error) {
+	var hdr [frameHeader]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("transport: truncated frame header: %w", err)
+		}
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint32(hdr[:]))
+	if n > max {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
+	}
+	body := make([]byte, 0, min(n, growStep))
+	for len(body) < n {
+		if len(body) == cap(body) {
+			body = append(body, make([]byte, min(n-len(body), growStep))...)[:len(body)]
+		}
+		m, err := io.ReadFull(r, body[len(body):min(n, cap(body))])
+		body = body[:len(body)+m]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("transport: truncated frame: %d of %d bytes: %w", len(body), n, err)
+		}
+	}
+	return body, nil
+}
+
+// AppendFrame appends m as one frame (length prefix and msgpack envelope)
+// to dst. It is what a Conn sends; it is exported for tools and for peers
+// written in Go without a Conn.
+func AppendFrame(dst []byte, m *Message) ([]byte, error) {
+	var fe frameEncoder
+	b, err := fe.encode(m, nil)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
+// frameEncoder encodes messages into frames, reusing its buffer.
+type frameEncoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+// encode encodes m as a frame. payload, when not nil, is encoded in place
+// of m.Payload, straight into the frame. The result aliases the encoder's
+// buffer and is valid until the next encode or detach.
+func (fe *frameEncoder) encode(m *Message, payload any) ([]byte, error) {
+	if fe.enc == nil {
+		fe.enc = msgpack.NewEncoder(&fe.buf)
+	}
+	fe.buf.Reset()
+	fe.buf.Write(make([]byte, frameHeader))
+	if err := fe.envelope(m, payload); err != nil {
+		return nil, fmt.Errorf("transport: encode %s: %w", m.Kind, err)
+	}
+	b := fe.buf.Bytes()
+	binary.BigEndian.PutUint32(b, uint32(len(b)-frameHeader))
+	return b, nil
+}
+
+// detach hands the current frame's memory to the caller and starts a fresh
+// buffer, for frames too large to copy.
+func (fe *frameEncoder) detach() []byte {
+	b := fe.buf.Bytes()
+	fe.buf = bytes.Buffer{}
+	return b
+}
+
+func (fe *frameEncoder) envelope(m *Message, payload any) error {
+	e := fe.enc
+	if !m.Kind.valid() {
+		return fmt.Errorf("unknown kind %d", m.Kind)
+	}
+	if err := e.EncodeArrayLen(m.Kind.fields()); err != nil {
+		return err
+	}
+	if err := e.EncodeUint(uint64(m.Kind)); err != nil {
+		return err
+	}
+	if err := e.EncodeUint(m.ID); err != nil {
+		return err
+	}
+	switch m.Kind {
+	case KindHello:
+		if m.Hello == nil {
+			return errors.New("Hello message without Hello")
+		}
+		return encodeHello(e, m.Hello)
+	case KindCall:
+		if err := e.EncodeString(m.Func); err != nil {
+			return err
+		}
+		return encodePayload(e, m, payload)
+	case KindStarted, KindYield, KindReturn:
+		return encodePayload(e, m, payload)
+	case KindError:
+		if m.Err == nil {
+			return errors.New("Error message without ErrorInfo")
+		}
+		return encodeErrorInfo(e, m.Err)
+	case KindCredit:
+		return e.EncodeUint(uint64(m.Credit))
+	}
+	return nil
+}
+
+func encodePayload(e *msgpack.Encoder, m *Message, payload any) error {
+	switch {
+	case payload != nil:
+		return e.Encode(payload)
+	case len(m.Payload) > 0:
+		return e.Encode(m.Payload)
+	}
+	return e.EncodeNil()
+}
+
+func encodeHello(e *msgpack.Encoder, h *Hello) error {
+	return encodeMap(e,
+		"version", uint64(h.Version),
+		"name", h.Actor.Name,
+		"id", h.Actor.ID,
+		"pid", int64(h.Actor.PID),
+		"role", h.Role,
+		"initiator", h.Initiator,
+		"window", uint64(h.Window),
+		"max_frame", uint64(h.MaxFrame),
+	)
+}
+
+func encodeErrorInfo(e *msgpack.Encoder, ei *ErrorInfo) error {
+	return encodeMap(e,
+		"type", ei.Type,
+		"message", ei.Message,
+		"stack", ei.Stack,
+		"source", ei.Source,
+		"via", ei.Via,
+		"is", ei.Is,
+	)
+}
+
+// encodeMap writes key/value pairs as one msgpack map with string keys.
+func encodeMap(e *msgpack.Encoder, kv ...any) error {
+	if err := e.EncodeMapLen(len(kv) / 2); err != nil {
+		return err
+	}
+	for i := 0; i < len(kv); i += 2 {
+		if err := e.EncodeString(kv[i].(string)); err != nil {
+			return err
+		}
+		if err := encodeValue(e, kv[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func encodeValue(e *msgpack.Encoder, v any) error {
+	switch v := v.(type) {
+	case string:
+		return e.EncodeString(v)
+	case uint64:
+		return e.EncodeUint(v)
+	case int64:
+		return e.EncodeInt(v)
+	case bool:
+		return e.EncodeBool(v)
+	case ActorID:
+		return encodeMap(e, "name", v.Name, "id", v.ID, "pid", int64(v.PID))
+	case []ActorID:
+		if err := e.EncodeArrayLen(len(v)); err != nil {
+			return err
+		}
+		for _, a := range v {
+			if err := encodeValue(e, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	case []string:
+		if err := e.EncodeArrayLen(len(v)); err != nil {
+			return err
+		}
+		for _, s := range v {
+			if err := e.EncodeString(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("transport: cannot encode %T", v)
+}

@@ -1,0 +1,332 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// Side says which end of a connection this is. The [Initiator] (the side
+// that dialed, or the parent of a socketpair) opens odd stream ids and the
+// [Responder] even ones, so both can call the other without colliding.
+type Side bool
+
+// The two sides of a connection.
+const (
+	Initiator Side = true
+	Responder Side = false
+)
+
+// A Conn is an established, multiplexed connection to a peer. It is safe
+// for concurrent use: any number of goroutines may open streams with
+// [Conn.Call], take incoming ones with [Conn.Accept], and send and receive
+// on streams at once. One goroutine reads frames and routes them to their
+// streams without ever blocking on a slow stream; one goroutine writes,
+// batching whatever the senders queued.
+type Conn struct {
+	nc    net.Conn
+	cfg   config
+	local Hello
+	peer  Hello
+	w     *writer
+
+	encoders sync.Pool     // *frameEncoder
+	callLock chan struct{} // held while a Call takes its id and is queued
+
+	mu           sync.Mutex
+	streams      map[uint64]*Stream
+	nextID       uint64 // next id this side opens
+	lastIncoming uint64 // highest id the peer opened
+	incoming     int    // open streams the peer opened
+	accepts      queue[*Stream]
+
+	done       chan struct{} // closed when the connection ends
+	err        error         // why it ended; set before done is closed
+	failOnce   sync.Once
+	closing    chan struct{} // closed by Close to stop the writer after a flush
+	closeOnce  sync.Once
+	readerDone chan struct{}
+	writerDone chan struct{}
+}
+
+// NewConn performs the handshake on an established nc (a socketpair end,
+// or any stream connection already authenticated by its nature) and
+// returns the Conn. side must differ from the peer's. The handshake is
+// bounded by ctx and by the handshake timeout; on failure nc is closed and
+// the error matches [ErrHandshake]. NewConn does no authentication: use
+// [DialTCP] and [ListenTCP] across a network.
+func NewConn(ctx context.Context, nc net.Conn, side Side, opts ...Option) (*Conn, error) {
+	cfg := newConfig(opts)
+	return establish(ctx, nc, side, &cfg, nil)
+}
+
+// establish runs the handshake (with auth, when given, between preface and
+// Hello) and starts the connection's goroutines.
+func establish(ctx context.Context, nc net.Conn, side Side, cfg *config, auth func(net.Conn) error) (*Conn, error) {
+	local := Hello{
+		Version:   Version,
+		Actor:     cfg.actor,
+		Role:      cfg.role,
+		Initiator: bool(side),
+		Window:    uint32(cfg.window),
+		MaxFrame:  uint32(cfg.maxFrame),
+	}
+	br := bufio.NewReaderSize(nc, 64<<10)
+	peer, err := handshake(ctx, nc, br, cfg, &local, auth)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c := &Conn{
+		nc:         nc,
+		cfg:        *cfg,
+		local:      local,
+		peer:       *peer,
+		w:          newWriter(nc),
+		streams:    make(map[uint64]*Stream),
+		callLock:   make(chan struct{}, 1),
+		nextID:     2,
+		done:       make(chan struct{}),
+		closing:    make(chan struct{}),
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	if side == Initiator {
+		c.nextID = 1
+	}
+	c.accepts.init()
+	c.encoders.New = func() any { return new(frameEncoder) }
+	go c.readLoop(br)
+	go c.writeLoop()
+	return c, nil
+}
+
+// Peer returns the Hello the peer sent: its identity, window and limits.
+func (c *Conn) Peer() Hello { return c.peer }
+
+// Local returns the Hello this side sent.
+func (c *Conn) Local() Hello { return c.local }
+
+// LocalAddr and RemoteAddr return the underlying connection's addresses.
+func (c *Conn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Done returns a channel closed when the connection has ended, by Close,
+// by the peer, or by an error; [Conn.Err] then says why.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns nil while the connection is up, and afterwards an error
+// matching [ErrClosed] and the reason (io.EOF when the peer went away,
+// [ErrProtocol], [ErrFrameTooLarge], ...).
+func (c *Conn) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Close flushes the frames already queued (for at most the close timeout),
+// closes the connection, fails every open stream with [ErrClosed], and
+// returns once the connection's goroutines have exited. It is safe to call
+// more than once and from any goroutine.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.closing)
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.cfg.closeTimeout))
+		<-c.writerDone
+		c.fail(nil)
+	})
+	<-c.readerDone
+	return nil
+}
+
+// fail ends the connection once, recording cause (nil for a local Close).
+func (c *Conn) fail(cause error) {
+	c.failOnce.Do(func() {
+		c.mu.Lock()
+		c.err = &closedError{cause: cause}
+		streams := make([]*Stream, 0, len(c.streams))
+		for _, s := range c.streams {
+			streams = append(streams, s)
+		}
+		c.mu.Unlock()
+		close(c.done)
+		c.nc.Close()
+		for _, s := range streams {
+			s.closeCanceled()
+		}
+	})
+}
+
+func (c *Conn) writeLoop() {
+	defer close(c.writerDone)
+	if err := c.w.loop(c.closing); err != nil {
+		c.fail(fmt.Errorf("write: %w", err))
+	}
+}
+
+func (c *Conn) readLoop(br *bufio.Reader) {
+	defer close(c.readerDone)
+	var fd frameDecoder
+	for {
+		body, err := ReadFrame(br, c.cfg.maxFrame)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		m, err := fd.decode(body)
+		if err == nil {
+			err = c.dispatch(m)
+		}
+		if err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+// send encodes m (with payload, when not nil, in place of m.Payload) and
+// queues it. Data frames wait for room in the queue; control frames never
+// wait, so the read loop can send them without blocking.
+func (c *Conn) send(ctx context.Context, m *Message, payload any, data bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.Err(); err != nil {
+		return err
+	}
+	fe := c.encoders.Get().(*frameEncoder)
+	defer c.encoders.Put(fe)
+	frame, err := fe.encode(m, payload)
+	if err != nil {
+		return err
+	}
+	if n := len(frame) - frameHeader; n > int(c.peer.MaxFrame) {
+		return fmt.Errorf("%w: %s of %d bytes, the peer's limit is %d", ErrFrameTooLarge, m.Kind, n, c.peer.MaxFrame)
+	}
+	owned := len(frame) > copyMax
+	if owned {
+		frame = fe.detach()
+	}
+	if err := c.w.queue(ctx, c.done, frame, owned, data); err != nil {
+		if errors.Is(err, errClosedWriter) {
+			return c.Err()
+		}
+		return err
+	}
+	return nil
+}
+
+// sendControl queues a small control frame without waiting. A failure
+// means the connection is ending, which everyone learns from Done.
+func (c *Conn) sendControl(m *Message) {
+	_ = c.send(context.Background(), m, nil, false)
+}
+
+// Call opens a stream that calls fn in the peer with args (any value
+// msgpack can encode, or a msgpack.RawMessage) and returns at once; read
+// the answer with [Stream.Recv]. It blocks only while the send queue is
+// full, and honours ctx then.
+func (c *Conn) Call(ctx context.Context, fn string, args any) (*Stream, error) {
+	// Ids must reach the peer in increasing order, so taking an id and
+	// queueing its Call happen under one lock (a channel, to honour ctx).
+	select {
+	case c.callLock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-c.callLock }()
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil, c.err
+	}
+	id := c.nextID
+	c.nextID += 2
+	s := newStream(c, id, true, c.peer.Window)
+	c.streams[id] = s
+	c.mu.Unlock()
+	if err := c.send(ctx, &Message{Kind: KindCall, ID: id, Func: fn}, args, true); err != nil {
+		c.remove(s)
+		return nil, err
+	}
+	return s, nil
+}
+
+// Accept waits for the next stream the peer opened with a Call, honouring
+// ctx. After the connection ends it returns the connection's error.
+func (c *Conn) Accept(ctx context.Context) (*Stream, error) {
+	s, err := c.accepts.pop(ctx, c.done)
+	if err != nil {
+		if errors.Is(err, errQueueDone) {
+			return nil, c.err
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// remove forgets a finished stream.
+func (c *Conn) remove(s *Stream) {
+	c.mu.Lock()
+	if c.streams[s.id] == s {
+		delete(c.streams, s.id)
+		if !s.outgoing {
+			c.incoming--
+		}
+	}
+	c.mu.Unlock()
+}
+
+// dispatch routes one received message. It never blocks on a stream.
+func (c *Conn) dispatch(m *Message) error {
+	switch m.Kind {
+	case KindHello:
+		return protocolError("Hello after the handshake")
+	case KindCall:
+		return c.incomingCall(m)
+	}
+	c.mu.Lock()
+	s := c.streams[m.ID]
+	known := m.ID < c.nextID || m.ID <= c.lastIncoming
+	c.mu.Unlock()
+	if s == nil {
+		if !known {
+			return protocolError("%s for stream %d, which was never opened", m.Kind, m.ID)
+		}
+		return nil // a late message for a stream that has ended: harmless
+	}
+	return s.deliver(m)
+}
+
+func (c *Conn) incomingCall(m *Message) error {
+	c.mu.Lock()
+	if (m.ID%2 == 1) != c.peer.Initiator || m.ID <= c.lastIncoming {
+		last := c.lastIncoming
+		c.mu.Unlock()
+		return protocolError("Call with stream id %d out of order or of this side's parity (the peer's last was %d)", m.ID, last)
+	}
+	c.lastIncoming = m.ID
+	if c.incoming >= c.cfg.maxStreams {
+		c.mu.Unlock()
+		c.sendControl(&Message{Kind: KindError, ID: m.ID, Err: &ErrorInfo{
+			Type:    "transport.ErrTooManyStreams",
+			Message: fmt.Sprintf("%v (limit %d)", ErrTooManyStreams, c.cfg.maxStreams),
+			Source:  c.local.Actor,
+		}})
+		return nil
+	}
+	s := newStream(c, m.ID, false, c.peer.Window)
+	s.fn, s.args = m.Func, m.Payload
+	c.streams[m.ID] = s
+	c.incoming++
+	c.mu.Unlock()
+	c.accepts.push(s)
+	return nil
+}

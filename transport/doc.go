@@ -1,0 +1,36 @@
+// Package transport is grove's wire: framed msgpack messages over a
+// connected socketpair, Unix domain sockets or TCP, multiplexed into
+// flow-controlled streams. Everything that crosses a process boundary in
+// grove goes through it; PROTOCOL.md in this directory is the byte-level
+// specification, precise enough to write a peer in another language.
+//
+// A [Conn] is established by a handshake ([NewConn], [FileConn], [DialUnix],
+// [DialTCP], or a [Listener]'s Accept) and then carries any number of
+// concurrent [Stream]s, each one call of Tractor's dialog: a [KindCall]
+// answered by [KindReturn] or [KindError], optionally with [KindStarted],
+// [KindYield] and [KindStop] in between, in either direction.
+//
+// The guarantees:
+//
+//   - Sends are safe from many goroutines at once and are coalesced: frames
+//     queued while a write is in progress go out together in one write
+//     syscall. Nothing waits for a timer.
+//   - Flow control is per stream: a sender may have at most the peer's
+//     window of [KindYield] items outstanding ([DefaultWindow] unless the
+//     peer announced another), so a fast producer blocks instead of
+//     overrunning a slow consumer, and a stalled stream never stalls the
+//     others on the same connection.
+//   - Frames are checked against a size limit ([DefaultMaxFrame], per
+//     connection) before anything is allocated, and every frame is
+//     validated (structure, nesting depth) before it is decoded. Hostile
+//     bytes give an error ([ErrFrameTooLarge], [ErrProtocol], [ErrHandshake])
+//     and close that connection; they never panic.
+//   - TCP always authenticates with a shared secret (HMAC challenge-response)
+//     and optionally mutual TLS; Unix sockets live in a private directory and,
+//     on Linux, the peer's uid must match ours.
+//   - Every blocking call honours its ctx; [Conn.Close] unblocks everything
+//     and returns only when the connection's goroutines have exited.
+//
+// Payloads stay raw msgpack ([msgpack.RawMessage]) until the receiver
+// decodes them with [Message.Decode] into the type it expects.
+package transport

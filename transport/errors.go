@@ -1,0 +1,88 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrClosed is matched by every error from a connection that has been
+	// closed, by this side or by the peer, or that failed.
+	ErrClosed = errors.New("transport: connection closed")
+
+	// ErrFrameTooLarge is matched when a frame's length exceeds the limit:
+	// on receipt the connection is closed; on send the message is refused
+	// and the connection carries on.
+	ErrFrameTooLarge = errors.New("transport: frame too large")
+
+	// ErrProtocol is matched when the peer broke the protocol: a frame that
+	// is not valid msgpack, an unknown kind, a message where it is not
+	// allowed, or a Yield beyond its credit. The connection is closed.
+	ErrProtocol = errors.New("transport: protocol violation")
+
+	// ErrHandshake is matched by every failed handshake: a peer that is
+	// not grove, garbage bytes, silence past the handshake timeout, a
+	// version mismatch, or a failed authentication.
+	ErrHandshake = errors.New("transport: handshake failed")
+
+	// ErrAuth is matched when the peer failed to authenticate: a wrong
+	// shared secret, a missing or invalid TLS client certificate, or a Unix
+	// socket peer running as another user. It also matches ErrHandshake.
+	ErrAuth = errors.New("transport: authentication failed")
+
+	// ErrStreamClosed is returned by a send on a stream whose sending
+	// direction is finished (after Stop, Return or Error).
+	ErrStreamClosed = errors.New("transport: stream closed")
+
+	// ErrTooManyStreams is the remote error a Call gets when the callee
+	// already has the maximum number of incoming streams open.
+	ErrTooManyStreams = errors.New("transport: too many concurrent streams")
+)
+
+// A VersionError is a handshake with a peer that speaks another protocol
+// version. It matches ErrHandshake.
+type VersionError struct {
+	Local, Remote uint32
+}
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("transport: protocol version mismatch: this side speaks version %d, the peer speaks version %d",
+		e.Local, e.Remote)
+}
+
+// Is makes a VersionError match ErrHandshake.
+func (e *VersionError) Is(target error) bool { return target == ErrHandshake }
+
+// protocolError reports a peer's protocol violation.
+func protocolError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, args...))
+}
+
+// closedError wraps the reason a connection ended so that it matches both
+// ErrClosed and the reason.
+type closedError struct{ cause error }
+
+func (e *closedError) Error() string {
+	if e.cause == nil || e.cause == ErrClosed {
+		return ErrClosed.Error()
+	}
+	return ErrClosed.Error() + ": " + e.cause.Error()
+}
+
+func (e *closedError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrClosed}
+	}
+	return []error{ErrClosed, e.cause}
+}
+
+// authFailure is an authentication failure; it matches ErrAuth and
+// ErrHandshake.
+type authFailure struct{ msg string }
+
+func authError(format string, args ...any) error {
+	return &authFailure{msg: fmt.Sprintf(format, args...)}
+}
+
+func (e *authFailure) Error() string   { return ErrAuth.Error() + ": " + e.msg }
+func (e *authFailure) Unwrap() []error { return []error{ErrAuth, ErrHandshake} }

@@ -1,0 +1,114 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+)
+
+// Preface is the 8 bytes each side writes first on every connection (after
+// TLS, before anything else). A peer that sends anything else is not grove.
+const Preface = "\x89GROVE\r\n"
+
+// maxHelloFrame bounds the Hello frame, which is read before the peer's
+// limits are known.
+const maxHelloFrame = 64 << 10
+
+// handshake exchanges prefaces, runs auth (when not nil), then exchanges
+// Hellos and checks the peer's. It is bounded by ctx and the handshake
+// timeout; on success the connection's deadlines are cleared.
+func handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, cfg *config, local *Hello, auth func(net.Conn) error) (*Hello, error) {
+	if cfg.handshakeTimeout > 0 {
+		_ = nc.SetDeadline(time.Now().Add(cfg.handshakeTimeout))
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	peer, err := exchange(nc, br, local, auth)
+	if !stop() || ctx.Err() != nil {
+		// ctx fired: report it rather than the deadline error it caused.
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, context.Cause(ctx))
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("%w: no handshake from the peer within %v: %w", ErrHandshake, cfg.handshakeTimeout, err)
+		}
+		if errors.Is(err, ErrHandshake) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	return peer, nil
+}
+
+func exchange(nc net.Conn, br *bufio.Reader, local *Hello, auth func(net.Conn) error) (*Hello, error) {
+	hello, err := AppendFrame(nil, &Message{Kind: KindHello, Hello: local})
+	if err != nil {
+		return nil, err
+	}
+	out := []byte(Preface)
+	if auth == nil {
+		out = append(out, hello...) // one write for both
+	}
+	if _, err := nc.Write(out); err != nil {
+		return nil, err
+	}
+	var got [len(Preface)]byte
+	if _, err := io.ReadFull(br, got[:]); err != nil {
+		return nil, fmt.Errorf("reading the preface: %w", err)
+	}
+	if string(got[:]) != Preface {
+		return nil, fmt.Errorf("%w: the peer is not grove (preface %q)", ErrHandshake, got[:])
+	}
+	if auth != nil {
+		if err := auth(&bufferedConn{Conn: nc, r: br}); err != nil {
+			return nil, err
+		}
+		if _, err := nc.Write(hello); err != nil {
+			return nil, err
+		}
+	}
+	body, err := ReadFrame(br, maxHelloFrame)
+	if err != nil {
+		return nil, fmt.Errorf("reading the Hello: %w", err)
+	}
+	m, err := DecodeMessage(body)
+	if err != nil {
+		return nil, err
+	}
+	if m.Kind != KindHello {
+		return nil, fmt.Errorf("%w: expected Hello, got %s", ErrHandshake, m.Kind)
+	}
+	return m.Hello, checkHello(local, m.Hello)
+}
+
+// checkHello checks the peer's Hello against this side's.
+func checkHello(local, peer *Hello) error {
+	switch {
+	case peer.Version != local.Version:
+		return &VersionError{Local: local.Version, Remote: peer.Version}
+	case peer.Initiator == local.Initiator:
+		return fmt.Errorf("%w: both sides claim the same side (initiator=%t)", ErrHandshake, local.Initiator)
+	case peer.Window == 0:
+		return fmt.Errorf("%w: the peer announced a window of 0", ErrHandshake)
+	case peer.MaxFrame < minMaxFrame:
+		return fmt.Errorf("%w: the peer announced a frame limit of %d bytes, below the minimum %d",
+			ErrHandshake, peer.MaxFrame, minMaxFrame)
+	}
+	return nil
+}
+
+// bufferedConn reads through the handshake's buffered reader, so that no
+// byte the peer sent early is lost.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }

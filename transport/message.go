@@ -1,0 +1,138 @@
+package transport
+
+import (
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Version is the protocol version this package speaks. Peers must speak the
+// same version; see PROTOCOL.md for what changes it.
+const Version = 1
+
+// A Kind says what a message is. The numbers are part of the protocol.
+type Kind uint8
+
+// The message kinds, following Tractor's dialog.
+const (
+	KindHello   Kind = 1 // handshake: version and identity (connection-level, id 0)
+	KindCall    Kind = 2 // open a stream: call a function with a payload
+	KindStarted Kind = 3 // callee to caller: the first value of a streaming call
+	KindYield   Kind = 4 // a stream item, in either direction; flow-controlled
+	KindStop    Kind = 5 // the sender's direction of the stream is finished
+	KindReturn  Kind = 6 // callee to caller: the final value; ends the stream
+	KindError   Kind = 7 // callee to caller: the remote error; ends the stream
+	KindCancel  Kind = 8 // caller to callee: cancel the call
+	KindCredit  Kind = 9 // a flow-control grant of more Yield items
+)
+
+var kindNames = [...]string{
+	KindHello: "Hello", KindCall: "Call", KindStarted: "Started", KindYield: "Yield",
+	KindStop: "Stop", KindReturn: "Return", KindError: "Error", KindCancel: "Cancel",
+	KindCredit: "Credit",
+}
+
+// String returns the kind's name, or "Kind(n)" for an unknown kind.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+func (k Kind) valid() bool { return k >= KindHello && k <= KindCredit }
+
+// fields is the number of envelope fields a kind has in this version.
+func (k Kind) fields() int {
+	switch k {
+	case KindCall:
+		return 4 // kind, id, function, payload
+	case KindStop, KindCancel:
+		return 2 // kind, id
+	}
+	return 3 // kind, id, and a payload, hello, error or credit
+}
+
+// A Message is one envelope on the wire. Which fields are set depends on
+// Kind: Func and Payload for a Call; Payload for Started, Yield and Return;
+// Err for Error; Credit for Credit; Hello for Hello.
+type Message struct {
+	Kind Kind
+	// ID is the stream the message belongs to; 0 for Hello.
+	ID uint64
+	// Func is the function a Call names.
+	Func string
+	// Payload is one raw msgpack value, not decoded by the transport; it
+	// aliases the frame it arrived in. Decode it with [Message.Decode].
+	Payload msgpack.RawMessage
+	// Credit is the number of Yield items a Credit grants.
+	Credit uint32
+	// Err is the remote error an Error carries.
+	Err *ErrorInfo
+	// Hello is the handshake a Hello carries.
+	Hello *Hello
+}
+
+// Decode decodes the message's payload into v, a pointer, with msgpack.
+// The payload was validated on receipt (structure and nesting depth), so
+// decoding cannot recurse without bound.
+func (m *Message) Decode(v any) error {
+	if len(m.Payload) == 0 {
+		return fmt.Errorf("transport: %s message has no payload", m.Kind)
+	}
+	if err := msgpack.Unmarshal(m.Payload, v); err != nil {
+		return fmt.Errorf("transport: decode %s payload into %T: %w", m.Kind, v, err)
+	}
+	return nil
+}
+
+// ActorID identifies an actor: a name, a unique id and a process id.
+type ActorID struct {
+	Name string
+	ID   string
+	PID  int
+}
+
+// String formats the id as name[id]@pid.
+func (a ActorID) String() string {
+	return fmt.Sprintf("%s[%s]@%d", a.Name, a.ID, a.PID)
+}
+
+// Hello is the handshake each side sends first. The transport fills in
+// Version, Window, MaxFrame and Initiator; the rest is the caller's identity.
+type Hello struct {
+	// Version is the protocol version the sender speaks.
+	Version uint32
+	// Actor identifies the sender.
+	Actor ActorID
+	// Role is free-form for the layer above (for instance "parent" or
+	// "child").
+	Role string
+	// Initiator is true for the side that dialed (or the parent of a
+	// socketpair). The initiator opens odd stream ids, the other side even.
+	Initiator bool
+	// Window is how many Yield items the sender will buffer per stream
+	// before it grants more credit.
+	Window uint32
+	// MaxFrame is the largest frame body the sender accepts, in bytes.
+	MaxFrame uint32
+}
+
+// ErrorInfo is a remote error as it crosses the wire: the layer above turns
+// it into a Go error type of its own.
+type ErrorInfo struct {
+	// Type is the Go type name of the original error, such as "*fs.PathError".
+	Type string
+	// Message is the original error's Error() text.
+	Message string
+	// Stack is the remote stack where the error was raised, if known.
+	Stack string
+	// Source is the actor where the error was raised.
+	Source ActorID
+	// Via is the relay path: the actors the error passed through on its way
+	// here, nearest the source first.
+	Via []ActorID
+	// Is lists the names of registered sentinel errors the original matched
+	// with errors.Is, so errors.Is can work across the process boundary.
+	Is []string
+}

@@ -1,0 +1,134 @@
+package transport
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Defaults for the options below.
+const (
+	// DefaultWindow is how many Yield items a stream buffers per direction
+	// before its sender must wait for credit.
+	DefaultWindow = 256
+	// DefaultMaxStreams is how many incoming streams may be open at once on
+	// one connection; a Call beyond it is answered with [ErrTooManyStreams].
+	DefaultMaxStreams = 4096
+	// DefaultHandshakeTimeout bounds the whole handshake, authentication
+	// included.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultCloseTimeout bounds how long Close spends flushing queued
+	// frames to a peer that does not read.
+	DefaultCloseTimeout = time.Second
+
+	// maxPending is how many bytes of frames may wait for the writer before
+	// senders block.
+	maxPending = 1 << 20
+	// maxHandshakes bounds the handshakes a Listener runs at once.
+	maxHandshakes = 128
+	// minMaxFrame is the smallest frame limit a peer may announce.
+	minMaxFrame = 1 << 10
+)
+
+// An Option configures a connection or a listener.
+type Option func(*config)
+
+type config struct {
+	maxFrame         int
+	window           int
+	maxStreams       int
+	handshakeTimeout time.Duration
+	closeTimeout     time.Duration
+	actor            ActorID
+	role             string
+	secret           []byte
+	tls              *tls.Config
+	onReject         func(remote net.Addr, err error)
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		maxFrame:         DefaultMaxFrame,
+		window:           DefaultWindow,
+		maxStreams:       DefaultMaxStreams,
+		handshakeTimeout: DefaultHandshakeTimeout,
+		closeTimeout:     DefaultCloseTimeout,
+		onReject: func(remote net.Addr, err error) {
+			slog.Warn("transport: rejected connection", "remote", remote, "err", err)
+		},
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// WithMaxFrame sets the largest frame body this side accepts, in bytes
+// (default [DefaultMaxFrame]). It is announced to the peer, whose sends
+// over it fail with [ErrFrameTooLarge] without closing the connection. It
+// panics if n is below 1 KiB or above 4 GiB - 1.
+func WithMaxFrame(n int) Option {
+	if n < minMaxFrame || uint64(n) > 1<<32-1 {
+		panic("transport: WithMaxFrame needs 1 KiB <= n < 4 GiB")
+	}
+	return func(c *config) { c.maxFrame = n }
+}
+
+// WithWindow sets how many Yield items this side buffers per stream before
+// the peer must wait for credit (default [DefaultWindow]). Memory per
+// stream is bounded by the window times the frame limit. It panics if n < 1.
+func WithWindow(n int) Option {
+	if n < 1 || n > 1<<30 {
+		panic("transport: WithWindow needs 1 <= n <= 2^30")
+	}
+	return func(c *config) { c.window = n }
+}
+
+// WithMaxStreams sets how many incoming streams may be open at once
+// (default [DefaultMaxStreams]). It panics if n < 1.
+func WithMaxStreams(n int) Option {
+	if n < 1 {
+		panic("transport: WithMaxStreams needs n >= 1")
+	}
+	return func(c *config) { c.maxStreams = n }
+}
+
+// WithHandshakeTimeout bounds the handshake (default
+// [DefaultHandshakeTimeout]); a peer silent past it is dropped.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(c *config) { c.handshakeTimeout = d }
+}
+
+// WithCloseTimeout bounds how long Close flushes queued frames (default
+// [DefaultCloseTimeout]).
+func WithCloseTimeout(d time.Duration) Option {
+	return func(c *config) { c.closeTimeout = d }
+}
+
+// WithIdentity sets the actor identity and role announced in the Hello.
+func WithIdentity(actor ActorID, role string) Option {
+	return func(c *config) { c.actor, c.role = actor, role }
+}
+
+// WithSecret sets the shared secret TCP connections authenticate with
+// (required for TCP; at least 16 bytes). Both ends prove they know it with
+// an HMAC-SHA256 challenge-response; the secret never crosses the wire.
+func WithSecret(secret []byte) Option {
+	s := append([]byte(nil), secret...)
+	return func(c *config) { c.secret = s }
+}
+
+// WithTLS runs TCP connections over TLS with cfg. A listener always
+// requires and verifies a client certificate (mutual TLS), so cfg must set
+// ClientCAs; a dialer must set the certificates it presents.
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *config) { c.tls = cfg }
+}
+
+// WithRejectHook sets the function a Listener calls for each connection it
+// drops during the handshake (garbage, silence, wrong secret, wrong
+// version). The default logs a warning with log/slog.
+func WithRejectHook(fn func(remote net.Addr, err error)) Option {
+	return func(c *config) { c.onReject = fn }
+}

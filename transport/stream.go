@@ -1,0 +1,342 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// A Stream is one call on a connection: the caller's side (from
+// [Conn.Call]) or the callee's (from [Conn.Accept]). Its methods are safe
+// for concurrent use.
+//
+// The dialog (PROTOCOL.md has it byte by byte): the callee may send Started
+// once, then Yields, then Stop; the caller may send Yields and Stop too (a
+// duplex stream); the callee ends the stream with Return or Fail. The caller
+// may Cancel, after which the callee should end the stream promptly.
+type Stream struct {
+	c        *Conn
+	id       uint64
+	outgoing bool // this side sent the Call
+	fn       string
+	args     msgpack.RawMessage
+	in       queue[*Message]
+
+	mu          sync.Mutex
+	credit      int // Yields this side may still send
+	allowance   int // Yields the peer may still send
+	consumed    int // Yields received since this side last granted credit
+	creditReady chan struct{}
+	started     bool // Started or a Yield was sent
+	sendDone    bool // this side's direction is finished
+	ending      bool // a Return or Fail is being sent
+	peerStopped bool
+	finished    bool // the stream has ended and left the connection
+	closed      bool // Close was called
+
+	canceled   chan struct{}
+	cancelOnce sync.Once
+}
+
+func newStream(c *Conn, id uint64, outgoing bool, peerWindow uint32) *Stream {
+	s := &Stream{
+		c:           c,
+		id:          id,
+		outgoing:    outgoing,
+		credit:      int(peerWindow),
+		allowance:   c.cfg.window,
+		creditReady: make(chan struct{}, 1),
+		canceled:    make(chan struct{}),
+	}
+	s.in.init()
+	return s
+}
+
+// ID returns the stream id.
+func (s *Stream) ID() uint64 { return s.id }
+
+// Func returns the function name the Call named (on the callee's side).
+func (s *Stream) Func() string { return s.fn }
+
+// Args returns the Call's raw payload (on the callee's side).
+func (s *Stream) Args() msgpack.RawMessage { return s.args }
+
+// DecodeArgs decodes the Call's payload into v (on the callee's side).
+func (s *Stream) DecodeArgs(v any) error {
+	m := Message{Kind: KindCall, Payload: s.args}
+	return m.Decode(v)
+}
+
+// Canceled returns a channel closed when the caller sent Cancel, or the
+// connection ended. The callee cancels its work when it is closed.
+func (s *Stream) Canceled() <-chan struct{} { return s.canceled }
+
+func (s *Stream) closeCanceled() { s.cancelOnce.Do(func() { close(s.canceled) }) }
+
+// Recv returns the next message the peer sent on this stream: for the
+// caller, Started, Yield, Stop, and finally Return or Error; for the callee,
+// Yield and Stop. After the last of them it returns io.EOF. It blocks until
+// a message arrives, honouring ctx; if the connection ends first it returns
+// the connection's error (after any messages that arrived before). Taking a
+// Yield grants the peer more credit as needed.
+func (s *Stream) Recv(ctx context.Context) (*Message, error) {
+	m, err := s.in.pop(ctx, s.c.done)
+	if err != nil {
+		if !errors.Is(err, errQueueDone) {
+			return nil, err
+		}
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		switch {
+		case closed:
+			return nil, ErrStreamClosed
+		case s.in.isClosed():
+			return nil, io.EOF
+		}
+		return nil, s.c.Err()
+	}
+	if m.Kind == KindYield {
+		s.consumedOne()
+	}
+	return m, nil
+}
+
+// consumedOne counts a Yield taken by the application and grants the peer
+// credit once half a window has been taken.
+func (s *Stream) consumedOne() {
+	s.mu.Lock()
+	s.consumed++
+	grant := 0
+	if s.consumed >= max(1, s.c.cfg.window/2) && !s.finished {
+		grant, s.consumed = s.consumed, 0
+		s.allowance += grant
+	}
+	s.mu.Unlock()
+	if grant > 0 {
+		s.c.sendControl(&Message{Kind: KindCredit, ID: s.id, Credit: uint32(grant)})
+	}
+}
+
+// checkLocked returns an error if this side may not send kind now.
+func (s *Stream) checkLocked(kind Kind) error {
+	final := kind == KindReturn || kind == KindError
+	switch {
+	case s.closed:
+		return ErrStreamClosed
+	case s.outgoing && (kind == KindStarted || final):
+		return fmt.Errorf("transport: %s on stream %d: only the callee may send it", kind, s.id)
+	case kind == KindStarted && s.started:
+		return fmt.Errorf("transport: Started on stream %d after Started or Yield", s.id)
+	case s.finished || s.ending || (s.sendDone && !final):
+		return fmt.Errorf("%w: %s on stream %d after this side finished sending", ErrStreamClosed, kind, s.id)
+	}
+	return nil
+}
+
+// Started sends the first value of a streaming call (callee only, at most
+// once, before any Yield). It returns once the frame is queued.
+func (s *Stream) Started(ctx context.Context, v any) error {
+	s.mu.Lock()
+	if err := s.checkLocked(KindStarted); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.started = true
+	s.mu.Unlock()
+	return s.c.send(ctx, &Message{Kind: KindStarted, ID: s.id}, v, true)
+}
+
+// Yield sends one stream item. It blocks while the peer has no room for it
+// (no credit left), honouring ctx, and returns once the frame is queued.
+func (s *Stream) Yield(ctx context.Context, v any) error {
+	for {
+		s.mu.Lock()
+		if err := s.checkLocked(KindYield); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		if s.credit > 0 {
+			s.credit--
+			s.started = true
+			s.mu.Unlock()
+			break
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.creditReady:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.c.done:
+			return s.c.Err()
+		}
+	}
+	err := s.c.send(ctx, &Message{Kind: KindYield, ID: s.id}, v, true)
+	if err != nil {
+		s.addCredit(1) // the item did not go out
+	}
+	return err
+}
+
+func (s *Stream) addCredit(n int) {
+	s.mu.Lock()
+	s.credit += n
+	s.mu.Unlock()
+	select {
+	case s.creditReady <- struct{}{}:
+	default:
+	}
+}
+
+// Stop ends this side's direction of the stream; the peer's Recv sees it.
+func (s *Stream) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	if err := s.checkLocked(KindStop); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.sendDone = true
+	s.mu.Unlock()
+	return s.c.send(ctx, &Message{Kind: KindStop, ID: s.id}, nil, true)
+}
+
+// Return ends the stream with its final value (callee only).
+func (s *Stream) Return(ctx context.Context, v any) error {
+	return s.end(ctx, &Message{Kind: KindReturn, ID: s.id}, v)
+}
+
+// Fail ends the stream with a remote error (callee only).
+func (s *Stream) Fail(ctx context.Context, e *ErrorInfo) error {
+	return s.end(ctx, &Message{Kind: KindError, ID: s.id, Err: e}, nil)
+}
+
+func (s *Stream) end(ctx context.Context, m *Message, v any) error {
+	s.mu.Lock()
+	if err := s.checkLocked(m.Kind); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.ending = true // a concurrent Return or Fail now fails
+	s.mu.Unlock()
+	if err := s.c.send(ctx, m, v, true); err != nil {
+		s.mu.Lock()
+		s.ending = false // nothing went out: the callee may try again
+		s.mu.Unlock()
+		return err
+	}
+	s.finish()
+	return nil
+}
+
+// Cancel asks the callee to cancel the call (caller only). The stream still
+// ends with the callee's Return or Error; Recv waits for it.
+func (s *Stream) Cancel(ctx context.Context) error {
+	if !s.outgoing {
+		return fmt.Errorf("transport: Cancel on stream %d: only the caller may cancel", s.id)
+	}
+	s.mu.Lock()
+	finished := s.finished
+	s.mu.Unlock()
+	if finished {
+		return nil
+	}
+	return s.c.send(ctx, &Message{Kind: KindCancel, ID: s.id}, nil, false)
+}
+
+// Close releases the stream. A caller that closes a stream before its end
+// cancels the call; a callee that closes it without Return or Fail sends
+// an error saying so. Later Recv and sends return [ErrStreamClosed]. Close
+// does not block.
+func (s *Stream) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	finished := s.finished
+	s.mu.Unlock()
+	if !finished {
+		if s.outgoing {
+			s.c.sendControl(&Message{Kind: KindCancel, ID: s.id})
+		} else {
+			s.c.sendControl(&Message{Kind: KindError, ID: s.id, Err: &ErrorInfo{
+				Type:    "transport.ErrStreamClosed",
+				Message: "transport: stream closed by the callee without a result",
+				Source:  s.c.local.Actor,
+			}})
+		}
+		s.finish()
+	}
+	s.in.close()
+	return nil
+}
+
+// finish marks the stream ended and removes it from the connection.
+func (s *Stream) finish() {
+	s.mu.Lock()
+	s.finished, s.sendDone = true, true
+	s.mu.Unlock()
+	s.c.remove(s)
+	s.addCredit(0) // wake a Yield waiting for credit
+}
+
+// deliver hands a received message to the stream; called by the read loop.
+// It never blocks. An error is a protocol violation by the peer.
+func (s *Stream) deliver(m *Message) error {
+	switch m.Kind {
+	case KindCredit:
+		s.mu.Lock()
+		over := s.credit+int(m.Credit) > math.MaxInt32
+		s.mu.Unlock()
+		if over {
+			return protocolError("credit overflow on stream %d", s.id)
+		}
+		s.addCredit(int(m.Credit))
+		return nil
+	case KindCancel:
+		if s.outgoing {
+			return protocolError("Cancel on stream %d from the callee", s.id)
+		}
+		s.closeCanceled()
+		return nil
+	case KindStarted, KindReturn, KindError:
+		if !s.outgoing {
+			return protocolError("%s on stream %d from the caller", m.Kind, s.id)
+		}
+		s.in.push(m)
+		if m.Kind != KindStarted {
+			s.in.close()
+			s.finish()
+		}
+		return nil
+	case KindYield:
+		s.mu.Lock()
+		s.allowance--
+		over, stopped := s.allowance < 0, s.peerStopped
+		s.mu.Unlock()
+		switch {
+		case over:
+			return protocolError("Yield beyond the granted credit on stream %d", s.id)
+		case stopped:
+			return protocolError("Yield after Stop on stream %d", s.id)
+		}
+		s.in.push(m) // dropped if this side closed the stream
+		return nil
+	case KindStop:
+		s.mu.Lock()
+		s.peerStopped = true
+		s.mu.Unlock()
+		s.in.push(m)
+		if !s.outgoing {
+			s.in.close() // the caller sends nothing after Stop
+		}
+		return nil
+	}
+	return protocolError("unexpected %s on stream %d", m.Kind, s.id)
+}

@@ -1,0 +1,132 @@
+//go:build unix
+
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// ListenUnix listens on a Unix domain socket at path. The socket's
+// directory must be private: it is created with mode 0700 if missing, and
+// an existing one must be a directory owned by this user that no one else
+// may enter. A stale socket file left by a dead listener is removed. On
+// Linux each peer's uid is checked with SO_PEERCRED and must be ours.
+func ListenUnix(path string, opts ...Option) (*Listener, error) {
+	cfg := newConfig(opts)
+	if err := privateDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	if err := removeStale(path); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen on %s: %w", path, err)
+	}
+	return newListener(ln, cfg, func(ctx context.Context, nc net.Conn) (*Conn, error) {
+		if err := checkPeer(nc); err != nil {
+			return nil, err
+		}
+		return establish(ctx, nc, Responder, &cfg, nil)
+	}), nil
+}
+
+// DialUnix connects to a Unix domain socket listener at path and performs
+// the handshake, honouring ctx. On Linux the listener's uid must be ours.
+func DialUnix(ctx context.Context, path string, opts ...Option) (*Conn, error) {
+	cfg := newConfig(opts)
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("transport: dial %s: %w", path, err)
+	}
+	if err := checkPeer(nc); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return establish(ctx, nc, Initiator, &cfg, nil)
+}
+
+// privateDir makes sure dir exists, is a real directory owned by this
+// user, and grants nothing to group or others.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("transport: socket directory: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("transport: socket directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("transport: socket directory %s is not a directory", dir)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("transport: socket directory %s has mode %v; it must be private (0700)", dir, perm)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("transport: socket directory %s belongs to uid %d, not to us (%d)", dir, st.Uid, os.Getuid())
+	}
+	return nil
+}
+
+// removeStale removes a socket file at path that no listener answers on.
+func removeStale(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("transport: %w", err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("transport: %s exists and is not a socket", path)
+	}
+	nc, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		nc.Close()
+		return fmt.Errorf("transport: %s: a listener is already serving there", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("transport: remove stale socket: %w", err)
+	}
+	return nil
+}
+
+// Pair returns the two ends of a connected Unix socketpair, both
+// close-on-exec. Keep local and hand remote to a child process through
+// exec.Cmd.ExtraFiles (which clears close-on-exec in the child), then close
+// remote in the parent. The child opens its end with [FileConn].
+func Pair() (local, remote *os.File, err error) {
+	syscall.ForkLock.RLock()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, nil, fmt.Errorf("transport: socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "grove-socketpair-local"),
+		os.NewFile(uintptr(fds[1]), "grove-socketpair-remote"), nil
+}
+
+// FileConn performs the handshake over a socket file (one end of [Pair],
+// or the file descriptor a child inherited) and returns the Conn. It
+// takes ownership of f and closes it. side must differ from the peer's:
+// by convention the parent is the [Initiator].
+func FileConn(ctx context.Context, f *os.File, side Side, opts ...Option) (*Conn, error) {
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("transport: %s: %w", f.Name(), err)
+	}
+	return NewConn(ctx, nc, side, opts...)
+}

@@ -136,13 +136,20 @@ func (fe *frameEncoder) envelope(m *Message, payload any) error {
 }
 
 func encodePayload(e *msgpack.Encoder, m *Message, payload any) error {
-	switch {
-	case payload != nil:
-		return e.Encode(payload)
-	case len(m.Payload) > 0:
-		return e.Encode(m.Payload)
+	if payload == nil {
+		payload = m.Payload
 	}
-	return e.EncodeNil()
+	if rm, ok := payload.(msgpack.RawMessage); ok {
+		// A raw payload is written as it is, so it must be exactly one
+		// valid value; an empty one stands for nil.
+		if len(rm) == 0 {
+			return e.EncodeNil()
+		}
+		if n, err := scanValue(rm, MaxDepth-1); err != nil || n != len(rm) {
+			return fmt.Errorf("raw payload is not one valid msgpack value (%d bytes): %v", len(rm), err)
+		}
+	}
+	return e.Encode(payload)
 }
 
 func encodeHello(e *msgpack.Encoder, h *Hello) error {

@@ -49,7 +49,7 @@ type Conn struct {
 	failOnce   sync.Once
 	closing    chan struct{} // closed by Close to stop the writer after a flush
 	closeOnce  sync.Once
-	readerDone chan struct{}
+	readers    sync.WaitGroup // the read loop and the handlers it became
 	writerDone chan struct{}
 }
 
@@ -92,7 +92,6 @@ func establish(ctx context.Context, nc net.Conn, side Side, cfg *config, auth fu
 		nextID:     2,
 		done:       make(chan struct{}),
 		closing:    make(chan struct{}),
-		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
 	if side == Initiator {
@@ -100,7 +99,8 @@ func establish(ctx context.Context, nc net.Conn, side Side, cfg *config, auth fu
 	}
 	c.accepts.init()
 	c.encoders.New = func() any { return new(frameEncoder) }
-	go c.readLoop(br)
+	c.readers.Add(1)
+	go c.readLoop(br, new(frameDecoder))
 	go c.writeLoop()
 	return c, nil
 }
@@ -138,11 +138,11 @@ func (c *Conn) Err() error {
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closing)
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.cfg.closeTimeout))
+		c.w.setCloseDeadline(time.Now().Add(c.cfg.closeTimeout))
 		<-c.writerDone
 		c.fail(nil)
 	})
-	<-c.readerDone
+	c.readers.Wait()
 	return nil
 }
 
@@ -171,9 +171,8 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-func (c *Conn) readLoop(br *bufio.Reader) {
-	defer close(c.readerDone)
-	var fd frameDecoder
+func (c *Conn) readLoop(br *bufio.Reader, fd *frameDecoder) {
+	defer c.readers.Done()
 	for {
 		body, err := ReadFrame(br, c.cfg.maxFrame)
 		if err != nil {
@@ -181,10 +180,30 @@ func (c *Conn) readLoop(br *bufio.Reader) {
 			return
 		}
 		m, err := fd.decode(body)
-		if err == nil {
-			err = c.dispatch(m)
-		}
 		if err != nil {
+			c.fail(err)
+			return
+		}
+		if m.Kind == KindCall {
+			s, err := c.incomingCall(m)
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			if s != nil && c.cfg.handler != nil {
+				// This goroutine becomes the handler and a new one goes on
+				// reading: the call starts without a goroutine handoff.
+				c.readers.Add(1)
+				go c.readLoop(br, fd)
+				c.cfg.handler(s)
+				return
+			}
+			if s != nil {
+				c.accepts.push(s)
+			}
+			continue
+		}
+		if err := c.dispatch(m); err != nil {
 			c.fail(err)
 			return
 		}
@@ -214,11 +233,19 @@ func (c *Conn) send(ctx context.Context, m *Message, payload any, data bool) err
 	if owned {
 		frame = fe.detach()
 	}
-	if err := c.w.queue(ctx, c.done, frame, owned, data); err != nil {
-		if errors.Is(err, errClosedWriter) {
+	// Frames that end a turn are written by the sender itself when the
+	// connection is idle; stream items go through the write loop, where a
+	// fast producer's items coalesce.
+	inline := data && m.Kind != KindYield
+	if err := c.w.queue(ctx, c.done, frame, owned, data, inline); err != nil {
+		switch {
+		case errors.Is(err, errClosedWriter):
 			return c.Err()
+		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+			return err
 		}
-		return err
+		c.fail(fmt.Errorf("write: %w", err))
+		return c.Err()
 	}
 	return nil
 }
@@ -260,7 +287,9 @@ func (c *Conn) Call(ctx context.Context, fn string, args any) (*Stream, error) {
 }
 
 // Accept waits for the next stream the peer opened with a Call, honouring
-// ctx. After the connection ends it returns the connection's error.
+// ctx. After the connection ends it returns the connection's error. On a
+// connection with a handler ([WithHandler]) calls go to the handler and
+// Accept only waits for the end.
 func (c *Conn) Accept(ctx context.Context) (*Stream, error) {
 	s, err := c.accepts.pop(ctx, c.done)
 	if err != nil {
@@ -289,12 +318,17 @@ func (c *Conn) dispatch(m *Message) error {
 	switch m.Kind {
 	case KindHello:
 		return protocolError("Hello after the handshake")
-	case KindCall:
-		return c.incomingCall(m)
 	}
 	c.mu.Lock()
 	s := c.streams[m.ID]
-	known := m.ID < c.nextID || m.ID <= c.lastIncoming
+	var known bool // the id was opened, by this side or by the peer
+	switch {
+	case m.ID == 0:
+	case (m.ID%2 == 1) == c.local.Initiator:
+		known = m.ID < c.nextID
+	default:
+		known = m.ID <= c.lastIncoming
+	}
 	c.mu.Unlock()
 	if s == nil {
 		if !known {
@@ -305,12 +339,14 @@ func (c *Conn) dispatch(m *Message) error {
 	return s.deliver(m)
 }
 
-func (c *Conn) incomingCall(m *Message) error {
+// incomingCall opens the stream a Call asks for; it returns nil (and no
+// error) when the stream limit refused it.
+func (c *Conn) incomingCall(m *Message) (*Stream, error) {
 	c.mu.Lock()
-	if (m.ID%2 == 1) != c.peer.Initiator || m.ID <= c.lastIncoming {
+	if m.ID == 0 || (m.ID%2 == 1) != c.peer.Initiator || m.ID <= c.lastIncoming {
 		last := c.lastIncoming
 		c.mu.Unlock()
-		return protocolError("Call with stream id %d out of order or of this side's parity (the peer's last was %d)", m.ID, last)
+		return nil, protocolError("Call with stream id %d out of order or of this side's parity (the peer's last was %d)", m.ID, last)
 	}
 	c.lastIncoming = m.ID
 	if c.incoming >= c.cfg.maxStreams {
@@ -320,13 +356,12 @@ func (c *Conn) incomingCall(m *Message) error {
 			Message: fmt.Sprintf("%v (limit %d)", ErrTooManyStreams, c.cfg.maxStreams),
 			Source:  c.local.Actor,
 		}})
-		return nil
+		return nil, nil
 	}
 	s := newStream(c, m.ID, false, c.peer.Window)
 	s.fn, s.args = m.Func, m.Payload
 	c.streams[m.ID] = s
 	c.incoming++
 	c.mu.Unlock()
-	c.accepts.push(s)
-	return nil
+	return s, nil
 }

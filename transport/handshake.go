@@ -52,6 +52,9 @@ func exchange(nc net.Conn, br *bufio.Reader, local *Hello, auth func(net.Conn) e
 	if err != nil {
 		return nil, err
 	}
+	if len(hello)-frameHeader > maxHelloFrame {
+		return nil, fmt.Errorf("this side's Hello is %d bytes, over the %d-byte limit (a very long name or role?)", len(hello)-frameHeader, maxHelloFrame)
+	}
 	out := []byte(Preface)
 	if auth == nil {
 		out = append(out, hello...) // one write for both
@@ -95,8 +98,8 @@ func checkHello(local, peer *Hello) error {
 		return &VersionError{Local: local.Version, Remote: peer.Version}
 	case peer.Initiator == local.Initiator:
 		return fmt.Errorf("%w: both sides claim the same side (initiator=%t)", ErrHandshake, local.Initiator)
-	case peer.Window == 0:
-		return fmt.Errorf("%w: the peer announced a window of 0", ErrHandshake)
+	case peer.Window == 0 || peer.Window > maxWindow:
+		return fmt.Errorf("%w: the peer announced a window of %d items, outside 1..%d", ErrHandshake, peer.Window, maxWindow)
 	case peer.MaxFrame < minMaxFrame:
 		return fmt.Errorf("%w: the peer announced a frame limit of %d bytes, below the minimum %d",
 			ErrHandshake, peer.MaxFrame, minMaxFrame)

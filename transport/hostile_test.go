@@ -20,7 +20,7 @@ import (
 func rawHello(version uint32) *transport.Message {
 	return &transport.Message{Kind: transport.KindHello, Hello: &transport.Hello{
 		Version: version, Actor: transport.ActorID{Name: "raw"}, Initiator: true,
-		Window: 16, MaxFrame: 1 << 20,
+		Window: 16, MaxFrame: 16 << 20,
 	}}
 }
 
@@ -293,4 +293,123 @@ func TestPayloadUpToTheLimit(t *testing.T) {
 	require.ErrorIs(t, err, transport.ErrFrameTooLarge, "one byte over is refused")
 	require.NoError(t, a.Err(), "and the connection carries on")
 	checkOthersCarryOn(t)
+}
+
+func TestSendHonoursContextWhenThePeerDoesNotRead(t *testing.T) {
+	t.Parallel()
+	c, raw := established(t)
+	big := make([]byte, 8<<20) // far more than the socket buffers hold
+	big[len(big)-1] = 0x5a
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.Call(ctx, "big", big) // blocks writing until ctx ends
+	require.NoError(t, err, "the frame was queued; it goes out when the peer reads")
+	// Fill the queue behind the blocked write: once a megabyte waits, the
+	// next send waits for room, and honours its ctx while it waits.
+	filler := make([]byte, 2<<20)
+	queuedFillers := 0
+	for {
+		short, cancelShort := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		_, err = c.Call(short, "filler", filler)
+		cancelShort()
+		if err != nil {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			break
+		}
+		queuedFillers++
+		require.Less(t, queuedFillers, 8, "the queue never filled up")
+	}
+	queued := make(chan error, 1)
+	go func() {
+		_, err := c.Call(context.Background(), "small", 1)
+		queued <- err
+	}()
+
+	// The peer starts reading: every queued frame arrives whole and in order.
+	body, err := transport.ReadFrame(raw, 16<<20)
+	require.NoError(t, err)
+	m, err := transport.DecodeMessage(body)
+	require.NoError(t, err)
+	require.Equal(t, "big", m.Func)
+	var got []byte
+	require.NoError(t, m.Decode(&got))
+	require.Equal(t, big, got)
+	for range queuedFillers {
+		body, err = transport.ReadFrame(raw, 16<<20)
+		require.NoError(t, err)
+		m, err = transport.DecodeMessage(body)
+		require.NoError(t, err)
+		require.Equal(t, "filler", m.Func)
+	}
+	body, err = transport.ReadFrame(raw, 16<<20)
+	require.NoError(t, err)
+	m, err = transport.DecodeMessage(body)
+	require.NoError(t, err)
+	require.Equal(t, "small", m.Func, "the refused filler never went out")
+	require.NoError(t, <-queued)
+	require.NoError(t, c.Err())
+}
+
+func TestHostileCalleeBreaksTheDialog(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		reply [][]any // frames the raw callee sends on stream 2
+		want  string
+	}{
+		{"Started twice", [][]any{{3, 2, "a"}, {3, 2, "b"}}, "Started on stream 2 after Started"},
+		{"Started after a Yield", [][]any{{4, 2, "a"}, {3, 2, "b"}}, "Started on stream 2 after Started"},
+		{"Stop twice", [][]any{{5, 2}, {5, 2}}, "a second Stop"},
+		{"Yield after Stop", [][]any{{5, 2}, {4, 2, "late"}}, "Yield after Stop"},
+		{"Return for a stream never opened", [][]any{{6, 1, nil}}, "never opened"},
+		{"Credit for stream 0", [][]any{{9, 0, 1}}, "never opened"},
+		{"Cancel from the callee", [][]any{{8, 2}}, "Cancel on stream 2 from the callee"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, raw := established(t)
+			_, err := c.Call(context.Background(), "f", nil) // stream 2: the responder's ids are even
+			require.NoError(t, err)
+			_, err = transport.ReadFrame(raw, 1<<20)
+			require.NoError(t, err)
+			var out []byte
+			for _, f := range tc.reply {
+				out = append(out, frameOf(t, f)...)
+			}
+			_, err = raw.Write(out)
+			require.NoError(t, err)
+			err = waitErr(t, c)
+			require.ErrorIs(t, err, transport.ErrProtocol)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+func TestRawPayloadIsChecked(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, nil)
+	defer serve(b, func(s *transport.Stream) { _ = s.Return(context.Background(), s.Args()) })()
+	ctx := context.Background()
+	_, err := a.Call(ctx, "echo", msgpack.RawMessage{0x93, 0x01})
+	require.ErrorContains(t, err, "not one valid msgpack value")
+	s, err := a.Call(ctx, "echo", msgpack.RawMessage{})
+	require.NoError(t, err, "an empty raw payload stands for nil")
+	m, err := s.Recv(ctx)
+	require.NoError(t, err)
+	require.Equal(t, msgpack.RawMessage{0xc0}, m.Payload)
+	require.NoError(t, a.Err(), "a refused payload does not harm the connection")
+}
+
+func TestPeerWindowOutOfRange(t *testing.T) {
+	t.Parallel()
+	_, _, err := rawPair(t, func(raw net.Conn) {
+		h := rawHello(transport.Version)
+		h.Hello.Window = 1 << 31
+		out, _ := transport.AppendFrame([]byte(transport.Preface), h)
+		_, _ = raw.Write(out)
+		_, _ = io.Copy(io.Discard, raw)
+	})
+	require.ErrorIs(t, err, transport.ErrHandshake)
+	require.ErrorContains(t, err, "window of 2147483648 items")
 }

@@ -29,6 +29,9 @@ const (
 	maxHandshakes = 128
 	// minMaxFrame is the smallest frame limit a peer may announce.
 	minMaxFrame = 1 << 10
+	// maxWindow is the largest window a peer may announce, so that credits
+	// never overflow.
+	maxWindow = 1 << 30
 )
 
 // An Option configures a connection or a listener.
@@ -45,6 +48,7 @@ type config struct {
 	secret           []byte
 	tls              *tls.Config
 	onReject         func(remote net.Addr, err error)
+	handler          func(*Stream)
 }
 
 func newConfig(opts []Option) config {
@@ -79,7 +83,7 @@ func WithMaxFrame(n int) Option {
 // the peer must wait for credit (default [DefaultWindow]). Memory per
 // stream is bounded by the window times the frame limit. It panics if n < 1.
 func WithWindow(n int) Option {
-	if n < 1 || n > 1<<30 {
+	if n < 1 || n > maxWindow {
 		panic("transport: WithWindow needs 1 <= n <= 2^30")
 	}
 	return func(c *config) { c.window = n }
@@ -94,8 +98,9 @@ func WithMaxStreams(n int) Option {
 	return func(c *config) { c.maxStreams = n }
 }
 
-// WithHandshakeTimeout bounds the handshake (default
-// [DefaultHandshakeTimeout]); a peer silent past it is dropped.
+// WithHandshakeTimeout bounds the whole handshake, TLS and authentication
+// included (default [DefaultHandshakeTimeout]); a peer silent past it is
+// dropped. Zero or less means no bound but ctx.
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(c *config) { c.handshakeTimeout = d }
 }
@@ -131,4 +136,14 @@ func WithTLS(cfg *tls.Config) Option {
 // version). The default logs a warning with log/slog.
 func WithRejectHook(fn func(remote net.Addr, err error)) Option {
 	return func(c *config) { c.onReject = fn }
+}
+
+// WithHandler makes the connection run h for every stream the peer opens,
+// in a goroutine of its own, instead of queueing the streams for
+// [Conn.Accept]. It is the faster way to serve: the goroutine that read the
+// Call runs h at once and a fresh goroutine takes over reading, so a call
+// starts without a goroutine handoff. h must return once its stream ends or
+// [Stream.Canceled] is closed; [Conn.Close] waits for every h to return.
+func WithHandler(h func(*Stream)) Option {
+	return func(c *config) { c.handler = h }
 }

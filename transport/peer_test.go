@@ -47,19 +47,15 @@ func runPeer(mode string) int {
 	case peerGrove:
 		ctx := context.Background()
 		c, err := transport.FileConn(ctx, f, transport.Responder,
-			transport.WithIdentity(transport.ActorID{Name: "peer", ID: "p1", PID: os.Getpid()}, "child"))
+			transport.WithIdentity(transport.ActorID{Name: "peer", ID: "p1", PID: os.Getpid()}, "child"),
+			transport.WithHandler(func(s *transport.Stream) { servePeerCall(ctx, s) }))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		defer c.Close()
-		for {
-			s, err := c.Accept(ctx)
-			if err != nil {
-				return 0
-			}
-			go servePeerCall(ctx, s)
-		}
+		<-c.Done() // until the parent closes the connection
+		c.Close()
+		return 0
 	}
 	fmt.Fprintln(os.Stderr, "unknown peer mode", mode)
 	return 2

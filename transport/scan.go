@@ -6,9 +6,10 @@ import (
 	"fmt"
 )
 
-// MaxDepth is how deeply msgpack containers may nest in a frame, the
-// envelope included. Deeper frames are rejected before decoding, so no
-// decoder ever recurses on hostile input without bound.
+// MaxDepth is how deeply non-empty msgpack containers may nest in a frame,
+// the envelope included (an empty array or map is a leaf). Deeper frames are
+// rejected before decoding, so no decoder ever recurses on hostile input
+// without bound.
 const MaxDepth = 256
 
 var errTruncated = errors.New("value runs past the end of the frame")

@@ -35,6 +35,7 @@ type Stream struct {
 	started     bool // Started or a Yield was sent
 	sendDone    bool // this side's direction is finished
 	ending      bool // a Return or Fail is being sent
+	peerStarted bool // the peer sent Started or a Yield
 	peerStopped bool
 	finished    bool // the stream has ended and left the connection
 	closed      bool // Close was called
@@ -309,16 +310,26 @@ func (s *Stream) deliver(m *Message) error {
 		if !s.outgoing {
 			return protocolError("%s on stream %d from the caller", m.Kind, s.id)
 		}
-		s.in.push(m)
-		if m.Kind != KindStarted {
-			s.in.close()
-			s.finish()
+		if m.Kind == KindStarted {
+			s.mu.Lock()
+			late := s.peerStarted || s.peerStopped
+			s.peerStarted = true
+			s.mu.Unlock()
+			if late {
+				return protocolError("Started on stream %d after Started, Yield or Stop", s.id)
+			}
+			s.in.push(m)
+			return nil
 		}
+		s.in.push(m)
+		s.in.close()
+		s.finish()
 		return nil
 	case KindYield:
 		s.mu.Lock()
 		s.allowance--
 		over, stopped := s.allowance < 0, s.peerStopped
+		s.peerStarted = true
 		s.mu.Unlock()
 		switch {
 		case over:
@@ -330,8 +341,12 @@ func (s *Stream) deliver(m *Message) error {
 		return nil
 	case KindStop:
 		s.mu.Lock()
+		again := s.peerStopped
 		s.peerStopped = true
 		s.mu.Unlock()
+		if again {
+			return protocolError("a second Stop on stream %d", s.id)
+		}
 		s.in.push(m)
 		if !s.outgoing {
 			s.in.close() // the caller sends nothing after Stop

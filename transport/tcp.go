@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 )
 
 // minSecret is the shortest shared secret TCP accepts.
@@ -57,18 +58,37 @@ func DialTCP(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
 	if len(cfg.secret) < minSecret {
 		return nil, fmt.Errorf("transport: TCP needs a shared secret of at least %d bytes (WithSecret)", minSecret)
 	}
+	tlsCfg := cfg.tls
+	if tlsCfg != nil && tlsCfg.ServerName == "" {
+		// Verify the server against the host dialed, as tls.Dial does.
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("transport: dial %s: %w", addr, err)
+		}
+		tlsCfg = tlsCfg.Clone()
+		tlsCfg.ServerName = host
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial %s: %w", addr, err)
 	}
-	return upgradeTCP(ctx, nc, &cfg, cfg.tls, Initiator)
+	return upgradeTCP(ctx, nc, &cfg, tlsCfg, Initiator)
 }
 
 func upgradeTCP(ctx context.Context, nc net.Conn, cfg *config, tlsCfg *tls.Config, side Side) (*Conn, error) {
 	if tlsCfg != nil {
-		hctx, cancel := context.WithTimeout(ctx, cfg.handshakeTimeout)
-		defer cancel()
+		// One deadline covers TLS and the rest of the handshake.
+		hctx := ctx
+		if cfg.handshakeTimeout > 0 {
+			deadline := time.Now().Add(cfg.handshakeTimeout)
+			var cancel context.CancelFunc
+			hctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+			rest := *cfg
+			rest.handshakeTimeout = max(time.Until(deadline), time.Millisecond)
+			cfg = &rest
+		}
 		var tc *tls.Conn
 		if side == Initiator {
 			tc = tls.Client(nc, tlsCfg)

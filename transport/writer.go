@@ -2,8 +2,11 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"net"
+	"os"
 	"sync"
+	"time"
 )
 
 // Frames up to copyMax bytes are copied into shared chunks of chunkSize,
@@ -14,32 +17,50 @@ const (
 	copyMax   = 16 << 10
 )
 
-// writer coalesces the frames of many senders into few write syscalls. A
-// sender queues its frame and returns; one goroutine writes whatever has
-// queued up since its last write, in one net.Buffers write. No timer is
-// involved: a lone frame goes out at once, and frames that arrive while a
-// write is in progress go out together in the next one.
+// writer coalesces the frames of many senders into few write syscalls.
+//
+// Senders queue frames; whoever holds the write token writes everything
+// queued, batch after batch, until the queue is empty. Frames that arrive
+// during a write go out together in the next one; nothing waits for a
+// timer. The token is taken either by the write loop's goroutine (for
+// stream items and control frames, so that a fast producer's items
+// coalesce) or by the sender itself when the connection is idle (for frames
+// that end a turn, such as a Call or a Return, so that a round trip costs no
+// goroutine handoff). A sender writing for itself still honours its ctx: if
+// ctx ends mid-write, a write deadline interrupts the syscall, the unwritten
+// rest goes back to the front of the queue for the write loop, and the
+// sender returns.
 type writer struct {
 	nc net.Conn
 
-	mu       sync.Mutex
-	bufs     [][]byte // queued buffers, in order
-	tailOpen bool     // the last buffer is a chunk that may take more frames
-	pending  int      // bytes queued
-	drained  chan struct{}
-	free     [][]byte // chunks to reuse
+	mu            sync.Mutex
+	bufs          [][]byte // queued buffers, in order
+	tailOpen      bool     // the last buffer is a chunk that may take more frames
+	pending       int      // bytes queued
+	drained       chan struct{}
+	free          [][]byte      // chunks to reuse
+	busy          bool          // the write token is held
+	idle          chan struct{} // closed when the token is released
+	owner         uint64        // increments each time the token is taken
+	interrupted   bool          // a writing sender's ctx ended mid-write
+	closeDeadline time.Time     // the write deadline Close set, if any
 
 	kick chan struct{} // wakes the write loop; capacity 1
+
+	scratch net.Buffers // the token holder's copy of a batch's headers
 }
 
 func newWriter(nc net.Conn) *writer {
-	return &writer{nc: nc, drained: make(chan struct{}), kick: make(chan struct{}, 1)}
+	idle := make(chan struct{})
+	close(idle)
+	return &writer{nc: nc, drained: make(chan struct{}), idle: idle, kick: make(chan struct{}, 1)}
 }
 
-// queue adds frame to the next batch. If wait is set and a megabyte is
-// already queued, it first waits for the writer to drain, honouring ctx and
-// done. frame is copied or, when large and owned, kept.
-func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, owned, wait bool) error {
+// queue adds frame to the queue. If wait is set and a megabyte is already
+// queued, it first waits for the queue to drain, honouring ctx and done.
+// If inline is set and no one is writing, the caller writes the queue itself
+// before returning. frame is copied or, when large and owned, kept.
+func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, owned, wait, inline bool) error {
 	w.mu.Lock()
 	for wait && w.pending >= maxPending {
 		drained := w.drained
@@ -53,6 +74,23 @@ func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, 
 		}
 		w.mu.Lock()
 	}
+	w.appendLocked(frame, owned)
+	if w.busy {
+		w.mu.Unlock() // the writer at work takes it with the rest
+		return nil
+	}
+	if !inline {
+		w.mu.Unlock()
+		w.wake()
+		return nil
+	}
+	w.takeLocked()
+	owner := w.owner
+	w.mu.Unlock()
+	return w.drainAs(ctx, owner)
+}
+
+func (w *writer) appendLocked(frame []byte, owned bool) {
 	switch {
 	case len(frame) > copyMax && owned:
 		w.bufs = append(w.bufs, frame)
@@ -70,66 +108,153 @@ func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, 
 		w.bufs = append(w.bufs, append(chunk, frame...))
 		w.tailOpen = true
 	}
-	first := w.pending == 0
 	w.pending += len(frame)
-	w.mu.Unlock()
-	if first {
-		select {
-		case w.kick <- struct{}{}:
-		default:
-		}
+}
+
+func (w *writer) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
 	}
-	return nil
+}
+
+// takeLocked takes the write token.
+func (w *writer) takeLocked() {
+	w.busy = true
+	w.owner++
+	w.idle = make(chan struct{})
+}
+
+// releaseLocked gives the write token back.
+func (w *writer) releaseLocked() {
+	w.busy = false
+	close(w.idle)
 }
 
 // errClosedWriter is only seen inside the package: callers report the
 // connection's own error instead.
 var errClosedWriter = net.ErrClosed
 
-// loop writes batches until stop is closed (after a final flush) or a write
-// fails; it returns the write error, if any.
+// loop is the write loop: it writes what senders left to it, until stop is
+// closed (then it waits for any writing sender, flushes, and returns) or a
+// write fails (then it returns the error).
 func (w *writer) loop(stop <-chan struct{}) error {
 	for {
 		select {
 		case <-w.kick:
 		case <-stop:
-			return w.flush()
+			for {
+				w.mu.Lock()
+				if !w.busy {
+					w.takeLocked()
+					owner := w.owner
+					w.mu.Unlock()
+					return w.drainAs(nil, owner)
+				}
+				idle := w.idle
+				w.mu.Unlock()
+				<-idle
+			}
 		}
-		if err := w.flush(); err != nil {
+		w.mu.Lock()
+		if w.busy || len(w.bufs) == 0 {
+			w.mu.Unlock()
+			continue
+		}
+		w.takeLocked()
+		owner := w.owner
+		w.mu.Unlock()
+		if err := w.drainAs(nil, owner); err != nil {
 			return err
 		}
 	}
 }
 
-// flush writes everything queued, batch after batch, until the queue is
-// empty.
-func (w *writer) flush() error {
-	var spare [][]byte
+// drainAs writes the queue, batch after batch, until it is empty, then
+// releases the token. The caller holds the token as owner. A nil ctx (the
+// write loop) is never interrupted.
+func (w *writer) drainAs(ctx context.Context, owner uint64) error {
+	if ctx != nil {
+		stop := context.AfterFunc(ctx, func() {
+			w.mu.Lock()
+			if w.busy && w.owner == owner {
+				w.interrupted = true
+				_ = w.nc.SetWriteDeadline(time.Unix(1, 0))
+			}
+			w.mu.Unlock()
+		})
+		defer stop()
+	}
 	for {
 		w.mu.Lock()
 		bufs, drained := w.bufs, w.drained
 		if len(bufs) == 0 {
+			w.releaseLocked()
 			w.mu.Unlock()
 			return nil
 		}
-		w.bufs, w.tailOpen, w.pending = spare[:0], false, 0
+		w.bufs, w.tailOpen, w.pending = nil, false, 0
 		w.drained = make(chan struct{})
 		w.mu.Unlock()
 
-		batch := net.Buffers(bufs) // WriteTo consumes its receiver, not bufs
-		_, err := batch.WriteTo(w.nc)
+		// WriteTo consumes its receiver, slicing the elements it holds:
+		// give it a copy of the headers so bufs keeps the chunks whole.
+		w.scratch = append(w.scratch[:0], bufs...)
+		_, err := w.scratch.WriteTo(w.nc)
+
+		w.mu.Lock()
+		interrupted := w.interrupted
+		if interrupted {
+			w.interrupted = false
+			_ = w.nc.SetWriteDeadline(w.closeDeadline)
+		}
+		if err != nil && interrupted && errors.Is(err, os.ErrDeadlineExceeded) {
+			// ctx ended mid-write: the rest goes back to the front of the
+			// queue, for the write loop to finish.
+			rest := make([][]byte, 0, len(w.scratch)+len(w.bufs))
+			for _, b := range w.scratch {
+				w.pending += len(b)
+				rest = append(rest, b)
+			}
+			w.bufs = append(rest, w.bufs...)
+			w.releaseLocked()
+			w.mu.Unlock()
+			clear(w.scratch[:cap(w.scratch)])
+			close(drained)
+			w.wake()
+			return nil // the frame is queued: it will go out
+		}
+		for _, b := range bufs {
+			if cap(b) == chunkSize && len(w.free) < 4 {
+				w.free = append(w.free, b[:0])
+			}
+		}
+		if err == nil && interrupted {
+			// The write finished although ctx ended: leave the rest to the
+			// write loop.
+			w.releaseLocked()
+			w.mu.Unlock()
+			clear(w.scratch[:cap(w.scratch)])
+			close(drained)
+			w.wake()
+			return nil
+		}
+		if err != nil {
+			w.releaseLocked()
+		}
+		w.mu.Unlock()
+		clear(w.scratch[:cap(w.scratch)])
 		close(drained)
 		if err != nil {
 			return err
 		}
-		w.mu.Lock()
-		for i, b := range bufs {
-			if cap(b) == chunkSize && len(w.free) < 4 {
-				w.free = append(w.free, b[:0])
-			}
-			bufs[i] = nil
-		}
-		w.mu.Unlock()
-		spare = bufs
 	}
+}
+
+// setCloseDeadline bounds the writes of a closing connection.
+func (w *writer) setCloseDeadline(t time.Time) {
+	w.mu.Lock()
+	w.closeDeadline = t
+	_ = w.nc.SetWriteDeadline(t)
+	w.mu.Unlock()
 }

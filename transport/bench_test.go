@@ -1,0 +1,127 @@
+package transport_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/grove-rt/grove/transport"
+)
+
+// BenchmarkRoundTrip compares, between two processes over an inherited
+// socketpair, the floor (64 bytes ping-ponged on the bare socket) with grove
+// (a Call of a 64-byte payload answered by a Return, over a Conn). The
+// ratio of the two is the cost of framing, msgpack, multiplexing and
+// flow-control bookkeeping.
+func BenchmarkRoundTrip(b *testing.B) {
+	b.Run("floor", func(b *testing.B) {
+		f := startPeer(b, peerFloor)
+		nc, err := net.FileConn(f)
+		require.NoError(b, err)
+		defer nc.Close()
+		var buf [64]byte
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if _, err := nc.Write(buf[:]); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(nc, buf[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("grove", func(b *testing.B) {
+		c := dialPeer(b)
+		defer c.Close()
+		ctx := context.Background()
+		payload := make([]byte, 64)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			s, err := c.Call(ctx, "echo", payload)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := s.Recv(ctx)
+			if err != nil || m.Kind != transport.KindReturn {
+				b.Fatal(m, err)
+			}
+		}
+	})
+}
+
+// BenchmarkStream measures one-way streaming of 16-byte items from a peer
+// process, with coalesced writes and credit-based flow control.
+func BenchmarkStream(b *testing.B) {
+	c := dialPeer(b)
+	defer c.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	s, err := c.Call(ctx, "stream", b.N)
+	require.NoError(b, err)
+	items := 0
+	for {
+		m, err := s.Recv(ctx)
+		require.NoError(b, err)
+		if m.Kind != transport.KindYield {
+			break
+		}
+		items++
+	}
+	elapsed := time.Since(start)
+	require.Equal(b, b.N, items)
+	b.ReportMetric(float64(items)/elapsed.Seconds(), "items/s")
+}
+
+// BenchmarkCallInProcess measures a Call and Return between two goroutines
+// over an in-process socketpair: the cost without a second process.
+func BenchmarkCallInProcess(b *testing.B) {
+	a, peer := connPair(b, nil, nil)
+	defer serve(peer, func(s *transport.Stream) { _ = s.Return(context.Background(), s.Args()) })()
+	ctx := context.Background()
+	payload := make([]byte, 64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		s, err := a.Call(ctx, "echo", payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Recv(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncodeDecode measures one Yield envelope with a 64-byte payload
+// through the encoder and the validating decoder.
+func BenchmarkEncodeDecode(b *testing.B) {
+	m := &transport.Message{Kind: transport.KindYield, ID: 7, Payload: raw(b, make([]byte, 64))}
+	b.ReportAllocs()
+	var frame []byte
+	for range b.N {
+		var err error
+		frame, err = transport.AppendFrame(frame[:0], m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := transport.DecodeMessage(frame[4:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func dialPeer(b *testing.B) *transport.Conn {
+	b.Helper()
+	f := startPeer(b, peerGrove)
+	c, err := transport.FileConn(context.Background(), f, transport.Initiator)
+	require.NoError(b, err)
+	return c
+}

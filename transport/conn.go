@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Side says which end of a connection this is. The [Initiator] (the side
@@ -212,22 +214,40 @@ func (c *Conn) readLoop(br *bufio.Reader, fd *frameDecoder) {
 
 // send encodes m (with payload, when not nil, in place of m.Payload) and
 // queues it. Data frames wait for room in the queue; control frames never
-// wait, so the read loop can send them without blocking.
+// wait, so the read loop can send them without blocking. Once queued, a
+// frame goes out in order unless the connection fails.
 func (c *Conn) send(ctx context.Context, m *Message, payload any, data bool) error {
-	if err := ctx.Err(); err != nil {
+	owner, err := c.enqueue(ctx, m, payload, data)
+	if err != nil {
 		return err
 	}
+	return c.flush(ctx, owner)
+}
+
+// enqueue does the work of send up to the queueing. A non-zero owner means
+// this goroutine holds the write token and must call flush.
+func (c *Conn) enqueue(ctx context.Context, m *Message, payload any, data bool) (owner uint64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	if err := c.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	fe := c.encoders.Get().(*frameEncoder)
 	defer c.encoders.Put(fe)
 	frame, err := fe.encode(m, payload)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if n := len(frame) - frameHeader; n > int(c.peer.MaxFrame) {
-		return fmt.Errorf("%w: %s of %d bytes, the peer's limit is %d", ErrFrameTooLarge, m.Kind, n, c.peer.MaxFrame)
+		return 0, fmt.Errorf("%w: %s of %d bytes, the peer's limit is %d", ErrFrameTooLarge, m.Kind, n, c.peer.MaxFrame)
+	}
+	if _, raw := payload.(msgpack.RawMessage); payload != nil && !raw {
+		// A Go value may nest deeper than the peer accepts: refuse it here
+		// rather than have the peer close the connection.
+		if _, err := scanValue(frame[frameHeader:], MaxDepth); err != nil {
+			return 0, fmt.Errorf("transport: %s payload %T: %v", m.Kind, payload, err)
+		}
 	}
 	owned := len(frame) > copyMax
 	if owned {
@@ -237,13 +257,19 @@ func (c *Conn) send(ctx context.Context, m *Message, payload any, data bool) err
 	// connection is idle; stream items go through the write loop, where a
 	// fast producer's items coalesce.
 	inline := data && m.Kind != KindYield
-	if err := c.w.queue(ctx, c.done, frame, owned, data, inline); err != nil {
-		switch {
-		case errors.Is(err, errClosedWriter):
-			return c.Err()
-		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-			return err
-		}
+	owner, err = c.w.queue(ctx, c.done, frame, owned, data, inline)
+	if errors.Is(err, errClosedWriter) {
+		return 0, c.Err()
+	}
+	return owner, err
+}
+
+// flush writes the queue when this goroutine holds the write token.
+func (c *Conn) flush(ctx context.Context, owner uint64) error {
+	if owner == 0 {
+		return nil
+	}
+	if err := c.w.drainAs(ctx, owner); err != nil {
 		c.fail(fmt.Errorf("write: %w", err))
 		return c.Err()
 	}
@@ -263,15 +289,17 @@ func (c *Conn) sendControl(m *Message) {
 func (c *Conn) Call(ctx context.Context, fn string, args any) (*Stream, error) {
 	// Ids must reach the peer in increasing order, so taking an id and
 	// queueing its Call happen under one lock (a channel, to honour ctx).
+	// The write itself happens after the lock is released, so concurrent
+	// Calls coalesce instead of queueing behind one another's syscalls.
 	select {
 	case c.callLock <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-c.callLock }()
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
+		<-c.callLock
 		return nil, c.err
 	}
 	id := c.nextID
@@ -279,8 +307,13 @@ func (c *Conn) Call(ctx context.Context, fn string, args any) (*Stream, error) {
 	s := newStream(c, id, true, c.peer.Window)
 	c.streams[id] = s
 	c.mu.Unlock()
-	if err := c.send(ctx, &Message{Kind: KindCall, ID: id, Func: fn}, args, true); err != nil {
+	owner, err := c.enqueue(ctx, &Message{Kind: KindCall, ID: id, Func: fn}, args, true)
+	<-c.callLock
+	if err != nil {
 		c.remove(s)
+		return nil, err
+	}
+	if err := c.flush(ctx, owner); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -340,4 +341,93 @@ func TestCloseUnblocksEverything(t *testing.T) {
 	<-b.Done()
 	require.ErrorIs(t, b.Err(), transport.ErrClosed)
 	require.ErrorIs(t, b.Err(), io.EOF, "the peer sees the connection end")
+}
+
+// gatedConn counts writes once armed and holds the first armed write until
+// the gate opens.
+type gatedConn struct {
+	net.Conn
+	armed  atomic.Bool
+	writes atomic.Int64
+	gate   chan struct{}
+	once   sync.Once
+}
+
+func (g *gatedConn) Write(p []byte) (int, error) {
+	if g.armed.Load() {
+		g.writes.Add(1)
+		g.once.Do(func() { <-g.gate })
+	}
+	return g.Conn.Write(p)
+}
+
+func TestConcurrentSendsCoalesce(t *testing.T) {
+	t.Parallel()
+	fa, fb, err := transport.Pair()
+	require.NoError(t, err)
+	nca, err := net.FileConn(fa)
+	require.NoError(t, err)
+	fa.Close()
+	gated := &gatedConn{Conn: nca, gate: make(chan struct{})}
+	ctx := context.Background()
+	var b *transport.Conn
+	var errB error
+	ready := make(chan struct{})
+	go func() {
+		defer close(ready)
+		b, errB = transport.FileConn(ctx, fb, transport.Responder,
+			transport.WithHandler(func(s *transport.Stream) { _ = s.Return(ctx, s.Args()) }))
+	}()
+	a, err := transport.NewConn(ctx, gated, transport.Initiator)
+	require.NoError(t, err)
+	<-ready
+	require.NoError(t, errB)
+	defer b.Close()
+	defer a.Close()
+
+	const senders = 100
+	gated.armed.Store(true)
+	returned := make(chan *transport.Stream, senders)
+	for i := range senders {
+		go func() {
+			s, err := a.Call(ctx, "echo", i)
+			if err != nil {
+				t.Error(err)
+			}
+			returned <- s
+		}()
+	}
+	// All but the one that is writing (held at the gate) return as soon as
+	// their frame is queued.
+	streams := make([]*transport.Stream, 0, senders)
+	for range senders - 1 {
+		streams = append(streams, <-returned)
+	}
+	close(gated.gate)
+	streams = append(streams, <-returned)
+	for _, s := range streams {
+		m, err := s.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, transport.KindReturn, m.Kind)
+	}
+	require.LessOrEqual(t, gated.writes.Load(), int64(3),
+		"%d frames sent at once left in %d writes", senders, gated.writes.Load())
+}
+
+func TestCloseWaitsForHandlers(t *testing.T) {
+	t.Parallel()
+	var finished atomic.Bool
+	started := make(chan struct{})
+	a, b := connPair(t, nil, []transport.Option{transport.WithHandler(func(s *transport.Stream) {
+		close(started)
+		<-s.Canceled() // closed when the connection ends
+		finished.Store(true)
+	})})
+	_, err := a.Call(context.Background(), "wait", nil)
+	require.NoError(t, err)
+	<-started
+	require.NoError(t, b.Close())
+	require.True(t, finished.Load(), "Close returned only after the handler did")
+	_, err = b.Accept(context.Background())
+	require.ErrorIs(t, err, transport.ErrClosed)
 }

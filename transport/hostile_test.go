@@ -413,3 +413,17 @@ func TestPeerWindowOutOfRange(t *testing.T) {
 	require.ErrorIs(t, err, transport.ErrHandshake)
 	require.ErrorContains(t, err, "window of 2147483648 items")
 }
+
+func TestDeepPayloadIsRefusedBeforeSending(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, nil)
+	defer serve(b, echo)()
+	var deep any = 1
+	for range transport.MaxDepth {
+		deep = []any{deep}
+	}
+	_, err := a.Call(context.Background(), "echo", deep)
+	require.ErrorContains(t, err, "nested deeper than")
+	require.NoError(t, a.Err(), "the connection carries on")
+	checkOthersCarryOn(t)
+}

@@ -143,7 +143,8 @@ func WithRejectHook(fn func(remote net.Addr, err error)) Option {
 // [Conn.Accept]. It is the faster way to serve: the goroutine that read the
 // Call runs h at once and a fresh goroutine takes over reading, so a call
 // starts without a goroutine handoff. h must return once its stream ends or
-// [Stream.Canceled] is closed; [Conn.Close] waits for every h to return.
+// [Stream.Canceled] is closed; [Conn.Close] waits for every h to return, so
+// h must not call Close itself (cancel something Close's caller waits on).
 func WithHandler(h func(*Stream)) Option {
 	return func(c *config) { c.handler = h }
 }

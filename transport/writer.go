@@ -58,9 +58,11 @@ func newWriter(nc net.Conn) *writer {
 
 // queue adds frame to the queue. If wait is set and a megabyte is already
 // queued, it first waits for the queue to drain, honouring ctx and done.
-// If inline is set and no one is writing, the caller writes the queue itself
-// before returning. frame is copied or, when large and owned, kept.
-func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, owned, wait, inline bool) error {
+// If inline is set and no one is writing, the caller takes the write token:
+// queue returns its owner number, and the caller must call drainAs with it
+// (after releasing any lock of its own) to write the queue itself. frame is
+// copied or, when large and owned, kept.
+func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, owned, wait, inline bool) (owner uint64, err error) {
 	w.mu.Lock()
 	for wait && w.pending >= maxPending {
 		drained := w.drained
@@ -68,26 +70,23 @@ func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, 
 		select {
 		case <-drained:
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		case <-done:
-			return errClosedWriter
+			return 0, errClosedWriter
 		}
 		w.mu.Lock()
 	}
 	w.appendLocked(frame, owned)
-	if w.busy {
-		w.mu.Unlock() // the writer at work takes it with the rest
-		return nil
+	switch {
+	case w.busy: // the writer at work takes it with the rest
+	case inline:
+		w.takeLocked()
+		owner = w.owner
+	default:
+		defer w.wake()
 	}
-	if !inline {
-		w.mu.Unlock()
-		w.wake()
-		return nil
-	}
-	w.takeLocked()
-	owner := w.owner
 	w.mu.Unlock()
-	return w.drainAs(ctx, owner)
+	return owner, nil
 }
 
 func (w *writer) appendLocked(frame []byte, owned bool) {

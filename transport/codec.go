@@ -26,6 +26,37 @@ const growStep = 1 << 20
 // frame cut short gives one matching [io.ErrUnexpectedEOF]; a clean end of
 // input before the first byte gives [io.EOF].
 func ReadFrame(r io.Reader, max int) ([]byte, error) {
+	return readFrame(r, max, nil)
+}
+
+// Frames up to slabMax bytes are read into a shared slab instead of an
+// allocation of their own; payloads alias it, so a retained payload keeps
+// at most one slab alive.
+const (
+	slabSize = 64 << 10
+	slabMax  = 4 << 10
+)
+
+// frameReader reads frames, carving small ones out of a slab.
+type frameReader struct {
+	r    io.Reader
+	slab []byte
+}
+
+func (fr *frameReader) read(max int) ([]byte, error) {
+	return readFrame(fr.r, max, fr)
+}
+
+func (fr *frameReader) carve(n int) []byte {
+	if cap(fr.slab)-len(fr.slab) < n {
+		fr.slab = make([]byte, 0, slabSize)
+	}
+	start := len(fr.slab)
+	fr.slab = fr.slab[:start+n]
+	return fr.slab[start : start+n : start+n]
+}
+
+func readFrame(r io.Reader, max int, fr *frameReader) ([]byte, error) {
 	var hdr [frameHeader]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -37,7 +68,12 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 	if n > max {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
 	}
-	body := make([]byte, 0, min(n, growStep))
+	var body []byte
+	if fr != nil && n <= slabMax {
+		body = fr.carve(n)[:0]
+	} else {
+		body = make([]byte, 0, min(n, growStep))
+	}
 	for len(body) < n {
 		if len(body) == cap(body) {
 			body = append(body, make([]byte, min(n-len(body), growStep))...)[:len(body)]

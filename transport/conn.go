@@ -102,7 +102,7 @@ func establish(ctx context.Context, nc net.Conn, side Side, cfg *config, auth fu
 	c.accepts.init()
 	c.encoders.New = func() any { return new(frameEncoder) }
 	c.readers.Add(1)
-	go c.readLoop(br, new(frameDecoder))
+	go c.readLoop(&frameReader{r: br}, new(frameDecoder))
 	go c.writeLoop()
 	return c, nil
 }
@@ -173,10 +173,10 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-func (c *Conn) readLoop(br *bufio.Reader, fd *frameDecoder) {
+func (c *Conn) readLoop(fr *frameReader, fd *frameDecoder) {
 	defer c.readers.Done()
 	for {
-		body, err := ReadFrame(br, c.cfg.maxFrame)
+		body, err := fr.read(c.cfg.maxFrame)
 		if err != nil {
 			c.fail(err)
 			return
@@ -196,7 +196,7 @@ func (c *Conn) readLoop(br *bufio.Reader, fd *frameDecoder) {
 				// This goroutine becomes the handler and a new one goes on
 				// reading: the call starts without a goroutine handoff.
 				c.readers.Add(1)
-				go c.readLoop(br, fd)
+				go c.readLoop(fr, fd)
 				c.cfg.handler(s)
 				return
 			}

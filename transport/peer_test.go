@@ -20,8 +20,9 @@ import (
 const peerEnv = "GROVE_TRANSPORT_TEST_PEER"
 
 const (
-	peerFloor = "floor" // echo 64-byte messages on the bare socket
-	peerGrove = "grove" // serve echo and stream calls over a Conn
+	peerFloor     = "floor"      // echo 64-byte messages on the bare socket
+	peerFloorLoop = "floor-loop" // the same, through a receive loop goroutine
+	peerGrove     = "grove"      // serve echo and stream calls over a Conn
 )
 
 func runPeer(mode string) int {
@@ -44,6 +45,21 @@ func runPeer(mode string) int {
 				return 0
 			}
 		}
+	case peerFloorLoop:
+		nc, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer nc.Close()
+		received := receiveLoop(nc)
+		for msg := range received {
+			if _, err := nc.Write(msg); err != nil {
+				return 0
+			}
+		}
+		return 0
 	case peerGrove:
 		ctx := context.Background()
 		c, err := transport.FileConn(ctx, f, transport.Responder,
@@ -59,6 +75,24 @@ func runPeer(mode string) int {
 	}
 	fmt.Fprintln(os.Stderr, "unknown peer mode", mode)
 	return 2
+}
+
+// receiveLoop reads 64-byte messages from nc on a goroutine of its own and
+// hands each over on the channel it returns, closed at the end of input:
+// the least a connection with one receive loop does.
+func receiveLoop(nc net.Conn) <-chan []byte {
+	out := make(chan []byte)
+	go func() {
+		defer close(out)
+		for {
+			msg := make([]byte, 64)
+			if _, err := io.ReadFull(nc, msg); err != nil {
+				return
+			}
+			out <- msg
+		}
+	}()
+	return out
 }
 
 func servePeerCall(ctx context.Context, s *transport.Stream) {

@@ -173,7 +173,7 @@ func (w *writer) loop(stop <-chan struct{}) error {
 // releases the token. The caller holds the token as owner. A nil ctx (the
 // write loop) is never interrupted.
 func (w *writer) drainAs(ctx context.Context, owner uint64) error {
-	if ctx != nil {
+	if ctx != nil && ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() {
 			w.mu.Lock()
 			if w.busy && w.owner == owner {

@@ -62,21 +62,26 @@ func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("grove", func(b *testing.B) {
 		c := dialPeer(b)
 		defer c.Close()
-		ctx := context.Background()
-		payload := make([]byte, 64)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			s, err := c.Call(ctx, "echo", payload)
-			if err != nil {
-				b.Fatal(err)
-			}
-			m, err := s.Recv(ctx)
-			if err != nil || m.Kind != transport.KindReturn {
-				b.Fatal(m, err)
-			}
-		}
+		benchCalls(b, c)
 	})
+}
+
+// benchCalls times b.N calls of "echo" with a 64-byte payload on c.
+func benchCalls(b *testing.B, c *transport.Conn) {
+	ctx := context.Background()
+	payload := make([]byte, 64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		s, err := c.Call(ctx, "echo", payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := s.Recv(ctx)
+		if err != nil || m.Kind != transport.KindReturn {
+			b.Fatal(m, err)
+		}
+	}
 }
 
 // BenchmarkStream measures one-way streaming of 16-byte items from a peer
@@ -111,19 +116,7 @@ func BenchmarkStream(b *testing.B) {
 func BenchmarkCallInProcess(b *testing.B) {
 	a, peer := connPair(b, nil, nil)
 	defer serve(peer, func(s *transport.Stream) { _ = s.Return(context.Background(), s.Args()) })()
-	ctx := context.Background()
-	payload := make([]byte, 64)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		s, err := a.Call(ctx, "echo", payload)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.Recv(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchCalls(b, a)
 }
 
 // BenchmarkEncodeDecode measures one Yield envelope with a 64-byte payload

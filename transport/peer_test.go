@@ -27,8 +27,7 @@ const (
 
 func runPeer(mode string) int {
 	f := os.NewFile(3, "peer-socket")
-	switch mode {
-	case peerFloor:
+	if mode == peerFloor || mode == peerFloorLoop {
 		nc, err := net.FileConn(f)
 		f.Close()
 		if err != nil {
@@ -36,30 +35,25 @@ func runPeer(mode string) int {
 			return 1
 		}
 		defer nc.Close()
-		var buf [64]byte
-		for {
-			if _, err := io.ReadFull(nc, buf[:]); err != nil {
-				return 0 // the parent closed the socket
-			}
-			if _, err := nc.Write(buf[:]); err != nil {
-				return 0
+		if mode == peerFloor {
+			var buf [64]byte
+			for {
+				if _, err := io.ReadFull(nc, buf[:]); err != nil {
+					return 0 // the parent closed the socket
+				}
+				if _, err := nc.Write(buf[:]); err != nil {
+					return 0
+				}
 			}
 		}
-	case peerFloorLoop:
-		nc, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer nc.Close()
-		received := receiveLoop(nc)
-		for msg := range received {
+		for msg := range receiveLoop(nc) {
 			if _, err := nc.Write(msg); err != nil {
 				return 0
 			}
 		}
 		return 0
+	}
+	switch mode {
 	case peerGrove:
 		ctx := context.Background()
 		c, err := transport.FileConn(ctx, f, transport.Responder,

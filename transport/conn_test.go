@@ -431,3 +431,35 @@ func TestCloseWaitsForHandlers(t *testing.T) {
 	_, err = b.Accept(context.Background())
 	require.ErrorIs(t, err, transport.ErrClosed)
 }
+
+func TestYieldFailsOnceTheCallerCancels(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, []transport.Option{transport.WithWindow(4)})
+	yieldErr := make(chan error, 1)
+	defer serve(b, func(s *transport.Stream) {
+		ctx := context.Background()
+		for i := 0; ; i++ {
+			if err := s.Yield(ctx, i); err != nil { // blocks on credit, then fails
+				yieldErr <- err
+				_ = s.Fail(ctx, &transport.ErrorInfo{Type: "context.Canceled", Message: err.Error()})
+				return
+			}
+		}
+	})()
+	ctx := context.Background()
+	s, err := a.Call(ctx, "endless", nil)
+	require.NoError(t, err)
+	m, err := s.Recv(ctx)
+	require.NoError(t, err)
+	require.Equal(t, transport.KindYield, m.Kind)
+	require.NoError(t, s.Cancel(ctx))
+	require.ErrorIs(t, <-yieldErr, transport.ErrCanceled)
+	for {
+		m, err = s.Recv(ctx)
+		require.NoError(t, err)
+		if m.Kind == transport.KindError {
+			break
+		}
+	}
+	require.Equal(t, transport.ErrCanceled.Error(), m.Err.Message)
+}

@@ -34,6 +34,10 @@ var (
 	// direction is finished (after Stop, Return or Error).
 	ErrStreamClosed = errors.New("transport: stream closed")
 
+	// ErrCanceled is returned by the callee's Yield once the caller has
+	// canceled the call.
+	ErrCanceled = errors.New("transport: call canceled by the caller")
+
 	// ErrTooManyStreams is the remote error a Call gets when the callee
 	// already has the maximum number of incoming streams open.
 	ErrTooManyStreams = errors.New("transport: too many concurrent streams")

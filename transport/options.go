@@ -1,9 +1,13 @@
 package transport
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -34,6 +38,16 @@ const (
 	maxWindow = 1 << 30
 )
 
+// logReject is the default reject hook: a warning, or a debug line for a
+// peer that hung up without a word (a probe, a health check).
+func logReject(remote net.Addr, err error) {
+	level := slog.LevelWarn
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		level = slog.LevelDebug
+	}
+	slog.Log(context.Background(), level, "transport: rejected connection", "remote", remote, "err", err)
+}
+
 // An Option configures a connection or a listener.
 type Option func(*config)
 
@@ -58,9 +72,7 @@ func newConfig(opts []Option) config {
 		maxStreams:       DefaultMaxStreams,
 		handshakeTimeout: DefaultHandshakeTimeout,
 		closeTimeout:     DefaultCloseTimeout,
-		onReject: func(remote net.Addr, err error) {
-			slog.Warn("transport: rejected connection", "remote", remote, "err", err)
-		},
+		onReject: logReject,
 	}
 	for _, o := range opts {
 		o(&c)
@@ -133,7 +145,8 @@ func WithTLS(cfg *tls.Config) Option {
 
 // WithRejectHook sets the function a Listener calls for each connection it
 // drops during the handshake (garbage, silence, wrong secret, wrong
-// version). The default logs a warning with log/slog.
+// version). The default logs a warning with log/slog (a debug line for a
+// peer that hung up before saying anything).
 func WithRejectHook(fn func(remote net.Addr, err error)) Option {
 	return func(c *config) { c.onReject = fn }
 }

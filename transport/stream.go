@@ -154,9 +154,21 @@ func (s *Stream) Started(ctx context.Context, v any) error {
 }
 
 // Yield sends one stream item. It blocks while the peer has no room for it
-// (no credit left), honouring ctx, and returns once the frame is queued.
+// (no credit left), honouring ctx, and returns once the frame is queued. On
+// the callee's side it fails with [ErrCanceled] once the caller canceled:
+// the callee should then end the stream with Return or Fail.
 func (s *Stream) Yield(ctx context.Context, v any) error {
 	for {
+		if !s.outgoing {
+			select {
+			case <-s.canceled:
+				if err := s.c.Err(); err != nil {
+					return err
+				}
+				return ErrCanceled
+			default:
+			}
+		}
 		s.mu.Lock()
 		if err := s.checkLocked(KindYield); err != nil {
 			s.mu.Unlock()
@@ -171,6 +183,7 @@ func (s *Stream) Yield(ctx context.Context, v any) error {
 		s.mu.Unlock()
 		select {
 		case <-s.creditReady:
+		case <-s.canceled: // checked at the top of the loop
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.c.done:

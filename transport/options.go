@@ -72,7 +72,7 @@ func newConfig(opts []Option) config {
 		maxStreams:       DefaultMaxStreams,
 		handshakeTimeout: DefaultHandshakeTimeout,
 		closeTimeout:     DefaultCloseTimeout,
-		onReject: logReject,
+		onReject:         logReject,
 	}
 	for _, o := range opts {
 		o(&c)

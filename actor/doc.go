@@ -1,0 +1,42 @@
+// Package actor runs functions in child processes organised in nursery
+// trees: Tractor's actor model in Go.
+//
+// An actor is a child OS process, by default this same executable
+// re-executed, that serves registered functions to its parent over an
+// inherited socketpair (package transport). Each actor is a task of a
+// nursery (package nursery): when it dies the nursery cancels its siblings
+// and reports the error; when the nursery is cancelled the actor is
+// cancelled and reaped. Functions running in an actor can open nurseries and
+// spawn actors of their own, so the tree spans processes.
+//
+//	var Square = actor.Func("example.Square", func(ctx context.Context, x int) (int, error) {
+//		return x * x, nil
+//	})
+//
+//	func main() {
+//		actor.Main() // first: in a spawned actor this serves and never returns
+//		err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+//			ref, err := actor.Spawn(ctx, n, "worker")
+//			if err != nil {
+//				return err
+//			}
+//			v, err := Square.Call(ctx, ref, 7) // 49, computed in the child
+//			...
+//		})
+//	}
+//
+// Functions are declared with [Func] (one value in, one out), [StreamFunc]
+// (items flow back over a Go channel) and [DuplexFunc] (channels both
+// ways), as package-level variables, so that every process of the binary
+// registers the same names. Errors cross the boundary as [*RemoteError]
+// (type, message, remote stack, source actor and relay path; errors.Is works
+// for sentinels registered with [RegisterError]); the death of an actor's
+// process as [*ExitError] (exit code, signal, stderr tail).
+//
+// Cancelling an actor sends a stop message; if the process has not exited
+// after the grace period ([DefaultGrace]) it gets SIGTERM, and after the
+// kill delay ([DefaultKillDelay]) SIGKILL. The process is always waited for.
+// When a parent dies by any means its actors notice at once (on Linux the
+// kernel SIGKILLs them; everywhere their link reaches EOF) and exit, and
+// their own actors with them: no orphans.
+package actor

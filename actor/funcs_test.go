@@ -1,0 +1,164 @@
+package actor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/nursery"
+)
+
+// The functions the tests' actors run. The test binary is its own actor
+// executable, so these are registered in the parent and in every child.
+
+var errQuota = errors.New("quota exceeded")
+
+func init() { actor.RegisterError("actor_test.errQuota", errQuota) }
+
+type point struct{ X, Y int }
+
+var (
+	square = actor.Func("test.square", func(ctx context.Context, x int) (int, error) { return x * x, nil })
+
+	pid = actor.Func("test.pid", func(ctx context.Context, _ struct{}) (int, error) { return os.Getpid(), nil })
+
+	addPoints = actor.Func("test.addPoints", func(ctx context.Context, p point) (int, error) { return p.X + p.Y, nil })
+
+	fail = actor.Func("test.fail", func(ctx context.Context, msg string) (int, error) {
+		return 0, fmt.Errorf("%s: %w", msg, errQuota)
+	})
+
+	panicky = actor.Func("test.panicky", func(ctx context.Context, _ struct{}) (int, error) { return explode() })
+
+	exit = actor.Func("test.exit", func(ctx context.Context, code int) (int, error) {
+		fmt.Fprintln(os.Stderr, "about to exit with", code)
+		os.Exit(code)
+		return 0, nil
+	})
+
+	crash = actor.Func("test.crash", func(ctx context.Context, _ struct{}) (int, error) {
+		go func() {
+			var p *point
+			fmt.Println(p.X) // a nil dereference outside any recover
+		}()
+		select {}
+	})
+
+	block = actor.Func("test.block", func(ctx context.Context, _ struct{}) (string, error) {
+		<-ctx.Done()
+		return "", ctx.Err()
+	})
+
+	// stubborn reports that it runs, then ignores its ctx (and, if asked,
+	// SIGTERM) for good.
+	stubborn = actor.StreamFunc("test.stubborn", func(ctx context.Context, ignoreTerm bool, out chan<- int) error {
+		if ignoreTerm {
+			signalIgnoreTerm()
+		}
+		out <- 1
+		select {}
+	})
+
+	waitKill = actor.Func("test.waitForSignal", func(ctx context.Context, _ struct{}) (int, error) {
+		time.Sleep(time.Hour) // stands for a long computation; killed from outside
+		return 0, nil
+	})
+
+	chatty = actor.Func("test.chatty", func(ctx context.Context, n int) (int, error) {
+		for i := range n {
+			fmt.Printf("line %d of %s\n", i, strings.Repeat("x", 50))
+		}
+		return n, nil
+	})
+
+	count = actor.StreamFunc("test.count", func(ctx context.Context, n int, out chan<- int) error {
+		for i := range n {
+			select {
+			case out <- i:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+
+	upper = actor.DuplexFunc("test.upper", func(ctx context.Context, in <-chan string, out chan<- string) error {
+		for s := range in {
+			select {
+			case out <- strings.ToUpper(s):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+
+	// middle spawns an actor of its own and calls fn there, so errors and
+	// cancels cross two hops.
+	middle = actor.Func("test.middle", func(ctx context.Context, fn string) ([]int, error) {
+		var pids []int
+		err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+			ref, err := actor.Spawn(ctx, n, "grandchild")
+			if err != nil {
+				return err
+			}
+			pids = append(pids, os.Getpid(), ref.PID())
+			switch fn {
+			case "fail":
+				_, err = fail.Call(ctx, ref, "deep")
+			case "block":
+				_, err = block.Call(ctx, ref, struct{}{})
+			}
+			return err
+		})
+		return pids, err
+	})
+
+	// tree spawns a grandchild, reports both pids to the caller through a
+	// stream, and then blocks until cancelled.
+	tree = actor.StreamFunc("test.tree", func(ctx context.Context, _ struct{}, out chan<- int) error {
+		return nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+			ref, err := actor.Spawn(ctx, n, "grandchild")
+			if err != nil {
+				return err
+			}
+			out <- os.Getpid()
+			out <- ref.PID()
+			_, err = block.Call(ctx, ref, struct{}{})
+			return err
+		})
+	})
+)
+
+// deepTree spawns a child that spawns a grandchild, and streams both
+// pids to the caller; then it waits until cancelled (or killed).
+var deepTree = actor.StreamFunc("test.deepTree", func(ctx context.Context, _ struct{}, out chan<- int) error {
+	return nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "child")
+		if err != nil {
+			return err
+		}
+		s, err := tree.Open(ctx, ref, struct{}{})
+		if err != nil {
+			return err
+		}
+		for v := range s.C {
+			out <- v
+		}
+		return s.Err()
+	})
+})
+
+//go:noinline
+func explode() (int, error) {
+	var m map[string]int
+	m["boom"] = 1 // assignment to entry in nil map
+	return 0, nil
+}
+
+func signalIgnoreTerm() { signalIgnore(syscall.SIGTERM) }

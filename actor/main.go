@@ -1,0 +1,133 @@
+package actor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sourcegraph/conc/panics"
+
+	"github.com/grove-rt/grove/transport"
+)
+
+// orphanExit bounds how long an actor whose parent died, or that got
+// SIGTERM, lets its calls wind down before it exits.
+const orphanExit = 500 * time.Millisecond
+
+// Main must be the first line of main() in every program that spawns or
+// serves actors (and of TestMain in tests that spawn them). In an ordinary
+// process it returns at once. In a process spawned as an actor it serves
+// its parent until it is cancelled, or the parent goes away, and then exits
+// the process: there it never returns.
+//
+// An actor ignores SIGINT (Ctrl-C reaches the parent, which cancels the
+// tree) and treats SIGTERM as a cancel. When its parent dies, by any means,
+// it notices within milliseconds (the link reaches EOF; on Linux the kernel
+// also delivers SIGKILL), cancels its own actors, and exits.
+func Main() {
+	if os.Getenv(envActor) != "1" {
+		return
+	}
+	os.Exit(serveParent())
+}
+
+func serveParent() int {
+	signal.Ignore(os.Interrupt)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	link := os.NewFile(linkFD, "grove-link")
+	conn, err := transport.FileConn(ctx, link, transport.Responder,
+		transport.WithIdentity(self, "child"),
+		transport.WithHandler(func(s *transport.Stream) { serveCall(ctx, cancel, s) }))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "actor %s: handshake with the parent failed: %v\n", self, err)
+		return 2
+	}
+	// A stop message cancels the calls and lets them finish. SIGTERM (the
+	// parent's next step) or the parent's death cancel them too, but then
+	// the actor exits soon whether they finished or not.
+	hurry := false
+	select {
+	case <-ctx.Done():
+	case <-term:
+		hurry = true
+	case <-conn.Done():
+		hurry = true
+	}
+	cancel()
+	closed := make(chan struct{})
+	go func() {
+		conn.Close() // waits for the calls in flight, then flushes
+		close(closed)
+	}()
+	if !hurry {
+		select {
+		case <-closed:
+			return 0
+		case <-term:
+		}
+	}
+	select {
+	case <-closed:
+	case <-time.After(orphanExit):
+	}
+	return 0
+}
+
+// serveCall runs one call from the parent: the registered function, under
+// a ctx cancelled by the caller's Cancel or the actor's stop; a panic is
+// reported as a RemoteError and the actor serves on.
+func serveCall(root context.Context, stop context.CancelFunc, s *transport.Stream) {
+	name := s.Func()
+	if name == stopFunc {
+		stop()
+		_ = s.Return(context.Background(), nil)
+		return
+	}
+	fn := lookup(name)
+	if fn == nil {
+		_ = s.Fail(context.Background(), errorInfo(self, fmt.Errorf("%w %q in %s", ErrUnknownFunction, name, self), ""))
+		return
+	}
+	ctx, cancel := context.WithCancel(root)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.Canceled():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var out any
+	var err error
+	rec := panics.Try(func() { out, err = fn(ctx, s) })
+	if rec != nil {
+		value, stack := rec.Value, rec.Stack
+		if inner, ok := value.(*panics.Recovered); ok { // re-raised by a stream
+			value, stack = inner.Value, inner.Stack
+		}
+		_ = s.Fail(context.Background(), &transport.ErrorInfo{
+			Type: PanicType, Message: fmt.Sprint(value), Stack: string(stack), Source: self,
+			Is: matchingSentinels(asError(value)),
+		})
+		return
+	}
+	if err != nil {
+		_ = s.Fail(context.Background(), errorInfo(self, err, ""))
+		return
+	}
+	_ = s.Return(context.Background(), out)
+}
+
+func asError(v any) error {
+	if err, ok := v.(error); ok {
+		return err
+	}
+	return nil
+}

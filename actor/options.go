@@ -1,0 +1,79 @@
+package actor
+
+import (
+	"io"
+	"time"
+)
+
+// Defaults of the spawn options.
+const (
+	// DefaultGrace is how long a cancelled actor has to exit after the
+	// cancel message before it gets SIGTERM.
+	DefaultGrace = 2 * time.Second
+	// DefaultKillDelay is how long it has after SIGTERM before SIGKILL.
+	DefaultKillDelay = 2 * time.Second
+	// DefaultStartTimeout bounds the spawn: the process must complete the
+	// handshake (by calling Main) within it.
+	DefaultStartTimeout = 10 * time.Second
+)
+
+// An Option configures Spawn.
+type Option func(*config)
+
+type config struct {
+	env          []string
+	replaceEnv   bool
+	dir          string
+	args         []string
+	exe          string
+	output       io.Writer
+	grace        time.Duration
+	killDelay    time.Duration
+	startTimeout time.Duration
+}
+
+func newConfig(opts []Option) config {
+	c := config{grace: DefaultGrace, killDelay: DefaultKillDelay, startTimeout: DefaultStartTimeout}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// WithEnv adds "KEY=value" entries to the environment the actor inherits.
+func WithEnv(kv ...string) Option {
+	return func(c *config) { c.env = append(c.env, kv...) }
+}
+
+// WithEnvOnly gives the actor exactly env instead of this process's
+// environment (grove adds only the variables of its own protocol).
+func WithEnvOnly(env ...string) Option {
+	return func(c *config) { c.env, c.replaceEnv = append([]string(nil), env...), true }
+}
+
+// WithDir sets the actor's working directory.
+func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
+
+// WithArgs sets extra command-line arguments for the actor's process.
+func WithArgs(args ...string) Option {
+	return func(c *config) { c.args = append([]string(nil), args...) }
+}
+
+// WithExecutable runs another executable than this one. It must call
+// [Main] first in main and register the functions it will be asked to run.
+func WithExecutable(path string) Option { return func(c *config) { c.exe = path } }
+
+// WithOutput sends the actor's stdout and stderr, line by line and prefixed
+// with its name, to w instead of this process's stderr.
+func WithOutput(w io.Writer) Option { return func(c *config) { c.output = w } }
+
+// WithGrace sets how long a cancelled actor may take to exit before SIGTERM
+// (default [DefaultGrace]).
+func WithGrace(d time.Duration) Option { return func(c *config) { c.grace = d } }
+
+// WithKillDelay sets how long after SIGTERM the actor gets SIGKILL (default
+// [DefaultKillDelay]).
+func WithKillDelay(d time.Duration) Option { return func(c *config) { c.killDelay = d } }
+
+// WithStartTimeout bounds the spawn (default [DefaultStartTimeout]).
+func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.startTimeout = d } }

@@ -1,0 +1,328 @@
+package actor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/grove-rt/grove/nursery"
+	"github.com/grove-rt/grove/transport"
+)
+
+// Environment of a spawned actor: the marker Main looks for, and its
+// identity. The link to the parent is file descriptor 3.
+const (
+	envActor = "GROVE_ACTOR"
+	envName  = "GROVE_ACTOR_NAME"
+	envID    = "GROVE_ACTOR_ID"
+	linkFD   = 3
+)
+
+// stopFunc is the reserved function a parent calls to stop an actor
+// gracefully.
+const stopFunc = "grove.stop"
+
+// self is this process's identity as an actor: "root" unless it was
+// spawned as one. It is fixed at start-up.
+var self = func() transport.ActorID {
+	id := transport.ActorID{Name: "root", ID: newID(), PID: os.Getpid()}
+	if os.Getenv(envActor) == "1" {
+		id.Name, id.ID = os.Getenv(envName), os.Getenv(envID)
+	}
+	return id
+}()
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// A Ref is a running actor: a child process serving its parent over an
+// inherited socketpair. It is valid from Spawn until the actor's nursery
+// ends; calls after the actor has exited fail with its [*ExitError].
+type Ref struct {
+	id   transport.ActorID
+	cfg  config
+	cmd  *exec.Cmd
+	conn *transport.Conn
+
+	exited   chan struct{} // closed once the process has been waited for
+	waitErr  error
+	output   sync.WaitGroup // the stdout and stderr forwarders
+	stderr   tailBuffer
+	stopping atomic.Bool
+	cancel   chan struct{}
+	once     sync.Once
+}
+
+// Name returns the name the actor was spawned with.
+func (r *Ref) Name() string { return r.id.Name }
+
+// ID returns the actor's unique id.
+func (r *Ref) ID() string { return r.id.ID }
+
+// PID returns the actor's process id.
+func (r *Ref) PID() int { return r.id.PID }
+
+// String formats the actor as name[id]@pid.
+func (r *Ref) String() string { return r.id.String() }
+
+// Cancel stops the actor gracefully and does not wait: a stop message
+// first; SIGTERM if it has not exited after the grace period; SIGKILL after
+// the kill delay. Its task in the nursery then ends without an error.
+func (r *Ref) Cancel() { r.once.Do(func() { close(r.cancel) }) }
+
+// Spawn starts name as an actor: a child process running this executable
+// (or another, [WithExecutable]) that serves the registered functions. It
+// returns once the child has completed the handshake, bounded by ctx and the
+// start timeout. The actor's lifetime is a task of n: when n is cancelled
+// the actor is cancelled and reaped; when the actor's process dies
+// unexpectedly, the task fails with an [*ExitError] and n cancels the rest.
+//
+// A spawn costs a fork and exec of the executable, about a millisecond for
+// a small Go binary. A child that dies before the handshake gives its
+// ExitError; one that never calls Main gives an error matching
+// [ErrNoHandshake]; a missing executable fails at once.
+func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option) (*Ref, error) {
+	cfg := newConfig(opts)
+	return nursery.Start(n, func(nctx context.Context, started func(*Ref)) error {
+		// On Linux the child gets SIGKILL when the thread that forked it
+		// exits: keep this goroutine on its thread until the child is gone.
+		lockThread()
+		sctx, cancel := context.WithCancel(nctx)
+		stop := context.AfterFunc(ctx, cancel)
+		r, err := start(sctx, name, cfg)
+		stop()
+		cancel()
+		if err != nil {
+			return err
+		}
+		started(r)
+		return r.supervise(nctx)
+	})
+}
+
+// start forks the child and completes the handshake.
+func start(ctx context.Context, name string, cfg config) (*Ref, error) {
+	exe := cfg.exe
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
+		}
+	}
+	local, remote, err := transport.Pair()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		local.Close()
+		remote.Close()
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		local.Close()
+		remote.Close()
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	r := &Ref{
+		id:     transport.ActorID{Name: name, ID: newID()},
+		cfg:    cfg,
+		exited: make(chan struct{}),
+		cancel: make(chan struct{}),
+	}
+	cmd := exec.Command(exe, cfg.args...)
+	env := cfg.env
+	if !cfg.replaceEnv {
+		env = append(os.Environ(), env...)
+	}
+	cmd.Env = append(env, envActor+"=1", envName+"="+name, envID+"="+r.id.ID)
+	cmd.Dir = cfg.dir
+	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.ExtraFiles = []*os.File{remote} // becomes fd 3 in the child
+	cmd.SysProcAttr = sysProcAttr()
+	err = cmd.Start()
+	remote.Close()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		local.Close()
+		outR.Close()
+		errR.Close()
+		return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
+	}
+	r.cmd = cmd
+	r.id.PID = cmd.Process.Pid
+
+	out := cfg.output
+	if out == nil {
+		out = os.Stderr
+	}
+	prefix := "[" + name + "] "
+	r.output.Add(2)
+	go func() { defer r.output.Done(); forward(outR, out, prefix, nil); outR.Close() }()
+	go func() { defer r.output.Done(); forward(errR, out, prefix, &r.stderr); errR.Close() }()
+	go func() {
+		r.waitErr = cmd.Wait()
+		close(r.exited)
+	}()
+
+	hctx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
+	defer cancel()
+	conn, err := transport.FileConn(hctx, local, transport.Initiator, transport.WithIdentity(self, "parent"))
+	if err != nil {
+		return nil, r.failedStart(ctx, hctx, err)
+	}
+	r.conn = conn
+	return r, nil
+}
+
+// failedStart explains a handshake that failed, after making sure the
+// process is gone.
+func (r *Ref) failedStart(ctx, hctx context.Context, err error) error {
+	select {
+	case <-r.exited: // it died first: its exit says why
+	case <-time.After(time.Second):
+	}
+	select {
+	case <-r.exited:
+		if ee := r.exitError(); ee != nil {
+			return ee
+		}
+	default:
+		r.kill()
+	}
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("actor: spawn %s: %w", r.id.Name, context.Cause(ctx))
+	case hctx.Err() != nil:
+		return fmt.Errorf("%w %s within %v: call actor.Main() first in main: %w",
+			ErrNoHandshake, r.id, r.cfg.startTimeout, err)
+	}
+	return fmt.Errorf("actor: spawn %s: %w", r.id, err)
+}
+
+// kill ends the process at once and waits for it and its output.
+func (r *Ref) kill() {
+	_ = r.cmd.Process.Signal(syscall.SIGKILL)
+	<-r.exited
+	r.output.Wait()
+}
+
+// exitError describes how the process ended, once it has been waited for;
+// nil for a clean exit.
+func (r *Ref) exitError() *ExitError {
+	r.output.Wait() // the whole stderr tail
+	if r.waitErr == nil {
+		return nil
+	}
+	ee := &ExitError{Actor: r.id, Code: -1, Stderr: r.stderr.String()}
+	var xe *exec.ExitError
+	if errors.As(r.waitErr, &xe) {
+		ee.Code = xe.ExitCode()
+		if ws, ok := xe.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			ee.Signal = ws.Signal()
+		}
+	}
+	return ee
+}
+
+// supervise is the actor's task in its nursery: it waits for the process
+// to end, by itself or because it was cancelled.
+func (r *Ref) supervise(ctx context.Context) error {
+	select {
+	case <-r.exited:
+		r.conn.Close()
+		if ee := r.exitError(); ee != nil {
+			return ee
+		}
+		return &ExitError{Actor: r.id, Code: 0, Stderr: r.stderr.String()}
+	case <-ctx.Done():
+		r.stop()
+		return ctx.Err()
+	case <-r.cancel:
+		r.stop()
+		return nil
+	}
+}
+
+// stop runs the cancel ladder: the stop message, SIGTERM after the grace
+// period, SIGKILL after the kill delay; it returns once the process has
+// been waited for.
+func (r *Ref) stop() {
+	r.stopping.Store(true)
+	if s, err := r.conn.Call(context.Background(), stopFunc, nil); err == nil {
+		s.Close()
+	}
+	ladder := []struct {
+		wait time.Duration
+		sig  syscall.Signal
+	}{{r.cfg.grace, syscall.SIGTERM}, {r.cfg.killDelay, syscall.SIGKILL}}
+	for _, step := range ladder {
+		t := time.NewTimer(step.wait)
+		select {
+		case <-r.exited:
+			t.Stop()
+			r.conn.Close()
+			r.output.Wait()
+			return
+		case <-t.C:
+			_ = r.cmd.Process.Signal(step.sig)
+		}
+	}
+	<-r.exited
+	r.conn.Close()
+	r.output.Wait()
+}
+
+// open starts a call of fn on the actor.
+func (r *Ref) open(ctx context.Context, fn string, in any) (*transport.Stream, error) {
+	s, err := r.conn.Call(ctx, fn, in)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, r.linkError(err)
+	}
+	return s, nil
+}
+
+// recv takes the next message of a call. When ctx ends it cancels the call
+// and returns ctx's error at once.
+func (r *Ref) recv(ctx context.Context, s *transport.Stream) (*transport.Message, error) {
+	m, err := s.Recv(ctx)
+	if err == nil {
+		return m, nil
+	}
+	if ctx.Err() != nil {
+		_ = s.Cancel(context.Background())
+		return nil, ctx.Err()
+	}
+	return nil, r.linkError(err)
+}
+
+// linkError explains a broken link: the process's death when it died.
+func (r *Ref) linkError(err error) error {
+	select {
+	case <-r.exited:
+	case <-time.After(2 * time.Second):
+		return fmt.Errorf("actor %s: link lost: %w", r.id, err)
+	}
+	if ee := r.exitError(); ee != nil {
+		return ee
+	}
+	return fmt.Errorf("actor %s: process exited: %w", r.id, err)
+}

@@ -1,0 +1,8 @@
+package actor_test
+
+import (
+	"os"
+	"os/signal"
+)
+
+func signalIgnore(sig os.Signal) { signal.Ignore(sig) }

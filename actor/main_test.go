@@ -15,6 +15,9 @@ import (
 
 func TestMain(m *testing.M) {
 	actor.Main() // in a spawned actor: serve, then exit
+	if mode := os.Getenv(floorEnv); mode != "" {
+		os.Exit(runFloor(mode)) // a benchmark's bare peer
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -77,10 +77,16 @@ func (s *Stream[Out]) Close() {
 
 var errClosedByCaller = errors.New("actor: stream closed by the caller")
 
+// chanBuffer is the buffer of the channels between a stream and the
+// functions on either end: enough that items move in batches rather than
+// one goroutine switch each, small enough that backpressure still reaches
+// the producer within a few dozen items (plus the transport's window).
+const chanBuffer = 32
+
 // receive starts the goroutine that turns a call's Yields into items on a
 // channel, until the call ends or ctx ends.
 func receive[Out any](ctx context.Context, ref *Ref, name string, ts *transport.Stream, onEnd func()) *Stream[Out] {
-	c := make(chan Out)
+	c := make(chan Out, chanBuffer)
 	ctx, cancel := context.WithCancelCause(ctx)
 	s := &Stream[Out]{C: c, done: make(chan struct{})}
 	s.cancel = func() { cancel(errClosedByCaller) }
@@ -130,7 +136,7 @@ func receive[Out any](ctx context.Context, ref *Ref, name string, ts *transport.
 // produce runs fn in the callee with a channel whose items it yields on
 // the stream, and returns fn's error once every item has been sent.
 func produce[Out any](ctx context.Context, s *transport.Stream, fn func(ctx context.Context, out chan<- Out) error) error {
-	out := make(chan Out)
+	out := make(chan Out, chanBuffer)
 	var fnErr error
 	var rec *panics.Recovered
 	go func() {
@@ -176,7 +182,7 @@ func DuplexFunc[In, Out any](name string, fn func(ctx context.Context, in <-chan
 		panic("actor: DuplexFunc needs a function")
 	}
 	register(name, func(ctx context.Context, s *transport.Stream) (any, error) {
-		in := make(chan In)
+		in := make(chan In, chanBuffer)
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var wg sync.WaitGroup

@@ -1,8 +1,11 @@
-// Command trio_style is grove's main demo: Trio's structured concurrency
-// in Go. It shows a nursery waiting for its children, Start handing back a
-// ready service, a failure cancelling the siblings and flowing up, and the
-// deadline scopes. Ctrl-C cancels the whole tree and every task is joined
-// before the program exits.
+// Command trio_style is grove's main demo: Trio's structured concurrency,
+// stretched across processes as Tractor's actors. Each worker is a child
+// process of this program (the binary re-executes itself) and a task of a
+// nursery. The scenes show a call into an actor, workers streaming their
+// progress back while they count primes in parallel, one worker panicking
+// (its busy siblings are cancelled, the panic comes back with its remote
+// stack, every process is reaped), and a cancel at the root stopping a
+// whole tree of processes. Ctrl-C does the same to the real run.
 //
 //	go run ./examples/trio_style
 package main
@@ -14,33 +17,154 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
-	"time"
+	"strings"
+	"sync"
+	"syscall"
 
+	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/nursery"
 )
 
 func main() {
+	actor.Main() // first: run as an actor, this binary serves its parent here and never returns
+
+	// Ctrl-C cancels ctx; the nurseries below cancel and reap every actor
+	// before run returns.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Stdout); err != nil {
+	err := run(ctx, os.Stdout)
+	stop()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintln(os.Stderr, "trio_style: interrupted; every actor was cancelled and reaped")
+		os.Exit(130)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "trio_style:", err)
 		os.Exit(1)
 	}
 }
 
-// run plays the four scenes in order and returns the first unexpected error.
+// The functions the actors run. They are package-level variables so that
+// the parent and every child (the same binary) register the same names.
+var (
+	// whoami answers with the pid of the process it runs in and its parent's.
+	whoami = actor.Func("trio_style.whoami", func(ctx context.Context, _ struct{}) (Who, error) {
+		return Who{PID: os.Getpid(), PPID: os.Getppid()}, nil
+	})
+
+	// countPrimes counts the primes in a range and streams its progress:
+	// Reports items, the last one the total. It checks ctx between items and
+	// says so on its stdout when it is cancelled (the parent forwards an
+	// actor's output, prefixed with its name).
+	countPrimes = actor.StreamFunc("trio_style.countPrimes", func(ctx context.Context, job Job, out chan<- Progress) error {
+		every := (job.Hi - job.Lo) / job.Reports // a bug, kept for scene 3: 0 for a job shorter than Reports
+		var p Progress
+		for n := job.Lo; n < job.Hi; n++ {
+			if isPrime(n) {
+				p.Primes++
+			}
+			p.Checked++
+			if p.Checked%every != 0 && n != job.Hi-1 {
+				continue
+			}
+			if ctx.Err() == nil {
+				select {
+				case out <- p:
+					continue
+				case <-ctx.Done():
+				}
+			}
+			fmt.Printf("cancelled after checking %d numbers: stopping\n", p.Checked)
+			return ctx.Err()
+		}
+		return nil
+	})
+
+	// team spawns actors of its own (grandchildren of the root), sets each
+	// counting primes for good, and reports each one once it is busy.
+	team = actor.StreamFunc("trio_style.team", func(ctx context.Context, size int, out chan<- Member) error {
+		return nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+			for i := range size {
+				ref, err := actor.Spawn(ctx, n, fmt.Sprintf("g%d", i))
+				if err != nil {
+					return err
+				}
+				n.Go(func(ctx context.Context) error {
+					s, err := countPrimes.Open(ctx, ref, endless)
+					if err != nil {
+						return err
+					}
+					first := true
+					for range s.C {
+						if first {
+							first = false
+							select {
+							case out <- Member{Name: ref.Name(), PID: ref.PID()}:
+							case <-ctx.Done():
+							}
+						}
+					}
+					return s.Err()
+				})
+			}
+			return nil
+		})
+	})
+)
+
+// Who is whoami's answer.
+type Who struct{ PID, PPID int }
+
+// Job asks countPrimes for the primes in [Lo, Hi), with Reports progress
+// reports along the way.
+type Job struct{ Lo, Hi, Reports int64 }
+
+// Progress is one of countPrimes' reports: how many numbers it has checked
+// and how many primes it has found so far.
+type Progress struct{ Checked, Primes int64 }
+
+// Member is one of team's actors, reported once it is busy.
+type Member struct {
+	Name string
+	PID  int
+}
+
+// endless is a job that outlasts the demo, reporting every 20,000 numbers
+// (a few milliseconds), so its actor notices a cancel quickly.
+var endless = Job{Lo: 1_000_000_000, Hi: 2_000_000_000, Reports: 50_000}
+
+func isPrime(n int64) bool {
+	if n < 2 {
+		return false
+	}
+	if n%2 == 0 || n%3 == 0 {
+		return n < 4
+	}
+	for d := int64(5); d*d <= n; d += 6 {
+		if n%d == 0 || n%(d+2) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// run plays the scenes in order and returns the first unexpected error.
 func run(ctx context.Context, w io.Writer) error {
+	w = &lockedWriter{w: w} // the actors' forwarded output shares it
+	fmt.Fprintf(w, "This program is pid %d. Each worker below is a child process of it (the same\n"+
+		"binary, re-executed), owned by a nursery that cancels and reaps it.\n", os.Getpid())
 	scenes := []struct {
 		title string
 		play  func(context.Context, io.Writer) error
 	}{
-		{"fan-out: the nursery waits for every child", fanOut},
-		{"Start: a service reports ready before the caller goes on", startService},
-		{"a child fails: its siblings are cancelled and the error flows up", failure},
-		{"deadline scopes: move on, or fail", deadlines},
+		{"spawn: three actors start as child processes; a call runs in the child", spawnAndCall},
+		{"stream: three actors count primes in parallel and stream their progress back", stream},
+		{"failure: one actor panics; the nursery cancels its busy siblings and reaps all three", failure},
+		{"Ctrl-C: cancelling the root's ctx stops the whole tree, grandchildren included", cancelTree},
 	}
 	for i, s := range scenes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		fmt.Fprintf(w, "%d. %s\n", i+1, s.title)
 		if err := s.play(ctx, w); err != nil {
 			return fmt.Errorf("scene %d: %w", i+1, err)
@@ -49,106 +173,206 @@ func run(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-func fanOut(ctx context.Context, w io.Writer) error {
-	results := make(chan string, 3)
-	err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
-		for i, d := range []time.Duration{30, 10, 20} {
-			n.Go(func(ctx context.Context) error {
-				select {
-				case <-time.After(d * time.Millisecond):
-					results <- fmt.Sprintf("child %d done after %dms", i, d)
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			})
+// spawnWorkers spawns one actor per name in n, forwarding their output to w.
+func spawnWorkers(ctx context.Context, n *nursery.Nursery, w io.Writer, names ...string) ([]*actor.Ref, error) {
+	refs := make([]*actor.Ref, len(names))
+	for i, name := range names {
+		ref, err := actor.Spawn(ctx, n, name, actor.WithOutput(w))
+		if err != nil {
+			return nil, err
 		}
-		return nil // returning does not cancel the children: Run waits
-	})
-	close(results)
-	var lines []string
-	for r := range results {
-		lines = append(lines, r)
+		refs[i] = ref
 	}
-	slices.Sort(lines) // children finish in any order; print them stably
-	for _, l := range lines {
-		fmt.Fprintln(w, "  ", l)
-	}
-	return err
+	return refs, nil
 }
 
-func startService(ctx context.Context, w io.Writer) error {
-	return nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
-		type request struct {
-			word  string
-			reply chan int
-		}
-		inbox, err := nursery.Start(n, func(ctx context.Context, started func(chan<- request)) error {
-			inbox := make(chan request)
-			started(inbox) // the caller's Start returns now
-			for {
-				select {
-				case r := <-inbox:
-					r.reply <- len(r.word)
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-		})
+func spawnAndCall(ctx context.Context, w io.Writer) error {
+	err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		refs, err := spawnWorkers(ctx, n, w, "w0", "w1", "w2")
 		if err != nil {
 			return err
 		}
-		for _, word := range []string{"structured", "concurrency"} {
-			r := request{word: word, reply: make(chan int, 1)}
-			inbox <- r
-			fmt.Fprintf(w, "   service: len(%q) = %d\n", word, <-r.reply)
+		for _, ref := range refs {
+			who, err := whoami.Call(ctx, ref, struct{}{})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "   %s answers from pid %d, whose parent is pid %d (this program)\n", ref.Name(), who.PID, who.PPID)
 		}
-		n.Cancel(nil) // a clean stop: Run returns nil
+		n.Cancel(nil) // a clean stop: each actor gets a stop message and exits
 		return nil
 	})
-}
-
-var errRefused = errors.New("connection refused")
-
-func failure(ctx context.Context, w io.Writer) error {
-	siblingCause := make(chan error, 1)
-	err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
-		n.Go(func(ctx context.Context) error {
-			<-ctx.Done() // a long download, cancelled
-			siblingCause <- context.Cause(ctx)
-			return ctx.Err()
-		})
-		n.Go(func(ctx context.Context) error {
-			return fmt.Errorf("fetch %q: %w", "b", errRefused)
-		})
-		return nil
-	})
-	fmt.Fprintln(w, "   sibling cancelled because:", <-siblingCause)
-	fmt.Fprintln(w, "   Run returned:", err)
-	if !errors.Is(err, errRefused) {
-		return fmt.Errorf("expected the child's error, got %v", err)
-	}
-	return nil
-}
-
-func deadlines(ctx context.Context, w io.Writer) error {
-	slow := func(ctx context.Context) error {
-		select {
-		case <-time.After(time.Hour):
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	timedOut, err := nursery.MoveOnAfter(ctx, 20*time.Millisecond, slow)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "   MoveOnAfter(20ms): timed out =", timedOut)
-	err = nursery.FailAfter(ctx, 20*time.Millisecond, slow)
+	fmt.Fprintln(w, "   n.Cancel(nil) stopped them; Run returned once all three had exited")
+	return nil
+}
+
+func stream(ctx context.Context, w io.Writer) error {
+	jobs := []Job{{0, 1_000_000, 4}, {1_000_000, 2_000_000, 4}, {2_000_000, 3_000_000, 4}}
+	totals := make([]int64, len(jobs))
+	err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		refs, err := spawnWorkers(ctx, n, w, "w0", "w1", "w2")
+		if err != nil {
+			return err
+		}
+		for i, ref := range refs {
+			n.Go(func(ctx context.Context) error {
+				defer ref.Cancel() // done with this actor, or failed: stop its process
+				job := jobs[i]
+				s, err := countPrimes.Open(ctx, ref, job)
+				if err != nil {
+					return err
+				}
+				for p := range s.C { // the items arrive as the child sends them
+					fmt.Fprintf(w, "   %s %3d%% of [%d, %d): %5d primes so far\n",
+						ref.Name(), p.Checked*100/(job.Hi-job.Lo), job.Lo, job.Hi, p.Primes)
+					totals[i] = p.Primes
+				}
+				return s.Err()
+			})
+		}
+		return nil // Run waits for the readers and the actors
+	})
+	if err != nil {
+		return err
+	}
+	var sum int64
+	for i, job := range jobs {
+		fmt.Fprintf(w, "   w%d found %d primes in [%d, %d)\n", i, totals[i], job.Lo, job.Hi)
+		sum += totals[i]
+	}
+	fmt.Fprintf(w, "   total: %d primes below %d, counted by three processes at once\n", sum, jobs[len(jobs)-1].Hi)
+	return nil
+}
+
+func failure(ctx context.Context, w io.Writer) error {
+	var refs []*actor.Ref
+	err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		var err error
+		refs, err = spawnWorkers(ctx, n, w, "w0", "w1", "w2")
+		if err != nil {
+			return err
+		}
+		busy := make(chan struct{}, 2)
+		for _, ref := range refs[:2] {
+			n.Go(func(ctx context.Context) error {
+				s, err := countPrimes.Open(ctx, ref, endless)
+				if err != nil {
+					return err
+				}
+				first := true
+				for range s.C {
+					if first {
+						first = false
+						busy <- struct{}{}
+					}
+				}
+				return s.Err() // context.Canceled once w2 fails: an echo, dropped
+			})
+		}
+		for range 2 {
+			select {
+			case <-busy:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		fmt.Fprintln(w, "   w0 and w1 are busy counting primes from 10^9; w2 gets the tiny job [10, 12)")
+		s, err := countPrimes.Open(ctx, refs[2], Job{Lo: 10, Hi: 12, Reports: 4})
+		if err != nil {
+			return err
+		}
+		for range s.C {
+		}
+		return s.Err() // the panic, as a *actor.RemoteError: it cancels the nursery
+	})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	fmt.Fprintln(w, "   FailAfter(20ms): errors.Is(err, nursery.ErrTooSlow) =", errors.Is(err, nursery.ErrTooSlow))
+	var re *actor.RemoteError
+	if !errors.As(err, &re) || !re.Panicked() {
+		return fmt.Errorf("expected a remote panic, got %v", err)
+	}
+	fmt.Fprintf(w, "   Run returned a %T; its Error() reads like a traceback:\n", re)
+	for line := range strings.Lines(err.Error()) {
+		fmt.Fprint(w, "   | ", line)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "   and when Run returned, every process had been reaped:")
+	return reaped(w, refs)
+}
+
+func cancelTree(ctx context.Context, w io.Writer) error {
+	root, cancel := context.WithCancel(ctx) // what signal.NotifyContext gives main
+	defer cancel()
+	type proc struct {
+		name string
+		pid  int
+	}
+	var procs []proc
+	err := nursery.Run(root, func(ctx context.Context, n *nursery.Nursery) error {
+		boss, err := actor.Spawn(ctx, n, "boss", actor.WithOutput(w))
+		if err != nil {
+			return err
+		}
+		procs = append(procs, proc{boss.Name(), boss.PID()})
+		s, err := team.Open(ctx, boss, 2)
+		if err != nil {
+			return err
+		}
+		for m := range s.C {
+			procs = append(procs, proc{m.Name, m.PID})
+			if len(procs) == 3 {
+				fmt.Fprintf(w, "   boss (pid %d) spawned g0 (pid %d) and g1 (pid %d), both busy counting primes\n",
+					procs[0].pid, procs[1].pid, procs[2].pid)
+				fmt.Fprintln(w, "   cancel(): what Ctrl-C does to main's ctx through signal.NotifyContext")
+				cancel()
+			}
+		}
+		return s.Err()
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("expected context.Canceled, got %v", err)
+	}
+	fmt.Fprintln(w, "   Run returned:", err)
+	fmt.Fprintln(w, "   and the whole tree is gone:")
+	for _, p := range procs {
+		fmt.Fprintf(w, "   %s (pid %d): kill(pid, 0) = %v\n", p.name, p.pid, syscall.Kill(p.pid, 0))
+	}
+	for _, p := range procs {
+		if syscall.Kill(p.pid, 0) == nil {
+			return fmt.Errorf("%s (pid %d) is still there", p.name, p.pid)
+		}
+	}
 	return nil
+}
+
+// reaped reports, for each actor, that its process no longer exists.
+func reaped(w io.Writer, refs []*actor.Ref) error {
+	for _, ref := range refs {
+		err := syscall.Kill(ref.PID(), 0)
+		fmt.Fprintf(w, "   %s (pid %d): kill(pid, 0) = %v\n", ref.Name(), ref.PID(), err)
+		if err == nil {
+			return fmt.Errorf("%s is still running", ref)
+		}
+	}
+	return nil
+}
+
+// lockedWriter serialises writes from the scenes' goroutines and from the
+// forwarders of the actors' output.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -9,6 +9,30 @@
 //   - [github.com/grove-rt/grove/transport]: the wire: framed msgpack
 //     messages multiplexed into flow-controlled streams over socketpairs,
 //     Unix sockets and authenticated TCP.
+//   - [github.com/grove-rt/grove/actor]: Tractor's actors: child processes
+//     that run registered functions for their parent, each a task of a
+//     nursery, so that the nursery tree spans processes. Cancellation flows
+//     down, errors flow up with the remote stack, nothing is orphaned.
+//
+// A program that uses actors starts with actor.Main():
+//
+//	var Square = actor.Func("example.Square", func(ctx context.Context, x int) (int, error) {
+//		return x * x, nil
+//	})
+//
+//	func main() {
+//		actor.Main() // in a spawned actor: serve the parent, never return
+//		err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+//			ref, err := actor.Spawn(ctx, n, "worker")
+//			if err != nil {
+//				return err
+//			}
+//			v, err := Square.Call(ctx, ref, 7) // 49, computed in the child process
+//			fmt.Println(v, err)
+//			n.Cancel(nil) // stop the worker; Run returns once it is reaped
+//			return nil
+//		})
+//	}
 //
 // DESIGN.md in the repository explains the architecture and its rules.
 package grove

@@ -3,17 +3,113 @@ package grove_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/internal/proctest"
 	"github.com/grove-rt/grove/nursery"
 	"github.com/grove-rt/grove/transport"
 )
 
 func TestMain(m *testing.M) {
+	actor.Main() // the test binary is its own actor executable
 	goleak.VerifyTestMain(m)
+}
+
+// A tick is an item of the ticks stream: a level announcing its pid, or a
+// count from the bottom of the tree.
+type tick struct {
+	PID   int
+	Count int
+}
+
+// ticks, at depth 0, counts until cancelled; above, it spawns an actor one
+// level down and relays its stream, after announcing its own pid. (It is
+// set in init because it calls itself.)
+var ticks *actor.StreamFunction[int, tick]
+
+func init() { ticks = actor.StreamFunc("grove_test.ticks", relayTicks) }
+
+func relayTicks(ctx context.Context, depth int, out chan<- tick) error {
+	send := func(t tick) error {
+		select {
+		case out <- t:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := send(tick{PID: os.Getpid()}); err != nil {
+		return err
+	}
+	if depth == 0 {
+		for i := 1; ; i++ {
+			if err := send(tick{Count: i}); err != nil {
+				return err
+			}
+		}
+	}
+	return nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, fmt.Sprintf("level%d", depth-1))
+		if err != nil {
+			return err
+		}
+		s, err := ticks.Open(ctx, ref, depth-1)
+		if err != nil {
+			return err
+		}
+		for t := range s.C {
+			if err := send(t); err != nil {
+				return err
+			}
+		}
+		return s.Err()
+	})
+}
+
+// A three-level tree of processes streams values up to the root while the
+// root cancels it at a random moment: every process is reaped, none is
+// left behind, and the cancel is a clean stop.
+func TestTreeStreamsUpAndIsCancelledAtARandomMoment(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	for round := range 3 {
+		stopAfter := 1 + rand.IntN(2000)
+		var pids []int
+		counted := 0
+		err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+			top, err := actor.Spawn(ctx, n, "level2")
+			if err != nil {
+				return err
+			}
+			s, err := ticks.Open(ctx, top, 2)
+			if err != nil {
+				return err
+			}
+			for t := range s.C {
+				if t.PID != 0 {
+					pids = append(pids, t.PID)
+					continue
+				}
+				if counted++; t.Count != counted {
+					return fmt.Errorf("tick %d arrived as %d", counted, t.Count)
+				}
+				if counted == stopAfter {
+					n.Cancel(nil)
+				}
+			}
+			return nil
+		})
+		require.NoError(t, err, "round %d: stop after %d", round, stopAfter)
+		require.Len(t, pids, 3, "three levels announced themselves")
+		require.Empty(t, proctest.Gone(pids, 2*time.Second), "every level is gone")
+	}
 }
 
 // serveIn starts, as a child of n, a server on one end of a socketpair and

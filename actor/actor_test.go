@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/internal/proctest"
 	"github.com/grove-rt/grove/nursery"
 )
 
@@ -21,7 +22,7 @@ import (
 // that it left no child process behind.
 
 func TestSpawnCallReap(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	var childPID int
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "worker")
@@ -44,11 +45,11 @@ func TestSpawnCallReap(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
-	require.False(t, alive(childPID), "the actor was reaped when its nursery ended")
+	require.False(t, proctest.Alive(childPID), "the actor was reaped when its nursery ended")
 }
 
 func TestRemoteError(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "worker")
 		if err != nil {
@@ -70,7 +71,7 @@ func TestRemoteError(t *testing.T) {
 }
 
 func TestRemotePanic(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "worker")
 		if err != nil {
@@ -92,7 +93,7 @@ func TestRemotePanic(t *testing.T) {
 }
 
 func TestChildExitsDuringACall(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	var siblingPID int
 	var callErr error
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
@@ -113,11 +114,11 @@ func TestChildExitsDuringACall(t *testing.T) {
 	require.Equal(t, 3, ee.Code)
 	require.Contains(t, ee.Stderr, "about to exit with 3")
 	require.ErrorAs(t, err, &ee, "the nursery sees the death")
-	require.False(t, alive(siblingPID), "the sibling was cancelled and reaped")
+	require.False(t, proctest.Alive(siblingPID), "the sibling was cancelled and reaped")
 }
 
 func TestChildKilledFromOutside(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	var callErr error
 	var took time.Duration
 	_ = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
@@ -143,7 +144,7 @@ func TestChildKilledFromOutside(t *testing.T) {
 }
 
 func TestChildCrashesInAGoroutine(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	var callErr error
 	_ = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "crasher", actor.WithOutput(&bytes.Buffer{}))
@@ -160,7 +161,7 @@ func TestChildCrashesInAGoroutine(t *testing.T) {
 }
 
 func TestCallerCancels(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "worker")
 		if err != nil {
@@ -182,7 +183,7 @@ func TestCallerCancels(t *testing.T) {
 }
 
 func TestCancelEscalates(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	for _, ignoreTerm := range []bool{false, true} {
 		t.Run(fmt.Sprintf("ignoreSIGTERM=%t", ignoreTerm), func(t *testing.T) {
 			const grace, killDelay = 200 * time.Millisecond, 200 * time.Millisecond
@@ -217,7 +218,7 @@ func TestCancelEscalates(t *testing.T) {
 }
 
 func TestTwentyFiveFailingActors(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	const actors = 25
 	start := time.Now()
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
@@ -245,7 +246,7 @@ func TestTwentyFiveFailingActors(t *testing.T) {
 }
 
 func TestOneOfTenFails(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	var pids []int
 	var mu sync.Mutex
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
@@ -272,11 +273,11 @@ func TestOneOfTenFails(t *testing.T) {
 	})
 	require.ErrorIs(t, err, errQuota)
 	require.Len(t, nursery.Errors(err), 1, "only the failure, not the cancellations")
-	require.Empty(t, gone(pids, 0), "all ten were reaped")
+	require.Empty(t, proctest.Gone(pids, 0), "all ten were reaped")
 }
 
 func TestThreeLevelErrorVia(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "child")
 		if err != nil {
@@ -295,7 +296,7 @@ func TestThreeLevelErrorVia(t *testing.T) {
 }
 
 func TestCancelAtRootReapsTheTree(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	var pids []int
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "child")
@@ -313,11 +314,11 @@ func TestCancelAtRootReapsTheTree(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Len(t, pids, 2)
-	require.Empty(t, gone(pids, 2*time.Second), "child and grandchild are gone")
+	require.Empty(t, proctest.Gone(pids, 2*time.Second), "child and grandchild are gone")
 }
 
 func TestParentKilledTakesTheTreeWithIt(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	var descendants []int
 	var took time.Duration
 	_ = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
@@ -332,7 +333,7 @@ func TestParentKilledTakesTheTreeWithIt(t *testing.T) {
 		descendants = append(descendants, <-s.C, <-s.C)
 		require.NoError(t, syscall.Kill(parent.PID(), syscall.SIGKILL))
 		start := time.Now()
-		left := gone(descendants, 5*time.Second)
+		left := proctest.Gone(descendants, 5*time.Second)
 		took = time.Since(start)
 		require.Empty(t, left, "no orphans")
 		return s.Err()
@@ -342,7 +343,7 @@ func TestParentKilledTakesTheTreeWithIt(t *testing.T) {
 }
 
 func TestSpawnFailures(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	ctx := context.Background()
 	t.Run("dies before the handshake", func(t *testing.T) {
 		err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
@@ -376,7 +377,7 @@ func TestSpawnFailures(t *testing.T) {
 }
 
 func TestBadCalls(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "worker")
 		if err != nil {
@@ -397,7 +398,7 @@ func TestBadCalls(t *testing.T) {
 }
 
 func TestStreamSlowReader(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	const items = 100_000
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "producer")
@@ -427,7 +428,7 @@ func TestStreamSlowReader(t *testing.T) {
 }
 
 func TestDuplex(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	const items = 10_000
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "echo")
@@ -460,7 +461,7 @@ func TestDuplex(t *testing.T) {
 }
 
 func TestCancelMidStream(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "producer")
 		if err != nil {
@@ -489,17 +490,17 @@ func TestCancelMidStream(t *testing.T) {
 }
 
 func TestRunIn(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	got, err := actor.RunIn(context.Background(), square, 9)
 	require.NoError(t, err)
 	require.Equal(t, 81, got)
 	p, err := actor.RunIn(context.Background(), pid, struct{}{})
 	require.NoError(t, err)
-	require.False(t, alive(p), "the one-shot actor is gone")
+	require.False(t, proctest.Alive(p), "the one-shot actor is gone")
 }
 
 func TestOutputIsWholeLinesAndPrefixed(t *testing.T) {
-	noChildrenLeft(t)
+	proctest.NoChildrenLeft(t)
 	var out syncBuffer
 	const lines = 200
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,33 +52,8 @@ var (
 		return Who{PID: os.Getpid(), PPID: os.Getppid()}, nil
 	})
 
-	// countPrimes counts the primes in a range and streams its progress:
-	// Reports items, the last one the total. It checks ctx between items and
-	// says so on its stdout when it is cancelled (the parent forwards an
-	// actor's output, prefixed with its name).
-	countPrimes = actor.StreamFunc("trio_style.countPrimes", func(ctx context.Context, job Job, out chan<- Progress) error {
-		every := (job.Hi - job.Lo) / job.Reports // a bug, kept for scene 3: 0 for a job shorter than Reports
-		var p Progress
-		for n := job.Lo; n < job.Hi; n++ {
-			if isPrime(n) {
-				p.Primes++
-			}
-			p.Checked++
-			if p.Checked%every != 0 && n != job.Hi-1 {
-				continue
-			}
-			if ctx.Err() == nil {
-				select {
-				case out <- p:
-					continue
-				case <-ctx.Done():
-				}
-			}
-			fmt.Printf("cancelled after checking %d numbers: stopping\n", p.Checked)
-			return ctx.Err()
-		}
-		return nil
-	})
+	// countPrimes counts primes in a range and streams its progress back.
+	countPrimes = actor.StreamFunc("trio_style.countPrimes", countPrimesIn)
 
 	// team spawns actors of its own (grandchildren of the root), sets each
 	// counting primes for good, and reports each one once it is busy.
@@ -132,6 +108,34 @@ type Member struct {
 // (a few milliseconds), so its actor notices a cancel quickly.
 var endless = Job{Lo: 1_000_000_000, Hi: 2_000_000_000, Reports: 50_000}
 
+// countPrimesIn runs in an actor: it counts the primes in job's range and
+// sends job.Reports progress items, the last one the total. It checks ctx
+// between items and says so on its stdout when it is cancelled (the parent
+// forwards an actor's output, each line prefixed with the actor's name).
+func countPrimesIn(ctx context.Context, job Job, out chan<- Progress) error {
+	every := (job.Hi - job.Lo) / job.Reports // a bug, kept for scene 3: 0 for a range shorter than Reports
+	var p Progress
+	for n := job.Lo; n < job.Hi; n++ {
+		if isPrime(n) {
+			p.Primes++
+		}
+		p.Checked++
+		if p.Checked%every != 0 && n != job.Hi-1 {
+			continue
+		}
+		if ctx.Err() == nil {
+			select {
+			case out <- p:
+				continue
+			case <-ctx.Done():
+			}
+		}
+		fmt.Printf("cancelled after checking %d numbers: stopping\n", p.Checked)
+		return ctx.Err()
+	}
+	return nil
+}
+
 func isPrime(n int64) bool {
 	if n < 2 {
 		return false
@@ -173,11 +177,12 @@ func run(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// spawnWorkers spawns one actor per name in n, forwarding their output to w.
+// spawnWorkers spawns one actor per name in n, forwarding their output to
+// w, indented to sit inside the scene.
 func spawnWorkers(ctx context.Context, n *nursery.Nursery, w io.Writer, names ...string) ([]*actor.Ref, error) {
 	refs := make([]*actor.Ref, len(names))
 	for i, name := range names {
-		ref, err := actor.Spawn(ctx, n, name, actor.WithOutput(w))
+		ref, err := actor.Spawn(ctx, n, name, actor.WithOutput(indented{w}))
 		if err != nil {
 			return nil, err
 		}
@@ -238,12 +243,9 @@ func stream(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var sum int64
-	for i, job := range jobs {
-		fmt.Fprintf(w, "   w%d found %d primes in [%d, %d)\n", i, totals[i], job.Lo, job.Hi)
-		sum += totals[i]
-	}
-	fmt.Fprintf(w, "   total: %d primes below %d, counted by three processes at once\n", sum, jobs[len(jobs)-1].Hi)
+	fmt.Fprintf(w, "   Run returned once every stream had ended and every actor had exited:\n"+
+		"   %d + %d + %d = %d primes below %d, counted by three processes at once\n",
+		totals[0], totals[1], totals[2], totals[0]+totals[1]+totals[2], jobs[2].Hi)
 	return nil
 }
 
@@ -279,7 +281,8 @@ func failure(ctx context.Context, w io.Writer) error {
 				return ctx.Err()
 			}
 		}
-		fmt.Fprintln(w, "   w0 and w1 are busy counting primes from 10^9; w2 gets the tiny job [10, 12)")
+		fmt.Fprintln(w, "   w0 and w1 are busy counting primes from 10^9; w2 gets the tiny range [10, 12)")
+		fmt.Fprintln(w, "   and panics. The nursery cancels w0 and w1, which stop in their own processes:")
 		s, err := countPrimes.Open(ctx, refs[2], Job{Lo: 10, Hi: 12, Reports: 4})
 		if err != nil {
 			return err
@@ -295,25 +298,24 @@ func failure(ctx context.Context, w io.Writer) error {
 	if !errors.As(err, &re) || !re.Panicked() {
 		return fmt.Errorf("expected a remote panic, got %v", err)
 	}
-	fmt.Fprintf(w, "   Run returned a %T; its Error() reads like a traceback:\n", re)
+	fmt.Fprintf(w, "   Run returned only w2's panic, a %T whose Error() reads like a traceback:\n", re)
 	for line := range strings.Lines(err.Error()) {
-		fmt.Fprint(w, "   | ", line)
+		fmt.Fprintln(w, strings.TrimRight("   | "+line, " \n"))
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "   and when Run returned, every process had been reaped:")
-	return reaped(w, refs)
+	fmt.Fprintln(w, "   and by then every process had been reaped:")
+	procs := make([]proc, len(refs))
+	for i, ref := range refs {
+		procs[i] = proc{ref.Name(), ref.PID()}
+	}
+	return reaped(w, procs)
 }
 
 func cancelTree(ctx context.Context, w io.Writer) error {
 	root, cancel := context.WithCancel(ctx) // what signal.NotifyContext gives main
 	defer cancel()
-	type proc struct {
-		name string
-		pid  int
-	}
 	var procs []proc
 	err := nursery.Run(root, func(ctx context.Context, n *nursery.Nursery) error {
-		boss, err := actor.Spawn(ctx, n, "boss", actor.WithOutput(w))
+		boss, err := actor.Spawn(ctx, n, "boss", actor.WithOutput(indented{w}))
 		if err != nil {
 			return err
 		}
@@ -327,7 +329,7 @@ func cancelTree(ctx context.Context, w io.Writer) error {
 			if len(procs) == 3 {
 				fmt.Fprintf(w, "   boss (pid %d) spawned g0 (pid %d) and g1 (pid %d), both busy counting primes\n",
 					procs[0].pid, procs[1].pid, procs[2].pid)
-				fmt.Fprintln(w, "   cancel(): what Ctrl-C does to main's ctx through signal.NotifyContext")
+				fmt.Fprintln(w, "   cancel(), which is what Ctrl-C does to main's ctx through signal.NotifyContext:")
 				cancel()
 			}
 		}
@@ -340,25 +342,24 @@ func cancelTree(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("expected context.Canceled, got %v", err)
 	}
 	fmt.Fprintln(w, "   Run returned:", err)
-	fmt.Fprintln(w, "   and the whole tree is gone:")
-	for _, p := range procs {
-		fmt.Fprintf(w, "   %s (pid %d): kill(pid, 0) = %v\n", p.name, p.pid, syscall.Kill(p.pid, 0))
-	}
-	for _, p := range procs {
-		if syscall.Kill(p.pid, 0) == nil {
-			return fmt.Errorf("%s (pid %d) is still there", p.name, p.pid)
-		}
-	}
-	return nil
+	fmt.Fprintln(w, "   and the whole tree is gone, the grandchildren reaped by boss, boss by us:")
+	return reaped(w, procs)
 }
 
-// reaped reports, for each actor, that its process no longer exists.
-func reaped(w io.Writer, refs []*actor.Ref) error {
-	for _, ref := range refs {
-		err := syscall.Kill(ref.PID(), 0)
-		fmt.Fprintf(w, "   %s (pid %d): kill(pid, 0) = %v\n", ref.Name(), ref.PID(), err)
+// A proc is an actor's process, remembered after its Ref is no longer valid.
+type proc struct {
+	name string
+	pid  int
+}
+
+// reaped reports, for each process, that it no longer exists: it has
+// exited and its parent has waited for it.
+func reaped(w io.Writer, procs []proc) error {
+	for _, p := range procs {
+		err := syscall.Kill(p.pid, 0)
+		fmt.Fprintf(w, "   %s (pid %d): kill(pid, 0) = %v\n", p.name, p.pid, err)
 		if err == nil {
-			return fmt.Errorf("%s is still running", ref)
+			return fmt.Errorf("%s (pid %d) is still there", p.name, p.pid)
 		}
 	}
 	return nil
@@ -375,4 +376,19 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// indented indents each line written to it. The actors' output arrives as
+// one whole line per Write, already prefixed with the actor's name.
+type indented struct{ w io.Writer }
+
+func (i indented) Write(p []byte) (int, error) {
+	var b []byte
+	for line := range bytes.Lines(p) {
+		b = append(append(b, "   "...), line...)
+	}
+	if _, err := i.w.Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -1,42 +1,196 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/grove-rt/grove/actor"
 )
 
 func TestMain(m *testing.M) {
+	actor.Main() // the demo's actors are this test binary, re-executed
 	goleak.VerifyTestMain(m)
 }
 
-func TestDemo(t *testing.T) {
-	var out strings.Builder
-	require.NoError(t, run(context.Background(), &out))
-	want := `1. fan-out: the nursery waits for every child
-   child 0 done after 30ms
-   child 1 done after 10ms
-   child 2 done after 20ms
-2. Start: a service reports ready before the caller goes on
-   service: len("structured") = 10
-   service: len("concurrency") = 11
-3. a child fails: its siblings are cancelled and the error flows up
-   sibling cancelled because: fetch "b": connection refused
-   Run returned: fetch "b": connection refused
-4. deadline scopes: move on, or fail
-   MoveOnAfter(20ms): timed out = true
-   FailAfter(20ms): errors.Is(err, nursery.ErrTooSlow) = true
+// The demo's output once pids, actor ids, how far the cancelled workers got
+// and the remote stack are masked, and the lines whose order depends on
+// scheduling (progress of parallel workers, output forwarded from
+// actors) are sorted within their run.
+const want = `This program is pid PID. Each worker below is a child process of it (the same
+binary, re-executed), owned by a nursery that cancels and reaps it.
+1. spawn: three actors start as child processes; a call runs in the child
+   w0 answers from pid PID, whose parent is pid PID (this program)
+   w1 answers from pid PID, whose parent is pid PID (this program)
+   w2 answers from pid PID, whose parent is pid PID (this program)
+   n.Cancel(nil) stopped them; Run returned once all three had exited
+2. stream: three actors count primes in parallel and stream their progress back
+   w0  25% of [0, 1000000): 22044 primes so far
+   w0  50% of [0, 1000000): 41538 primes so far
+   w0  75% of [0, 1000000): 60238 primes so far
+   w0 100% of [0, 1000000): 78498 primes so far
+   w1  25% of [1000000, 2000000): 17971 primes so far
+   w1  50% of [1000000, 2000000): 35657 primes so far
+   w1  75% of [1000000, 2000000): 53110 primes so far
+   w1 100% of [1000000, 2000000): 70435 primes so far
+   w2  25% of [2000000, 3000000): 17148 primes so far
+   w2  50% of [2000000, 3000000): 34139 primes so far
+   w2  75% of [2000000, 3000000): 51060 primes so far
+   w2 100% of [2000000, 3000000): 67883 primes so far
+   Run returned once every stream had ended and every actor had exited:
+   78498 + 70435 + 67883 = 216816 primes below 3000000, counted by three processes at once
+3. failure: one actor panics; the nursery cancels its busy siblings and reaps all three
+   w0 and w1 are busy counting primes from 10^9; w2 gets the tiny range [10, 12)
+   and panics. The nursery cancels w0 and w1, which stop in their own processes:
+   [w0] cancelled after checking N numbers: stopping
+   [w1] cancelled after checking N numbers: stopping
+   Run returned only w2's panic, a *actor.RemoteError whose Error() reads like a traceback:
+   | actor w2[ID]@PID: panic: runtime error: integer divide by zero
+   |
+   | remote stack of w2[ID]@PID:
+   | STACK
+   and by then every process had been reaped:
+   w0 (pid PID): kill(pid, 0) = no such process
+   w1 (pid PID): kill(pid, 0) = no such process
+   w2 (pid PID): kill(pid, 0) = no such process
+4. Ctrl-C: cancelling the root's ctx stops the whole tree, grandchildren included
+   boss (pid PID) spawned g0 (pid PID) and g1 (pid PID), both busy counting primes
+   cancel(), which is what Ctrl-C does to main's ctx through signal.NotifyContext:
+   [boss] [g0] cancelled after checking N numbers: stopping
+   [boss] [g1] cancelled after checking N numbers: stopping
+   Run returned: context canceled
+   and the whole tree is gone, the grandchildren reaped by boss, boss by us:
+   boss (pid PID): kill(pid, 0) = no such process
+   g0 (pid PID): kill(pid, 0) = no such process
+   g1 (pid PID): kill(pid, 0) = no such process
 `
-	require.Equal(t, want, out.String())
+
+func TestDemo(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, run(context.Background(), &buf))
+	require.Empty(t, children(os.Getpid()), "run returns only once every actor has been reaped")
+	out := buf.String()
+	t.Log("\n" + out)
+
+	require.Equal(t, want, normalize(t, out))
+
+	// The pids: this process is the parent of the actors, each actor a
+	// process of its own.
+	me := strconv.Itoa(os.Getpid())
+	require.Equal(t, [][]string{{me}}, submatches(`This program is pid (\d+)\.`, out))
+	require.Equal(t, [][]string{{me}, {me}, {me}}, submatches(`whose parent is pid (\d+)`, out))
+	var pids []string
+	for _, m := range submatches(`pid (\d+)[),]`, out) {
+		pids = append(pids, m[0])
+	}
+	require.Len(t, pids, 12, "3 answers, 3+3 reaped actors, 3 in the tree")
+	spawned := slices.Concat(pids[0:3], pids[3:6], pids[6:9])
+	require.NotContains(t, spawned, me)
+	require.Len(t, slices.Compact(slices.Sorted(slices.Values(spawned))), 9, "nine processes")
+	require.Equal(t, pids[6:9], pids[9:12], "the tree's pids, announced then reaped")
+
+	// The panic came from w2's process, whose stack names the function.
+	require.Equal(t, [][]string{{pids[5], pids[5]}},
+		submatches(`(?m)^   \| actor w2\[[0-9a-f]{16}\]@(\d+): panic: .*\n   \|\n   \| remote stack of w2\[[0-9a-f]{16}\]@(\d+):$`, out))
+	require.Contains(t, out, "   | main.countPrimesIn(")
+	require.Contains(t, out, "examples/trio_style/main.go:")
+
+	// Each worker's items arrive in the order it sent them.
+	for _, w := range []string{"w0", "w1", "w2"} {
+		var percents []string
+		for _, m := range submatches(`(?m)^   `+w+` +(\d+)% of`, out) {
+			percents = append(percents, m[0])
+		}
+		require.Equal(t, []string{"25", "50", "75", "100"}, percents, w)
+	}
 }
 
 func TestDemoCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // Ctrl-C before the first scene
-	var out strings.Builder
-	err := run(ctx, &out)
+	var buf bytes.Buffer
+	err := run(ctx, &buf)
 	require.ErrorIs(t, err, context.Canceled)
+	require.Empty(t, children(os.Getpid()))
+}
+
+var (
+	pidRE      = regexp.MustCompile(`pid \d+`)
+	actorIDRE  = regexp.MustCompile(`\[[0-9a-f]{16}\]@\d+`)
+	checkedRE  = regexp.MustCompile(`checking \d+ numbers`)
+	unorderedR = regexp.MustCompile(`^   (w\d +\d+% of |\[)`)
+)
+
+// normalize masks what varies from run to run (see want) and sorts each
+// run of lines whose order depends on scheduling.
+func normalize(t *testing.T, out string) string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	var norm []string
+	stack := false
+	for _, l := range lines {
+		if strings.HasPrefix(l, "   | ") && stack {
+			continue // the rest of the remote stack
+		}
+		if strings.HasPrefix(l, "   | goroutine ") {
+			stack = true
+			norm = append(norm, "   | STACK")
+			continue
+		}
+		l = actorIDRE.ReplaceAllString(l, "[ID]@PID")
+		l = pidRE.ReplaceAllString(l, "pid PID")
+		l = checkedRE.ReplaceAllString(l, "checking N numbers")
+		norm = append(norm, l)
+	}
+	require.True(t, stack, "the remote stack was printed")
+	for i := 0; i < len(norm); {
+		j := i
+		for j < len(norm) && unorderedR.MatchString(norm[j]) {
+			j++
+		}
+		slices.Sort(norm[i:j])
+		i = max(j, i+1)
+	}
+	return strings.Join(norm, "\n") + "\n"
+}
+
+// submatches returns the submatches of every match of re in s.
+func submatches(re, s string) [][]string {
+	var out [][]string
+	for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1:])
+	}
+	return out
+}
+
+// children lists the child processes of pid, live or zombie.
+func children(pid int) []int {
+	var out []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // it exited meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) < 2 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(fields[1]); ppid == pid {
+			p, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+			out = append(out, p)
+		}
+	}
+	return out
 }

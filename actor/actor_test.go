@@ -83,6 +83,8 @@ func TestRemotePanic(t *testing.T) {
 		require.True(t, re.Panicked())
 		require.Contains(t, re.Message, "assignment to entry in nil map")
 		require.Contains(t, re.Stack, "actor_test.explode", "the remote stack names the function")
+		require.True(t, strings.HasPrefix(re.Stack, "goroutine "), re.Stack)
+		require.NotContains(t, re.Stack, "NewRecovered", "the recovery machinery is trimmed")
 		got, err := square.Call(ctx, ref, 3)
 		require.NoError(t, err, "the actor lives on")
 		require.Equal(t, 9, got)
@@ -173,6 +175,17 @@ func TestCallerCancels(t *testing.T) {
 		_, err = block.Call(cctx, ref, struct{}{})
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.Less(t, time.Since(start), 2*time.Second, "the caller returns promptly")
+		// The remote function's ctx was cancelled too (it runs in another
+		// process: ask it, until it has seen the cancel).
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			seen, err := cancelledBlocks.Call(ctx, ref, struct{}{})
+			require.NoError(t, err)
+			if seen == 1 {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "the remote ctx was never cancelled")
+		}
 		got, err := square.Call(ctx, ref, 5)
 		require.NoError(t, err, "the actor serves on after the cancelled call")
 		require.Equal(t, 25, got)
@@ -215,6 +228,26 @@ func TestCancelEscalates(t *testing.T) {
 			require.Less(t, took, grace+killDelay+3*time.Second)
 		})
 	}
+}
+
+func TestCrashWhileStoppingIsReported(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "fragile", actor.WithOutput(&syncBuffer{}))
+		if err != nil {
+			return err
+		}
+		s, err := exitOnCancel.Open(ctx, ref, 5)
+		if err != nil {
+			return err
+		}
+		<-s.C
+		ref.Cancel() // its function exits with code 5 on the way out
+		return nil
+	})
+	var ee *actor.ExitError
+	require.ErrorAs(t, err, &ee, "a clean stop would return nil")
+	require.Equal(t, 5, ee.Code)
 }
 
 func TestTwentyFiveFailingActors(t *testing.T) {

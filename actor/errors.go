@@ -85,8 +85,8 @@ type RemoteError struct {
 	Type string
 	// Message is the original error's message (or the panic value).
 	Message string
-	// Stack is the remote stack: the panicking goroutine's stack for a
-	// panic; for an error, the stack of the function call that returned it.
+	// Stack is the remote stack of a panic, from the panic down. Go errors
+	// carry no stack, so it is empty for a returned error.
 	Stack string
 	// Via is the relay path: the actors the error climbed through on its way
 	// to the caller, nearest the source first.

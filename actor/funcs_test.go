@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 // executable, so these are registered in the parent and in every child.
 
 var errQuota = errors.New("quota exceeded")
+
+// blockCancelled counts, in an actor, the calls of block that ended.
+var blockCancelled atomic.Int64
 
 func init() { actor.RegisterError("actor_test.errQuota", errQuota) }
 
@@ -51,7 +55,14 @@ var (
 
 	block = actor.Func("test.block", func(ctx context.Context, _ struct{}) (string, error) {
 		<-ctx.Done()
+		blockCancelled.Add(1)
 		return "", ctx.Err()
+	})
+
+	// cancelledBlocks reports how many calls of block in this actor saw
+	// their ctx cancelled.
+	cancelledBlocks = actor.Func("test.cancelledBlocks", func(ctx context.Context, _ struct{}) (int64, error) {
+		return blockCancelled.Load(), nil
 	})
 
 	// stubborn reports that it runs, then ignores its ctx (and, if asked,
@@ -134,6 +145,15 @@ var (
 		})
 	})
 )
+
+// exitOnCancel reports that it runs, then exits the process with code
+// when its ctx is cancelled: a crash while the actor is being stopped.
+var exitOnCancel = actor.StreamFunc("test.exitOnCancel", func(ctx context.Context, code int, out chan<- int) error {
+	out <- 1
+	<-ctx.Done()
+	os.Exit(code)
+	return nil
+})
 
 // deepTree spawns a child that spawns a grandchild, and streams both
 // pids to the caller; then it waits until cancelled (or killed).

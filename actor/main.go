@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -113,7 +114,7 @@ func serveCall(root context.Context, stop context.CancelFunc, s *transport.Strea
 			value, stack = inner.Value, inner.Stack
 		}
 		_ = s.Fail(context.Background(), &transport.ErrorInfo{
-			Type: PanicType, Message: fmt.Sprint(value), Stack: string(stack), Source: self,
+			Type: PanicType, Message: fmt.Sprint(value), Stack: panicStack(stack), Source: self,
 			Is: matchingSentinels(asError(value)),
 		})
 		return
@@ -123,6 +124,18 @@ func serveCall(root context.Context, stop context.CancelFunc, s *transport.Strea
 		return
 	}
 	_ = s.Return(context.Background(), out)
+}
+
+// panicStack trims the recovery machinery from a recovered panic's stack:
+// the goroutine header, then the frames from the panic down, as Go prints
+// an unrecovered panic.
+func panicStack(stack []byte) string {
+	s := string(stack)
+	header, rest, ok := strings.Cut(s, "\n")
+	if i := strings.Index(rest, "\npanic("); ok && i >= 0 {
+		return header + "\n" + rest[i+1:]
+	}
+	return s
 }
 
 func asError(v any) error {

@@ -64,7 +64,9 @@ func WithArgs(args ...string) Option {
 func WithExecutable(path string) Option { return func(c *config) { c.exe = path } }
 
 // WithOutput sends the actor's stdout and stderr, line by line and prefixed
-// with its name, to w instead of this process's stderr.
+// with its name, to w instead of this process's stderr. Each line is one
+// Write, and the writes of all actors are serialised; if other code writes
+// to w at the same time, w must be safe for that.
 func WithOutput(w io.Writer) Option { return func(c *config) { c.output = w } }
 
 // WithGrace sets how long a cancelled actor may take to exit before SIGTERM

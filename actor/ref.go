@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,13 +55,12 @@ type Ref struct {
 	cmd  *exec.Cmd
 	conn *transport.Conn
 
-	exited   chan struct{} // closed once the process has been waited for
-	waitErr  error
-	output   sync.WaitGroup // the stdout and stderr forwarders
-	stderr   tailBuffer
-	stopping atomic.Bool
-	cancel   chan struct{}
-	once     sync.Once
+	exited  chan struct{} // closed once the process has been waited for
+	waitErr error
+	output  sync.WaitGroup // the stdout and stderr forwarders
+	stderr  tailBuffer
+	cancel  chan struct{}
+	once    sync.Once
 }
 
 // Name returns the name the actor was spawned with.
@@ -150,6 +149,10 @@ func start(ctx context.Context, name string, cfg config) (*Ref, error) {
 		env = append(os.Environ(), env...)
 	}
 	cmd.Env = append(env, envActor+"=1", envName+"="+name, envID+"="+r.id.ID)
+	if raceEnabled && !strings.Contains(os.Getenv("GORACE"), "atexit_sleep_ms") {
+		// A race-enabled child otherwise sleeps a second before exiting.
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
+	}
 	cmd.Dir = cfg.dir
 	cmd.Stdout, cmd.Stderr = outW, errW
 	cmd.ExtraFiles = []*os.File{remote} // becomes fd 3 in the child
@@ -251,22 +254,24 @@ func (r *Ref) supervise(ctx context.Context) error {
 		}
 		return &ExitError{Actor: r.id, Code: 0, Stderr: r.stderr.String()}
 	case <-ctx.Done():
-		r.stop()
+		if err := r.stop(); err != nil {
+			return err
+		}
 		return ctx.Err()
 	case <-r.cancel:
-		r.stop()
-		return nil
+		return r.stop()
 	}
 }
 
 // stop runs the cancel ladder: the stop message, SIGTERM after the grace
 // period, SIGKILL after the kill delay; it returns once the process has
-// been waited for.
-func (r *Ref) stop() {
-	r.stopping.Store(true)
+// been waited for. If the process failed on its own while stopping (it was
+// sent no signal, and exited with an error), that is reported.
+func (r *Ref) stop() error {
 	if s, err := r.conn.Call(context.Background(), stopFunc, nil); err == nil {
 		s.Close()
 	}
+	signalled := false
 	ladder := []struct {
 		wait time.Duration
 		sig  syscall.Signal
@@ -276,24 +281,30 @@ func (r *Ref) stop() {
 		select {
 		case <-r.exited:
 			t.Stop()
-			r.conn.Close()
-			r.output.Wait()
-			return
 		case <-t.C:
 			_ = r.cmd.Process.Signal(step.sig)
+			signalled = true
+			continue
 		}
+		break
 	}
 	<-r.exited
 	r.conn.Close()
-	r.output.Wait()
+	if ee := r.exitError(); ee != nil && !signalled {
+		return ee
+	}
+	return nil
 }
 
 // open starts a call of fn on the actor.
 func (r *Ref) open(ctx context.Context, fn string, in any) (*transport.Stream, error) {
 	s, err := r.conn.Call(ctx, fn, in)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && !r.dead() {
 			return nil, ctx.Err()
+		}
+		if !errors.Is(err, transport.ErrClosed) {
+			return nil, fmt.Errorf("actor %s: %s: %w", r.id, fn, err)
 		}
 		return nil, r.linkError(err)
 	}
@@ -307,11 +318,24 @@ func (r *Ref) recv(ctx context.Context, s *transport.Stream) (*transport.Message
 	if err == nil {
 		return m, nil
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && !r.dead() {
 		_ = s.Cancel(context.Background())
 		return nil, ctx.Err()
 	}
+	// The process died: that is the news, even if ctx ended meanwhile
+	// (often because of the death: its nursery cancels on ExitError).
 	return nil, r.linkError(err)
+}
+
+// dead reports whether the process has ended abnormally. (A nursery that
+// cancels because of the death does so only after the exit is known.)
+func (r *Ref) dead() bool {
+	select {
+	case <-r.exited:
+		return r.waitErr != nil
+	default:
+		return false
+	}
 }
 
 // linkError explains a broken link: the process's death when it died.

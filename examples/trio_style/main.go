@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,7 +57,8 @@ var (
 	countPrimes = actor.StreamFunc("trio_style.countPrimes", countPrimesIn)
 
 	// team spawns actors of its own (grandchildren of the root), sets each
-	// counting primes for good, and reports each one once it is busy.
+	// counting primes for good, and reports each one once it is busy. Their
+	// output goes to team's stderr, which the root forwards in turn.
 	team = actor.StreamFunc("trio_style.team", func(ctx context.Context, size int, out chan<- Member) error {
 		return nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
 			for i := range size {
@@ -327,6 +329,8 @@ func cancelTree(ctx context.Context, w io.Writer) error {
 		for m := range s.C {
 			procs = append(procs, proc{m.Name, m.PID})
 			if len(procs) == 3 {
+				// g0 and g1 report in the order they got busy.
+				slices.SortFunc(procs[1:], func(a, b proc) int { return strings.Compare(a.name, b.name) })
 				fmt.Fprintf(w, "   boss (pid %d) spawned g0 (pid %d) and g1 (pid %d), both busy counting primes\n",
 					procs[0].pid, procs[1].pid, procs[2].pid)
 				fmt.Fprintln(w, "   cancel(), which is what Ctrl-C does to main's ctx through signal.NotifyContext:")

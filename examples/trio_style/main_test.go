@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/internal/proctest"
 )
 
 func TestMain(m *testing.M) {
@@ -75,9 +75,13 @@ binary, re-executed), owned by a nursery that cancels and reaps it.
 `
 
 func TestDemo(t *testing.T) {
+	// Built with -race, a process sleeps a second as it exits
+	// (atexit_sleep_ms); the actors inherit the environment, so that they
+	// exit at once.
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	var buf bytes.Buffer
 	require.NoError(t, run(context.Background(), &buf))
-	require.Empty(t, children(os.Getpid()), "run returns only once every actor has been reaped")
+	require.Empty(t, proctest.Children(os.Getpid()), "run returns only once every actor has been reaped")
 	out := buf.String()
 	t.Log("\n" + out)
 
@@ -93,15 +97,19 @@ func TestDemo(t *testing.T) {
 		pids = append(pids, m[0])
 	}
 	require.Len(t, pids, 12, "3 answers, 3+3 reaped actors, 3 in the tree")
-	spawned := slices.Concat(pids[0:3], pids[3:6], pids[6:9])
-	require.NotContains(t, spawned, me)
-	require.Len(t, slices.Compact(slices.Sorted(slices.Values(spawned))), 9, "nine processes")
+	require.NotContains(t, pids, me)
+	for _, scene := range [][]string{pids[0:3], pids[3:6], pids[6:9]} {
+		require.Len(t, slices.Compact(slices.Sorted(slices.Values(scene))), 3, "three processes: %v", scene)
+	}
 	require.Equal(t, pids[6:9], pids[9:12], "the tree's pids, announced then reaped")
+	tree := submatches(`(boss|g0|g1) \(pid (\d+)\)`, out)
+	require.Len(t, tree, 6)
+	require.Equal(t, tree[:3], tree[3:], "each name with its own pid")
 
 	// The panic came from w2's process, whose stack names the function.
 	require.Equal(t, [][]string{{pids[5], pids[5]}},
 		submatches(`(?m)^   \| actor w2\[[0-9a-f]{16}\]@(\d+): panic: .*\n   \|\n   \| remote stack of w2\[[0-9a-f]{16}\]@(\d+):$`, out))
-	require.Contains(t, out, "   | main.countPrimesIn(")
+	require.Regexp(t, `(?m)^   \| \S*\bcountPrimesIn\(`, out, "the stack names the function that panicked")
 	require.Contains(t, out, "examples/trio_style/main.go:")
 
 	// Each worker's items arrive in the order it sent them.
@@ -120,14 +128,51 @@ func TestDemoCancelled(t *testing.T) {
 	var buf bytes.Buffer
 	err := run(ctx, &buf)
 	require.ErrorIs(t, err, context.Canceled)
-	require.Empty(t, children(os.Getpid()))
+	require.Empty(t, proctest.Children(os.Getpid()))
+}
+
+// TestDemoInterrupted cancels run's ctx, as Ctrl-C does, while two actors
+// are busy on endless work: run returns context.Canceled once every actor
+// is reaped, and each busy actor says it was cancelled.
+func TestDemoInterrupted(t *testing.T) {
+	t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancelOn{cancel: cancel, line: "w0 and w1 are busy"}
+	err := run(ctx, w)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Empty(t, proctest.Children(os.Getpid()), "every actor was reaped")
+	out := w.buf.String()
+	require.NotContains(t, out, "4. Ctrl-C:")
+	require.Equal(t, [][]string{{"w0"}, {"w1"}},
+		sorted(submatches(`(?m)^   \[(w\d)\] cancelled after checking \d+ numbers: stopping$`, out)),
+		"each busy actor noticed the cancel in its own process:\n%s", out)
+}
+
+func sorted(ss [][]string) [][]string {
+	slices.SortFunc(ss, func(a, b []string) int { return slices.Compare(a, b) })
+	return ss
+}
+
+// cancelOn is a writer that calls cancel when a write contains line.
+type cancelOn struct {
+	buf    bytes.Buffer
+	line   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(c.line)) {
+		c.cancel()
+	}
+	return c.buf.Write(p)
 }
 
 var (
-	pidRE      = regexp.MustCompile(`pid \d+`)
-	actorIDRE  = regexp.MustCompile(`\[[0-9a-f]{16}\]@\d+`)
-	checkedRE  = regexp.MustCompile(`checking \d+ numbers`)
-	unorderedR = regexp.MustCompile(`^   (w\d +\d+% of |\[)`)
+	pidRE       = regexp.MustCompile(`pid \d+`)
+	actorIDRE   = regexp.MustCompile(`\[[0-9a-f]{16}\]@\d+`)
+	checkedRE   = regexp.MustCompile(`checking \d+ numbers`)
+	unorderedRE = regexp.MustCompile(`^   (w\d +\d+% of |\[)`)
 )
 
 // normalize masks what varies from run to run (see want) and sorts each
@@ -154,7 +199,7 @@ func normalize(t *testing.T, out string) string {
 	require.True(t, stack, "the remote stack was printed")
 	for i := 0; i < len(norm); {
 		j := i
-		for j < len(norm) && unorderedR.MatchString(norm[j]) {
+		for j < len(norm) && unorderedRE.MatchString(norm[j]) {
 			j++
 		}
 		slices.Sort(norm[i:j])
@@ -168,29 +213,6 @@ func submatches(re, s string) [][]string {
 	var out [][]string
 	for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(s, -1) {
 		out = append(out, m[1:])
-	}
-	return out
-}
-
-// children lists the child processes of pid, live or zombie.
-func children(pid int) []int {
-	var out []int
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue // it exited meanwhile
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		s := string(b)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) < 2 {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(fields[1]); ppid == pid {
-			p, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
-			out = append(out, p)
-		}
 	}
 	return out
 }

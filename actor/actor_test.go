@@ -409,6 +409,36 @@ func TestSpawnFailures(t *testing.T) {
 	})
 }
 
+func TestSpawnOptions(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	dir := t.TempDir()
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		added, err := actor.Spawn(ctx, n, "added", actor.WithEnv("GROVE_TEST_VAR=42"),
+			actor.WithDir(dir), actor.WithArgs("-test.v=false", "extra"))
+		if err != nil {
+			return err
+		}
+		env, err := describe.Call(ctx, added, "GROVE_TEST_VAR")
+		require.NoError(t, err)
+		require.Equal(t, "42", env.Var, "added to the environment")
+		require.Equal(t, os.Getenv("PATH"), env.Path, "the rest is inherited")
+		require.Equal(t, dir, env.Dir)
+		require.Equal(t, []string{"-test.v=false", "extra"}, env.Args)
+
+		only, err := actor.Spawn(ctx, n, "only", actor.WithEnvOnly("GROVE_TEST_VAR=7"))
+		if err != nil {
+			return err
+		}
+		env, err = describe.Call(ctx, only, "GROVE_TEST_VAR")
+		require.NoError(t, err)
+		require.Equal(t, "7", env.Var)
+		require.Empty(t, env.Path, "the environment was replaced")
+		n.Cancel(nil)
+		return nil
+	})
+	require.NoError(t, err)
+}
+
 func TestBadCalls(t *testing.T) {
 	proctest.NoChildrenLeft(t)
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {

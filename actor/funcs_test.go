@@ -146,6 +146,17 @@ var (
 	})
 )
 
+// environment reports what the actor's process was started with.
+type environment struct {
+	Var, Path, Dir string
+	Args           []string
+}
+
+var describe = actor.Func("test.describe", func(ctx context.Context, name string) (environment, error) {
+	dir, err := os.Getwd()
+	return environment{Var: os.Getenv(name), Path: os.Getenv("PATH"), Dir: dir, Args: os.Args[1:]}, err
+})
+
 // exitOnCancel reports that it runs, then exits the process with code
 // when its ctx is cancelled: a crash while the actor is being stopped.
 var exitOnCancel = actor.StreamFunc("test.exitOnCancel", func(ctx context.Context, code int, out chan<- int) error {

@@ -67,27 +67,35 @@ var (
 					return err
 				}
 				n.Go(func(ctx context.Context) error {
-					s, err := countPrimes.Open(ctx, ref, endless)
-					if err != nil {
-						return err
-					}
-					first := true
-					for range s.C {
-						if first {
-							first = false
-							select {
-							case out <- Member{Name: ref.Name(), PID: ref.PID()}:
-							case <-ctx.Done():
-							}
+					return keepBusy(ctx, ref, func() {
+						select {
+						case out <- Member{Name: ref.Name(), PID: ref.PID()}:
+						case <-ctx.Done():
 						}
-					}
-					return s.Err()
+					})
 				})
 			}
 			return nil
 		})
 	})
 )
+
+// keepBusy has ref count primes for good and calls busy once its first
+// progress report arrives; it returns when the stream ends (cancelled).
+func keepBusy(ctx context.Context, ref *actor.Ref, busy func()) error {
+	s, err := countPrimes.Open(ctx, ref, endless)
+	if err != nil {
+		return err
+	}
+	first := true
+	for range s.C {
+		if first {
+			first = false
+			busy()
+		}
+	}
+	return s.Err()
+}
 
 // Who is whoami's answer.
 type Who struct{ PID, PPID int }
@@ -262,18 +270,8 @@ func failure(ctx context.Context, w io.Writer) error {
 		busy := make(chan struct{}, 2)
 		for _, ref := range refs[:2] {
 			n.Go(func(ctx context.Context) error {
-				s, err := countPrimes.Open(ctx, ref, endless)
-				if err != nil {
-					return err
-				}
-				first := true
-				for range s.C {
-					if first {
-						first = false
-						busy <- struct{}{}
-					}
-				}
-				return s.Err() // context.Canceled once w2 fails: an echo, dropped
+				// context.Canceled once w2 fails: an echo, dropped.
+				return keepBusy(ctx, ref, func() { busy <- struct{}{} })
 			})
 		}
 		for range 2 {

@@ -612,3 +612,35 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestCallBatch(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "batcher")
+		if err != nil {
+			return err
+		}
+		outs, errs, err := actor.CallBatch(ctx, ref, square, []int{1, 2, 3, 4})
+		require.NoError(t, err)
+		require.Equal(t, []int{1, 4, 9, 16}, outs)
+		require.Equal(t, []error{nil, nil, nil, nil}, errs)
+
+		_, errs, err = actor.CallBatch(ctx, ref, fail, []string{"a", "b"})
+		require.NoError(t, err, "item failures are not the batch's")
+		for _, e := range errs {
+			require.ErrorIs(t, e, errQuota)
+		}
+		_, errs, err = actor.CallBatch(ctx, ref, panicky, []struct{}{{}})
+		require.NoError(t, err)
+		var re *actor.RemoteError
+		require.ErrorAs(t, errs[0], &re)
+		require.True(t, re.Panicked())
+
+		_, errs, err = actor.CallBatch(ctx, ref, unencodable, []chan int{make(chan int)})
+		require.NoError(t, err)
+		require.ErrorContains(t, errs[0], "encode the argument")
+		n.Cancel(nil)
+		return nil
+	})
+	require.NoError(t, err)
+}

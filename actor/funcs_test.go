@@ -146,6 +146,9 @@ var (
 	})
 )
 
+// unencodable takes an argument msgpack cannot encode.
+var unencodable = actor.Func("test.unencodable", func(ctx context.Context, c chan int) (int, error) { return 0, nil })
+
 // environment reports what the actor's process was started with.
 type environment struct {
 	Var, Path, Dir string

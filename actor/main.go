@@ -109,14 +109,7 @@ func serveCall(root context.Context, stop context.CancelFunc, s *transport.Strea
 	var err error
 	rec := panics.Try(func() { out, err = fn(ctx, s) })
 	if rec != nil {
-		value, stack := rec.Value, rec.Stack
-		if inner, ok := value.(*panics.Recovered); ok { // re-raised by a stream
-			value, stack = inner.Value, inner.Stack
-		}
-		_ = s.Fail(context.Background(), &transport.ErrorInfo{
-			Type: PanicType, Message: fmt.Sprint(value), Stack: panicStack(stack), Source: self,
-			Is: matchingSentinels(asError(value)),
-		})
+		_ = s.Fail(context.Background(), panicInfo(rec))
 		return
 	}
 	if err != nil {
@@ -124,6 +117,18 @@ func serveCall(root context.Context, stop context.CancelFunc, s *transport.Strea
 		return
 	}
 	_ = s.Return(context.Background(), out)
+}
+
+// panicInfo is the wire form of a recovered panic.
+func panicInfo(rec *panics.Recovered) *transport.ErrorInfo {
+	value, stack := rec.Value, rec.Stack
+	if inner, ok := value.(*panics.Recovered); ok { // re-raised by a stream
+		value, stack = inner.Value, inner.Stack
+	}
+	return &transport.ErrorInfo{
+		Type: PanicType, Message: fmt.Sprint(value), Stack: panicStack(stack), Source: self,
+		Is: matchingSentinels(asError(value)),
+	}
 }
 
 // panicStack trims the recovery machinery from a recovered panic's stack:

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/grove-rt/grove/transport"
 )
 
@@ -18,8 +20,12 @@ type serveFunc func(ctx context.Context, s *transport.Stream) (any, error)
 // its children (the same binary) know the same names.
 var registry = struct {
 	sync.RWMutex
-	fns map[string]serveFunc
-}{fns: map[string]serveFunc{}}
+	fns      map[string]serveFunc
+	invokers map[string]invokeFunc // the one-value functions, for batches
+}{fns: map[string]serveFunc{}, invokers: map[string]invokeFunc{}}
+
+// invokeFunc runs a one-value function on raw msgpack arguments.
+type invokeFunc func(ctx context.Context, args msgpack.RawMessage) (any, error)
 
 func register(name string, fn serveFunc) {
 	if name == "" {
@@ -70,13 +76,19 @@ func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, er
 		panic("actor: Func needs a function")
 	}
 	f := &Function[In, Out]{name: name, fn: fn}
-	register(name, func(ctx context.Context, s *transport.Stream) (any, error) {
-		in, err := decodeArgs[In](name, s)
-		if err != nil {
-			return nil, err
+	invoke := func(ctx context.Context, args msgpack.RawMessage) (any, error) {
+		var in In
+		if err := msgpack.Unmarshal(args, &in); err != nil {
+			return nil, fmt.Errorf("%w: %s(%T): %v", ErrBadArgument, name, in, err)
 		}
 		return f.fn(ctx, in)
+	}
+	register(name, func(ctx context.Context, s *transport.Stream) (any, error) {
+		return invoke(ctx, s.Args())
 	})
+	registry.Lock()
+	registry.invokers[name] = invoke
+	registry.Unlock()
 	return f
 }
 

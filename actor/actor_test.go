@@ -644,3 +644,29 @@ func TestCallBatch(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
+
+func TestKill(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	var callErr error
+	start := time.Now()
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "doomed", actor.WithGrace(time.Hour))
+		if err != nil {
+			return err
+		}
+		st, err := stubborn.Open(ctx, ref, true) // ignores ctx and SIGTERM
+		if err != nil {
+			return err
+		}
+		<-st.C
+		ref.Cancel() // the ladder starts, and would wait an hour...
+		ref.Kill()   // ...but Kill cuts it short
+		callErr = st.Err()
+		return nil
+	})
+	require.NoError(t, err, "a killed actor's task ends without an error")
+	var ee *actor.ExitError
+	require.ErrorAs(t, callErr, &ee)
+	require.Equal(t, syscall.SIGKILL, ee.Signal)
+	require.Less(t, time.Since(start), 5*time.Second)
+}

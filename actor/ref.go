@@ -55,12 +55,14 @@ type Ref struct {
 	cmd  *exec.Cmd
 	conn *transport.Conn
 
-	exited  chan struct{} // closed once the process has been waited for
-	waitErr error
-	output  sync.WaitGroup // the stdout and stderr forwarders
-	stderr  tailBuffer
-	cancel  chan struct{}
-	once    sync.Once
+	exited   chan struct{} // closed once the process has been waited for
+	waitErr  error
+	output   sync.WaitGroup // the stdout and stderr forwarders
+	stderr   tailBuffer
+	cancel   chan struct{}
+	once     sync.Once
+	killReq  chan struct{}
+	killOnce sync.Once
 }
 
 // Name returns the name the actor was spawned with.
@@ -79,6 +81,11 @@ func (r *Ref) String() string { return r.id.String() }
 // first; SIGTERM if it has not exited after the grace period; SIGKILL after
 // the kill delay. Its task in the nursery then ends without an error.
 func (r *Ref) Cancel() { r.once.Do(func() { close(r.cancel) }) }
+
+// Kill ends the actor's process at once with SIGKILL, skipping the ladder
+// (even one already under way), and does not wait. Its calls in flight fail
+// with its [*ExitError]; its task in the nursery ends without an error.
+func (r *Ref) Kill() { r.killOnce.Do(func() { close(r.killReq) }) }
 
 // Spawn starts name as an actor: a child process running this executable
 // (or another, [WithExecutable]) that serves the registered functions. It
@@ -138,10 +145,11 @@ func start(ctx context.Context, name string, cfg config) (*Ref, error) {
 		return nil, err
 	}
 	r := &Ref{
-		id:     transport.ActorID{Name: name, ID: newID()},
-		cfg:    cfg,
-		exited: make(chan struct{}),
-		cancel: make(chan struct{}),
+		id:      transport.ActorID{Name: name, ID: newID()},
+		cfg:     cfg,
+		exited:  make(chan struct{}),
+		cancel:  make(chan struct{}),
+		killReq: make(chan struct{}),
 	}
 	cmd := exec.Command(exe, cfg.args...)
 	env := cfg.env
@@ -260,6 +268,8 @@ func (r *Ref) supervise(ctx context.Context) error {
 		return ctx.Err()
 	case <-r.cancel:
 		return r.stop()
+	case <-r.killReq:
+		return r.stop()
 	}
 }
 
@@ -268,10 +278,16 @@ func (r *Ref) supervise(ctx context.Context) error {
 // been waited for. If the process failed on its own while stopping (it was
 // sent no signal, and exited with an error), that is reported.
 func (r *Ref) stop() error {
-	if s, err := r.conn.Call(context.Background(), stopFunc, nil); err == nil {
-		s.Close()
-	}
 	signalled := false
+	select {
+	case <-r.killReq:
+		_ = r.cmd.Process.Signal(syscall.SIGKILL)
+		signalled = true
+	default:
+		if s, err := r.conn.Call(context.Background(), stopFunc, nil); err == nil {
+			s.Close()
+		}
+	}
 	ladder := []struct {
 		wait time.Duration
 		sig  syscall.Signal
@@ -281,6 +297,11 @@ func (r *Ref) stop() error {
 		select {
 		case <-r.exited:
 			t.Stop()
+		case <-r.killReq:
+			t.Stop()
+			_ = r.cmd.Process.Signal(syscall.SIGKILL)
+			signalled = true
+			<-r.exited
 		case <-t.C:
 			_ = r.cmd.Process.Signal(step.sig)
 			signalled = true

@@ -1,0 +1,111 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/grove-rt/grove/actor"
+)
+
+func TestMain(m *testing.M) {
+	actor.Main() // workers are this test binary, re-executed
+	goleak.VerifyTestMain(m)
+}
+
+var errTask = errors.New("task failed")
+
+func init() { actor.RegisterError("pool_test.errTask", errTask) }
+
+// The tasks the tests' workers run.
+var (
+	noop   = actor.Func("pooltest.noop", func(ctx context.Context, x int) (int, error) { return x, nil })
+	square = actor.Func("pooltest.square", func(ctx context.Context, x int) (int, error) { return x * x, nil })
+	pid    = actor.Func("pooltest.pid", func(ctx context.Context, _ int) (int, error) { return os.Getpid(), nil })
+	fail   = actor.Func("pooltest.fail", func(ctx context.Context, x int) (int, error) {
+		return 0, fmt.Errorf("input %d: %w", x, errTask)
+	})
+	panicky = actor.Func("pooltest.panic", func(ctx context.Context, x int) (int, error) {
+		panic(fmt.Sprintf("panic on %d", x))
+	})
+	// exitOn exits the worker with code 42 for input 0, squares the rest.
+	exitOn = actor.Func("pooltest.exitOn", func(ctx context.Context, x int) (int, error) {
+		if x == 0 {
+			os.Exit(42)
+		}
+		return x * x, nil
+	})
+	// signalOn kills its own worker with sig for input 0.
+	signalOn = actor.Func("pooltest.signalOn", func(ctx context.Context, in [2]int) (int, error) {
+		if in[0] == 0 {
+			if syscall.Signal(in[1]) == syscall.SIGSEGV {
+				segfault()
+			}
+			_ = syscall.Kill(os.Getpid(), syscall.Signal(in[1]))
+			select {}
+		}
+		return in[0], nil
+	})
+	alwaysExit = actor.Func("pooltest.alwaysExit", func(ctx context.Context, x int) (int, error) {
+		os.Exit(3)
+		return 0, nil
+	})
+	// killPID kills another process (a sibling worker), then reports.
+	killPID = actor.Func("pooltest.killPID", func(ctx context.Context, target int) (int, error) {
+		return 0, syscall.Kill(target, syscall.SIGKILL)
+	})
+	sleepy = actor.Func("pooltest.sleep", func(ctx context.Context, ms int) (int, error) {
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+			return ms, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	})
+	initOK   = actor.Func("pooltest.initOK", func(ctx context.Context, _ int) (int, error) { return 0, nil })
+	initFail = actor.Func("pooltest.initFail", func(ctx context.Context, _ int) (int, error) {
+		return 0, errors.New("no database")
+	})
+	// leak keeps 50 MiB more each call, touched so that it is resident.
+	leak = actor.Func("pooltest.leak", func(ctx context.Context, x int) (int, error) {
+		b := make([]byte, 50<<20)
+		for i := range b {
+			if i%4096 == 0 {
+				b[i] = 1
+			}
+		}
+		leaked = append(leaked, b)
+		return os.Getpid(), nil
+	})
+	unencodable = actor.Func("pooltest.chan", func(ctx context.Context, c chan int) (int, error) { return 0, nil })
+	// badResultAsInt is declared in the parent as returning an int, while
+	// the workers register the same name returning a string: the result
+	// cannot decode. (GROVE_ACTOR marks a process spawned as an actor.)
+	badResultAsInt = func() *actor.Function[int, int] {
+		if os.Getenv("GROVE_ACTOR") == "1" {
+			actor.Func("pooltest.badResult", func(ctx context.Context, x int) (string, error) { return "text", nil })
+			return nil
+		}
+		return actor.Func("pooltest.badResult", func(ctx context.Context, x int) (int, error) { return 0, nil })
+	}()
+)
+
+var leaked [][]byte
+
+// segfault ends the process by SIGSEGV, as a crash in C code would: the Go
+// runtime's handler is reset to the default first, or it would turn the
+// signal into a panic.
+func segfault() {
+	var act [4]uint64 // struct sigaction: handler SIG_DFL, flags, restorer, mask
+	_, _, _ = syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGSEGV),
+		uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
+	_ = syscall.Kill(os.Getpid(), syscall.SIGSEGV)
+}

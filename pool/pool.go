@@ -1,0 +1,407 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/nursery"
+)
+
+// A Pool runs tasks on a set of worker processes. It is safe for
+// concurrent use. Create it with [New] (standalone, ended by
+// [Pool.Shutdown]) or [Start] (a task of a nursery).
+type Pool struct {
+	cfg    config
+	ctx    context.Context // the pool's nursery: workers and their tasks
+	n      *nursery.Nursery
+	ended  chan struct{} // closed when the pool's nursery has returned
+	endErr error
+
+	mu       sync.Mutex
+	queue    []*task
+	size     int                // the target number of workers
+	live     int                // workers alive or starting
+	retire   int                // workers asked to exit (after a shrink)
+	refs     map[*actor.Ref]int // live workers and their task counts
+	closed   bool               // Shutdown was called
+	killing  bool               // ...with kill
+	broken   error
+	deaths   []time.Time
+	seq      int
+	stop     chan struct{} // closed by Shutdown or a break: ends the pool's body
+	stopOnce sync.Once
+	wake     chan struct{} // a task was queued; capacity bounds tokens
+}
+
+// task is one unit of work: a call, or a batch of calls, of Map.
+type task struct {
+	ctx context.Context
+	// run runs the task on a worker; it returns the worker's death, if the
+	// worker died under it, and completes the task's futures either way.
+	run func(ctx context.Context, ref *actor.Ref) error
+	// fail completes the task's futures with err, unrun. It never blocks
+	// and never takes the pool's lock, so it may be called under it.
+	fail func(err error)
+}
+
+// New starts a standalone pool. Workers are spawned on demand, up to the
+// worker count, as tasks arrive. The pool lives until [Pool.Shutdown] or
+// until ctx is cancelled (which kills its workers).
+func New(ctx context.Context, opts ...Option) (*Pool, error) {
+	p := newPool(newConfig(opts))
+	ready := make(chan struct{})
+	go func() {
+		p.endErr = nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+			p.ctx, p.n = ctx, n
+			close(ready)
+			return p.body(ctx)
+		})
+		p.failAll(ErrShutdown)
+		close(p.ended)
+	}()
+	<-ready
+	return p, nil
+}
+
+// Start starts a pool as a task of n: its workers are then part of n's
+// tree, cancelling n kills them, and a broken pool fails n. Shut it down
+// with [Pool.Shutdown] when done, or cancel n.
+func Start(n *nursery.Nursery, opts ...Option) (*Pool, error) {
+	p := newPool(newConfig(opts))
+	return nursery.Start(n, func(ctx context.Context, started func(*Pool)) error {
+		defer close(p.ended)
+		defer p.failAll(ErrShutdown)
+		return nursery.Run(ctx, func(ctx context.Context, inner *nursery.Nursery) error {
+			p.ctx, p.n = ctx, inner
+			started(p)
+			return p.body(ctx)
+		})
+	})
+}
+
+func newPool(cfg config) *Pool {
+	return &Pool{
+		cfg:   cfg,
+		size:  cfg.workers,
+		refs:  map[*actor.Ref]int{},
+		ended: make(chan struct{}),
+		stop:  make(chan struct{}),
+		wake:  make(chan struct{}, 1024),
+	}
+}
+
+// body waits until Shutdown, then lets the workers drain; a broken pool
+// returns its error.
+func (p *Pool) body(ctx context.Context) error {
+	select {
+	case <-p.stop:
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.broken != nil && !p.closed {
+		return p.broken
+	}
+	return nil
+}
+
+// enqueue queues t, starting a worker if the pool has fewer than it may.
+func (p *Pool) enqueue(t *task) {
+	p.mu.Lock()
+	switch {
+	case p.broken != nil:
+		err := p.broken
+		p.mu.Unlock()
+		t.fail(err)
+		return
+	case p.closed:
+		p.mu.Unlock()
+		t.fail(ErrShutdown)
+		return
+	}
+	p.queue = append(p.queue, t)
+	p.growLocked()
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default: // enough tokens pending: every worker will look at the queue
+	}
+}
+
+// growLocked starts workers while there is queued work and room for them.
+func (p *Pool) growLocked() {
+	for p.live-p.retire < p.size && p.live-p.busyLocked() < len(p.queue) {
+		p.live++
+		p.seq++
+		name := "pool-worker-" + strconv.Itoa(p.seq)
+		p.n.Go(func(ctx context.Context) error { p.worker(ctx, name); return nil })
+	}
+}
+
+// busyLocked counts the workers running a task.
+func (p *Pool) busyLocked() int {
+	busy := 0
+	for _, state := range p.refs {
+		if state < 0 {
+			busy++
+		}
+	}
+	return busy
+}
+
+// worker owns one worker process: it spawns it, runs tasks on it until it
+// is idle too long, retired, replaced or dead, and then accounts for it.
+func (p *Pool) worker(ctx context.Context, name string) {
+	err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		opts := append(slices.Clone(p.cfg.actorOpts), actor.WithEnv(p.cfg.env...))
+		ref, err := actor.Spawn(ctx, n, name, opts...)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.refs[ref] = 0
+		p.mu.Unlock()
+		defer func() {
+			p.mu.Lock()
+			delete(p.refs, ref)
+			p.mu.Unlock()
+		}()
+		if p.cfg.init != nil {
+			if err := p.cfg.init.run(ctx, ref); err != nil {
+				var ee *actor.ExitError
+				if errors.As(err, &ee) {
+					return err
+				}
+				ref.Cancel()
+				return &InitError{Err: err}
+			}
+		}
+		for done := 0; ; {
+			t := p.next(ctx, ref)
+			if t == nil {
+				ref.Cancel()
+				return nil
+			}
+			if err := t.run(ctx, ref); err != nil {
+				return err // the worker died under its task
+			}
+			p.mu.Lock()
+			p.refs[ref] = 0
+			p.mu.Unlock()
+			done++
+			if p.cfg.maxTasks > 0 && done >= p.cfg.maxTasks ||
+				p.cfg.maxRSS > 0 && rss(ref.PID()) > p.cfg.maxRSS {
+				ref.Cancel() // replaced by a fresh worker on demand
+				return nil
+			}
+		}
+	})
+	p.workerEnded(err)
+}
+
+// next waits for the next task for ref, or returns nil when the worker
+// should exit: idle too long, retired by a shrink, or the pool is ending.
+func (p *Pool) next(ctx context.Context, ref *actor.Ref) *task {
+	var idle <-chan time.Time
+	if p.cfg.idleTimeout > 0 {
+		t := time.NewTimer(p.cfg.idleTimeout)
+		defer t.Stop()
+		idle = t.C
+	}
+	for {
+		p.mu.Lock()
+		if p.retire > 0 {
+			p.retire--
+			p.mu.Unlock()
+			return nil
+		}
+		for len(p.queue) > 0 {
+			t := p.queue[0]
+			p.queue[0] = nil
+			p.queue = p.queue[1:]
+			if t.ctx.Err() != nil { // cancelled while queued
+				t.fail(context.Cause(t.ctx)) // fail never blocks nor locks the pool
+				continue
+			}
+			p.refs[ref] = -1 // busy
+			p.mu.Unlock()
+			return t
+		}
+		if p.closed || p.broken != nil {
+			p.mu.Unlock()
+			return nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.wake:
+		case <-p.stop:
+		case <-idle:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// workerEnded accounts for a worker that has exited: a death counts toward
+// the crash limit; a failing initializer breaks the pool; otherwise a
+// replacement starts if work is waiting.
+func (p *Pool) workerEnded(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.live--
+	if p.retire > p.live {
+		p.retire = p.live
+	}
+	var ie *InitError
+	var ee *actor.ExitError
+	switch {
+	case err == nil || p.closed || p.ctx.Err() != nil:
+	case errors.As(err, &ie):
+		p.breakLocked(ie)
+	case errors.As(err, &ee) || err != nil:
+		now := time.Now()
+		p.deaths = append(p.deaths, now)
+		for len(p.deaths) > 0 && now.Sub(p.deaths[0]) > p.cfg.crashWindow {
+			p.deaths = p.deaths[1:]
+		}
+		if len(p.deaths) > p.cfg.crashLimit {
+			p.breakLocked(fmt.Errorf("%w: %d workers died within %v, the last: %w",
+				ErrBroken, len(p.deaths), p.cfg.crashWindow, err))
+		}
+	}
+	if p.broken == nil && !p.closed {
+		p.growLocked()
+	}
+}
+
+// breakLocked marks the pool broken and fails the queued tasks.
+func (p *Pool) breakLocked(err error) {
+	if p.broken != nil {
+		return
+	}
+	if !errors.Is(err, ErrBroken) {
+		err = fmt.Errorf("%w: %w", ErrBroken, err)
+	}
+	p.broken = err
+	queued := p.queue
+	p.queue = nil
+	for _, t := range queued {
+		t.fail(err)
+	}
+	p.stopOnce.Do(func() { close(p.stop) })
+}
+
+// failAll fails whatever is still queued once the pool has ended.
+func (p *Pool) failAll(err error) {
+	p.mu.Lock()
+	queued := p.queue
+	p.queue = nil
+	p.closed = true
+	p.mu.Unlock()
+	for _, t := range queued {
+		t.fail(err)
+	}
+}
+
+// Err returns nil while the pool is usable, and then why it is not: an
+// error matching [ErrShutdown] or [ErrBroken].
+func (p *Pool) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.broken != nil:
+		return p.broken
+	case p.closed:
+		return ErrShutdown
+	}
+	return nil
+}
+
+// Workers returns the target number of workers.
+func (p *Pool) Workers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.size
+}
+
+// PIDs returns the process ids of the live workers.
+func (p *Pool) PIDs() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pids := make([]int, 0, len(p.refs))
+	for ref := range p.refs {
+		pids = append(pids, ref.PID())
+	}
+	slices.Sort(pids)
+	return pids
+}
+
+// Resize changes the number of workers in place: surviving workers keep
+// running (and their pids); extra ones exit after their current task, idle
+// ones first; new ones are spawned as work arrives.
+func (p *Pool) Resize(n int) {
+	if n < 1 {
+		panic("pool: Resize needs n >= 1")
+	}
+	p.mu.Lock()
+	p.size = n
+	if extra := p.live - p.retire - n; extra > 0 {
+		p.retire += extra
+		for range extra {
+			select {
+			case p.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	p.growLocked()
+	p.mu.Unlock()
+}
+
+// Shutdown stops the pool. Without kill it waits for the queued and
+// running tasks to finish; with kill it kills the workers at once and the
+// unfinished futures fail with [ErrShutdown]. Either way later submits fail
+// with ErrShutdown. It returns once every worker has been reaped, or when
+// ctx ends (the shutdown then goes on in the background).
+func (p *Pool) Shutdown(ctx context.Context, kill bool) error {
+	p.mu.Lock()
+	p.closed = true
+	var queued []*task
+	if kill {
+		p.killing = true
+		queued, p.queue = p.queue, nil
+		for ref := range p.refs {
+			ref.Kill()
+		}
+	}
+	p.stopOnce.Do(func() { close(p.stop) })
+	p.mu.Unlock()
+	for _, t := range queued {
+		t.fail(ErrShutdown)
+	}
+	select {
+	case <-p.ended:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shutdownError turns the death of a worker killed by Shutdown into
+// ErrShutdown for its task's futures.
+func (p *Pool) shutdownError(err error) error {
+	p.mu.Lock()
+	killing := p.killing
+	p.mu.Unlock()
+	if killing {
+		return fmt.Errorf("%w: %w", ErrShutdown, err)
+	}
+	return err
+}

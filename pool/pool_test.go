@@ -1,0 +1,461 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/internal/proctest"
+	"github.com/grove-rt/grove/nursery"
+	"github.com/grove-rt/grove/pool"
+)
+
+// Tests spawn worker processes, so they do not run in parallel: each checks
+// that it left no process behind.
+
+func newPool(t *testing.T, opts ...pool.Option) *pool.Pool {
+	t.Helper()
+	proctest.NoChildrenLeft(t)
+	p, err := pool.New(context.Background(), opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background(), true)) })
+	return p
+}
+
+// results waits for every future.
+func results[Out any](t *testing.T, fs []*pool.Future[Out]) ([]Out, []error) {
+	t.Helper()
+	outs := make([]Out, len(fs))
+	errs := make([]error, len(fs))
+	for i, f := range fs {
+		outs[i], errs[i] = f.Result(context.Background())
+	}
+	return outs, errs
+}
+
+func submitAll[In, Out any](p *pool.Pool, fn *actor.Function[In, Out], ins []In) []*pool.Future[Out] {
+	fs := make([]*pool.Future[Out], len(ins))
+	for i, in := range ins {
+		fs[i] = pool.Submit(p, fn, in)
+	}
+	return fs
+}
+
+func squares(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i * i
+	}
+	return out
+}
+
+func TestErrorsThenSuccesses(t *testing.T) {
+	p := newPool(t, pool.WithWorkers(2))
+	_, errs := results(t, submitAll(p, fail, slices.Collect(rangeN(100))))
+	for _, err := range errs {
+		var re *actor.RemoteError
+		require.ErrorAs(t, err, &re)
+		require.Equal(t, "*fmt.wrapError", re.Type)
+		require.ErrorIs(t, err, errTask)
+	}
+	outs, errs := results(t, submitAll(p, square, slices.Collect(rangeN(100))))
+	require.Equal(t, squares(100), outs)
+	require.Equal(t, make([]error, 100), errs)
+}
+
+func TestPanicKeepsThePoolUsable(t *testing.T) {
+	p := newPool(t, pool.WithWorkers(2))
+	_, err := pool.Submit(p, panicky, 7).Result(context.Background())
+	var re *actor.RemoteError
+	require.ErrorAs(t, err, &re)
+	require.True(t, re.Panicked())
+	require.Contains(t, re.Message, "panic on 7")
+	v, err := pool.Submit(p, square, 8).Result(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 64, v)
+}
+
+func TestEncodeAndDecodeErrors(t *testing.T) {
+	p := newPool(t, pool.WithWorkers(1))
+	_, err := pool.Submit(p, unencodable, make(chan int)).Result(context.Background())
+	require.ErrorContains(t, err, "encode")
+	_, err = pool.Submit(p, badResultAsInt, 1).Result(context.Background())
+	require.ErrorContains(t, err, "decode", "a result that does not decode fails its future")
+	v, err := pool.Submit(p, square, 3).Result(context.Background())
+	require.NoError(t, err, "the pool carries on")
+	require.Equal(t, 9, v)
+}
+
+func TestWorkerExitFailsOnlyItsTask(t *testing.T) {
+	p := newPool(t, pool.WithWorkers(2))
+	outs, errs := results(t, submitAll(p, exitOn, slices.Collect(rangeN(100))))
+	var ee *actor.ExitError
+	require.ErrorAs(t, errs[0], &ee)
+	require.Equal(t, 42, ee.Code)
+	for i := 1; i < 100; i++ {
+		require.NoError(t, errs[i], "task %d", i)
+		require.Equal(t, i*i, outs[i])
+	}
+	require.NoError(t, p.Err())
+	require.Equal(t, 2, p.Workers(), "the pool keeps its worker count")
+}
+
+func TestWorkerKilledBySignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSEGV} {
+		t.Run(sig.String(), func(t *testing.T) {
+			p := newPool(t, pool.WithWorkers(2))
+			ins := make([][2]int, 20)
+			for i := range ins {
+				ins[i] = [2]int{i, int(sig)}
+			}
+			outs, errs := results(t, submitAll(p, signalOn, ins))
+			var ee *actor.ExitError
+			require.ErrorAs(t, errs[0], &ee)
+			require.Equal(t, sig, ee.Signal)
+			for i := 1; i < len(ins); i++ {
+				require.NoError(t, errs[i])
+				require.Equal(t, i, outs[i])
+			}
+		})
+	}
+}
+
+func TestCrashLoopBreaksThePool(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	p, err := pool.Shared(pool.WithWorkers(2), pool.WithCrashLimit(3, time.Minute))
+	require.NoError(t, err)
+	_, errs := results(t, submitAll(p, alwaysExit, slices.Collect(rangeN(20))))
+	broken := 0
+	for _, err := range errs {
+		if errors.Is(err, pool.ErrBroken) {
+			broken++
+			var ee *actor.ExitError
+			require.ErrorAs(t, err, &ee, "the break wraps the last death")
+		}
+	}
+	require.Positive(t, broken)
+	require.ErrorIs(t, p.Err(), pool.ErrBroken)
+	_, err = pool.Submit(p, square, 2).Result(context.Background())
+	require.ErrorIs(t, err, pool.ErrBroken)
+
+	fresh, err := pool.Shared(pool.WithWorkers(2), pool.WithCrashLimit(3, time.Minute))
+	require.NoError(t, err)
+	require.NotSame(t, p, fresh)
+	v, err := pool.Submit(fresh, square, 5).Result(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 25, v)
+	require.NoError(t, fresh.Shutdown(context.Background(), true))
+	require.NoError(t, p.Shutdown(context.Background(), true))
+}
+
+func TestWorkersKilledBySiblings(t *testing.T) {
+	for _, killers := range []int{1, 2, 5} {
+		t.Run(fmt.Sprint(killers), func(t *testing.T) {
+			p := newPool(t, pool.WithWorkers(killers+1), pool.WithCrashLimit(100, time.Minute))
+			// Learn the workers' pids, then have tasks kill some of them.
+			pids := map[int]bool{}
+			for len(pids) < killers+1 {
+				outs, _ := results(t, submitAll(p, sleepyPID, slices.Collect(rangeN(killers+1))))
+				for _, pid := range outs {
+					pids[pid] = true
+				}
+			}
+			var targets []int
+			for pid := range pids {
+				targets = append(targets, pid)
+			}
+			fs := submitAll(p, killPID, targets[:killers])
+			fs2 := submitAll(p, square, slices.Collect(rangeN(50)))
+			_, _ = results(t, fs) // a killer may die by its own hand: no hang
+			outs, errs := results(t, fs2)
+			for i := range outs {
+				var ee *actor.ExitError
+				if errors.As(errs[i], &ee) {
+					continue // this task was on a killed worker
+				}
+				require.NoError(t, errs[i])
+				require.Equal(t, i*i, outs[i])
+			}
+			require.NoError(t, p.Err())
+		})
+	}
+}
+
+var sleepyPID = actor.Func("pooltest.sleepyPID", func(ctx context.Context, _ int) (int, error) {
+	time.Sleep(20 * time.Millisecond) // hold the worker so that the next task takes another
+	return os.Getpid(), nil
+})
+
+func TestInitializer(t *testing.T) {
+	t.Run("ok", func(t *testing.T) {
+		p := newPool(t, pool.WithWorkers(2), pool.WithInitializer(initOK, 0))
+		v, err := pool.Submit(p, square, 4).Result(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 16, v)
+	})
+	t.Run("fails", func(t *testing.T) {
+		p := newPool(t, pool.WithWorkers(2), pool.WithInitializer(initFail, 0))
+		_, err := pool.Submit(p, square, 4).Result(context.Background())
+		var ie *pool.InitError
+		require.ErrorAs(t, err, &ie)
+		require.ErrorContains(t, err, "no database")
+		require.ErrorIs(t, err, pool.ErrBroken)
+		_, err = pool.Submit(p, square, 5).Result(context.Background())
+		require.ErrorAs(t, err, &ie, "later submits fail the same way")
+	})
+}
+
+func TestIdleTimeout(t *testing.T) {
+	p := newPool(t, pool.WithWorkers(2), pool.WithIdleTimeout(50*time.Millisecond))
+	for v, err := range pool.Map(context.Background(), p, square, rangeN(20)) {
+		require.NoError(t, err)
+		_ = v
+	}
+	require.Eventually(t, func() bool { return len(p.PIDs()) == 0 }, 5*time.Second, 10*time.Millisecond,
+		"idle workers exit")
+	got := 0
+	for _, err := range pool.Map(context.Background(), p, square, rangeN(20)) {
+		require.NoError(t, err)
+		got++
+	}
+	require.Equal(t, 20, got, "the next map respawns them")
+}
+
+func TestMaxTasksReplacesWorkers(t *testing.T) {
+	p := newPool(t, pool.WithWorkers(2), pool.WithMaxTasks(10))
+	outs, errs := results(t, submitAll(p, pid, slices.Collect(rangeN(100))))
+	distinct := map[int]bool{}
+	for i := range outs {
+		require.NoError(t, errs[i])
+		distinct[outs[i]] = true
+	}
+	require.GreaterOrEqual(t, len(distinct), 10, "each worker ran at most 10 tasks")
+}
+
+func TestMemoryCeiling(t *testing.T) {
+	p := newPool(t, pool.WithWorkers(1), pool.WithMaxMemory(120<<20))
+	outs, errs := results(t, submitAll(p, leak, slices.Collect(rangeN(6))))
+	distinct := map[int]bool{}
+	for i := range outs {
+		require.NoError(t, errs[i], "every result arrives")
+		distinct[outs[i]] = true
+	}
+	require.Greater(t, len(distinct), 1, "the leaking worker was replaced")
+}
+
+func TestShutdownKill(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	p, err := pool.New(context.Background(), pool.WithWorkers(2))
+	require.NoError(t, err)
+	fs := submitAll(p, sleepy, slices.Repeat([]int{60_000}, 100))
+	require.Eventually(t, func() bool { return len(p.PIDs()) == 2 }, 10*time.Second, 5*time.Millisecond)
+	pids := p.PIDs()
+	start := time.Now()
+	require.NoError(t, p.Shutdown(context.Background(), true))
+	require.Less(t, time.Since(start), 5*time.Second)
+	_, errs := results(t, fs)
+	for _, err := range errs {
+		require.ErrorIs(t, err, pool.ErrShutdown)
+	}
+	require.Empty(t, proctest.Gone(pids, time.Second))
+	_, err = pool.Submit(p, square, 1).Result(context.Background())
+	require.ErrorIs(t, err, pool.ErrShutdown)
+}
+
+func TestShutdownWaits(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	p, err := pool.New(context.Background(), pool.WithWorkers(2))
+	require.NoError(t, err)
+	fs := submitAll(p, sleepy, slices.Repeat([]int{50}, 6))
+	require.NoError(t, p.Shutdown(context.Background(), false))
+	outs, errs := results(t, fs)
+	for i := range outs {
+		require.NoError(t, errs[i])
+		require.Equal(t, 50, outs[i])
+	}
+	_, err = pool.Submit(p, square, 1).Result(context.Background())
+	require.ErrorIs(t, err, pool.ErrShutdown)
+}
+
+func TestSharedFromManyGoroutines(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	first, err := pool.Shared(pool.WithWorkers(3))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, first.Shutdown(context.Background(), true)) }()
+	var wg sync.WaitGroup
+	pools := make([]*pool.Pool, 10)
+	errs := make([]error, 10)
+	for i := range pools {
+		wg.Go(func() {
+			p, err := pool.Shared(pool.WithWorkers(2 + i%2))
+			if err == nil {
+				_, err = pool.Submit(p, square, i).Result(context.Background())
+			}
+			pools[i], errs[i] = p, err
+		})
+	}
+	wg.Wait()
+	for i, p := range pools {
+		require.NoError(t, errs[i])
+		require.Same(t, first, p, "equal options but the size: the same pool, resized")
+	}
+
+	// Resize in place: three busy workers, then two; the two left are
+	// among the three.
+	p, err := pool.Shared(pool.WithWorkers(3))
+	require.NoError(t, err)
+	require.Same(t, first, p)
+	require.Eventually(t, func() bool {
+		_, _ = results(t, submitAll(p, sleepyPID, slices.Collect(rangeN(3))))
+		return len(p.PIDs()) == 3
+	}, 10*time.Second, time.Millisecond)
+	before := p.PIDs()
+	p, err = pool.Shared(pool.WithWorkers(2))
+	require.NoError(t, err)
+	require.Same(t, first, p)
+	require.Eventually(t, func() bool { return len(p.PIDs()) == 2 }, 5*time.Second, 5*time.Millisecond)
+	for _, pid := range p.PIDs() {
+		require.Contains(t, before, pid, "surviving workers keep their pids")
+	}
+	other, err := pool.Shared(pool.WithWorkers(2), pool.WithMaxTasks(5))
+	require.NoError(t, err)
+	require.NotSame(t, first, other, "other options: a fresh pool")
+	require.ErrorIs(t, first.Err(), pool.ErrShutdown, "the old one was shut down")
+	require.NoError(t, other.Shutdown(context.Background(), true))
+}
+
+func TestMap(t *testing.T) {
+	p := newPool(t, pool.WithWorkers(2))
+	ctx := context.Background()
+	t.Run("order and errors at their position", func(t *testing.T) {
+		i := 0
+		var progress []int
+		for v, err := range pool.Map(ctx, p, mixed, rangeN(1000), pool.WithProgress(func(done, total int) {
+			progress = append(progress, done)
+		})) {
+			if i%100 == 7 {
+				require.ErrorIs(t, err, errTask, "item %d", i)
+			} else {
+				require.NoError(t, err)
+				require.Equal(t, i*i, v)
+			}
+			i++
+		}
+		require.Equal(t, 1000, i)
+		require.Equal(t, 1000, progress[len(progress)-1])
+	})
+	t.Run("input stops early", func(t *testing.T) {
+		got := 0
+		for _, err := range pool.Map(ctx, p, square, rangeN(3)) {
+			require.NoError(t, err)
+			got++
+		}
+		require.Equal(t, 3, got)
+	})
+	t.Run("consumer stops early", func(t *testing.T) {
+		got := 0
+		for range pool.Map(ctx, p, square, rangeN(100_000)) {
+			if got++; got == 10 {
+				break
+			}
+		}
+		require.Equal(t, 10, got)
+	})
+	t.Run("cancel stops dispatch", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		read := 0
+		inputs := func(yield func(int) bool) {
+			for i := 0; ; i++ {
+				read++
+				if !yield(i) {
+					return
+				}
+			}
+		}
+		var last error
+		n := 0
+		for _, err := range pool.Map(cctx, p, square, inputs) {
+			if n++; n == 100 {
+				cancel()
+			}
+			last = err
+		}
+		require.ErrorIs(t, last, context.Canceled)
+		require.Less(t, read, 1_000_000, "dispatch stopped")
+	})
+	t.Run("unordered", func(t *testing.T) {
+		var got []int
+		for v, err := range pool.MapUnordered(ctx, p, square, rangeN(500)) {
+			require.NoError(t, err)
+			got = append(got, v)
+		}
+		slices.Sort(got)
+		require.Equal(t, squares(500), got)
+	})
+}
+
+var mixed = actor.Func("pooltest.mixed", func(ctx context.Context, x int) (int, error) {
+	if x%100 == 7 {
+		return 0, fmt.Errorf("input %d: %w", x, errTask)
+	}
+	return x * x, nil
+})
+
+func TestCPUCount(t *testing.T) {
+	require.GreaterOrEqual(t, pool.CPUCount(), 1)
+	t.Setenv("GROVE_MAX_CPU_COUNT", "1")
+	require.Equal(t, 1, pool.CPUCount())
+}
+
+func TestPoolInANursery(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		p, err := pool.Start(n, pool.WithWorkers(2))
+		if err != nil {
+			return err
+		}
+		v, err := pool.Submit(p, square, 11).Result(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 121, v)
+		n.Cancel(nil) // the pool's workers go with the nursery
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+func TestFutureCancel(t *testing.T) {
+	p := newPool(t, pool.WithWorkers(1))
+	running := pool.Submit(p, sleepy, 60_000)
+	queued := pool.Submit(p, sleepy, 60_000)
+	require.Eventually(t, func() bool { return len(p.PIDs()) == 1 }, 10*time.Second, 5*time.Millisecond)
+	queued.Cancel()
+	running.Cancel()
+	_, err := running.Result(context.Background())
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = queued.Result(context.Background())
+	require.ErrorIs(t, err, context.Canceled)
+	v, err := pool.Submit(p, square, 2).Result(context.Background())
+	require.NoError(t, err, "the worker serves on")
+	require.Equal(t, 4, v)
+}
+
+func rangeN(n int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for i := range n {
+			if !yield(i) {
+				return
+			}
+		}
+	}
+}

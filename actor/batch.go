@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -14,14 +15,25 @@ import (
 // function in one round trip.
 const batchFunc = "grove.batch"
 
+// The batch's wire forms are msgpack arrays, not maps, and carry the
+// arguments and the results each as one array, so that the caller encodes
+// and decodes a whole batch in one go.
 type batchCall struct {
-	Func string
-	Args []msgpack.RawMessage
+	_msgpack struct{} `msgpack:",as_array"`
+	Func     string
+	Args     []msgpack.RawMessage
 }
 
-type batchResult struct {
-	Out msgpack.RawMessage
-	Err *transport.ErrorInfo
+type batchReply struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Outs     msgpack.RawMessage // one array: a result per argument, nil where it failed
+	Errs     []batchErr
+}
+
+type batchErr struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Index    int
+	Err      *transport.ErrorInfo
 }
 
 func init() {
@@ -35,34 +47,45 @@ func init() {
 }
 
 // runBatch runs each call of a batch in turn, in the actor; a failed item
-// (error, panic, bad argument) fails alone.
-func runBatch(ctx context.Context, b batchCall) ([]batchResult, error) {
+// (error, panic, bad argument, unencodable result) fails alone.
+func runBatch(ctx context.Context, b batchCall) (batchReply, error) {
 	registry.RLock()
 	invoke := registry.invokers[b.Func]
 	registry.RUnlock()
 	if invoke == nil {
-		return nil, fmt.Errorf("%w %q in %s", ErrUnknownFunction, b.Func, self)
+		return batchReply{}, fmt.Errorf("%w %q in %s", ErrUnknownFunction, b.Func, self)
 	}
-	results := make([]batchResult, len(b.Args))
+	var reply batchReply
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	_ = enc.EncodeArrayLen(len(b.Args))
 	for i, args := range b.Args {
+		fail := func(info *transport.ErrorInfo) {
+			reply.Errs = append(reply.Errs, batchErr{Index: i, Err: info})
+			_ = enc.EncodeNil()
+		}
 		if err := ctx.Err(); err != nil {
-			results[i].Err = errorInfo(self, err, "")
+			fail(errorInfo(self, err, ""))
 			continue
 		}
 		var out any
 		var err error
 		if rec := panics.Try(func() { out, err = invoke(ctx, args) }); rec != nil {
-			results[i].Err = panicInfo(rec)
+			fail(panicInfo(rec))
 			continue
 		}
-		if err == nil {
-			results[i].Out, err = msgpack.Marshal(out)
-		}
 		if err != nil {
-			results[i].Err = errorInfo(self, err, "")
+			fail(errorInfo(self, err, ""))
+			continue
+		}
+		mark := buf.Len()
+		if err := enc.Encode(out); err != nil {
+			buf.Truncate(mark)
+			fail(errorInfo(self, fmt.Errorf("actor: encode the result of %s: %w", b.Func, err), ""))
 		}
 	}
-	return results, nil
+	reply.Outs = buf.Bytes()
+	return reply, nil
 }
 
 // CallBatch runs f once for each input in the actor ref, in order, in one
@@ -74,37 +97,64 @@ func runBatch(ctx context.Context, b batchCall) ([]batchResult, error) {
 func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out], ins []In) ([]Out, []error, error) {
 	outs := make([]Out, len(ins))
 	errs := make([]error, len(ins))
-	args := make([]msgpack.RawMessage, 0, len(ins))
-	index := make([]int, 0, len(ins)) // the input each sent argument stands for
-	for i, in := range ins {
-		b, err := msgpack.Marshal(in)
-		if err != nil {
-			errs[i] = fmt.Errorf("actor: encode the argument of %s: %w", f.name, err)
-			continue
-		}
-		args = append(args, b)
-		index = append(index, i)
-	}
+	args, index := encodeArgs(f.name, ins, errs)
 	if len(args) == 0 {
 		return outs, errs, nil
 	}
-	results, err := CallByName[[]batchResult](ctx, ref, batchFunc, batchCall{Func: f.name, Args: args})
+	reply, err := CallByName[batchReply](ctx, ref, batchFunc, batchCall{Func: f.name, Args: args})
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(results) != len(args) {
-		return nil, nil, fmt.Errorf("actor %s: batch of %d calls answered with %d results", ref, len(args), len(results))
-	}
-	for j, r := range results {
-		i := index[j]
-		switch {
-		case r.Err != nil:
-			errs[i] = remoteError(r.Err)
-		default:
-			if err := msgpack.Unmarshal(r.Out, &outs[i]); err != nil {
-				errs[i] = fmt.Errorf("actor: decode the result of %s: %w", f.name, err)
+	sent := make([]Out, 0, len(args))
+	if err := msgpack.Unmarshal(reply.Outs, &sent); err != nil || len(sent) != len(args) {
+		// Some result does not fit Out: decode them one by one, so that only
+		// those fail.
+		var raws []msgpack.RawMessage
+		if err := msgpack.Unmarshal(reply.Outs, &raws); err != nil || len(raws) != len(args) {
+			return nil, nil, fmt.Errorf("actor %s: a batch of %d calls of %s answered with unreadable results", ref, len(args), f.name)
+		}
+		sent = make([]Out, len(args))
+		for j, raw := range raws {
+			if err := msgpack.Unmarshal(raw, &sent[j]); err != nil {
+				errs[index[j]] = fmt.Errorf("actor: decode the result of %s: %w", f.name, err)
 			}
 		}
 	}
+	for j, out := range sent {
+		outs[index[j]] = out
+	}
+	for _, e := range reply.Errs {
+		if e.Index < 0 || e.Index >= len(index) || e.Err == nil {
+			return nil, nil, fmt.Errorf("actor %s: a batch answered with an error for item %d of %d", ref, e.Index, len(index))
+		}
+		errs[index[e.Index]] = remoteError(e.Err)
+	}
 	return outs, errs, nil
+}
+
+// encodeArgs encodes the inputs of a batch, all at once when it can; an
+// input that fails to encode gets its error in errs and is left out. index
+// maps each argument sent to its input.
+func encodeArgs[In any](name string, ins []In, errs []error) (args []msgpack.RawMessage, index []int) {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	ends := make([]int, 0, len(ins))
+	for i, in := range ins {
+		mark := buf.Len()
+		if err := enc.Encode(in); err != nil {
+			buf.Truncate(mark)
+			errs[i] = fmt.Errorf("actor: encode the argument of %s: %w", name, err)
+			continue
+		}
+		ends = append(ends, buf.Len())
+		index = append(index, i)
+	}
+	all := buf.Bytes()
+	args = make([]msgpack.RawMessage, len(ends))
+	start := 0
+	for j, end := range ends {
+		args[j] = all[start:end:end]
+		start = end
+	}
+	return args, index
 }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/pool"
 )
 
 func TestMain(m *testing.M) {
@@ -109,3 +110,29 @@ func segfault() {
 		uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
 	_ = syscall.Kill(os.Getpid(), syscall.SIGSEGV)
 }
+
+// owner runs a pool of its own in an actor, streams the pool's worker pids
+// to the caller, and then waits until it is cancelled (or killed).
+var owner = actor.StreamFunc("pooltest.owner", func(ctx context.Context, workers int, out chan<- int) error {
+	p, err := pool.New(ctx, pool.WithWorkers(workers))
+	if err != nil {
+		return err
+	}
+	defer p.Shutdown(context.Background(), true)
+	for len(p.PIDs()) < workers { // tasks held at once make the pool grow
+		fs := make([]*pool.Future[int], workers)
+		for i := range fs {
+			fs[i] = pool.Submit(p, sleepyPID, i)
+		}
+		for _, f := range fs {
+			if _, err := f.Result(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	for _, pid := range p.PIDs() {
+		out <- pid
+	}
+	<-ctx.Done()
+	return nil
+})

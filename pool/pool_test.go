@@ -91,6 +91,14 @@ func TestEncodeAndDecodeErrors(t *testing.T) {
 	require.ErrorContains(t, err, "encode")
 	_, err = pool.Submit(p, badResultAsInt, 1).Result(context.Background())
 	require.ErrorContains(t, err, "decode", "a result that does not decode fails its future")
+	for _, err := range pool.Map(context.Background(), p, badResultAsInt, rangeN(3)) {
+		require.ErrorContains(t, err, "decode the result", "and fails alone in a batch")
+	}
+	for _, err := range pool.Map(context.Background(), p, unencodable, func(yield func(chan int) bool) {
+		_ = yield(make(chan int)) && yield(nil)
+	}) {
+		require.ErrorContains(t, err, "encode the argument", "each input fails alone")
+	}
 	v, err := pool.Submit(p, square, 3).Result(context.Background())
 	require.NoError(t, err, "the pool carries on")
 	require.Equal(t, 9, v)
@@ -448,6 +456,26 @@ func TestFutureCancel(t *testing.T) {
 	v, err := pool.Submit(p, square, 2).Result(context.Background())
 	require.NoError(t, err, "the worker serves on")
 	require.Equal(t, 4, v)
+}
+
+func TestOwnerKilledTakesTheWorkers(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	var workers []int
+	_ = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "owner")
+		if err != nil {
+			return err
+		}
+		s, err := owner.Open(ctx, ref, 2)
+		if err != nil {
+			return err
+		}
+		workers = append(workers, <-s.C, <-s.C)
+		require.NoError(t, syscall.Kill(ref.PID(), syscall.SIGKILL))
+		return s.Err()
+	})
+	require.Len(t, workers, 2)
+	require.Empty(t, proctest.Gone(workers, time.Second), "no worker survives its pool's process")
 }
 
 func rangeN(n int) iter.Seq[int] {

@@ -25,7 +25,7 @@ type batchCall struct {
 }
 
 type batchReply struct {
-	_msgpack struct{} `msgpack:",as_array"`
+	_msgpack struct{}           `msgpack:",as_array"`
 	Outs     msgpack.RawMessage // one array: a result per argument, nil where it failed
 	Errs     []batchErr
 }

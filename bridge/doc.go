@@ -1,0 +1,33 @@
+// Package bridge connects event loops with blocking work, without ever
+// nesting loops: the fix for Python's "asyncio.run() cannot be called from a
+// running event loop", made the default in Go.
+//
+// A [Loop] is one goroutine that runs callbacks one at a time, in the order
+// they were posted: a UI thread, a notebook kernel, a game loop, a
+// single-owner state machine. Code on a loop must not block, yet it often
+// needs the result of blocking work (a pool call, a fan-out over actors).
+//
+//   - [Run] is asyncio.run: a fresh loop on the calling goroutine. Called from
+//     code already on a loop it refuses with [ErrLoopRunning], as Python does.
+//   - [RunSync] is the fix (Kedro's, for Jupyter): from a loop it runs the
+//     work on a dedicated goroutine with a fresh loop of its own and waits;
+//     from ordinary code it is Run. It nests at any depth.
+//   - [Call] runs a function on a given loop and waits (Trio's
+//     from_thread.run); from that loop itself it runs inline.
+//   - [Go] starts blocking work from a loop and delivers its result back on
+//     the loop, so the loop never blocks.
+//   - A [Limiter] bounds how many offloaded calls run at once.
+//
+// Go has no goroutine identity, so a loop's identity travels in the ctx it
+// hands to its callbacks: code that drops that ctx (uses
+// context.Background() instead) is no longer known to be on the loop, and
+// the guards above cannot help it. The one deadlock they cannot see is work
+// that waits, through a goroutine that did not inherit the ctx, for a loop
+// that is blocked waiting for that work.
+//
+// While a loop is blocked in RunSync, the work it waits for may try to run
+// something on that very loop with Call. That could never finish: bridge
+// sees it in the ctx chain and returns [ErrLoopBlocked], naming the loop and
+// the RunSync that is waiting. Calls from unrelated goroutines simply wait
+// their turn.
+package bridge

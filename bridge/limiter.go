@@ -1,0 +1,73 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// DefaultLimit is the size of the default Limiter: how many offloaded
+// calls (RunSync from a loop, Go) run at once unless a ctx carries another
+// limiter. It is Trio's default for to_thread.
+const DefaultLimit = 40
+
+// A Limiter bounds how many offloaded calls run at once (Trio's
+// CapacityLimiter). Give a class of jobs its own limiter with
+// [WithLimiter]; nested calls of the same limiter (a RunSync inside work the
+// limiter already admitted) pass without taking a second slot, so nesting
+// never deadlocks on one limiter.
+type Limiter struct {
+	sem  *semaphore.Weighted
+	size int
+}
+
+// NewLimiter returns a limiter of n slots. It panics if n < 1.
+func NewLimiter(n int) *Limiter {
+	if n < 1 {
+		panic("bridge: NewLimiter needs n >= 1")
+	}
+	return &Limiter{sem: semaphore.NewWeighted(int64(n)), size: n}
+}
+
+// Size returns the number of slots.
+func (l *Limiter) Size() int { return l.size }
+
+// defaultLimiter is shared by every offload without a limiter of its own.
+var defaultLimiter = NewLimiter(DefaultLimit)
+
+type limiterKey struct{}
+
+// heldKey marks a ctx whose work holds a slot of a limiter.
+type heldKey struct{ l *Limiter }
+
+// WithLimiter returns a ctx under which RunSync and Go use l.
+func WithLimiter(ctx context.Context, l *Limiter) context.Context {
+	return context.WithValue(ctx, limiterKey{}, l)
+}
+
+func limiterOf(ctx context.Context) *Limiter {
+	if l, ok := ctx.Value(limiterKey{}).(*Limiter); ok {
+		return l
+	}
+	return defaultLimiter
+}
+
+// acquire takes a slot of ctx's limiter, honouring ctx, unless the work
+// holding ctx already holds one; the ctx then records it. It returns the
+// release function.
+func acquire(ctx context.Context) (release func(), err error) {
+	l := limiterOf(ctx)
+	if ctx.Value(heldKey{l}) != nil {
+		return func() {}, nil
+	}
+	if err := l.sem.Acquire(ctx, 1); err != nil {
+		return nil, fmt.Errorf("bridge: waiting for the offload limiter: %w", err)
+	}
+	return func() { l.sem.Release(1) }, nil
+}
+
+// holding marks ctx as holding a slot of its limiter.
+func holding(ctx context.Context) context.Context {
+	return context.WithValue(ctx, heldKey{limiterOf(ctx)}, true)
+}

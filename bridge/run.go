@@ -1,0 +1,178 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/sourcegraph/conc/panics"
+
+	"github.com/grove-rt/grove/nursery"
+)
+
+// Run is asyncio.run: it runs main on a fresh loop on the calling
+// goroutine and returns when main has returned and the loop has drained,
+// with main's error (or a callback's panic). Called from code that is
+// already running on a loop (its ctx says so) it refuses with an error
+// matching [ErrLoopRunning], the analogue of Python's "asyncio.run() cannot
+// be called from a running event loop": use [RunSync] there.
+func Run(ctx context.Context, main func(ctx context.Context) error) error {
+	if l := Current(ctx); l != nil {
+		return fmt.Errorf("%w (%s): use bridge.RunSync", ErrLoopRunning, l)
+	}
+	return runFresh(ctx, main)
+}
+
+// runFresh runs main as the first callback of a new loop on this goroutine.
+func runFresh(ctx context.Context, main func(ctx context.Context) error) error {
+	l := NewLoop()
+	var mainErr error
+	_ = l.Post(func(ctx context.Context) {
+		defer l.Stop()
+		mainErr = main(ctx)
+	})
+	if err := l.Run(ctx); err != nil {
+		return err
+	}
+	return mainErr
+}
+
+// RunSync runs fn and waits for its result, whether or not the caller is
+// on a loop. From ordinary code it is [Run]. From code running on a loop it
+// does not nest loops: fn runs on a dedicated goroutine with a fresh loop of
+// its own, under the offload [Limiter] (see [WithLimiter]), while the
+// calling loop waits. fn's result and error come back; a panic in fn comes
+// back as a [*nursery.PanicError] with the stack; cancelling ctx cancels fn,
+// and RunSync returns once fn has. RunSync inside RunSync works at any
+// depth.
+//
+// While the loop waits, work inside fn that calls [Call] on it gets
+// [ErrLoopBlocked] instead of a deadlock. The offload costs a goroutine and
+// a loop, about a microsecond.
+func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)) (T, error) {
+	var v T
+	body := func(ctx context.Context) error {
+		var err error
+		v, err = fn(ctx)
+		return err
+	}
+	f := frameOf(ctx)
+	if f == nil || f.loop == nil { // not on a loop
+		return v, runFresh(ctx, body)
+	}
+	var pc [1]uintptr
+	runtime.Callers(2, pc[:])
+	wait := &syncWait{loop: f.loop, pc: pc[0], parent: f.sync}
+	defer wait.done.Store(true)
+	wctx := context.WithValue(ctx, loopKey{}, &frame{sync: wait}) // off the loop, inside the wait
+	release, err := acquire(wctx)
+	if err != nil {
+		return v, err
+	}
+	defer release()
+	// The work gets a goroutine of its own; the loop's goroutine waits for
+	// it (it is joined before RunSync returns).
+	done := make(chan error, 1)
+	go func() { done <- runFresh(holding(wctx), body) }()
+	return v, <-done
+}
+
+// Call runs fn on loop l and waits for its result (Trio's
+// from_thread.run). Called from l itself it runs fn inline. From other
+// goroutines it waits its turn in l's queue, honouring ctx (fn then does not
+// run, if it has not started). fn gets a ctx that is on l and is cancelled
+// with the caller's ctx. If l is blocked in a RunSync whose work is the
+// caller, Call returns [ErrLoopBlocked] at once instead of deadlocking; if l
+// has ended, [ErrLoopClosed].
+func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, error)) (T, error) {
+	var zero T
+	if f := frameOf(ctx); f != nil {
+		if f.loop == l {
+			return fn(ctx)
+		}
+		for w := f.sync; w != nil; w = w.parent {
+			if w.loop == l && w.active() {
+				return zero, fmt.Errorf("%w: loop %s waits in bridge.RunSync at %s for the work that calls it",
+					ErrLoopBlocked, l, w.site())
+			}
+		}
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	err := l.Post(func(lctx context.Context) {
+		if ctx.Err() != nil {
+			done <- result{err: ctx.Err()}
+			return
+		}
+		cctx := lctx
+		if ctx.Done() != nil { // the caller can cancel: so can fn's ctx
+			var cancel context.CancelFunc
+			cctx, cancel = context.WithCancel(lctx)
+			defer cancel()
+			defer context.AfterFunc(ctx, cancel)()
+		}
+		var r result
+		if p := panics.Try(func() { r.v, r.err = fn(cctx) }); p != nil {
+			r.err = &nursery.PanicError{Value: p.Value, Stack: p.Stack}
+		}
+		done <- r
+	})
+	if err != nil {
+		return zero, err
+	}
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// Go starts fn on a goroutine of its own, from code running on a loop, and
+// delivers then(result, err) back on that loop when fn returns, so the loop
+// never blocks (protoactor's ReenterAfter). fn runs under the offload
+// [Limiter]. If ctx is cancelled first, then runs at once with ctx's error
+// and fn's late result is dropped; either way then runs exactly once (unless
+// the loop has ended: then it does not run). A panic in fn reaches then as a
+// [*nursery.PanicError]. The loop's Run waits for fn before it returns. Go
+// panics when ctx is not on a loop.
+func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), then func(T, error)) {
+	f := frameOf(ctx)
+	if f == nil || f.loop == nil {
+		panic("bridge: Go called from code that is not running on a loop")
+	}
+	l := f.loop
+	var once sync.Once
+	deliver := func(v T, err error) {
+		once.Do(func() { _ = l.Post(func(context.Context) { then(v, err) }) })
+	}
+	wctx, cancel := context.WithCancel(context.WithValue(ctx, loopKey{}, &frame{sync: f.sync}))
+	l.mu.Lock()
+	l.cancels = append(l.cancels, cancel) // the loop's end cancels the work
+	l.mu.Unlock()
+	stop := context.AfterFunc(wctx, func() {
+		var zero T
+		deliver(zero, context.Cause(ctx))
+	})
+	l.work.Add(1)
+	go func() {
+		defer l.work.Done()
+		defer cancel()
+		var v T
+		var err error
+		release, err := acquire(wctx)
+		if err == nil {
+			if p := panics.Try(func() { v, err = fn(holding(wctx)) }); p != nil {
+				err = &nursery.PanicError{Value: p.Value, Stack: p.Stack}
+			}
+			release()
+		}
+		if stop() { // ctx had not fired: the result is the news
+			deliver(v, err)
+		}
+	}()
+}

@@ -13,8 +13,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/bridge"
 	"github.com/grove-rt/grove/internal/proctest"
 	"github.com/grove-rt/grove/nursery"
+	"github.com/grove-rt/grove/pool"
 	"github.com/grove-rt/grove/transport"
 )
 
@@ -199,4 +201,55 @@ func TestRemoteFailureFailsTheNursery(t *testing.T) {
 		return nil
 	})
 	require.EqualError(t, err, "remote: disk full")
+}
+
+// slowSquare squares, slowly enough that a map over it can be cancelled
+// half-way.
+var slowSquare = actor.Func("grove_test.slowSquare", func(ctx context.Context, x int) (int, error) {
+	select {
+	case <-time.After(5 * time.Millisecond):
+		return x * x, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+})
+
+// Code on an event loop drives a pool of worker actors through RunSync;
+// the loop's ctx is cancelled half-way: the map stops, the loop ends, the
+// pool shuts down, and no process is left behind.
+func TestLoopDrivesAPoolAndIsCancelledHalfWay(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := pool.New(ctx, pool.WithWorkers(2))
+	require.NoError(t, err)
+	l := bridge.NewLoop(bridge.WithName("kernel"))
+	var got, mapErr error
+	results := 0
+	require.NoError(t, l.Post(func(ctx context.Context) {
+		_, got = bridge.RunSync(ctx, func(ctx context.Context) (int, error) {
+			for _, err := range pool.Map(ctx, p, slowSquare, func(yield func(int) bool) {
+				for i := 0; ; i++ {
+					if !yield(i) {
+						return
+					}
+				}
+			}, pool.WithBatchSize(1)) {
+				if err != nil {
+					mapErr = err
+					break
+				}
+				if results++; results == 50 {
+					cancel() // half-way through an endless map
+				}
+			}
+			return results, nil
+		})
+	}))
+	err = l.Run(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, got)
+	require.ErrorIs(t, mapErr, context.Canceled)
+	require.GreaterOrEqual(t, results, 50)
+	require.NoError(t, p.Shutdown(context.Background(), true))
 }

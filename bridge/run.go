@@ -28,14 +28,17 @@ func Run(ctx context.Context, main func(ctx context.Context) error) error {
 func runFresh(ctx context.Context, main func(ctx context.Context) error) error {
 	l := NewLoop()
 	var mainErr error
+	finished := false
 	_ = l.Post(func(ctx context.Context) {
 		defer l.Stop()
 		mainErr = main(ctx)
+		finished = true
 	})
-	if err := l.Run(ctx); err != nil {
-		return err
+	err := l.Run(ctx)
+	if finished && (err == nil || err == ctx.Err()) {
+		return mainErr // main's own outcome, even if ctx ended meanwhile
 	}
-	return mainErr
+	return err
 }
 
 // RunSync runs fn and waits for its result, whether or not the caller is

@@ -13,6 +13,12 @@
 //     that run registered functions for their parent, each a task of a
 //     nursery, so that the nursery tree spans processes. Cancellation flows
 //     down, errors flow up with the remote stack, nothing is orphaned.
+//   - [github.com/grove-rt/grove/pool]: a reusable, crash-proof pool of
+//     worker actors (loky's reusable executor): Submit, Map with batching,
+//     Shared; a dead worker fails only its own task and is replaced.
+//   - [github.com/grove-rt/grove/bridge]: event loops, and RunSync to run
+//     blocking work from code on a loop without nesting loops (the Kedro
+//     fix for Jupyter), with the deadlocks turned into errors.
 //
 // A program that uses actors starts with actor.Main():
 //

@@ -2,7 +2,9 @@ package actor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -47,7 +49,11 @@ func serveParent() int {
 		transport.WithIdentity(self, "child"),
 		transport.WithHandler(func(s *transport.Stream) { serveCall(ctx, cancel, s) }))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "actor %s: handshake with the parent failed: %v\n", self, err)
+		// A parent that went away during the spawn (it was cancelled) needs
+		// no report; anything else does.
+		if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+			fmt.Fprintf(os.Stderr, "actor %s: handshake with the parent failed: %v\n", self, err)
+		}
 		return 2
 	}
 	// A stop message cancels the calls and lets them finish. SIGTERM (the

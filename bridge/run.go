@@ -84,8 +84,9 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 // Call runs fn on loop l and waits for its result (Trio's
 // from_thread.run). Called from l itself it runs fn inline. From other
 // goroutines it waits its turn in l's queue, honouring ctx (fn then does not
-// run, if it has not started). fn gets a ctx that is on l and is cancelled
-// with the caller's ctx. If l is blocked in a RunSync whose work is the
+// run, if it has not started; if it has, Call returns at once all the same
+// and fn goes on with a cancelled ctx). fn gets a ctx that is on l and is
+// cancelled with the caller's ctx, and when fn returns. If l is blocked in a RunSync whose work is the
 // caller, Call returns [ErrLoopBlocked] at once instead of deadlocking; if l
 // has ended, [ErrLoopClosed].
 func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, error)) (T, error) {
@@ -139,8 +140,9 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 // delivers then(result, err) back on that loop when fn returns, so the loop
 // never blocks (protoactor's ReenterAfter). fn runs under the offload
 // [Limiter]. If ctx is cancelled first, then runs at once with ctx's error
-// and fn's late result is dropped; either way then runs exactly once (unless
-// the loop has ended: then it does not run). A panic in fn reaches then as a
+// and fn's late result is dropped; either way then runs exactly once. Called
+// while the loop is draining after its end, Go starts nothing and runs then
+// at once with [ErrLoopClosed]. A panic in fn reaches then as a
 // [*nursery.PanicError]. The loop's Run waits for fn before it returns. Go
 // panics when ctx is not on a loop.
 func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), then func(T, error)) {
@@ -149,6 +151,14 @@ func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), the
 		panic("bridge: Go called from code that is not running on a loop")
 	}
 	l := f.loop
+	l.mu.Lock()
+	ended := l.ended
+	l.mu.Unlock()
+	if ended { // called while the loop drains: nothing may outlive it
+		var zero T
+		then(zero, fmt.Errorf("%w: %s", ErrLoopClosed, l))
+		return
+	}
 	var once sync.Once
 	deliver := func(v T, err error) {
 		once.Do(func() { _ = l.Post(func(context.Context) { then(v, err) }) })

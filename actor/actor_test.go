@@ -37,7 +37,7 @@ func TestSpawnCallReap(t *testing.T) {
 		require.Equal(t, 144, got)
 		p, err := pid.Call(ctx, ref, struct{}{})
 		require.NoError(t, err)
-		require.Equal(t, ref.PID(), p, "the call ran in the child")
+		require.Equal(t, ref.PID(), p, "the call ran in the actor")
 		sum, err := addPoints.Call(ctx, ref, point{3, 4})
 		require.NoError(t, err)
 		require.Equal(t, 7, sum)
@@ -45,7 +45,9 @@ func TestSpawnCallReap(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
-	require.False(t, proctest.Alive(childPID), "the actor was reaped when its nursery ended")
+	if processBackend() {
+		require.False(t, proctest.Alive(childPID), "the actor was reaped when its nursery ended")
+	}
 }
 
 func TestRemoteError(t *testing.T) {
@@ -95,6 +97,7 @@ func TestRemotePanic(t *testing.T) {
 }
 
 func TestChildExitsDuringACall(t *testing.T) {
+	needsProcesses(t, "an exit code")
 	proctest.NoChildrenLeft(t)
 	var siblingPID int
 	var callErr error
@@ -120,6 +123,7 @@ func TestChildExitsDuringACall(t *testing.T) {
 }
 
 func TestChildKilledFromOutside(t *testing.T) {
+	needsProcesses(t, "a signal from outside")
 	proctest.NoChildrenLeft(t)
 	var callErr error
 	var took time.Duration
@@ -146,6 +150,7 @@ func TestChildKilledFromOutside(t *testing.T) {
 }
 
 func TestChildCrashesInAGoroutine(t *testing.T) {
+	needsProcesses(t, "a crash of the actor alone")
 	proctest.NoChildrenLeft(t)
 	var callErr error
 	_ = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
@@ -196,6 +201,7 @@ func TestCallerCancels(t *testing.T) {
 }
 
 func TestCancelEscalates(t *testing.T) {
+	needsProcesses(t, "SIGTERM and SIGKILL")
 	proctest.NoChildrenLeft(t)
 	for _, ignoreTerm := range []bool{false, true} {
 		t.Run(fmt.Sprintf("ignoreSIGTERM=%t", ignoreTerm), func(t *testing.T) {
@@ -231,6 +237,7 @@ func TestCancelEscalates(t *testing.T) {
 }
 
 func TestCrashWhileStoppingIsReported(t *testing.T) {
+	needsProcesses(t, "an exit code")
 	proctest.NoChildrenLeft(t)
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "fragile", actor.WithOutput(&syncBuffer{}))
@@ -306,7 +313,9 @@ func TestOneOfTenFails(t *testing.T) {
 	})
 	require.ErrorIs(t, err, errQuota)
 	require.Len(t, nursery.Errors(err), 1, "only the failure, not the cancellations")
-	require.Empty(t, proctest.Gone(pids, 0), "all ten were reaped")
+	if processBackend() {
+		require.Empty(t, proctest.Gone(pids, 0), "all ten were reaped")
+	}
 }
 
 func TestThreeLevelErrorVia(t *testing.T) {
@@ -347,10 +356,13 @@ func TestCancelAtRootReapsTheTree(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Len(t, pids, 2)
-	require.Empty(t, proctest.Gone(pids, 2*time.Second), "child and grandchild are gone")
+	if processBackend() {
+		require.Empty(t, proctest.Gone(pids, 2*time.Second), "child and grandchild are gone")
+	}
 }
 
 func TestParentKilledTakesTheTreeWithIt(t *testing.T) {
+	needsProcesses(t, "a parent process to kill")
 	proctest.NoChildrenLeft(t)
 	var descendants []int
 	var took time.Duration
@@ -376,6 +388,7 @@ func TestParentKilledTakesTheTreeWithIt(t *testing.T) {
 }
 
 func TestSpawnFailures(t *testing.T) {
+	needsProcesses(t, "an executable to spawn")
 	proctest.NoChildrenLeft(t)
 	ctx := context.Background()
 	t.Run("dies before the handshake", func(t *testing.T) {
@@ -410,6 +423,7 @@ func TestSpawnFailures(t *testing.T) {
 }
 
 func TestSpawnOptions(t *testing.T) {
+	needsProcesses(t, "an environment, directory and arguments of its own")
 	proctest.NoChildrenLeft(t)
 	dir := t.TempDir()
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
@@ -559,10 +573,13 @@ func TestRunIn(t *testing.T) {
 	require.Equal(t, 81, got)
 	p, err := actor.RunIn(context.Background(), pid, struct{}{})
 	require.NoError(t, err)
-	require.False(t, proctest.Alive(p), "the one-shot actor is gone")
+	if processBackend() {
+		require.False(t, proctest.Alive(p), "the one-shot actor is gone")
+	}
 }
 
 func TestOutputIsWholeLinesAndPrefixed(t *testing.T) {
+	needsProcesses(t, "an output of its own")
 	proctest.NoChildrenLeft(t)
 	var out syncBuffer
 	const lines = 200
@@ -646,6 +663,7 @@ func TestCallBatch(t *testing.T) {
 }
 
 func TestKill(t *testing.T) {
+	needsProcesses(t, "SIGKILL")
 	proctest.NoChildrenLeft(t)
 	var callErr error
 	start := time.Now()

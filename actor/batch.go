@@ -53,7 +53,7 @@ func runBatch(ctx context.Context, b batchCall) (batchReply, error) {
 	invoke := registry.invokers[b.Func]
 	registry.RUnlock()
 	if invoke == nil {
-		return batchReply{}, fmt.Errorf("%w %q in %s", ErrUnknownFunction, b.Func, self)
+		return batchReply{}, fmt.Errorf("%w %q in %s", ErrUnknownFunction, b.Func, identity(ctx))
 	}
 	var reply batchReply
 	var buf bytes.Buffer
@@ -65,23 +65,23 @@ func runBatch(ctx context.Context, b batchCall) (batchReply, error) {
 			_ = enc.EncodeNil()
 		}
 		if err := ctx.Err(); err != nil {
-			fail(errorInfo(self, err, ""))
+			fail(errorInfo(identity(ctx), err, ""))
 			continue
 		}
 		var out any
 		var err error
 		if rec := panics.Try(func() { out, err = invoke(ctx, args) }); rec != nil {
-			fail(panicInfo(rec))
+			fail(panicInfo(identity(ctx), rec))
 			continue
 		}
 		if err != nil {
-			fail(errorInfo(self, err, ""))
+			fail(errorInfo(identity(ctx), err, ""))
 			continue
 		}
 		mark := buf.Len()
 		if err := enc.Encode(out); err != nil {
 			buf.Truncate(mark)
-			fail(errorInfo(self, fmt.Errorf("actor: encode the result of %s: %w", b.Func, err), ""))
+			fail(errorInfo(identity(ctx), fmt.Errorf("actor: encode the result of %s: %w", b.Func, err), ""))
 		}
 	}
 	reply.Outs = buf.Bytes()

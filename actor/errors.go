@@ -183,19 +183,3 @@ func (e *ExitError) Error() string {
 	}
 	return b.String()
 }
-
-func signalName(s syscall.Signal) string {
-	switch s {
-	case syscall.SIGKILL:
-		return "SIGKILL"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGSEGV:
-		return "SIGSEGV"
-	case syscall.SIGABRT:
-		return "SIGABRT"
-	case syscall.SIGINT:
-		return "SIGINT"
-	}
-	return s.String()
-}

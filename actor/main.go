@@ -2,13 +2,9 @@ package actor
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/sourcegraph/conc/panics"
@@ -37,54 +33,15 @@ func Main() {
 	os.Exit(serveParent())
 }
 
-func serveParent() int {
-	signal.Ignore(os.Interrupt)
-	term := make(chan os.Signal, 1)
-	signal.Notify(term, syscall.SIGTERM)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+type identityKey struct{}
 
-	link := os.NewFile(linkFD, "grove-link")
-	conn, err := transport.FileConn(ctx, link, transport.Responder,
-		transport.WithIdentity(self, "child"),
-		transport.WithHandler(func(s *transport.Stream) { serveCall(ctx, cancel, s) }))
-	if err != nil {
-		// A parent that went away during the spawn (it was cancelled) needs
-		// no report; anything else does.
-		if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-			fmt.Fprintf(os.Stderr, "actor %s: handshake with the parent failed: %v\n", self, err)
-		}
-		return 2
+// identity returns the actor whose code holds ctx: an in-process actor
+// marks its calls' ctx; otherwise it is this process.
+func identity(ctx context.Context) transport.ActorID {
+	if id, ok := ctx.Value(identityKey{}).(transport.ActorID); ok {
+		return id
 	}
-	// A stop message cancels the calls and lets them finish. SIGTERM (the
-	// parent's next step) or the parent's death cancel them too, but then
-	// the actor exits soon whether they finished or not.
-	hurry := false
-	select {
-	case <-ctx.Done():
-	case <-term:
-		hurry = true
-	case <-conn.Done():
-		hurry = true
-	}
-	cancel()
-	closed := make(chan struct{})
-	go func() {
-		conn.Close() // waits for the calls in flight, then flushes
-		close(closed)
-	}()
-	if !hurry {
-		select {
-		case <-closed:
-			return 0
-		case <-term:
-		}
-	}
-	select {
-	case <-closed:
-	case <-time.After(orphanExit):
-	}
-	return 0
+	return self
 }
 
 // serveCall runs one call from the parent: the registered function, under
@@ -99,7 +56,8 @@ func serveCall(root context.Context, stop context.CancelFunc, s *transport.Strea
 	}
 	fn := lookup(name)
 	if fn == nil {
-		_ = s.Fail(context.Background(), errorInfo(self, fmt.Errorf("%w %q in %s", ErrUnknownFunction, name, self), ""))
+		me := identity(root)
+		_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf("%w %q in %s", ErrUnknownFunction, name, me), ""))
 		return
 	}
 	ctx, cancel := context.WithCancel(root)
@@ -115,24 +73,24 @@ func serveCall(root context.Context, stop context.CancelFunc, s *transport.Strea
 	var err error
 	rec := panics.Try(func() { out, err = fn(ctx, s) })
 	if rec != nil {
-		_ = s.Fail(context.Background(), panicInfo(rec))
+		_ = s.Fail(context.Background(), panicInfo(identity(root), rec))
 		return
 	}
 	if err != nil {
-		_ = s.Fail(context.Background(), errorInfo(self, err, ""))
+		_ = s.Fail(context.Background(), errorInfo(identity(root), err, ""))
 		return
 	}
 	_ = s.Return(context.Background(), out)
 }
 
 // panicInfo is the wire form of a recovered panic.
-func panicInfo(rec *panics.Recovered) *transport.ErrorInfo {
+func panicInfo(me transport.ActorID, rec *panics.Recovered) *transport.ErrorInfo {
 	value, stack := rec.Value, rec.Stack
 	if inner, ok := value.(*panics.Recovered); ok { // re-raised by a stream
 		value, stack = inner.Value, inner.Stack
 	}
 	return &transport.ErrorInfo{
-		Type: PanicType, Message: fmt.Sprint(value), Stack: panicStack(stack), Source: self,
+		Type: PanicType, Message: fmt.Sprint(value), Stack: panicStack(stack), Source: me,
 		Is: matchingSentinels(asError(value)),
 	}
 }

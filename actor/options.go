@@ -30,6 +30,8 @@ type config struct {
 	grace        time.Duration
 	killDelay    time.Duration
 	startTimeout time.Duration
+	backend      Backend
+	strict       bool
 }
 
 func newConfig(opts []Option) config {

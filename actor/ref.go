@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -63,6 +62,7 @@ type Ref struct {
 	once     sync.Once
 	killReq  chan struct{}
 	killOnce sync.Once
+	inproc   context.CancelFunc // set for an actor on the goroutine backend
 }
 
 // Name returns the name the actor was spawned with.
@@ -106,7 +106,7 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 		lockThread()
 		sctx, cancel := context.WithCancel(nctx)
 		stop := context.AfterFunc(ctx, cancel)
-		r, err := start(sctx, name, cfg)
+		r, err := spawn(sctx, name, cfg)
 		stop()
 		cancel()
 		if err != nil {
@@ -115,90 +115,6 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 		started(r)
 		return r.supervise(nctx)
 	})
-}
-
-// start forks the child and completes the handshake.
-func start(ctx context.Context, name string, cfg config) (*Ref, error) {
-	exe := cfg.exe
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
-		}
-	}
-	local, remote, err := transport.Pair()
-	if err != nil {
-		return nil, err
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		local.Close()
-		remote.Close()
-		return nil, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		local.Close()
-		remote.Close()
-		outR.Close()
-		outW.Close()
-		return nil, err
-	}
-	r := &Ref{
-		id:      transport.ActorID{Name: name, ID: newID()},
-		cfg:     cfg,
-		exited:  make(chan struct{}),
-		cancel:  make(chan struct{}),
-		killReq: make(chan struct{}),
-	}
-	cmd := exec.Command(exe, cfg.args...)
-	env := cfg.env
-	if !cfg.replaceEnv {
-		env = append(os.Environ(), env...)
-	}
-	cmd.Env = append(env, envActor+"=1", envName+"="+name, envID+"="+r.id.ID)
-	if raceEnabled && !strings.Contains(os.Getenv("GORACE"), "atexit_sleep_ms") {
-		// A race-enabled child otherwise sleeps a second before exiting.
-		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
-	}
-	cmd.Dir = cfg.dir
-	cmd.Stdout, cmd.Stderr = outW, errW
-	cmd.ExtraFiles = []*os.File{remote} // becomes fd 3 in the child
-	cmd.SysProcAttr = sysProcAttr()
-	err = cmd.Start()
-	remote.Close()
-	outW.Close()
-	errW.Close()
-	if err != nil {
-		local.Close()
-		outR.Close()
-		errR.Close()
-		return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
-	}
-	r.cmd = cmd
-	r.id.PID = cmd.Process.Pid
-
-	out := cfg.output
-	if out == nil {
-		out = os.Stderr
-	}
-	prefix := "[" + name + "] "
-	r.output.Add(2)
-	go func() { defer r.output.Done(); forward(outR, out, prefix, nil); outR.Close() }()
-	go func() { defer r.output.Done(); forward(errR, out, prefix, &r.stderr); errR.Close() }()
-	go func() {
-		r.waitErr = cmd.Wait()
-		close(r.exited)
-	}()
-
-	hctx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
-	defer cancel()
-	conn, err := transport.FileConn(hctx, local, transport.Initiator, transport.WithIdentity(self, "parent"))
-	if err != nil {
-		return nil, r.failedStart(ctx, hctx, err)
-	}
-	r.conn = conn
-	return r, nil
 }
 
 // failedStart explains a handshake that failed, after making sure the
@@ -228,9 +144,38 @@ func (r *Ref) failedStart(ctx, hctx context.Context, err error) error {
 
 // kill ends the process at once and waits for it and its output.
 func (r *Ref) kill() {
-	_ = r.cmd.Process.Signal(syscall.SIGKILL)
-	<-r.exited
+	r.signal(syscall.SIGKILL)
+	r.waitExit()
 	r.output.Wait()
+}
+
+// signal sends sig to the actor's process. An actor on the goroutine
+// backend has no process: any signal cancels it and cuts its link.
+func (r *Ref) signal(sig syscall.Signal) {
+	if r.inproc != nil {
+		r.inproc()
+		if r.conn != nil {
+			go r.conn.Close() // Close waits for the link's goroutines
+		}
+		return
+	}
+	_ = r.cmd.Process.Signal(sig)
+}
+
+// waitExit waits until the process has been waited for. An actor on the
+// goroutine backend whose function ignores its ctx can never be forced to
+// end: after the kill delay it is abandoned (documented on Spawn).
+func (r *Ref) waitExit() {
+	if r.inproc == nil {
+		<-r.exited
+		return
+	}
+	t := time.NewTimer(r.cfg.killDelay)
+	defer t.Stop()
+	select {
+	case <-r.exited:
+	case <-t.C:
+	}
 }
 
 // exitError describes how the process ended, once it has been waited for;
@@ -281,7 +226,7 @@ func (r *Ref) stop() error {
 	signalled := false
 	select {
 	case <-r.killReq:
-		_ = r.cmd.Process.Signal(syscall.SIGKILL)
+		r.signal(syscall.SIGKILL)
 		signalled = true
 	default:
 		if s, err := r.conn.Call(context.Background(), stopFunc, nil); err == nil {
@@ -299,17 +244,17 @@ func (r *Ref) stop() error {
 			t.Stop()
 		case <-r.killReq:
 			t.Stop()
-			_ = r.cmd.Process.Signal(syscall.SIGKILL)
+			r.signal(syscall.SIGKILL)
 			signalled = true
-			<-r.exited
+			r.waitExit()
 		case <-t.C:
-			_ = r.cmd.Process.Signal(step.sig)
+			r.signal(step.sig)
 			signalled = true
 			continue
 		}
 		break
 	}
-	<-r.exited
+	r.waitExit()
 	r.conn.Close()
 	if ee := r.exitError(); ee != nil && !signalled {
 		return ee

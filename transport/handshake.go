@@ -47,7 +47,7 @@ func handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, cfg *config, 
 	return peer, nil
 }
 
-func exchange(nc net.Conn, br *bufio.Reader, local *Hello, auth func(net.Conn) error) (*Hello, error) {
+func exchange(nc net.Conn, br *bufio.Reader, local *Hello, auth func(net.Conn) error) (peer *Hello, err error) {
 	hello, err := AppendFrame(nil, &Message{Kind: KindHello, Hello: local})
 	if err != nil {
 		return nil, err
@@ -59,9 +59,30 @@ func exchange(nc net.Conn, br *bufio.Reader, local *Hello, auth func(net.Conn) e
 	if auth == nil {
 		out = append(out, hello...) // one write for both
 	}
-	if _, err := nc.Write(out); err != nil {
-		return nil, err
+	// Write while reading: on a synchronous pipe (net.Pipe, the goroutine
+	// backend's link) a write waits for the peer's read, and both peers
+	// write first. The handshake deadline bounds the write too.
+	written := make(chan error, 1)
+	go func() {
+		_, err := nc.Write(out)
+		written <- err
+	}()
+	var writeErr error
+	writeDone := false
+	waitWrite := func() error {
+		if !writeDone {
+			writeErr, writeDone = <-written, true
+		}
+		return writeErr
 	}
+	defer func() {
+		if err != nil {
+			_ = nc.SetWriteDeadline(time.Unix(1, 0)) // failed: stop the write
+		}
+		if werr := waitWrite(); err == nil && werr != nil {
+			peer, err = nil, werr
+		}
+	}()
 	var got [len(Preface)]byte
 	if _, err := io.ReadFull(br, got[:]); err != nil {
 		return nil, fmt.Errorf("reading the preface: %w", err)
@@ -70,6 +91,9 @@ func exchange(nc net.Conn, br *bufio.Reader, local *Hello, auth func(net.Conn) e
 		return nil, fmt.Errorf("%w: the peer is not grove (preface %q)", ErrHandshake, got[:])
 	}
 	if auth != nil {
+		if err := waitWrite(); err != nil { // the preface goes before the proofs
+			return nil, err
+		}
 		if err := auth(&bufferedConn{Conn: nc, r: br}); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,98 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// A Backend is where actors run: in child processes, or on goroutines of
+// this process.
+type Backend string
+
+// The backends. [BackendAuto], the default, uses processes where they can
+// be spawned and falls back to goroutines where they cannot: under GOOS=js
+// and wasip1, or where the first spawn fails with ENOSYS, EPERM or "not
+// implemented" (a sandbox), silently, as joblib falls back to threads in
+// Pyodide.
+const (
+	BackendProcess   Backend = "process"
+	BackendGoroutine Backend = "goroutine"
+	BackendAuto      Backend = "auto"
+)
+
+// envBackend chooses the backend when no WithBackend option does.
+const envBackend = "GROVE_BACKEND"
+
+// WithBackend chooses the backend of this actor, over GROVE_BACKEND. When
+// [BackendProcess] is asked for and processes cannot be spawned, the actor
+// falls back to goroutines with one warning through log/slog (once per
+// process), or fails if [WithStrictBackend] is given too.
+func WithBackend(b Backend) Option { return func(c *config) { c.backend = b } }
+
+// WithStrictBackend makes an explicit backend that cannot work an error
+// instead of a fallback.
+func WithStrictBackend() Option { return func(c *config) { c.strict = true } }
+
+// processesUnsupported is learnt at the first spawn that fails for want of
+// processes; from then on auto goes straight to goroutines. Like the
+// warning below, it is a fact about this process, hence process-wide.
+var (
+	processesUnsupported atomic.Bool
+	fallbackWarning      sync.Once
+)
+
+// backendOf resolves the backend for cfg.
+func backendOf(cfg config) (Backend, error) {
+	b := cfg.backend
+	if b == "" {
+		b = Backend(strings.ToLower(strings.TrimSpace(os.Getenv(envBackend))))
+	}
+	switch b {
+	case "", BackendAuto:
+		return BackendAuto, nil
+	case BackendProcess, BackendGoroutine:
+		return b, nil
+	}
+	return "", fmt.Errorf("actor: unknown backend %q (want process, goroutine or auto)", b)
+}
+
+// noProcesses reports whether err says processes cannot be spawned here.
+func noProcesses(err error) bool {
+	return errors.Is(err, errors.ErrUnsupported) || errors.Is(err, syscall.ENOSYS) ||
+		errors.Is(err, syscall.EPERM) || strings.Contains(err.Error(), "not implemented")
+}
+
+// spawn starts the actor on the backend cfg asks for.
+func spawn(ctx context.Context, name string, cfg config) (*Ref, error) {
+	b, err := backendOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if b == BackendGoroutine ||
+		b == BackendAuto && (runtime.GOOS == "js" || runtime.GOOS == "wasip1" || processesUnsupported.Load()) {
+		return startGoroutine(ctx, name, cfg)
+	}
+	r, err := startProcess(ctx, name, cfg)
+	if err == nil || !noProcesses(err) {
+		return r, err
+	}
+	processesUnsupported.Store(true)
+	if b == BackendProcess {
+		if cfg.strict {
+			return nil, fmt.Errorf("actor: spawn %s: the process backend was required and cannot work here: %w", name, err)
+		}
+		fallbackWarning.Do(func() {
+			slog.Warn("actor: processes cannot be spawned here; actors run on goroutines instead",
+				"backend", string(b), "err", err)
+		})
+	}
+	return startGoroutine(ctx, name, cfg)
+}

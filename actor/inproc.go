@@ -1,0 +1,63 @@
+package actor
+
+import (
+	"context"
+	"net"
+	"os"
+
+	"github.com/grove-rt/grove/transport"
+)
+
+// startGoroutine starts an actor on the goroutine backend: the same
+// registered functions, served in this process over an in-memory pipe with
+// the same wire, so arguments and results are encoded exactly as across
+// processes (no shared-memory aliasing), panics become RemoteErrors, and
+// calls, streams, cancels and stops behave the same. What cannot exist in
+// process: an exit code or a signal (the actor never dies on its own; a
+// crash of its code is the whole program's crash), forced termination (a
+// function that ignores its ctx is abandoned after the kill delay), its own
+// stdout and stderr (they are this process's), and a pid of its own.
+func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) {
+	parentEnd, childEnd := net.Pipe()
+	id := transport.ActorID{Name: name, ID: newID(), PID: os.Getpid()}
+	actx, stop := context.WithCancel(context.WithValue(context.Background(), identityKey{}, id))
+	r := &Ref{
+		id:      id,
+		cfg:     cfg,
+		exited:  make(chan struct{}),
+		cancel:  make(chan struct{}),
+		killReq: make(chan struct{}),
+		inproc:  stop,
+	}
+	served := make(chan error, 1)
+	go func() {
+		defer close(r.exited)
+		conn, err := transport.NewConn(actx, childEnd, transport.Responder,
+			transport.WithIdentity(id, "child"),
+			transport.WithHandler(func(s *transport.Stream) { serveCall(actx, stop, s) }))
+		served <- err
+		if err != nil {
+			return
+		}
+		select {
+		case <-actx.Done(): // stopped
+		case <-conn.Done(): // the parent's end is gone
+		}
+		stop()
+		conn.Close() // waits for the calls in flight
+	}()
+	conn, err := transport.NewConn(ctx, parentEnd, transport.Initiator,
+		transport.WithIdentity(identity(ctx), "parent"))
+	if err == nil {
+		err = <-served
+	}
+	if err != nil {
+		stop()
+		parentEnd.Close()
+		childEnd.Close()
+		<-r.exited
+		return nil, err
+	}
+	r.conn = conn
+	return r, nil
+}

@@ -1,0 +1,154 @@
+//go:build !js && !wasip1
+
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/grove-rt/grove/transport"
+)
+
+// serveParent is Main in a spawned actor process: it serves the link on
+// file descriptor 3 until it is stopped or the parent goes away.
+func serveParent() int {
+	signal.Ignore(os.Interrupt)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	link := os.NewFile(linkFD, "grove-link")
+	conn, err := transport.FileConn(ctx, link, transport.Responder,
+		transport.WithIdentity(self, "child"),
+		transport.WithHandler(func(s *transport.Stream) { serveCall(ctx, cancel, s) }))
+	if err != nil {
+		// A parent that went away during the spawn (it was cancelled) needs
+		// no report; anything else does.
+		if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+			fmt.Fprintf(os.Stderr, "actor %s: handshake with the parent failed: %v\n", self, err)
+		}
+		return 2
+	}
+	// A stop message cancels the calls and lets them finish. SIGTERM (the
+	// parent's next step) or the parent's death cancel them too, but then
+	// the actor exits soon whether they finished or not.
+	hurry := false
+	select {
+	case <-ctx.Done():
+	case <-term:
+		hurry = true
+	case <-conn.Done():
+		hurry = true
+	}
+	cancel()
+	closed := make(chan struct{})
+	go func() {
+		conn.Close() // waits for the calls in flight, then flushes
+		close(closed)
+	}()
+	if !hurry {
+		select {
+		case <-closed:
+			return 0
+		case <-term:
+		}
+	}
+	select {
+	case <-closed:
+	case <-time.After(orphanExit):
+	}
+	return 0
+}
+
+// start forks the child and completes the handshake.
+func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
+	exe := cfg.exe
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
+		}
+	}
+	local, remote, err := transport.Pair()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		local.Close()
+		remote.Close()
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		local.Close()
+		remote.Close()
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	r := &Ref{
+		id:      transport.ActorID{Name: name, ID: newID()},
+		cfg:     cfg,
+		exited:  make(chan struct{}),
+		cancel:  make(chan struct{}),
+		killReq: make(chan struct{}),
+	}
+	cmd := exec.Command(exe, cfg.args...)
+	env := cfg.env
+	if !cfg.replaceEnv {
+		env = append(os.Environ(), env...)
+	}
+	cmd.Env = append(env, envActor+"=1", envName+"="+name, envID+"="+r.id.ID)
+	if raceEnabled && !strings.Contains(os.Getenv("GORACE"), "atexit_sleep_ms") {
+		// A race-enabled child otherwise sleeps a second before exiting.
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
+	}
+	cmd.Dir = cfg.dir
+	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.ExtraFiles = []*os.File{remote} // becomes fd 3 in the child
+	cmd.SysProcAttr = sysProcAttr()
+	err = cmd.Start()
+	remote.Close()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		local.Close()
+		outR.Close()
+		errR.Close()
+		return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
+	}
+	r.cmd = cmd
+	r.id.PID = cmd.Process.Pid
+
+	out := cfg.output
+	if out == nil {
+		out = os.Stderr
+	}
+	prefix := "[" + name + "] "
+	r.output.Add(2)
+	go func() { defer r.output.Done(); forward(outR, out, prefix, nil); outR.Close() }()
+	go func() { defer r.output.Done(); forward(errR, out, prefix, &r.stderr); errR.Close() }()
+	go func() {
+		r.waitErr = cmd.Wait()
+		close(r.exited)
+	}()
+
+	hctx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
+	defer cancel()
+	conn, err := transport.FileConn(hctx, local, transport.Initiator, transport.WithIdentity(identity(ctx), "parent"))
+	if err != nil {
+		return nil, r.failedStart(ctx, hctx, err)
+	}
+	r.conn = conn
+	return r, nil
+}

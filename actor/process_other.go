@@ -1,0 +1,18 @@
+//go:build js || wasip1
+
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// There are no processes to spawn here: every actor runs on the goroutine
+// backend (see backend.go), and Main has nothing to serve.
+
+func serveParent() int { return 2 }
+
+func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
+	return nil, fmt.Errorf("actor: spawn %s: processes cannot be spawned on this platform: %w", name, errors.ErrUnsupported)
+}

@@ -80,7 +80,11 @@ func spawn(ctx context.Context, name string, cfg config) (*Ref, error) {
 		b == BackendAuto && (runtime.GOOS == "js" || runtime.GOOS == "wasip1" || processesUnsupported.Load()) {
 		return startGoroutine(ctx, name, cfg)
 	}
-	r, err := startProcess(ctx, name, cfg)
+	start := startProcess
+	if cfg.start != nil {
+		start = cfg.start
+	}
+	r, err := start(ctx, name, cfg)
 	if err == nil || !noProcesses(err) {
 		return r, err
 	}

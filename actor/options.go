@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"context"
 	"io"
 	"time"
 )
@@ -32,6 +33,8 @@ type config struct {
 	startTimeout time.Duration
 	backend      Backend
 	strict       bool
+	// start replaces the process spawn, for tests that simulate a sandbox.
+	start func(ctx context.Context, name string, cfg config) (*Ref, error)
 }
 
 func newConfig(opts []Option) config {

@@ -1,0 +1,72 @@
+package actor
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/grove-rt/grove/nursery"
+)
+
+var whereAmI = Func("actor.internal.pid", func(ctx context.Context, _ int) (int, error) { return os.Getpid(), nil })
+
+// sandboxed stands for a spawn in a sandbox that forbids fork and exec.
+func sandboxed(context.Context, string, config) (*Ref, error) {
+	return nil, fmt.Errorf("fork/exec: %w", syscall.EPERM)
+}
+
+func TestSandboxFallback(t *testing.T) {
+	// The fallback's memory and its warning are process-wide: start clean
+	// and leave clean for the other tests.
+	reset := func() {
+		processesUnsupported.Store(false)
+		fallbackWarning = sync.Once{}
+	}
+	reset()
+	t.Cleanup(reset)
+	var logs bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+
+	spawnAndCall := func(opts ...Option) error {
+		return nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+			ref, err := Spawn(ctx, n, "sandboxed", append(opts, func(c *config) { c.start = sandboxed })...)
+			if err != nil {
+				return err
+			}
+			pid, err := whereAmI.Call(ctx, ref, 0)
+			if err != nil {
+				return err
+			}
+			if pid != os.Getpid() {
+				return fmt.Errorf("the actor ran in pid %d, not on a goroutine here", pid)
+			}
+			n.Cancel(nil)
+			return nil
+		})
+	}
+
+	require.NoError(t, spawnAndCall(), "auto falls back to goroutines")
+	require.Empty(t, logs.String(), "silently")
+
+	reset()
+	require.NoError(t, spawnAndCall(WithBackend(BackendProcess)), "an explicit process backend falls back too")
+	require.NoError(t, spawnAndCall(WithBackend(BackendProcess)))
+	require.Equal(t, 1, strings.Count(logs.String(), "processes cannot be spawned here"), "with one warning: %s", logs.String())
+
+	err := spawnAndCall(WithBackend(BackendProcess), WithStrictBackend())
+	require.ErrorIs(t, err, syscall.EPERM, "strict: an error, no fallback")
+	require.ErrorContains(t, err, "the process backend was required")
+
+	err = spawnAndCall(WithBackend("threads"))
+	require.ErrorContains(t, err, `unknown backend "threads"`)
+}

@@ -71,10 +71,13 @@ func Submit[In, Out any](p *Pool, fn *actor.Function[In, Out], in In) *Future[Ou
 			if ctx.Err() != nil && err != nil && context.Cause(ctx) == context.Canceled {
 				err = context.Canceled // cancelled by the future's Cancel
 			}
+			if err != nil {
+				err = p.shutdownError(err) // a kill by Shutdown is the news
+			}
 			var ee *actor.ExitError
 			if errors.As(err, &ee) {
-				f.complete(zero, p.shutdownError(err))
-				return err
+				f.complete(zero, err)
+				return ee // the worker died under its task
 			}
 			f.complete(out, err)
 			return nil

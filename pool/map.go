@@ -180,12 +180,12 @@ func submitBatch[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[I
 				finish(outs, errs, time.Since(start))
 				return nil
 			}
+			err = p.shutdownError(err)
+			failAll(err)
 			var ee *actor.ExitError
 			if errors.As(err, &ee) {
-				failAll(p.shutdownError(err))
-				return err
+				return ee // the worker died under its task
 			}
-			failAll(err)
 			return nil
 		},
 	})

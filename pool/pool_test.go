@@ -89,10 +89,12 @@ func TestEncodeAndDecodeErrors(t *testing.T) {
 	p := newPool(t, pool.WithWorkers(1))
 	_, err := pool.Submit(p, unencodable, make(chan int)).Result(context.Background())
 	require.ErrorContains(t, err, "encode")
-	_, err = pool.Submit(p, badResultAsInt, 1).Result(context.Background())
-	require.ErrorContains(t, err, "decode", "a result that does not decode fails its future")
-	for _, err := range pool.Map(context.Background(), p, badResultAsInt, rangeN(3)) {
-		require.ErrorContains(t, err, "decode the result", "and fails alone in a batch")
+	if proctest.ProcessBackend() { // the worker must be another program for that
+		_, err = pool.Submit(p, badResultAsInt, 1).Result(context.Background())
+		require.ErrorContains(t, err, "decode", "a result that does not decode fails its future")
+		for _, err := range pool.Map(context.Background(), p, badResultAsInt, rangeN(3)) {
+			require.ErrorContains(t, err, "decode the result", "and fails alone in a batch")
+		}
 	}
 	for _, err := range pool.Map(context.Background(), p, unencodable, func(yield func(chan int) bool) {
 		_ = yield(make(chan int)) && yield(nil)
@@ -105,6 +107,7 @@ func TestEncodeAndDecodeErrors(t *testing.T) {
 }
 
 func TestWorkerExitFailsOnlyItsTask(t *testing.T) {
+	proctest.NeedsProcesses(t, "a worker process that can exit")
 	p := newPool(t, pool.WithWorkers(2))
 	outs, errs := results(t, submitAll(p, exitOn, slices.Collect(rangeN(100))))
 	var ee *actor.ExitError
@@ -119,6 +122,7 @@ func TestWorkerExitFailsOnlyItsTask(t *testing.T) {
 }
 
 func TestWorkerKilledBySignal(t *testing.T) {
+	proctest.NeedsProcesses(t, "signals")
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSEGV} {
 		t.Run(sig.String(), func(t *testing.T) {
 			p := newPool(t, pool.WithWorkers(2))
@@ -139,6 +143,7 @@ func TestWorkerKilledBySignal(t *testing.T) {
 }
 
 func TestCrashLoopBreaksThePool(t *testing.T) {
+	proctest.NeedsProcesses(t, "worker processes that exit")
 	proctest.NoChildrenLeft(t)
 	p, err := pool.Shared(pool.WithWorkers(2), pool.WithCrashLimit(3, time.Minute))
 	require.NoError(t, err)
@@ -167,6 +172,7 @@ func TestCrashLoopBreaksThePool(t *testing.T) {
 }
 
 func TestWorkersKilledBySiblings(t *testing.T) {
+	proctest.NeedsProcesses(t, "worker processes to kill")
 	for _, killers := range []int{1, 2, 5} {
 		t.Run(fmt.Sprint(killers), func(t *testing.T) {
 			p := newPool(t, pool.WithWorkers(killers+1), pool.WithCrashLimit(100, time.Minute))
@@ -240,6 +246,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestMaxTasksReplacesWorkers(t *testing.T) {
+	proctest.NeedsProcesses(t, "a pid per worker")
 	p := newPool(t, pool.WithWorkers(2), pool.WithMaxTasks(10))
 	outs, errs := results(t, submitAll(p, pid, slices.Collect(rangeN(100))))
 	distinct := map[int]bool{}
@@ -251,6 +258,7 @@ func TestMaxTasksReplacesWorkers(t *testing.T) {
 }
 
 func TestMemoryCeiling(t *testing.T) {
+	proctest.NeedsProcesses(t, "a resident set per worker")
 	p := newPool(t, pool.WithWorkers(1), pool.WithMaxMemory(120<<20))
 	outs, errs := results(t, submitAll(p, leak, slices.Collect(rangeN(6))))
 	distinct := map[int]bool{}
@@ -275,7 +283,9 @@ func TestShutdownKill(t *testing.T) {
 	for _, err := range errs {
 		require.ErrorIs(t, err, pool.ErrShutdown)
 	}
-	require.Empty(t, proctest.Gone(pids, time.Second))
+	if proctest.ProcessBackend() {
+		require.Empty(t, proctest.Gone(pids, time.Second))
+	}
 	_, err = pool.Submit(p, square, 1).Result(context.Background())
 	require.ErrorIs(t, err, pool.ErrShutdown)
 }
@@ -459,6 +469,7 @@ func TestFutureCancel(t *testing.T) {
 }
 
 func TestOwnerKilledTakesTheWorkers(t *testing.T) {
+	proctest.NeedsProcesses(t, "a pool-owning process to kill")
 	proctest.NoChildrenLeft(t)
 	var workers []int
 	_ = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {

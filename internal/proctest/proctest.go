@@ -5,6 +5,7 @@ package proctest
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,4 +74,20 @@ func NoChildrenLeft(t testing.TB) {
 			t.Errorf("child processes left behind: %v", left)
 		}
 	})
+}
+
+// ProcessBackend reports whether actors are processes in this test run:
+// not under GROVE_BACKEND=goroutine, nor where processes cannot be spawned.
+func ProcessBackend() bool {
+	b := strings.ToLower(strings.TrimSpace(os.Getenv("GROVE_BACKEND")))
+	return b != "goroutine" && runtime.GOOS != "js" && runtime.GOOS != "wasip1"
+}
+
+// NeedsProcesses skips a test that needs actors to be real processes,
+// saying what it needs; go test counts it among the skips.
+func NeedsProcesses(t testing.TB, what string) {
+	t.Helper()
+	if !ProcessBackend() {
+		t.Skipf("needs %s: actors are goroutines here", what)
+	}
 }

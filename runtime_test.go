@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grove-rt/grove/internal/leakcheck"
+
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/bridge"
@@ -22,7 +23,7 @@ import (
 
 func TestMain(m *testing.M) {
 	actor.Main() // the test binary is its own actor executable
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 // A tick is an item of the ticks stream: a level announcing its pid, or a

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/grove-rt/grove/internal/leakcheck"
 
 	"github.com/grove-rt/grove/actor"
 )
@@ -14,5 +14,5 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(floorEnv); mode != "" {
 		os.Exit(runFloor(mode)) // a benchmark's bare peer
 	}
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }

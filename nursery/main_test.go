@@ -3,9 +3,9 @@ package nursery_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/grove-rt/grove/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }

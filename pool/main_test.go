@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
-	"unsafe"
+
+	"github.com/grove-rt/grove/internal/leakcheck"
 
 	"testing"
-
-	"go.uber.org/goleak"
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/pool"
@@ -19,7 +17,7 @@ import (
 
 func TestMain(m *testing.M) {
 	actor.Main() // workers are this test binary, re-executed
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 var errTask = errors.New("task failed")
@@ -47,11 +45,7 @@ var (
 	// signalOn kills its own worker with sig for input 0.
 	signalOn = actor.Func("pooltest.signalOn", func(ctx context.Context, in [2]int) (int, error) {
 		if in[0] == 0 {
-			if syscall.Signal(in[1]) == syscall.SIGSEGV {
-				segfault()
-			}
-			_ = syscall.Kill(os.Getpid(), syscall.Signal(in[1]))
-			select {}
+			die(in[1])
 		}
 		return in[0], nil
 	})
@@ -61,7 +55,7 @@ var (
 	})
 	// killPID kills another process (a sibling worker), then reports.
 	killPID = actor.Func("pooltest.killPID", func(ctx context.Context, target int) (int, error) {
-		return 0, syscall.Kill(target, syscall.SIGKILL)
+		return 0, kill(target)
 	})
 	sleepy = actor.Func("pooltest.sleep", func(ctx context.Context, ms int) (int, error) {
 		select {
@@ -100,16 +94,6 @@ var (
 )
 
 var leaked [][]byte
-
-// segfault ends the process by SIGSEGV, as a crash in C code would: the Go
-// runtime's handler is reset to the default first, or it would turn the
-// signal into a panic.
-func segfault() {
-	var act [4]uint64 // struct sigaction: handler SIG_DFL, flags, restorer, mask
-	_, _, _ = syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGSEGV),
-		uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
-	_ = syscall.Kill(os.Getpid(), syscall.SIGSEGV)
-}
 
 // owner runs a pool of its own in an actor, streams the pool's worker pids
 // to the caller, and then waits until it is cancelled (or killed).

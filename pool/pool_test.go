@@ -123,7 +123,7 @@ func TestWorkerExitFailsOnlyItsTask(t *testing.T) {
 
 func TestWorkerKilledBySignal(t *testing.T) {
 	proctest.NeedsProcesses(t, "signals")
-	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSEGV} {
+	for _, sig := range deathSignals {
 		t.Run(sig.String(), func(t *testing.T) {
 			p := newPool(t, pool.WithWorkers(2))
 			ins := make([][2]int, 20)

@@ -6,8 +6,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/grove-rt/grove/internal/leakcheck"
+
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/grove-rt/grove/transport"
 )
@@ -16,7 +17,7 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(peerEnv); mode != "" {
 		os.Exit(runPeer(mode))
 	}
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 // connPair returns two connected Conns over an in-process socketpair,

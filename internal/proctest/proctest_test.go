@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grove-rt/grove/internal/leakcheck"
+
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/grove-rt/grove/internal/proctest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 func TestChildrenAndGone(t *testing.T) {
 	cmd := exec.Command("sleep", "60")

@@ -40,5 +40,8 @@
 //		})
 //	}
 //
+// Where processes cannot be spawned (GOOS=js, wasip1, sandboxes), actors run
+// on goroutines behind the same API (actor.WithBackend, GROVE_BACKEND).
+//
 // DESIGN.md in the repository explains the architecture and its rules.
 package grove

@@ -10,8 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/grove-rt/grove/internal/leakcheck"
+
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/bridge"
@@ -20,7 +21,7 @@ import (
 
 func TestMain(m *testing.M) {
 	actor.Main() // the pool's workers are this test binary, re-executed
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 // quickExit makes the workers, built with -race, exit at once: a race build

@@ -10,8 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/grove-rt/grove/internal/leakcheck"
+
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/internal/proctest"
@@ -19,7 +20,7 @@ import (
 
 func TestMain(m *testing.M) {
 	actor.Main() // the demo's actors are this test binary, re-executed
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 // The demo's output once pids, actor ids, how far the cancelled workers got
@@ -75,6 +76,7 @@ binary, re-executed), owned by a nursery that cancels and reaps it.
 `
 
 func TestDemo(t *testing.T) {
+	proctest.NeedsProcesses(t, "the story told with child processes, their pids and their reaping")
 	// Built with -race, a process sleeps a second as it exits
 	// (atexit_sleep_ms); the actors inherit the environment, so that they
 	// exit at once.
@@ -146,7 +148,55 @@ func TestDemoInterrupted(t *testing.T) {
 	require.NotContains(t, out, "4. Ctrl-C:")
 	require.Equal(t, [][]string{{"w0"}, {"w1"}},
 		sorted(submatches(`(?m)^   \[(w\d)\] cancelled after checking \d+ numbers: stopping$`, out)),
-		"each busy actor noticed the cancel in its own process:\n%s", out)
+		"each busy actor noticed the cancel itself:\n%s", out)
+}
+
+// TestDemoGoroutineBackend plays the demo with goroutine actors, as under
+// WebAssembly: the same story, told without child processes, pids of
+// their own or reaping.
+func TestDemoGoroutineBackend(t *testing.T) {
+	t.Setenv("GROVE_BACKEND", "goroutine")
+	var buf bytes.Buffer
+	require.NoError(t, run(context.Background(), &buf))
+	out := buf.String()
+	t.Log("\n" + out)
+	me := strconv.Itoa(os.Getpid())
+
+	// The intro and the spawn: the actors answer from this very program.
+	require.Contains(t, out, "This program is pid "+me+". Each worker below is a goroutine actor in it")
+	require.Contains(t, out, "\n1. spawn: three actors start as goroutine actors; a call runs in the actor\n")
+	require.Equal(t, [][]string{{"w0", me}, {"w1", me}, {"w2", me}},
+		submatches(`(?m)^   (w\d) answers from pid (\d+), this program's own: it has no process of its own$`, out))
+	require.Contains(t, out, "   n.Cancel(nil) stopped them; Run returned once all three had ended\n")
+
+	// The streams: each worker's items in order, and the totals.
+	for _, w := range []string{"w0", "w1", "w2"} {
+		var percents []string
+		for _, m := range submatches(`(?m)^   `+w+` +(\d+)% of`, out) {
+			percents = append(percents, m[0])
+		}
+		require.Equal(t, []string{"25", "50", "75", "100"}, percents, w)
+	}
+	require.Contains(t, out, "   78498 + 70435 + 67883 = 216816 primes below 3000000, counted by three goroutine actors at once\n")
+
+	// The panic: a RemoteError from w2, with the stack of its goroutine.
+	require.Contains(t, out, "   Run returned only w2's panic, a *actor.RemoteError whose Error() reads like a traceback:\n")
+	require.Regexp(t, `(?m)^   \| actor w2\[[0-9a-f]{16}\]@`+me+`: panic: runtime error: integer divide by zero$`, out)
+	require.Regexp(t, `(?m)^   \| \S*\bcountPrimesIn\(`, out, "the stack names the function that panicked")
+
+	// The cancellations: the busy actors stop themselves, and every actor
+	// has ended when Run returns.
+	require.Equal(t, [][]string{{"g0"}, {"g1"}, {"w0"}, {"w1"}},
+		sorted(submatches(`(?m)^   \[(\w\d)\] cancelled after checking \d+ numbers: stopping$`, out)), out)
+	require.Equal(t, [][]string{{"w0"}, {"w1"}, {"w2"}, {"boss"}},
+		submatches(`(?m)^   (\w+): a call to it fails now, it has ended$`, out))
+	require.Contains(t, out, "   boss spawned g0 and g1, goroutine actors too, both busy counting primes\n")
+	require.Contains(t, out, "   Run returned: context canceled\n")
+
+	// Nothing claims processes that do not exist.
+	require.NotContains(t, out, "child process")
+	require.NotContains(t, out, "kill(pid, 0)")
+	require.NotContains(t, out, "reaped")
 }
 
 func sorted(ss [][]string) [][]string {

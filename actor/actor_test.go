@@ -211,14 +211,14 @@ func TestCancelEscalates(t *testing.T) {
 			start := time.Now()
 			var took time.Duration
 			err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-				ref, err := actor.Spawn(ctx, n, "stubborn", actor.WithGrace(grace), actor.WithKillDelay(killDelay))
+				ref, err := actor.Spawn(ctx, n, "headstrong", actor.WithGrace(grace), actor.WithKillDelay(killDelay))
 				if err != nil {
 					return err
 				}
 				s, err := square.Call(ctx, ref, 2) // the actor is up
 				require.NoError(t, err)
 				require.Equal(t, 4, s)
-				st, err := stubborn.Open(ctx, ref, ignoreTerm)
+				st, err := headstrong.Open(ctx, ref, ignoreTerm)
 				if err != nil {
 					return err
 				}
@@ -674,7 +674,7 @@ func TestKill(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		st, err := stubborn.Open(ctx, ref, true) // ignores ctx and SIGTERM
+		st, err := headstrong.Open(ctx, ref, true) // ignores ctx and SIGTERM
 		if err != nil {
 			return err
 		}

@@ -65,9 +65,9 @@ var (
 		return blockCancelled.Load(), nil
 	})
 
-	// stubborn reports that it runs, then ignores its ctx (and, if asked,
+	// headstrong reports that it runs, then ignores its ctx (and, if asked,
 	// SIGTERM) for good.
-	stubborn = actor.StreamFunc("test.stubborn", func(ctx context.Context, ignoreTerm bool, out chan<- int) error {
+	headstrong = actor.StreamFunc("test.headstrong", func(ctx context.Context, ignoreTerm bool, out chan<- int) error {
 		if ignoreTerm {
 			signalIgnoreTerm()
 		}

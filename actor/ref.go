@@ -229,9 +229,13 @@ func (r *Ref) stop() error {
 		r.signal(syscall.SIGKILL)
 		signalled = true
 	default:
-		if s, err := r.conn.Call(context.Background(), stopFunc, nil); err == nil {
+		// The stop message may not block the ladder: a child that stopped
+		// reading gets SIGTERM after the grace period all the same.
+		sctx, cancel := context.WithTimeout(context.Background(), r.cfg.grace)
+		if s, err := r.conn.Call(sctx, stopFunc, nil); err == nil {
 			s.Close()
 		}
+		cancel()
 	}
 	ladder := []struct {
 		wait time.Duration

@@ -348,3 +348,23 @@ func TestRunSyncDrivesAPoolFromALoop(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
+
+func TestGoThenOnStopGetsErrLoopClosed(t *testing.T) {
+	t.Parallel()
+	l := bridge.NewLoop()
+	got := make(chan error, 1)
+	require.NoError(t, l.Post(func(ctx context.Context) {
+		bridge.Go(ctx, func(ctx context.Context) (int, error) {
+			<-ctx.Done() // unfinished when the loop stops
+			return 0, nil
+		}, func(_ int, err error) { got <- err })
+		l.Stop()
+	}))
+	require.NoError(t, l.Run(context.Background()))
+	select {
+	case err := <-got:
+		require.ErrorIs(t, err, bridge.ErrLoopClosed, "unfinished work is not a success")
+	default:
+		t.Fatal("then did not run: Run waits for the work and runs what it posts")
+	}
+}

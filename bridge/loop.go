@@ -27,8 +27,9 @@ type Loop struct {
 	signal  chan struct{} // capacity 1: callbacks may be waiting
 	stop    chan struct{}
 	once    sync.Once
-	work    sync.WaitGroup       // goroutines started by Go from this loop
-	cancels []context.CancelFunc // ...and how to cancel them when it ends
+	work    sync.WaitGroup                // goroutines started by Go from this loop
+	cancels map[uint64]context.CancelFunc // ...and how to cancel them when it ends
+	seq     uint64
 }
 
 // An Option configures a Loop.
@@ -43,7 +44,7 @@ func LockOSThread() Option { return func(l *Loop) { l.lockThread = true } }
 
 // NewLoop returns a loop, not yet running. Posts made before Run are queued.
 func NewLoop(opts ...Option) *Loop {
-	l := &Loop{signal: make(chan struct{}, 1), stop: make(chan struct{})}
+	l := &Loop{signal: make(chan struct{}, 1), stop: make(chan struct{}), cancels: map[uint64]context.CancelFunc{}}
 	for _, o := range opts {
 		o(l)
 	}
@@ -158,7 +159,7 @@ serve:
 	// posted meanwhile), then close the queue and run what it accepted.
 	l.mu.Lock()
 	cancels := l.cancels
-	l.cancels = nil
+	l.cancels = map[uint64]context.CancelFunc{}
 	l.mu.Unlock()
 	for _, cancel := range cancels {
 		cancel()

@@ -165,15 +165,29 @@ func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), the
 	}
 	wctx, cancel := context.WithCancel(context.WithValue(ctx, loopKey{}, &frame{sync: f.sync}))
 	l.mu.Lock()
-	l.cancels = append(l.cancels, cancel) // the loop's end cancels the work
+	l.seq++
+	key := l.seq
+	l.cancels[key] = cancel // the loop's end cancels the work
 	l.mu.Unlock()
+	forget := func() {
+		l.mu.Lock()
+		delete(l.cancels, key)
+		l.mu.Unlock()
+	}
+	cancelled := make(chan struct{}) // closed once the cancel's then is posted
 	stop := context.AfterFunc(wctx, func() {
+		defer close(cancelled)
 		var zero T
-		deliver(zero, context.Cause(ctx))
+		err := context.Cause(ctx)
+		if err == nil { // the loop ended (Stop), not the caller's ctx
+			err = fmt.Errorf("%w: %s", ErrLoopClosed, l)
+		}
+		deliver(zero, err)
 	})
 	l.work.Add(1)
 	go func() {
 		defer l.work.Done()
+		defer forget()
 		defer cancel()
 		var v T
 		var err error
@@ -186,6 +200,8 @@ func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), the
 		}
 		if stop() { // ctx had not fired: the result is the news
 			deliver(v, err)
+		} else {
+			<-cancelled // the loop's Run waits for this goroutine, so for the post too
 		}
 	}()
 }

@@ -85,7 +85,9 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 	pending := map[int]batchDone[Out]{}
 
 	dispatch := func() {
-		for !exhausted && inflight < window && ctx.Err() == nil {
+		// In order, a batch parked behind a slow one still counts against
+		// the window, so a slow head never lets the input run ahead.
+		for !exhausted && inflight+len(pending) < window && ctx.Err() == nil {
 			batch := make([]In, 0, size)
 			for len(batch) < size {
 				v, ok := next()

@@ -120,7 +120,7 @@ func (p *Pool) enqueue(t *task) {
 		p.mu.Unlock()
 		t.fail(err)
 		return
-	case p.closed:
+	case p.closed || p.ctx.Err() != nil:
 		p.mu.Unlock()
 		t.fail(ErrShutdown)
 		return
@@ -134,8 +134,12 @@ func (p *Pool) enqueue(t *task) {
 	}
 }
 
-// growLocked starts workers while there is queued work and room for them.
+// growLocked starts workers while there is queued work and room for them,
+// unless the pool is broken, being killed, or its nursery is ending.
 func (p *Pool) growLocked() {
+	if p.broken != nil || p.killing || p.ctx.Err() != nil {
+		return
+	}
 	for p.live-p.retire < p.size && p.live-p.busyLocked() < len(p.queue) {
 		p.live++
 		p.seq++
@@ -276,9 +280,9 @@ func (p *Pool) workerEnded(err error) {
 				ErrBroken, len(p.deaths), p.cfg.crashWindow, err))
 		}
 	}
-	if p.broken == nil && !p.closed {
-		p.growLocked()
-	}
+	// Replace it if work is waiting: also while a graceful Shutdown drains
+	// the queue (growLocked declines when the pool is broken or killed).
+	p.growLocked()
 }
 
 // breakLocked marks the pool broken and fails the queued tasks.

@@ -498,3 +498,49 @@ func rangeN(n int) iter.Seq[int] {
 		}
 	}
 }
+
+func TestCancelledPoolFailsQueuedTasks(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := pool.New(ctx, pool.WithWorkers(1))
+	require.NoError(t, err)
+	f := pool.Submit(p, sleepy, 60_000)
+	cancel() // maybe while the worker is still spawning
+	_, err = f.Result(context.Background())
+	require.Error(t, err, "the future completes")
+	require.NoError(t, p.Shutdown(context.Background(), true), "and the pool ends")
+	_, err = pool.Submit(p, square, 1).Result(context.Background())
+	require.ErrorIs(t, err, pool.ErrShutdown)
+}
+
+func TestGracefulShutdownRunsWhatItAccepted(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	p, err := pool.New(context.Background(), pool.WithWorkers(1), pool.WithMaxTasks(1))
+	require.NoError(t, err)
+	fs := submitAll(p, square, []int{2, 3, 4})
+	require.NoError(t, p.Shutdown(context.Background(), false))
+	outs, errs := results(t, fs)
+	require.Equal(t, []error{nil, nil, nil}, errs, "replacement workers drain the queue")
+	require.Equal(t, []int{4, 9, 16}, outs)
+}
+
+func TestOrderedMapReadsAheadBoundedly(t *testing.T) {
+	p := newPool(t, pool.WithWorkers(2))
+	read := 0
+	inputs := func(yield func(int) bool) {
+		for i := 0; ; i++ {
+			read++
+			ms := 1
+			if i == 0 {
+				ms = 300 // a slow head of the line
+			}
+			if !yield(ms) {
+				return
+			}
+		}
+	}
+	for range pool.Map(context.Background(), p, sleepy, inputs, pool.WithBatchSize(1)) {
+		break // the first result: the slow head
+	}
+	require.LessOrEqual(t, read, 2*2+1, "at most two batches a worker ahead")
+}

@@ -368,3 +368,32 @@ func TestGoThenOnStopGetsErrLoopClosed(t *testing.T) {
 		t.Fatal("then did not run: Run waits for the work and runs what it posts")
 	}
 }
+
+func TestRunSyncWaitingForASlotHeldByGoWorkThatCallsBack(t *testing.T) {
+	t.Parallel()
+	lim := bridge.NewLimiter(1)
+	l := bridge.NewLoop(bridge.WithName("ui"))
+	holding := make(chan struct{})
+	var callErr, syncErr error
+	require.NoError(t, l.Post(func(ctx context.Context) {
+		ctx = bridge.WithLimiter(ctx, lim)
+		bridge.Go(ctx, func(ctx context.Context) (int, error) {
+			close(holding) // holds the only slot...
+			// ...and asks the loop, which is about to block in RunSync
+			// waiting for that slot.
+			for {
+				_, err := bridge.Call(ctx, l, func(context.Context) (int, error) { return 0, nil })
+				if err != nil {
+					callErr = err
+					return 0, err
+				}
+			}
+		}, func(int, error) {})
+		<-holding
+		_, syncErr = bridge.RunSync(ctx, func(ctx context.Context) (int, error) { return 1, nil })
+		l.Stop()
+	}))
+	require.NoError(t, l.Run(context.Background()))
+	require.NoError(t, syncErr, "the RunSync got its slot once the work gave up")
+	require.ErrorIs(t, callErr, bridge.ErrLoopBlocked)
+}

@@ -28,6 +28,8 @@ type Loop struct {
 	stop    chan struct{}
 	once    sync.Once
 	work    sync.WaitGroup                // goroutines started by Go from this loop
+	waiting int                           // RunSync calls this loop is blocked in (under mu)
+	blocked chan struct{}                 // closed when the loop next blocks in RunSync
 	cancels map[uint64]context.CancelFunc // ...and how to cancel them when it ends
 	seq     uint64
 }
@@ -51,6 +53,37 @@ func NewLoop(opts ...Option) *Loop {
 	return l
 }
 
+// block and unblock mark the loop blocked in a RunSync.
+func (l *Loop) block() {
+	l.mu.Lock()
+	l.waiting++
+	if l.blocked != nil {
+		close(l.blocked)
+		l.blocked = nil
+	}
+	l.mu.Unlock()
+}
+
+func (l *Loop) unblock() {
+	l.mu.Lock()
+	l.waiting--
+	l.mu.Unlock()
+}
+
+// blockedSignal reports whether the loop is blocked in a RunSync now, and
+// returns a channel closed when it next blocks.
+func (l *Loop) blockedSignal() (<-chan struct{}, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.waiting > 0 {
+		return nil, true
+	}
+	if l.blocked == nil {
+		l.blocked = make(chan struct{})
+	}
+	return l.blocked, false
+}
+
 // String returns the loop's name (by default its address).
 func (l *Loop) String() string {
 	if l.name == "" {
@@ -65,8 +98,9 @@ type loopKey struct{}
 // frame is what a ctx knows about the loops around it: the loop it is on,
 // and the RunSync calls it runs inside of.
 type frame struct {
-	loop *Loop
-	sync *syncWait // the innermost RunSync this ctx runs inside of, if any
+	loop   *Loop
+	sync   *syncWait // the innermost RunSync this ctx runs inside of, if any
+	origin *Loop     // the loop whose Go started the work holding this ctx
 }
 
 // syncWait is a RunSync that blocks loop until its work is done.
@@ -122,7 +156,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	outer := ctx
 	f := &frame{loop: l}
 	if parent := frameOf(outer); parent != nil {
-		f.sync = parent.sync
+		f.sync, f.origin = parent.sync, parent.origin
 	}
 	lctx := context.WithValue(ctx, loopKey{}, f)
 

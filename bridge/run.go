@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sourcegraph/conc/panics"
 
@@ -68,7 +69,9 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 	runtime.Callers(2, pc[:])
 	wait := &syncWait{loop: f.loop, pc: pc[0], parent: f.sync}
 	defer wait.done.Store(true)
-	wctx := context.WithValue(ctx, loopKey{}, &frame{sync: wait}) // off the loop, inside the wait
+	f.loop.block() // from here on the loop is blocked, slot or no slot
+	defer f.loop.unblock()
+	wctx := context.WithValue(ctx, loopKey{}, &frame{sync: wait, origin: f.origin}) // off the loop, inside the wait
 	release, err := acquire(wctx)
 	if err != nil {
 		return v, err
@@ -102,13 +105,32 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 			}
 		}
 	}
+	// Work the loop started with Go may hold the offload slot that the
+	// loop's RunSync waits for: waiting for the loop then could never end.
+	fromLoop := false
+	if f := frameOf(ctx); f != nil && f.origin == l {
+		fromLoop = true
+	}
+	errBlocked := func() error {
+		return fmt.Errorf("%w: loop %s waits in bridge.RunSync, and this work was started from it with bridge.Go",
+			ErrLoopBlocked, l)
+	}
+	var blocked <-chan struct{}
+	if fromLoop {
+		var isBlocked bool
+		blocked, isBlocked = l.blockedSignal()
+		if isBlocked {
+			return zero, errBlocked()
+		}
+	}
 	type result struct {
 		v   T
 		err error
 	}
 	done := make(chan result, 1)
+	var abandoned atomic.Bool // the caller gave up: fn must not run
 	err := l.Post(func(lctx context.Context) {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || abandoned.Load() {
 			done <- result{err: ctx.Err()}
 			return
 		}
@@ -133,6 +155,9 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 		return r.v, r.err
 	case <-ctx.Done():
 		return zero, ctx.Err()
+	case <-blocked:
+		abandoned.Store(true)
+		return zero, errBlocked()
 	}
 }
 
@@ -163,7 +188,7 @@ func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), the
 	deliver := func(v T, err error) {
 		once.Do(func() { _ = l.Post(func(context.Context) { then(v, err) }) })
 	}
-	wctx, cancel := context.WithCancel(context.WithValue(ctx, loopKey{}, &frame{sync: f.sync}))
+	wctx, cancel := context.WithCancel(context.WithValue(ctx, loopKey{}, &frame{sync: f.sync, origin: l}))
 	l.mu.Lock()
 	l.seq++
 	key := l.seq

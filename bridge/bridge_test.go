@@ -397,3 +397,29 @@ func TestRunSyncWaitingForASlotHeldByGoWorkThatCallsBack(t *testing.T) {
 	require.NoError(t, syncErr, "the RunSync got its slot once the work gave up")
 	require.ErrorIs(t, callErr, bridge.ErrLoopBlocked)
 }
+
+func TestOffLoop(t *testing.T) {
+	t.Parallel()
+	l := bridge.NewLoop()
+	stop := runLoop(t, l)
+	v, err := bridge.Call(context.Background(), l, func(ctx context.Context) (bool, error) {
+		off := bridge.OffLoop(ctx)
+		return bridge.Current(ctx) == l && bridge.Current(off) == nil, nil
+	})
+	require.NoError(t, err)
+	require.True(t, v)
+	// A goroutine started by hand with OffLoop calls back and waits its
+	// turn, rather than running inline beside the loop.
+	got := make(chan bool, 1)
+	_, err = bridge.Call(context.Background(), l, func(ctx context.Context) (int, error) {
+		off := bridge.OffLoop(ctx)
+		go func() {
+			v, _ := bridge.Call(off, l, func(ctx context.Context) (bool, error) { return bridge.Current(ctx) == l, nil })
+			got <- v
+		}()
+		return 0, nil
+	})
+	require.NoError(t, err)
+	require.True(t, <-got)
+	require.NoError(t, stop())
+}

@@ -22,11 +22,10 @@
 // hands to its callbacks: code that drops that ctx (uses
 // context.Background() instead) is no longer known to be on the loop, and
 // the guards above cannot help it; and a goroutine that a callback starts
-// with the loop's ctx is taken for the loop itself, so give such goroutines
-// a ctx of their own (context.WithoutCancel drops nothing of the loop's, so
-// derive from the ctx the callback got before it and not from it). The one
-// deadlock the guards cannot see is work that waits, through a goroutine that
-// did not inherit the ctx, for a loop that is blocked waiting for that work.
+// with the loop's ctx is taken for the loop itself, so hand such goroutines
+// [OffLoop](ctx) instead (or start them with [Go]). The one deadlock the
+// guards cannot see is work that waits, through a goroutine that did not
+// inherit the ctx, for a loop that is blocked waiting for that work.
 //
 // While a loop is blocked in RunSync, the work it waits for may try to run
 // something on that very loop with Call. That could never finish: bridge

@@ -127,6 +127,17 @@ func frameOf(ctx context.Context) *frame {
 	return f
 }
 
+// OffLoop returns ctx for a goroutine that a callback starts by hand: it
+// keeps ctx's values and cancellation but is no longer on the loop, while it
+// still knows the loop it came from (so the deadlock guards keep working).
+func OffLoop(ctx context.Context) context.Context {
+	f := frameOf(ctx)
+	if f == nil || f.loop == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, loopKey{}, &frame{sync: f.sync, origin: f.loop})
+}
+
 // Current returns the loop the code holding ctx runs on, or nil.
 func Current(ctx context.Context) *Loop {
 	if f := frameOf(ctx); f != nil {

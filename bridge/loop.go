@@ -233,10 +233,14 @@ func (l *Loop) take() []func(context.Context) {
 }
 
 // call runs one callback, turning a panic into a *nursery.PanicError.
-func call(ctx context.Context, fn func(context.Context)) error {
-	if r := panics.Try(func() { fn(ctx) }); r != nil {
-		return &nursery.PanicError{Value: r.Value, Stack: r.Stack}
-	}
+func call(ctx context.Context, fn func(context.Context)) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r := panics.NewRecovered(1, p)
+			err = &nursery.PanicError{Value: r.Value, Stack: r.Stack}
+		}
+	}()
+	fn(ctx)
 	return nil
 }
 

@@ -123,42 +123,53 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 			return zero, errBlocked()
 		}
 	}
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	var abandoned atomic.Bool // the caller gave up: fn must not run
-	err := l.Post(func(lctx context.Context) {
-		if ctx.Err() != nil || abandoned.Load() {
-			done <- result{err: ctx.Err()}
-			return
-		}
-		cctx := lctx
-		if ctx.Done() != nil { // the caller can cancel: so can fn's ctx
-			var cancel context.CancelFunc
-			cctx, cancel = context.WithCancel(lctx)
-			defer cancel()
-			defer context.AfterFunc(ctx, cancel)()
-		}
-		var r result
-		if p := panics.Try(func() { r.v, r.err = fn(cctx) }); p != nil {
-			r.err = &nursery.PanicError{Value: p.Value, Stack: p.Stack}
-		}
-		done <- r
-	})
+	c := &callReq[T]{ctx: ctx, fn: fn, done: make(chan struct{})}
+	err := l.Post(c.run)
 	if err != nil {
 		return zero, err
 	}
 	select {
-	case r := <-done:
-		return r.v, r.err
+	case <-c.done:
+		return c.v, c.err
 	case <-ctx.Done():
 		return zero, ctx.Err()
 	case <-blocked:
-		abandoned.Store(true)
+		c.abandoned.Store(true)
 		return zero, errBlocked()
 	}
+}
+
+// callReq is one Call: the callback posted to the loop and its result, in one
+// allocation.
+type callReq[T any] struct {
+	ctx       context.Context
+	fn        func(ctx context.Context) (T, error)
+	done      chan struct{} // closed when v and err are set
+	v         T
+	err       error
+	abandoned atomic.Bool // the caller gave up: fn must not run
+}
+
+func (c *callReq[T]) run(lctx context.Context) {
+	defer close(c.done)
+	if c.ctx.Err() != nil || c.abandoned.Load() {
+		c.err = c.ctx.Err()
+		return
+	}
+	fctx := lctx
+	if c.ctx.Done() != nil { // the caller can cancel: so can fn's ctx
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithCancel(lctx)
+		defer cancel()
+		defer context.AfterFunc(c.ctx, cancel)()
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			r := panics.NewRecovered(1, p)
+			c.err = &nursery.PanicError{Value: r.Value, Stack: r.Stack}
+		}
+	}()
+	c.v, c.err = c.fn(fctx)
 }
 
 // Go starts fn on a goroutine of its own, from code running on a loop, and

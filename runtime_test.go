@@ -9,12 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grove-rt/grove/internal/leakcheck"
-
 	"github.com/stretchr/testify/require"
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/bridge"
+	"github.com/grove-rt/grove/internal/leakcheck"
 	"github.com/grove-rt/grove/internal/proctest"
 	"github.com/grove-rt/grove/nursery"
 	"github.com/grove-rt/grove/pool"

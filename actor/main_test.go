@@ -4,9 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"github.com/grove-rt/grove/internal/leakcheck"
-
 	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {

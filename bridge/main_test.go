@@ -3,9 +3,8 @@ package bridge_test
 import (
 	"testing"
 
-	"github.com/grove-rt/grove/internal/leakcheck"
-
 	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {

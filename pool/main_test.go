@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"testing"
 	"time"
 
-	"github.com/grove-rt/grove/internal/leakcheck"
-
-	"testing"
-
 	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/internal/leakcheck"
 	"github.com/grove-rt/grove/pool"
 )
 

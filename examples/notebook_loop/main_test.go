@@ -10,12 +10,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grove-rt/grove/internal/leakcheck"
-
 	"github.com/stretchr/testify/require"
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/bridge"
+	"github.com/grove-rt/grove/internal/leakcheck"
 	"github.com/grove-rt/grove/internal/proctest"
 )
 

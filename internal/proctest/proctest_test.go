@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grove-rt/grove/internal/leakcheck"
-
 	"github.com/stretchr/testify/require"
 
+	"github.com/grove-rt/grove/internal/leakcheck"
 	"github.com/grove-rt/grove/internal/proctest"
 )
 

@@ -19,8 +19,8 @@ type Backend string
 
 // The backends. [BackendAuto], the default, uses processes where they can
 // be spawned and falls back to goroutines where they cannot: under GOOS=js
-// and wasip1, or where the first spawn fails with ENOSYS, EPERM or "not
-// implemented" (a sandbox), silently, as joblib falls back to threads in
+// and wasip1, or where the first spawn fails with ENOSYS or EPERM (a
+// sandbox), silently, as joblib falls back to threads in
 // Pyodide.
 const (
 	BackendProcess   Backend = "process"
@@ -65,9 +65,11 @@ func backendOf(cfg config) (Backend, error) {
 }
 
 // noProcesses reports whether err says processes cannot be spawned here.
+// os/exec's error under js and wasip1 is syscall.ENOSYS, which
+// also matches errors.ErrUnsupported.
 func noProcesses(err error) bool {
 	return errors.Is(err, errors.ErrUnsupported) || errors.Is(err, syscall.ENOSYS) ||
-		errors.Is(err, syscall.EPERM) || strings.Contains(err.Error(), "not implemented")
+		errors.Is(err, syscall.EPERM)
 }
 
 // spawn starts the actor on the backend cfg asks for.

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/nursery"
@@ -76,8 +75,7 @@ var (
 	})
 
 	waitKill = actor.Func("test.waitForSignal", func(ctx context.Context, _ struct{}) (int, error) {
-		time.Sleep(time.Hour) // stands for a long computation; killed from outside
-		return 0, nil
+		select {} // a long computation, ended only by the kill from outside
 	})
 
 	chatty = actor.Func("test.chatty", func(ctx context.Context, n int) (int, error) {

@@ -254,6 +254,8 @@ func TestLimiter(t *testing.T) {
 	const n = 3
 	lim := bridge.NewLimiter(n)
 	var running, peak atomic.Int64
+	full := make(chan struct{}) // closed when N run at once
+	var fullOnce sync.Once
 	err := onLoop(t, func(ctx context.Context) error {
 		ctx = bridge.WithLimiter(ctx, lim)
 		var wg sync.WaitGroup
@@ -265,7 +267,10 @@ func TestLimiter(t *testing.T) {
 						now := running.Add(1)
 						for p := peak.Load(); now > p && !peak.CompareAndSwap(p, now); p = peak.Load() {
 						}
-						time.Sleep(20 * time.Millisecond) // the offloaded blocking work itself
+						if now == n {
+							fullOnce.Do(func() { close(full) })
+						}
+						<-full // the first N hold their slots until all N run
 						running.Add(-1)
 						return 0, nil
 					})

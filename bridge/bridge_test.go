@@ -256,8 +256,7 @@ func TestLimiter(t *testing.T) {
 	var running, peak atomic.Int64
 	full := make(chan struct{}) // closed when N run at once
 	var fullOnce sync.Once
-	err := onLoop(t, func(ctx context.Context) error {
-		ctx = bridge.WithLimiter(ctx, lim)
+	err := onLoop(t, func(context.Context) error {
 		var wg sync.WaitGroup
 		for range 2 * n {
 			wg.Go(func() {

@@ -1,0 +1,68 @@
+# Driver for peer.Python: holds a warm multiprocessing.Pool and times pool
+# operations on request.
+#
+# argv[1] is the number of worker processes. After the pool is created and
+# warmed it writes "ready". Then it reads commands, one a line, on stdin:
+#   map N    time pool.map(noop, range(N)) with the default chunksize
+#   apply N  time N sequential pool.apply(noop, (i,)) round trips
+# and answers each with "ok <nanoseconds>" (time.perf_counter_ns) or
+# "err <message>". On EOF it terminates the pool, joins it and exits 0.
+import multiprocessing
+import sys
+import time
+
+
+def noop(x):
+    return x
+
+
+def run(pool, cmd, n):
+    if cmd == "map":
+        start = time.perf_counter_ns()
+        pool.map(noop, range(n))
+        return time.perf_counter_ns() - start
+    if cmd == "apply":
+        start = time.perf_counter_ns()
+        for i in range(n):
+            pool.apply(noop, (i,))
+        return time.perf_counter_ns() - start
+    raise ValueError("unknown command %r" % cmd)
+
+
+def main():
+    workers = int(sys.argv[1])
+    try:
+        # fork copies __main__, so noop is found by workers even though
+        # this script runs from -c.
+        ctx = multiprocessing.get_context("fork")
+    except ValueError:
+        ctx = multiprocessing.get_context()
+    pool = ctx.Pool(workers)
+    try:
+        pool.map(noop, range(4 * workers))
+        out = sys.stdout
+        out.write("ready\n")
+        out.flush()
+        while True:
+            line = sys.stdin.readline()
+            if not line:
+                break
+            try:
+                parts = line.split()
+                if len(parts) != 2:
+                    raise ValueError("want '<map|apply> N', got %r" % line.strip())
+                n = int(parts[1])
+                if n < 0:
+                    raise ValueError("negative count %d" % n)
+                reply = "ok %d\n" % run(pool, parts[0], n)
+            except Exception as e:  # reported to the Go side, which decides
+                reply = "err %s\n" % " ".join(str(e).split())
+            out.write(reply)
+            out.flush()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+if __name__ == "__main__":
+    main()

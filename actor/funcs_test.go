@@ -85,6 +85,16 @@ var (
 		return n, nil
 	})
 
+	// longLines writes a line of each length (newline included, x
+	// repeated), then "unterminated" with no newline.
+	longLines = actor.Func("test.longLines", func(ctx context.Context, lengths []int) (int, error) {
+		for _, n := range lengths {
+			fmt.Print(strings.Repeat("x", n-1) + "\n")
+		}
+		fmt.Print("unterminated")
+		return len(lengths), nil
+	})
+
 	count = actor.StreamFunc("test.count", func(ctx context.Context, n int, out chan<- int) error {
 		for i := range n {
 			select {

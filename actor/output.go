@@ -12,32 +12,55 @@ import (
 var lineMu sync.Mutex
 
 // maxLine is the longest line forwarded in one piece; longer lines are cut
-// into pieces of this size, each prefixed.
-const maxLine = 64 << 10
+// into pieces of this size, each prefixed. readSize is the read buffer: a
+// line longer than it is gathered piece by piece, so an actor that writes
+// short lines costs its parent 4 KiB per stream, not maxLine.
+const (
+	maxLine  = 64 << 10
+	readSize = 4 << 10
+)
 
 // forward copies r to w line by line, each line prefixed, and keeps the
 // tail of what it read in tail (if not nil). It returns at the end of r.
 func forward(r io.Reader, w io.Writer, prefix string, tail *tailBuffer) {
-	br := bufio.NewReaderSize(r, maxLine)
-	buf := make([]byte, 0, 256)
+	br := bufio.NewReaderSize(r, readSize)
+	out := append(make([]byte, 0, 256), prefix...)
 	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			if tail != nil {
-				tail.Write(line)
+		piece, err := br.ReadSlice('\n')
+		if tail != nil && len(piece) > 0 {
+			tail.Write(piece)
+		}
+		for len(piece) > 0 {
+			n := min(len(piece), len(prefix)+maxLine-len(out))
+			out = append(out, piece[:n]...)
+			piece = piece[n:]
+			if out[len(out)-1] == '\n' || len(out) == len(prefix)+maxLine {
+				out = emit(w, out, len(prefix))
 			}
-			buf = append(append(buf[:0], prefix...), line...)
-			if buf[len(buf)-1] != '\n' {
-				buf = append(buf, '\n')
-			}
-			lineMu.Lock()
-			_, _ = w.Write(buf)
-			lineMu.Unlock()
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			if len(out) > len(prefix) { // a last line without its newline
+				emit(w, out, len(prefix))
+			}
 			return
 		}
 	}
+}
+
+// emit writes the prefixed line in out, ending it with a newline, as one
+// write, and returns out holding the prefix alone. A buffer grown by a
+// long line is let go.
+func emit(w io.Writer, out []byte, prefixLen int) []byte {
+	if out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	lineMu.Lock()
+	_, _ = w.Write(out)
+	lineMu.Unlock()
+	if cap(out) > readSize {
+		return append(make([]byte, 0, 256), out[:prefixLen]...)
+	}
+	return out[:prefixLen]
 }
 
 // tailBuffer keeps the last tailSize bytes written to it.

@@ -31,7 +31,9 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 
 // Frames up to slabMax bytes are read into a shared slab instead of an
 // allocation of their own; payloads alias it, so a retained payload keeps
-// at most one slab alive.
+// at most one slab alive. A connection's first slab is slabMax bytes and
+// each next one twice the last, up to slabSize: an idle connection holds
+// 4 KiB, a busy one amortises its allocations over 64 KiB.
 const (
 	slabSize = 64 << 10
 	slabMax  = 4 << 10
@@ -49,7 +51,7 @@ func (fr *frameReader) read(max int) ([]byte, error) {
 
 func (fr *frameReader) carve(n int) []byte {
 	if cap(fr.slab)-len(fr.slab) < n {
-		fr.slab = make([]byte, 0, slabSize)
+		fr.slab = make([]byte, 0, min(slabSize, max(slabMax, 2*cap(fr.slab))))
 	}
 	start := len(fr.slab)
 	fr.slab = fr.slab[:start+n]

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"time"
 )
@@ -80,7 +81,8 @@ type Contender struct {
 // drift in the machine's speed is shared out. It returns one summary per
 // contender, in order. A contender's error stops the run and is returned
 // naming it; every setup that ran is torn down. It blocks for the whole
-// run and honours ctx between samples.
+// run and honours ctx between samples, each of which starts with a
+// garbage collection.
 func Interleave(ctx context.Context, rounds int, cs ...Contender) (sums []Summary, err error) {
 	if rounds < 1 {
 		return nil, fmt.Errorf("measure: %d rounds: need at least one", rounds)
@@ -101,6 +103,9 @@ func Interleave(ctx context.Context, rounds int, cs ...Contender) (sums []Summar
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("measure: %w", err)
 			}
+			// Each sample starts from a collected heap, so that garbage
+			// left by the one before does not land in it.
+			runtime.GC()
 			v, err := cs[i].Sample(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("measure: %s: %w", cs[i].Name, err)

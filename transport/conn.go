@@ -77,7 +77,8 @@ func establish(ctx context.Context, nc net.Conn, side Side, cfg *config, auth fu
 		Window:    uint32(cfg.window),
 		MaxFrame:  uint32(cfg.maxFrame),
 	}
-	br := bufio.NewReaderSize(nc, 64<<10)
+	// 16 KiB: hundreds of small frames a read, and larger frames bypass it.
+	br := bufio.NewReaderSize(nc, 16<<10)
 	peer, err := handshake(ctx, nc, br, cfg, &local, auth)
 	if err != nil {
 		nc.Close()

@@ -9,12 +9,15 @@ import (
 	"time"
 )
 
-// Frames up to copyMax bytes are copied into shared chunks of chunkSize,
-// so that many small frames leave in one buffer; larger frames are queued
-// as buffers of their own. Either way one batch is one writev.
+// Frames up to copyMax bytes are copied into shared chunks, so that many
+// small frames leave in one buffer; larger frames are queued as buffers of
+// their own. Either way one batch is one writev. A connection's first chunk
+// is firstChunk bytes and each new one twice the last, up to chunkSize: a
+// quiet connection holds 4 KiB, a busy one reuses 64 KiB chunks.
 const (
-	chunkSize = 64 << 10
-	copyMax   = 16 << 10
+	firstChunk = 4 << 10
+	chunkSize  = 64 << 10
+	copyMax    = 16 << 10
 )
 
 // writer coalesces the frames of many senders into few write syscalls.
@@ -39,6 +42,7 @@ type writer struct {
 	pending       int      // bytes queued
 	drained       chan struct{}
 	free          [][]byte      // chunks to reuse
+	nextChunk     int           // the size of the next chunk made
 	busy          bool          // the write token is held
 	idle          chan struct{} // closed when the token is released
 	owner         uint64        // increments each time the token is taken
@@ -99,10 +103,11 @@ func (w *writer) appendLocked(frame []byte, owned bool) {
 		*last = append(*last, frame...)
 	default:
 		var chunk []byte
-		if n := len(w.free); n > 0 && len(frame) <= chunkSize {
+		if n := len(w.free); n > 0 && len(frame) <= cap(w.free[n-1]) {
 			chunk, w.free = w.free[n-1], w.free[:n-1]
 		} else {
-			chunk = make([]byte, 0, max(chunkSize, len(frame)))
+			w.nextChunk = min(chunkSize, max(firstChunk, 2*w.nextChunk))
+			chunk = make([]byte, 0, max(w.nextChunk, len(frame)))
 		}
 		w.bufs = append(w.bufs, append(chunk, frame...))
 		w.tailOpen = true
@@ -224,7 +229,8 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 			return nil // the frame is queued: it will go out
 		}
 		for _, b := range bufs {
-			if cap(b) == chunkSize && len(w.free) < 4 {
+			// Chunks, and frames the writer owns, of a chunk's size.
+			if cap(b) >= firstChunk && cap(b) <= chunkSize && len(w.free) < 4 {
 				w.free = append(w.free, b[:0])
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -207,6 +208,59 @@ func TestCall(t *testing.T) {
 
 	_, err = bridge.Call(context.Background(), l, func(context.Context) (int, error) { return 0, nil })
 	require.ErrorIs(t, err, bridge.ErrLoopClosed)
+}
+
+func TestCallerCancelReachesFn(t *testing.T) {
+	t.Parallel()
+	// However fn watches its ctx, the caller's cancel reaches it, and the
+	// loop's values stay visible.
+	tests := []struct {
+		name  string
+		watch func(ctx context.Context) error
+	}{
+		{"waits on Done", func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}},
+		{"derives a context", func(ctx context.Context) error {
+			child, cancel := context.WithTimeout(ctx, time.Hour)
+			defer cancel()
+			<-child.Done()
+			return child.Err()
+		}},
+		{"polls Err", func(ctx context.Context) error {
+			for ctx.Err() == nil {
+				runtime.Gosched()
+			}
+			return ctx.Err()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l := bridge.NewLoop()
+			stop := runLoop(t, l)
+			ctx, cancel := context.WithCancel(context.Background())
+			started := make(chan struct{})
+			seen := make(chan error, 1)
+			onLoop := make(chan bool, 1)
+			go func() {
+				<-started
+				cancel()
+			}()
+			_, err := bridge.Call(ctx, l, func(ctx context.Context) (int, error) {
+				close(started)
+				err := tt.watch(ctx)
+				onLoop <- bridge.Current(ctx) == l
+				seen <- err
+				return 0, err
+			})
+			require.ErrorIs(t, err, context.Canceled)
+			require.ErrorIs(t, <-seen, context.Canceled)
+			require.True(t, <-onLoop, "fn's ctx still carries the loop")
+			require.NoError(t, stop())
+		})
+	}
 }
 
 func TestGo(t *testing.T) {

@@ -158,10 +158,9 @@ func (c *callReq[T]) run(lctx context.Context) {
 	}
 	fctx := lctx
 	if c.ctx.Done() != nil { // the caller can cancel: so can fn's ctx
-		var cancel context.CancelFunc
-		fctx, cancel = context.WithCancel(lctx)
-		defer cancel()
-		defer context.AfterFunc(c.ctx, cancel)()
+		cc := &callCtx{Context: lctx, caller: c.ctx}
+		defer cc.release()
+		fctx = cc
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -170,6 +169,78 @@ func (c *callReq[T]) run(lctx context.Context) {
 		}
 	}()
 	c.v, c.err = c.fn(fctx)
+}
+
+// callCtx is fn's context in a Call whose caller can cancel: the loop's
+// context (its values and deadline), done too when the caller's is. Linking
+// the two costs a cancel context and a registration with each parent, more
+// than the rest of a Call; most functions called on a loop never wait, so
+// the link is made only when fn first asks for Done (or derives a context,
+// which asks for it).
+type callCtx struct {
+	context.Context // the loop's
+	caller          context.Context
+
+	mu     sync.Mutex
+	linked context.Context // nil until Done is first called
+	cancel context.CancelFunc
+	stop   func() bool
+}
+
+func (c *callCtx) link() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.linked == nil {
+		c.linked, c.cancel = context.WithCancel(c.Context)
+		c.stop = context.AfterFunc(c.caller, c.cancel)
+		if c.caller.Err() != nil {
+			c.cancel() // at once, not on AfterFunc's goroutine: Err agrees with Done
+		}
+	}
+	return c.linked
+}
+
+// Done is closed when the loop's context or the caller's is done.
+func (c *callCtx) Done() <-chan struct{} { return c.link().Done() }
+
+// Err is the loop's context's error, else the caller's.
+func (c *callCtx) Err() error {
+	c.mu.Lock()
+	linked := c.linked
+	c.mu.Unlock()
+	if linked != nil {
+		return linked.Err()
+	}
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	return c.caller.Err()
+}
+
+// Value looks key up in the linked context once there is one, so that
+// context.Cause sees its cancellation; before, in the loop's.
+func (c *callCtx) Value(key any) any {
+	c.mu.Lock()
+	linked := c.linked
+	c.mu.Unlock()
+	if linked != nil {
+		return linked.Value(key)
+	}
+	return c.Context.Value(key)
+}
+
+// AfterFunc lets contexts derived from c register with it directly
+// instead of watching it from a goroutine of their own.
+func (c *callCtx) AfterFunc(f func()) func() bool { return context.AfterFunc(c.link(), f) }
+
+// release unlinks c from its parents once fn has returned.
+func (c *callCtx) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.linked != nil {
+		c.stop()
+		c.cancel()
+	}
 }
 
 // Go starts fn on a goroutine of its own, from code running on a loop, and

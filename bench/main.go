@@ -7,7 +7,8 @@
 //	go run ./bench -quick           # a short run, as CI does
 //	go run ./bench -json out.json   # also every figure as JSON
 //	go run ./bench -svg charts      # also the scaling curves as SVG
-//	go run ./bench -run '^(2|7a)$'  # only the figures and curves matched
+//	go run ./bench -run '^(2|7|payload)$'  # only the figures and curves matched
+//	go run ./bench -from out.json -svg charts  # redraw a saved run, measuring nothing
 //
 // Each figure is a median over rounds in which grove, its floor and its
 // peers take turns, with the spread (half the interquartile range) beside
@@ -47,7 +48,12 @@ func run() int {
 	quick := flag.Bool("quick", false, "a short run: fewer rounds, shorter samples, smaller curves")
 	jsonFile := flag.String("json", "", "write every figure and curve as JSON to `file`")
 	svgDir := flag.String("svg", "", "draw the scaling curves as SVG charts in `dir`")
-	only := flag.String("run", "", "measure only the figures and curves whose id matches `regexp` (1, 4a, nursery, ...)")
+	only := flag.String("run", "", "measure only the figures (1 to 8) and curves (nursery, workers, payload) whose id matches `regexp`")
+	from := flag.String("from", "", "print and draw the run saved in JSON `file` instead of measuring")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\nMeasures grove beside its floors and peers and prints the table.")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "grove-bench: unexpected arguments %q\n", flag.Args())
@@ -60,9 +66,51 @@ func run() int {
 		return 2
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	s := newSettings(*quick)
+	var res *report.Run
+	failed := false
+	if *from != "" {
+		res, err = readJSON(*from)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "grove-bench: %v\n", err)
+			return 1
+		}
+	} else {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		res, failed = measureAll(ctx, newSettings(*quick), match)
+		if len(res.Figures)+len(res.Curves) == 0 && !failed {
+			fmt.Fprintf(os.Stderr, "grove-bench: -run %q matches no figure (1 to 8) or curve (nursery, workers, payload)\n", *only)
+			return 2
+		}
+	}
+
+	if err := report.WriteText(os.Stdout, res); err != nil {
+		fmt.Fprintf(os.Stderr, "grove-bench: %v\n", err)
+		return 1
+	}
+	if *jsonFile != "" {
+		if err := writeJSON(*jsonFile, res); err != nil {
+			fmt.Fprintf(os.Stderr, "grove-bench: %v\n", err)
+			return 1
+		}
+	}
+	if *svgDir != "" {
+		files, err := report.WriteSVG(*svgDir, res)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "grove-bench: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "grove-bench: wrote %s\n", strings.Join(files, ", "))
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// measureAll measures the figures and curves whose id matches; failed
+// says whether any of them failed (each failure is printed).
+func measureAll(ctx context.Context, s settings, match *regexp.Regexp) (*report.Run, bool) {
 	res := &report.Run{Time: time.Now(), Quick: s.quick, Rounds: s.rounds, Machine: machine()}
 	failed := false
 	for _, f := range figures {
@@ -91,29 +139,16 @@ func run() int {
 		}
 		res.Curves = append(res.Curves, cs...)
 	}
+	return res, failed
+}
 
-	if err := report.WriteText(os.Stdout, res); err != nil {
-		fmt.Fprintf(os.Stderr, "grove-bench: %v\n", err)
-		return 1
+func readJSON(file string) (*report.Run, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
 	}
-	if *jsonFile != "" {
-		if err := writeJSON(*jsonFile, res); err != nil {
-			fmt.Fprintf(os.Stderr, "grove-bench: %v\n", err)
-			return 1
-		}
-	}
-	if *svgDir != "" {
-		files, err := report.WriteSVG(*svgDir, res)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "grove-bench: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "grove-bench: wrote %s\n", strings.Join(files, ", "))
-	}
-	if failed {
-		return 1
-	}
-	return 0
+	defer f.Close()
+	return report.ReadJSON(f)
 }
 
 func writeJSON(file string, res *report.Run) error {

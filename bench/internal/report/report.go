@@ -172,8 +172,8 @@ type Curve struct {
 	X      []float64 `json:"x"`
 	Series []Series  `json:"series"`
 	// LogX and LogY choose logarithmic axes for the chart.
-	LogX bool `json:"-"`
-	LogY bool `json:"-"`
+	LogX bool `json:"log_x,omitempty"`
+	LogY bool `json:"log_y,omitempty"`
 	// Note says what the curve shows and what shape to expect.
 	Note string `json:"note,omitempty"`
 }

@@ -45,8 +45,12 @@ func Chart(c Curve) (*plot.Plot, error) {
 	p.X.Label.Text = c.XLabel
 	div, yunit := displayScale(c)
 	p.Y.Label.Text = yunit
-	p.Legend.Top = true
-	p.Legend.Left = c.Unit.HigherIsBetter()
+	// Keep the legend off the lines: curves on a linear axis from zero sit
+	// high, so it goes bottom right; rising curves on log axes leave the
+	// top left free.
+	p.Legend.Top = c.LogY
+	p.Legend.Left = c.LogY
+	p.Legend.XOffs, p.Legend.YOffs = -vg.Millimeter, vg.Millimeter
 
 	ticks := make([]plot.Tick, len(c.X))
 	for i, x := range c.X {

@@ -164,7 +164,7 @@ func curveWorkers(ctx context.Context, s settings) ([]report.Curve, error) {
 }
 
 // curvePayload: call round trip against payload size.
-func curvePayload(ctx context.Context, s settings) ([]report.Curve, error) {
+func curvePayload(ctx context.Context, s settings) (_ []report.Curve, err error) {
 	c := report.Curve{ID: "payload", Title: "call round trip against payload size",
 		XLabel: "payload, each way", XUnit: report.Bytes, Unit: report.Nanoseconds, LogX: true, LogY: true,
 		Series: []report.Series{{Name: "grove"}, {Name: "bare socketpair ping-pong"}},
@@ -173,7 +173,7 @@ func curvePayload(ctx context.Context, s settings) ([]report.Curve, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer g.Close()
+	defer func() { err = errors.Join(err, g.Close()) }()
 	for _, size := range s.payloads {
 		payload := make([]byte, size)
 		grove := measure.Contender{Name: "grove",

@@ -45,13 +45,7 @@ func figMemory(ctx context.Context, s settings) ([]report.Figure, error) {
 		}},
 		{"bare exec, idle on a socketpair", func(_ context.Context, k int) (*live, error) {
 			var cs []*floor.Child
-			l := &live{close: func() error {
-				var errs []error
-				for _, c := range cs {
-					errs = append(errs, c.Close())
-				}
-				return errors.Join(errs...)
-			}}
+			l := &live{close: func() error { return closeAll(cs) }}
 			for range k {
 				c, err := floor.Start(floor.Idle, 0)
 				if err == nil {
@@ -67,13 +61,7 @@ func figMemory(ctx context.Context, s settings) ([]report.Figure, error) {
 		}},
 		{"go-plugin (gRPC)", func(ctx context.Context, k int) (*live, error) {
 			var ps []*peer.Plugin
-			l := &live{close: func() error {
-				var errs []error
-				for _, p := range ps {
-					errs = append(errs, p.Close())
-				}
-				return errors.Join(errs...)
-			}}
+			l := &live{close: func() error { return closeAll(ps) }}
 			for range k {
 				p, err := peer.StartPlugin(ctx)
 				if err == nil {
@@ -154,4 +142,13 @@ func parentBytes() int64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapAlloc + ms.StackInuse)
+}
+
+// closeAll closes every one of cs and joins their errors.
+func closeAll[C interface{ Close() error }](cs []C) error {
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }

@@ -42,9 +42,9 @@ var (
 		}
 	})
 
-	// stubborn says it has started, then keeps a CPU busy and never looks
+	// deaf says it has started, then keeps a CPU busy and never looks
 	// at its context: only signals end it.
-	stubborn = actor.StreamFunc("bench.stubborn", func(_ context.Context, _ int, out chan<- int) error {
+	deaf = actor.StreamFunc("bench.deaf", func(_ context.Context, _ int, out chan<- int) error {
 		out <- 1
 		x := uint64(1)
 		for {

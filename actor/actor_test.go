@@ -494,8 +494,11 @@ func TestStreamSlowReader(t *testing.T) {
 				return fmt.Errorf("item %d arrived as %d", next, v)
 			}
 			next++
-			if next%10_000 == 0 {
-				time.Sleep(time.Millisecond) // a slow reader now and then
+			if next%10_000 == 0 && items-next > cap(s.C) {
+				// A slow reader now and then: pause until the producer has
+				// filled the channel and must wait for credit.
+				require.Eventually(t, func() bool { return len(s.C) == cap(s.C) }, 10*time.Second, time.Millisecond,
+					"the producer fills the channel while the reader pauses")
 			}
 		}
 		require.Equal(t, items, next)

@@ -101,10 +101,10 @@ var owner = actor.StreamFunc("pooltest.owner", func(ctx context.Context, workers
 		return err
 	}
 	defer p.Shutdown(context.Background(), true)
-	for len(p.PIDs()) < workers { // tasks held at once make the pool grow
+	for len(p.PIDs()) < workers { // tasks queued at once make the pool grow
 		fs := make([]*pool.Future[int], workers)
 		for i := range fs {
-			fs[i] = pool.Submit(p, sleepyPID, i)
+			fs[i] = pool.Submit(p, square, i)
 		}
 		for _, f := range fs {
 			if _, err := f.Result(ctx); err != nil {

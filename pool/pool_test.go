@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"os"
 	"slices"
 	"sync"
 	"syscall"
@@ -177,17 +176,12 @@ func TestWorkersKilledBySiblings(t *testing.T) {
 		t.Run(fmt.Sprint(killers), func(t *testing.T) {
 			p := newPool(t, pool.WithWorkers(killers+1), pool.WithCrashLimit(100, time.Minute))
 			// Learn the workers' pids, then have tasks kill some of them.
-			pids := map[int]bool{}
-			for len(pids) < killers+1 {
-				outs, _ := results(t, submitAll(p, sleepyPID, slices.Collect(rangeN(killers+1))))
-				for _, pid := range outs {
-					pids[pid] = true
-				}
-			}
-			var targets []int
-			for pid := range pids {
-				targets = append(targets, pid)
-			}
+			// Queued tasks make the pool spawn workers up to its size.
+			require.Eventually(t, func() bool {
+				_, _ = results(t, submitAll(p, square, slices.Collect(rangeN(killers+1))))
+				return len(p.PIDs()) >= killers+1
+			}, 10*time.Second, time.Millisecond)
+			targets := p.PIDs()
 			fs := submitAll(p, killPID, targets[:killers])
 			fs2 := submitAll(p, square, slices.Collect(rangeN(50)))
 			_, _ = results(t, fs) // a killer may die by its own hand: no hang
@@ -204,11 +198,6 @@ func TestWorkersKilledBySiblings(t *testing.T) {
 		})
 	}
 }
-
-var sleepyPID = actor.Func("pooltest.sleepyPID", func(ctx context.Context, _ int) (int, error) {
-	time.Sleep(20 * time.Millisecond) // hold the worker so that the next task takes another
-	return os.Getpid(), nil
-})
 
 func TestInitializer(t *testing.T) {
 	t.Run("ok", func(t *testing.T) {
@@ -334,7 +323,7 @@ func TestSharedFromManyGoroutines(t *testing.T) {
 	require.NoError(t, err)
 	require.Same(t, first, p)
 	require.Eventually(t, func() bool {
-		_, _ = results(t, submitAll(p, sleepyPID, slices.Collect(rangeN(3))))
+		_, _ = results(t, submitAll(p, square, slices.Collect(rangeN(3))))
 		return len(p.PIDs()) == 3
 	}, 10*time.Second, time.Millisecond)
 	before := p.PIDs()

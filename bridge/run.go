@@ -181,23 +181,36 @@ type callCtx struct {
 	context.Context // the loop's
 	caller          context.Context
 
-	mu     sync.Mutex
-	linked context.Context // nil until Done is first called
+	mu     sync.Mutex           // makes the link once
+	linked atomic.Pointer[link] // nil until Done is first called
+}
+
+// link is the context linked to both parents, and how to unlink it.
+type link struct {
+	ctx    context.Context
 	cancel context.CancelFunc
 	stop   func() bool
 }
 
+// link returns the linked context, making it on first use. Reading it
+// afterwards is one atomic load: Value is on the path of every lookup fn
+// makes in its ctx.
 func (c *callCtx) link() context.Context {
+	if l := c.linked.Load(); l != nil {
+		return l.ctx
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.linked == nil {
-		c.linked, c.cancel = context.WithCancel(c.Context)
-		c.stop = context.AfterFunc(c.caller, c.cancel)
-		if c.caller.Err() != nil {
-			c.cancel() // at once, not on AfterFunc's goroutine: Err agrees with Done
-		}
+	if l := c.linked.Load(); l != nil {
+		return l.ctx
 	}
-	return c.linked
+	ctx, cancel := context.WithCancel(c.Context)
+	l := &link{ctx: ctx, cancel: cancel, stop: context.AfterFunc(c.caller, cancel)}
+	if c.caller.Err() != nil {
+		cancel() // at once, not on AfterFunc's goroutine: Err agrees with Done
+	}
+	c.linked.Store(l)
+	return ctx
 }
 
 // Done is closed when the loop's context or the caller's is done.
@@ -205,11 +218,8 @@ func (c *callCtx) Done() <-chan struct{} { return c.link().Done() }
 
 // Err is the loop's context's error, else the caller's.
 func (c *callCtx) Err() error {
-	c.mu.Lock()
-	linked := c.linked
-	c.mu.Unlock()
-	if linked != nil {
-		return linked.Err()
+	if l := c.linked.Load(); l != nil {
+		return l.ctx.Err()
 	}
 	if err := c.Context.Err(); err != nil {
 		return err
@@ -220,11 +230,8 @@ func (c *callCtx) Err() error {
 // Value looks key up in the linked context once there is one, so that
 // context.Cause sees its cancellation; before, in the loop's.
 func (c *callCtx) Value(key any) any {
-	c.mu.Lock()
-	linked := c.linked
-	c.mu.Unlock()
-	if linked != nil {
-		return linked.Value(key)
+	if l := c.linked.Load(); l != nil {
+		return l.ctx.Value(key)
 	}
 	return c.Context.Value(key)
 }
@@ -237,9 +244,9 @@ func (c *callCtx) AfterFunc(f func()) func() bool { return context.AfterFunc(c.l
 func (c *callCtx) release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.linked != nil {
-		c.stop()
-		c.cancel()
+	if l := c.linked.Load(); l != nil {
+		l.stop()
+		l.cancel()
 	}
 }
 

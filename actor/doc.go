@@ -30,8 +30,9 @@
 // ways), as package-level variables, so that every process of the binary
 // registers the same names. Errors cross the boundary as [*RemoteError]
 // (type, message, remote stack, source actor and relay path; errors.Is works
-// for sentinels registered with [RegisterError]); the death of an actor's
-// process as [*ExitError] (exit code, signal, stderr tail).
+// for sentinels registered with [RegisterError], and the standard library's
+// common ones, such as fs.ErrNotExist, are registered already); the death of
+// an actor's process as [*ExitError] (exit code, signal, stderr tail).
 //
 // Cancelling an actor sends a stop message; if the process has not exited
 // after the grace period ([DefaultGrace]) it gets SIGTERM, and after the

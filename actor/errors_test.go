@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -51,6 +52,43 @@ func TestStdSentinelsCrossTheBoundary(t *testing.T) {
 			_, err := stdError.Call(ctx, ref, name)
 			require.Error(t, err, name)
 			require.ErrorIs(t, err, target, "%s matches across the boundary", name)
+		}
+		n.Cancel(nil)
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// frames lists the functions of a Go stack trace, in order.
+func frames(stack string) []string {
+	var out []string
+	for _, line := range strings.Split(stack, "\n") {
+		if line == "" || strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "goroutine ") {
+			continue
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+func TestRemotePanicStackLeadsWithUserFrames(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "worker")
+		if err != nil {
+			return err
+		}
+		_, err = panicky.Call(ctx, ref, struct{}{})
+		var re *actor.RemoteError
+		require.ErrorAs(t, err, &re)
+		fs := frames(re.Stack)
+		require.NotEmpty(t, fs, re.Stack)
+		require.Contains(t, fs[0], "actor_test.explode", "the user's frame leads:\n%s", re.Stack)
+		for _, f := range fs {
+			for _, machinery := range []string{"runtime.", "github.com/grove-rt/grove/actor.", "github.com/sourcegraph/conc"} {
+				require.False(t, strings.HasPrefix(f, machinery) || strings.HasPrefix(f, "created by "+machinery),
+					"frame %q of the machinery is trimmed:\n%s", f, re.Stack)
+			}
 		}
 		n.Cancel(nil)
 		return nil

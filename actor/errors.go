@@ -192,7 +192,9 @@ type ExitError struct {
 	Code int
 	// Signal is the signal that ended the process, if any.
 	Signal syscall.Signal
-	// Stderr is the last 4 KiB the process wrote to its standard error.
+	// Stderr is the last 4 KiB the process wrote to its standard error,
+	// after the headline of a Go crash report (its first lines, up to
+	// 1 KiB) when the tail no longer holds it, and a line "...".
 	Stderr string
 }
 

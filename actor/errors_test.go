@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -94,4 +95,37 @@ func TestRemotePanicStackLeadsWithUserFrames(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+}
+
+// overflow recurses until the stack overflows: a fatal error whose report
+// is longer than the stderr tail.
+var overflow = actor.Func("test.overflow", func(ctx context.Context, _ struct{}) (int, error) {
+	debug.SetMaxStack(1 << 20)
+	return recurse(0), nil
+})
+
+//go:noinline
+func recurse(n int) int {
+	var pad [64]byte
+	pad[n%64] = byte(n)
+	return recurse(n+1) + int(pad[0])
+}
+
+func TestStackOverflowKeepsItsHeadline(t *testing.T) {
+	proctest.NeedsProcesses(t, "a crashing process")
+	proctest.NoChildrenLeft(t)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "worker")
+		if err != nil {
+			return err
+		}
+		_, err = overflow.Call(ctx, ref, struct{}{})
+		return err
+	})
+	var ee *actor.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Contains(t, ee.Stderr, "fatal error: stack overflow", "the headline is kept")
+	require.Contains(t, ee.Stderr, "goroutine stack exceeds", "with the lines before it")
+	require.Contains(t, ee.Stderr, "created by", "and the tail")
+	require.Less(t, len(ee.Stderr), 8<<10, "bounded")
 }

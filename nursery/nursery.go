@@ -30,7 +30,9 @@ type Nursery struct {
 
 	mu         sync.Mutex
 	errs       []error
-	selfCancel bool // the nursery cancelled itself (an error or Cancel)
+	selfCancel bool          // the nursery cancelled itself (an error or Cancel)
+	bodyEnded  bool          // the body has returned
+	bodyDone   chan struct{} // made by BodyDone, closed once the body has returned
 }
 
 // Run opens a nursery, runs body in it on the calling goroutine, and returns
@@ -61,6 +63,7 @@ func Run(ctx context.Context, body func(ctx context.Context, n *Nursery) error) 
 		if !returned {
 			// body called runtime.Goexit: the goroutine is going away, but
 			// the children must not outlive it.
+			n.endBody()
 			n.finish(errGoexit)
 			<-n.allDone
 			n.cancel(nil)
@@ -68,9 +71,39 @@ func Run(ctx context.Context, body func(ctx context.Context, n *Nursery) error) 
 	}()
 	berr := call(func() error { return body(n.ctx, n) })
 	returned = true
+	n.endBody()
 	n.finish(berr)
 	<-n.allDone
 	return n.result(ctx)
+}
+
+// BodyDone returns a channel that is closed once the nursery's body has
+// returned, while Run may still wait for children. A task that lives until
+// it is cancelled (an actor) uses it to notice a body that returned without
+// cancelling it. The first call costs a channel; it never blocks.
+func (n *Nursery) BodyDone() <-chan struct{} {
+	if n == nil {
+		panic("nursery: BodyDone called on a nil *Nursery")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.bodyDone == nil {
+		n.bodyDone = make(chan struct{})
+		if n.bodyEnded {
+			close(n.bodyDone)
+		}
+	}
+	return n.bodyDone
+}
+
+// endBody records that the body has returned.
+func (n *Nursery) endBody() {
+	n.mu.Lock()
+	n.bodyEnded = true
+	if n.bodyDone != nil {
+		close(n.bodyDone)
+	}
+	n.mu.Unlock()
 }
 
 // Go starts fn as a child of the nursery, in a new goroutine, and returns at

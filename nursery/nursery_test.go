@@ -530,3 +530,35 @@ func TestGenuineLeavesSurviveCancelEchoes(t *testing.T) {
 		})
 	}
 }
+
+func TestBodyDone(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	seen := make(chan bool, 2)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		n.Go(func(ctx context.Context) error {
+			<-n.BodyDone() // closed although this child still runs
+			seen <- true
+			close(release)
+			return nil
+		})
+		select {
+		case <-n.BodyDone():
+			seen <- false
+		default:
+		}
+		n.Go(func(ctx context.Context) error {
+			<-release
+			<-n.BodyDone() // asked for after the body returned: already closed
+			return nil
+		})
+		return nil
+	})
+	require.NoError(t, err)
+	close(seen)
+	var got []bool
+	for v := range seen {
+		got = append(got, v)
+	}
+	require.Equal(t, []bool{true}, got, "closed once the body returned, not before")
+}

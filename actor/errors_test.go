@@ -60,8 +60,8 @@ func TestStdSentinelsCrossTheBoundary(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// frames lists the functions of a Go stack trace, in order.
-func frames(stack string) []string {
+// stackFrames lists the functions of a Go stack trace, in order.
+func stackFrames(stack string) []string {
 	var out []string
 	for _, line := range strings.Split(stack, "\n") {
 		if line == "" || strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "goroutine ") {
@@ -72,29 +72,19 @@ func frames(stack string) []string {
 	return out
 }
 
-func TestRemotePanicStackLeadsWithUserFrames(t *testing.T) {
-	proctest.NoChildrenLeft(t)
-	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "worker")
-		if err != nil {
-			return err
+// requireUserFramesLead checks that a remote panic's stack starts with the
+// user's frame and holds none of the runtime's, grove's or conc's.
+func requireUserFramesLead(t *testing.T, stack string) {
+	t.Helper()
+	fs := stackFrames(stack)
+	require.NotEmpty(t, fs, stack)
+	require.Contains(t, fs[0], "actor_test.explode", "the user's frame leads:\n%s", stack)
+	for _, f := range fs {
+		for _, machinery := range []string{"runtime.", "panic(", "github.com/grove-rt/grove/actor.", "github.com/grove-rt/grove/nursery.", "github.com/sourcegraph/conc"} {
+			require.False(t, strings.HasPrefix(f, machinery) || strings.HasPrefix(f, "created by "+machinery),
+				"frame %q of the machinery is trimmed:\n%s", f, stack)
 		}
-		_, err = panicky.Call(ctx, ref, struct{}{})
-		var re *actor.RemoteError
-		require.ErrorAs(t, err, &re)
-		fs := frames(re.Stack)
-		require.NotEmpty(t, fs, re.Stack)
-		require.Contains(t, fs[0], "actor_test.explode", "the user's frame leads:\n%s", re.Stack)
-		for _, f := range fs {
-			for _, machinery := range []string{"runtime.", "github.com/grove-rt/grove/actor.", "github.com/sourcegraph/conc"} {
-				require.False(t, strings.HasPrefix(f, machinery) || strings.HasPrefix(f, "created by "+machinery),
-					"frame %q of the machinery is trimmed:\n%s", f, re.Stack)
-			}
-		}
-		n.Cancel(nil)
-		return nil
-	})
-	require.NoError(t, err)
+	}
 }
 
 // overflow recurses until the stack overflows: a fatal error whose report
@@ -238,6 +228,7 @@ func TestWrappedErrorsReadOneLinePerHop(t *testing.T) {
 		var re *actor.RemoteError
 		require.ErrorAs(t, err, &re)
 		require.True(t, re.Panicked())
+		requireUserFramesLead(t, re.Stack)
 		require.Equal(t, []string{"call 1"}, re.Context, "the wrapper's words are kept")
 		text := err.Error()
 		require.Equal(t, 1, strings.Count(text, "remote stack of"), "the stack once:\n%s", text)
@@ -283,7 +274,7 @@ func TestErrorGroupCrossesWhole(t *testing.T) {
 			require.Equal(t, "*fmt.wrapError", returned.Type)
 			require.ErrorIs(t, returned, errQuota)
 			require.Contains(t, panicked.Message, "assignment to entry in nil map")
-			require.Contains(t, panicked.Stack, "actor_test.explode", "each member keeps its stack")
+			requireUserFramesLead(t, panicked.Stack) // each member keeps its stack
 			require.ErrorIs(t, err, errQuota)
 		})
 	}

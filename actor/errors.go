@@ -206,16 +206,17 @@ type relayed interface {
 }
 
 // errorInfo turns an error raised in this actor into its wire form. A group
-// (a nursery's, or errors.Join's) crosses member by member. An error from
-// further down the tree ([*RemoteError], [*ExitError]) keeps its source and
-// structure, gains this actor on its relay path and, as its context, the
-// words this actor wrapped it in.
+// (a nursery's, or errors.Join's, even wrapped) crosses member by member.
+// An error from further down the tree ([*RemoteError], [*ExitError]) keeps
+// its source and structure, and gains this actor on its relay path with,
+// as its context, the words this actor wrapped it in.
 func errorInfo(self transport.ActorID, err error, stack string) *transport.ErrorInfo {
-	if members := nursery.Errors(err); len(members) > 1 {
+	if members, words := groupIn(err); len(members) > 1 {
 		ei := &transport.ErrorInfo{Type: fmt.Sprintf("%T", err), Message: err.Error(), Source: self, Is: matchingSentinels(err)}
 		for _, m := range members[:min(len(members), transport.MaxErrorGroup)] {
 			mi := errorInfo(self, m, "")
-			mi.Group = nil // a member wrapping a group of its own crosses as one error
+			mi.Group = nil // members are leaves: groupIn flattened them
+			addWords(self, mi, words)
 			ei.Group = append(ei.Group, mi)
 		}
 		return ei
@@ -224,23 +225,19 @@ func errorInfo(self transport.ActorID, err error, stack string) *transport.Error
 	if errors.As(err, &r) {
 		ei := r.wireInfo()
 		ei.Via = append(append([]transport.ActorID(nil), ei.Via...), self)
+		ei.Context = append([]string(nil), ei.Context...)
 		if err != r {
 			ei.Is = matchingSentinels(err) // the wrapper's as well as r's
 		}
-		if words := wrapperWords(err, r); words != "" {
-			ei.Context = append(append([]string(nil), ei.Context...), make([]string, len(ei.Via)-len(ei.Context))...)
-			ei.Context[len(ei.Via)-1] = words
-		}
+		addWords(self, ei, wrapperWords(err, r))
 		return ei
 	}
 	var pe *nursery.PanicError
 	if errors.As(err, &pe) {
-		msg := fmt.Sprint(pe.Value)
-		if words := wrapperWords(err, pe); words != "" {
-			msg = words + ": " + msg
-		}
-		return &transport.ErrorInfo{Type: PanicType, Message: msg, Stack: panicStack(pe.Stack), Source: self,
-			Is: matchingSentinels(err)}
+		ei := &transport.ErrorInfo{Type: PanicType, Message: fmt.Sprint(pe.Value), Stack: panicStack(pe.Stack),
+			Source: self, Is: matchingSentinels(err)}
+		addWords(self, ei, wrapperWords(err, pe))
+		return ei
 	}
 	return &transport.ErrorInfo{
 		Type:    fmt.Sprintf("%T", err),
@@ -249,6 +246,42 @@ func errorInfo(self transport.ActorID, err error, stack string) *transport.Error
 		Source:  self,
 		Is:      matchingSentinels(err),
 	}
+}
+
+// groupIn finds the group err is, or wraps through single Unwraps: its
+// leaves, and the words of the wrappers around it.
+func groupIn(err error) ([]error, string) {
+	for e := err; e != nil; {
+		if members := nursery.Errors(e); len(members) > 1 {
+			return members, wrapperWords(err, e)
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			break
+		}
+		e = u.Unwrap()
+	}
+	return nil, ""
+}
+
+// addWords records the words self wrapped an error in: as the context of
+// its last hop when self relayed it, and otherwise in front of its message.
+func addWords(self transport.ActorID, ei *transport.ErrorInfo, words string) {
+	if words == "" {
+		return
+	}
+	last := len(ei.Via) - 1
+	if last < 0 || ei.Via[last] != self {
+		ei.Message = words + ": " + ei.Message
+		return
+	}
+	if len(ei.Context) <= last {
+		ei.Context = append(ei.Context, make([]string, last+1-len(ei.Context))...)
+	}
+	if ei.Context[last] != "" {
+		words += ": " + ei.Context[last]
+	}
+	ei.Context[last] = words
 }
 
 // wrapperWords returns what err says beyond inner, the error it wraps: the

@@ -196,16 +196,26 @@ func relayFrom(t *testing.T, req relayReq) error {
 func TestExitErrorKeepsItsStructureAcrossHops(t *testing.T) {
 	proctest.NeedsProcesses(t, "an exit code")
 	err := relayFrom(t, relayReq{Fn: "exit", Wrap: "call", Depth: 2})
+	// level2 sees the death twice, as its call's error (which it wraps) and
+	// as the task of the actor: both climb, in either order.
+	contexts := map[string]bool{}
+	for _, m := range nursery.Errors(err) {
+		var ee *actor.ExitError
+		require.ErrorAs(t, m, &ee, "%v", err)
+		require.Equal(t, "level1", ee.Actor.Name, "the actor whose process ended")
+		require.Equal(t, 3, ee.Code)
+		require.Contains(t, ee.Stderr, "about to exit with 3")
+		require.Len(t, ee.Via, 2, "each hop: %v", err)
+		require.Equal(t, "level2", ee.Via[0].Name)
+		require.Equal(t, "level3", ee.Via[1].Name)
+		require.Len(t, ee.Context, 2)
+		require.Equal(t, "call 2", ee.Context[1], "the outer wrapping reaches every member")
+		contexts[ee.Context[0]] = true
+		require.Contains(t, m.Error(), "process exited with code 3\n  via actor level2[")
+	}
+	require.True(t, contexts["call 1"], "the inner wrapping is kept: %v", err)
 	var ee *actor.ExitError
-	require.ErrorAs(t, err, &ee, "%v", err)
-	require.Equal(t, "level1", ee.Actor.Name, "the actor whose process ended")
-	require.Equal(t, 3, ee.Code)
-	require.Contains(t, ee.Stderr, "about to exit with 3")
-	require.Len(t, ee.Via, 2, "each hop: %v", err)
-	require.Equal(t, "level2", ee.Via[0].Name)
-	require.Equal(t, "level3", ee.Via[1].Name)
-	require.Equal(t, []string{"call 1", "call 2"}, ee.Context)
-	require.Contains(t, err.Error(), "process exited with code 3\n  via actor level2[")
+	require.ErrorAs(t, err, &ee)
 }
 
 func TestWrappedErrorsReadOneLinePerHop(t *testing.T) {
@@ -238,8 +248,13 @@ func TestWrappedErrorsReadOneLinePerHop(t *testing.T) {
 }
 
 func TestErrorGroupCrossesWhole(t *testing.T) {
-	for depth := range 2 {
-		t.Run(fmt.Sprintf("%d hops", depth+1), func(t *testing.T) {
+	cases := []struct {
+		depth int
+		wrap  string
+	}{{0, ""}, {1, ""}, {1, "call"}}
+	for _, tc := range cases {
+		depth := tc.depth
+		t.Run(fmt.Sprintf("%d hops %q", depth+1, tc.wrap), func(t *testing.T) {
 			var err error
 			if depth == 0 {
 				proctest.NoChildrenLeft(t)
@@ -253,7 +268,7 @@ func TestErrorGroupCrossesWhole(t *testing.T) {
 					return nil
 				})
 			} else {
-				err = relayFrom(t, relayReq{Fn: "two", Depth: 1})
+				err = relayFrom(t, relayReq{Fn: "two", Depth: 1, Wrap: tc.wrap})
 			}
 			members := nursery.Errors(err)
 			require.Len(t, members, 2, "every member crosses: %v", err)
@@ -263,6 +278,9 @@ func TestErrorGroupCrossesWhole(t *testing.T) {
 				require.ErrorAs(t, m, &re)
 				require.Equal(t, "level1", re.Source.Name)
 				require.Len(t, re.Via, depth, "each member keeps its path")
+				if tc.wrap != "" {
+					require.Equal(t, []string{"call 1"}, re.Context, "a wrapped group crosses whole, each member with the words")
+				}
 				if re.Panicked() {
 					panicked = re
 				} else {

@@ -1,6 +1,13 @@
 // Package actor runs functions in child processes organised in nursery
 // trees: Tractor's actor model in Go.
 //
+// An actor lives until it is cancelled, as Tractor's daemon actors do: the
+// nursery it was spawned in waits for it, so a body that is done with its
+// actors must end them, with n.Cancel(nil) (the usual last line) or
+// [Ref.Cancel]. A body that returns without doing so makes Run wait; after
+// [DefaultIdleWarning] (see [WithIdleWarning]) an actor with no call in
+// flight logs one log/slog warning naming itself and this fix.
+//
 // An actor is a child OS process, by default this same executable
 // re-executed, that serves registered functions to its parent over an
 // inherited socketpair (package transport). Each actor is a task of a
@@ -30,8 +37,9 @@
 // ways), as package-level variables, so that every process of the binary
 // registers the same names. Errors cross the boundary as [*RemoteError]
 // (type, message, remote stack, source actor and relay path; errors.Is works
-// for sentinels registered with [RegisterError]); the death of an actor's
-// process as [*ExitError] (exit code, signal, stderr tail).
+// for sentinels registered with [RegisterError], and the standard library's
+// common ones, such as fs.ErrNotExist, are registered already); the death of
+// an actor's process as [*ExitError] (exit code, signal, stderr tail).
 //
 // Cancelling an actor sends a stop message; if the process has not exited
 // after the grace period ([DefaultGrace]) it gets SIGTERM, and after the

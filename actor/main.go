@@ -95,16 +95,68 @@ func panicInfo(me transport.ActorID, rec *panics.Recovered) *transport.ErrorInfo
 	}
 }
 
-// panicStack trims the recovery machinery from a recovered panic's stack:
-// the goroutine header, then the frames from the panic down, as Go prints
-// an unrecovered panic.
+// panicStack trims a recovered panic's stack so that the user's frames
+// lead: the goroutine header, then the frames from the panic down, without
+// the runtime's, grove's and conc's (the recovery and serving machinery),
+// and a last line counting what was left out. A stack of nothing but such
+// frames is kept whole.
 func panicStack(stack []byte) string {
-	s := string(stack)
-	header, rest, ok := strings.Cut(s, "\n")
-	if i := strings.Index(rest, "\npanic("); ok && i >= 0 {
-		return header + "\n" + rest[i+1:]
+	lines := strings.Split(strings.TrimRight(string(stack), "\n"), "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[0], "goroutine ") {
+		return string(stack)
 	}
-	return s
+	kept := []string{lines[0]}
+	elided := 0
+	for i := 1; i < len(lines); i++ {
+		frame := []string{lines[i]}
+		if i+1 < len(lines) && strings.HasPrefix(lines[i+1], "\t") {
+			i++
+			frame = append(frame, lines[i])
+		}
+		if machineryFrame(frame[0]) {
+			elided++
+			continue
+		}
+		kept = append(kept, frame...)
+	}
+	if len(kept) == 1 {
+		return string(stack)
+	}
+	if elided > 0 {
+		kept = append(kept, fmt.Sprintf("...%d frames of the runtime, grove and conc elided...", elided))
+	}
+	return strings.Join(kept, "\n") + "\n"
+}
+
+// machineryPackages are the packages whose frames panicStack trims.
+var machineryPackages = []string{
+	"runtime", "github.com/sourcegraph/conc",
+	"github.com/grove-rt/grove/actor", "github.com/grove-rt/grove/nursery",
+	"github.com/grove-rt/grove/transport", "github.com/grove-rt/grove/pool",
+	"github.com/grove-rt/grove/bridge", "github.com/grove-rt/grove/internal",
+}
+
+// machineryFrame reports whether a stack line names a function of the
+// runtime, grove or conc (not of their tests): "pkg/path.Func(args)" or
+// "created by pkg/path.Func in goroutine N".
+func machineryFrame(line string) bool {
+	fn := strings.TrimPrefix(line, "created by ")
+	if strings.HasPrefix(fn, "panic(") {
+		return true
+	}
+	if i := strings.IndexByte(fn, '('); i >= 0 {
+		fn = fn[:i]
+	}
+	pkg := fn
+	if dot := strings.IndexByte(fn[strings.LastIndexByte(fn, '/')+1:], '.'); dot >= 0 {
+		pkg = fn[:strings.LastIndexByte(fn, '/')+1+dot]
+	}
+	for _, m := range machineryPackages {
+		if pkg == m || strings.HasPrefix(pkg, m+"/") {
+			return !strings.HasSuffix(pkg, "_test")
+		}
+	}
+	return false
 }
 
 func asError(v any) error {

@@ -31,6 +31,7 @@ type config struct {
 	grace        time.Duration
 	killDelay    time.Duration
 	startTimeout time.Duration
+	idleWarning  time.Duration
 	backend      Backend
 	strict       bool
 	// start replaces the process spawn, for tests that simulate a sandbox.
@@ -38,7 +39,8 @@ type config struct {
 }
 
 func newConfig(opts []Option) config {
-	c := config{grace: DefaultGrace, killDelay: DefaultKillDelay, startTimeout: DefaultStartTimeout}
+	c := config{grace: DefaultGrace, killDelay: DefaultKillDelay, startTimeout: DefaultStartTimeout,
+		idleWarning: DefaultIdleWarning}
 	for _, o := range opts {
 		o(&c)
 	}

@@ -2,8 +2,10 @@ package actor
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -63,25 +65,80 @@ func emit(w io.Writer, out []byte, prefixLen int) []byte {
 	return out[:prefixLen]
 }
 
-// tailBuffer keeps the last tailSize bytes written to it.
+// tailBuffer keeps the last tailSize bytes written to it, and the headline
+// of a Go crash report: the lines from "panic: ", "fatal error: " or
+// "runtime: " on, up to headLines lines or headSize bytes. A stack overflow's
+// report is far longer than the tail, and its headline is the news. Writes
+// are whole lines, or pieces of a long line.
 type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
+	mu        sync.Mutex
+	buf       []byte // the tail
+	total     int64  // bytes written in all
+	midLine   bool   // the last write did not end a line
+	head      []byte // the latest crash headline and the lines after it
+	headAt    int64  // where head starts in the stream
+	headLines int    // lines in head
+	capturing bool   // head is still being filled
 }
 
-const tailSize = 4 << 10
+const (
+	tailSize  = 4 << 10
+	headSize  = 1 << 10
+	headLines = 10
+)
+
+// crashHeadlines are how the lines that open a Go crash report begin.
+var crashHeadlines = []string{"panic: ", "fatal error: ", "runtime: ", "SIGABRT: ", "SIGQUIT: ", "SIGSEGV: ", "SIGBUS: ", "SIGILL: ", "SIGFPE: ", "SIGTRAP: "}
 
 func (t *tailBuffer) Write(p []byte) {
+	if len(p) == 0 {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.midLine && !t.capturing && isCrashHeadline(p) {
+		t.head, t.headAt, t.headLines, t.capturing = t.head[:0], t.total, 0, true
+	}
+	if t.capturing {
+		t.head = append(t.head, p[:min(len(p), headSize-len(t.head))]...)
+		if p[len(p)-1] == '\n' {
+			t.headLines++
+		}
+		t.capturing = t.headLines < headLines && len(t.head) < headSize
+	}
+	t.total += int64(len(p))
+	t.midLine = p[len(p)-1] != '\n'
 	t.buf = append(t.buf, p...)
 	if over := len(t.buf) - tailSize; over > 0 {
 		t.buf = append(t.buf[:0], t.buf[over:]...)
 	}
 }
 
+func isCrashHeadline(p []byte) bool {
+	for _, h := range crashHeadlines {
+		if len(p) >= len(h) && string(p[:len(h)]) == h {
+			return true
+		}
+	}
+	return false
+}
+
+// String returns the headline, if the tail no longer holds it, then the
+// tail.
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.buf)
+	tailAt := t.total - int64(len(t.buf))
+	if len(t.head) == 0 || t.headAt >= tailAt {
+		return string(t.buf)
+	}
+	tail := t.buf
+	if i := bytes.IndexByte(tail, '\n'); i >= 0 && i+1 < len(tail) {
+		tail = tail[i+1:] // from the first whole line
+	}
+	head := string(t.head)
+	if !strings.HasSuffix(head, "\n") {
+		head += "\n"
+	}
+	return head + "...\n" + string(tail)
 }

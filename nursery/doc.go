@@ -4,6 +4,13 @@
 //
 // The rules, in short:
 //
+//   - Run waits for every child, and a child that lives until it is
+//     cancelled (an actor, a server loop) keeps it waiting: a body that is
+//     done with such children must end them, with [Nursery.Cancel] or the
+//     child's own cancel. A body that returns does not cancel anything.
+//     [Nursery.BodyDone] tells such a child that the body has returned; an
+//     actor uses it to warn, after a while, that it is still waiting to be
+//     cancelled.
 //   - The first error from the body or a child cancels the nursery's context,
 //     with that error as the [context.Cause]. Every other task sees the
 //     cancellation at its next ctx-aware call.
@@ -13,7 +20,6 @@
 //     just that child's error. [Errors] lists the leaves of a combined error.
 //   - A panic in a child or in the body becomes a [*PanicError] carrying the
 //     value and the stack; it never crashes the process.
-//   - A body that returns nil does not cancel its children: Run waits for them.
 //   - [Nursery.Cancel] is a clean stop: if nothing else failed, Run returns nil.
 //     A cancellation of the ctx given to Run is not: Run then returns that
 //     context's error, as Go code expects, and an enclosing nursery drops it as

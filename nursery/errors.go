@@ -1,7 +1,9 @@
 package nursery
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/sourcegraph/conc/panics"
@@ -72,22 +74,37 @@ func join(errs []error) error {
 	return &group{errs: errs}
 }
 
+// joinType is the type of the errors errors.Join returns.
+var joinType = reflect.TypeOf(errors.Join(errGoexit))
+
+// bareGroup returns the members of err if it is a group that adds no words
+// of its own: a nursery's, or one made by errors.Join.
+func bareGroup(err error) ([]error, bool) {
+	if g, ok := err.(*group); ok {
+		return g.errs, true
+	}
+	if err != nil && reflect.TypeOf(err) == joinType {
+		return err.(interface{ Unwrap() []error }).Unwrap(), true
+	}
+	return nil, false
+}
+
 // Errors lists the individual failures in an error returned by [Run]: the
-// leaves, with the errors of nested nurseries (returned unwrapped by a child)
-// flattened into the list. It returns nil for nil and a one-element slice
-// for an error that holds a single failure. An error that wraps a nursery's
-// error with fmt.Errorf("...: %w") counts as one failure, since its message
-// belongs to all of them.
+// leaves, with the errors of nested nurseries (returned unwrapped by a
+// child) and of [errors.Join] flattened into the list. It returns nil for nil
+// and a one-element slice for an error that holds a single failure. An error
+// that wraps a nursery's error with fmt.Errorf("...: %w") counts as one
+// failure, since its message belongs to all of them.
 func Errors(err error) []error {
 	if err == nil {
 		return nil
 	}
-	g, ok := err.(*group)
+	members, ok := bareGroup(err)
 	if !ok {
 		return []error{err}
 	}
 	var out []error
-	for _, e := range g.errs {
+	for _, e := range members {
 		out = append(out, Errors(e)...)
 	}
 	return out

@@ -3,6 +3,7 @@ package nursery
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"sync/atomic"
 )
@@ -29,7 +30,9 @@ type Nursery struct {
 
 	mu         sync.Mutex
 	errs       []error
-	selfCancel bool // the nursery cancelled itself (an error or Cancel)
+	selfCancel bool          // the nursery cancelled itself (an error or Cancel)
+	bodyEnded  bool          // the body has returned
+	bodyDone   chan struct{} // made by BodyDone, closed once the body has returned
 }
 
 // Run opens a nursery, runs body in it on the calling goroutine, and returns
@@ -60,6 +63,7 @@ func Run(ctx context.Context, body func(ctx context.Context, n *Nursery) error) 
 		if !returned {
 			// body called runtime.Goexit: the goroutine is going away, but
 			// the children must not outlive it.
+			n.endBody()
 			n.finish(errGoexit)
 			<-n.allDone
 			n.cancel(nil)
@@ -67,9 +71,39 @@ func Run(ctx context.Context, body func(ctx context.Context, n *Nursery) error) 
 	}()
 	berr := call(func() error { return body(n.ctx, n) })
 	returned = true
+	n.endBody()
 	n.finish(berr)
 	<-n.allDone
 	return n.result(ctx)
+}
+
+// BodyDone returns a channel that is closed once the nursery's body has
+// returned, while Run may still wait for children. A task that lives until
+// it is cancelled (an actor) uses it to notice a body that returned without
+// cancelling it. The first call costs a channel; it never blocks.
+func (n *Nursery) BodyDone() <-chan struct{} {
+	if n == nil {
+		panic("nursery: BodyDone called on a nil *Nursery")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.bodyDone == nil {
+		n.bodyDone = make(chan struct{})
+		if n.bodyEnded {
+			close(n.bodyDone)
+		}
+	}
+	return n.bodyDone
+}
+
+// endBody records that the body has returned.
+func (n *Nursery) endBody() {
+	n.mu.Lock()
+	n.bodyEnded = true
+	if n.bodyDone != nil {
+		close(n.bodyDone)
+	}
+	n.mu.Unlock()
 }
 
 // Go starts fn as a child of the nursery, in a new goroutine, and returns at
@@ -139,18 +173,17 @@ func (n *Nursery) finish(err error) {
 	}
 }
 
-// record keeps err unless it is the echo of the nursery's own cancellation,
-// and cancels the nursery on the first genuine error.
+// record keeps the genuine failures in err, dropping the echoes of the
+// nursery's own cancellation, and cancels the nursery on the first genuine
+// one.
 func (n *Nursery) record(err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !isPanic(err) && isCancellationOf(n.ctx, err) {
-		return
-	}
-	n.errs = append(n.errs, err)
-	if n.ctx.Err() == nil {
+	kept := len(n.errs)
+	n.errs = appendGenuine(n.errs, n.ctx, err)
+	if len(n.errs) > kept && n.ctx.Err() == nil {
 		n.selfCancel = true
-		n.cancel(err)
+		n.cancel(n.errs[kept])
 	}
 }
 
@@ -169,12 +202,63 @@ func (n *Nursery) result(parent context.Context) error {
 	return join(errs)
 }
 
+// appendGenuine appends to errs the failures in err that are not echoes of
+// ctx's cancellation. A bare group (a nested nursery's, or errors.Join's) is
+// taken apart, so that a genuine member survives beside the echoes it was
+// joined with; any other error is kept or dropped whole.
+func appendGenuine(errs []error, ctx context.Context, err error) []error {
+	if members, ok := bareGroup(err); ok {
+		for _, m := range members {
+			errs = appendGenuine(errs, ctx, m)
+		}
+		return errs
+	}
+	if err == nil || isCancellationOf(ctx, err) {
+		return errs
+	}
+	return append(errs, err)
+}
+
 // isCancellationOf reports whether err is the echo of ctx's cancellation:
-// ctx is done and err matches its error or its cause.
+// ctx is done and every branch of err's tree ends in its error or its cause.
+// A panic is never an echo.
 func isCancellationOf(ctx context.Context, err error) bool {
 	cerr := ctx.Err()
 	if cerr == nil {
 		return false
 	}
-	return errors.Is(err, cerr) || errors.Is(err, context.Cause(ctx))
+	return isEcho(err, cerr, context.Cause(ctx))
+}
+
+// isEcho is errors.Is(err, targets...) with one difference: an error that
+// joins several (Unwrap() []error) is an echo only if all of them are, so
+// that a genuine error joined with a cancellation is not mistaken for it.
+func isEcho(err error, targets ...error) bool {
+	if err == nil || isPanic(err) {
+		return false
+	}
+	for _, target := range targets {
+		if target == nil {
+			continue
+		}
+		if reflect.TypeOf(target).Comparable() && err == target {
+			return true
+		}
+		if x, ok := err.(interface{ Is(error) bool }); ok && x.Is(target) {
+			return true
+		}
+	}
+	switch x := err.(type) {
+	case interface{ Unwrap() error }:
+		return isEcho(x.Unwrap(), targets...)
+	case interface{ Unwrap() []error }:
+		members := x.Unwrap()
+		for _, m := range members {
+			if !isEcho(m, targets...) {
+				return false
+			}
+		}
+		return len(members) > 0
+	}
+	return false
 }

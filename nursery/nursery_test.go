@@ -485,3 +485,80 @@ func TestConcurrentGo(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 2*spawners*each, ran.Load())
 }
+
+// TestGenuineLeavesSurviveCancelEchoes nests nurseries under one that fails,
+// and at every level returns a genuine error joined with the cancellation
+// it saw: only the echoes may be dropped, every genuine leaf reaches the top.
+func TestGenuineLeavesSurviveCancelEchoes(t *testing.T) {
+	t.Parallel()
+	for depth := 1; depth <= 3; depth++ {
+		t.Run(fmt.Sprintf("depth %d", depth), func(t *testing.T) {
+			t.Parallel()
+			errTop := errors.New("top child failed")
+			ready := make(chan struct{})
+			var want []error
+			var nest func(ctx context.Context, level int) error
+			nest = func(ctx context.Context, level int) error {
+				errLevel := fmt.Errorf("level %d body failed", level)
+				errLeaf := fmt.Errorf("level %d child failed", level)
+				want = append(want, errLevel)
+				if level == depth {
+					want = append(want, errLeaf)
+				}
+				return nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+					if level == depth {
+						n.Go(func(ctx context.Context) error {
+							<-ctx.Done()
+							return errors.Join(errLeaf, ctx.Err())
+						})
+						close(ready)
+					} else {
+						n.Go(func(ctx context.Context) error { return nest(ctx, level+1) })
+					}
+					<-ctx.Done()
+					return errors.Join(errLevel, ctx.Err())
+				})
+			}
+			want = append(want, errTop)
+			err := nursery.Run(context.Background(), func(ctx context.Context, top *nursery.Nursery) error {
+				top.Go(func(ctx context.Context) error { return nest(ctx, 1) })
+				<-ready
+				return errTop
+			})
+			require.ElementsMatch(t, want, nursery.Errors(err), "every genuine leaf, no echo: %v", err)
+			require.NotErrorIs(t, err, context.Canceled, "the echoes are dropped")
+		})
+	}
+}
+
+func TestBodyDone(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	seen := make(chan bool, 2)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		n.Go(func(ctx context.Context) error {
+			<-n.BodyDone() // closed although this child still runs
+			seen <- true
+			close(release)
+			return nil
+		})
+		select {
+		case <-n.BodyDone():
+			seen <- false
+		default:
+		}
+		n.Go(func(ctx context.Context) error {
+			<-release
+			<-n.BodyDone() // asked for after the body returned: already closed
+			return nil
+		})
+		return nil
+	})
+	require.NoError(t, err)
+	close(seen)
+	var got []bool
+	for v := range seen {
+		got = append(got, v)
+	}
+	require.Equal(t, []bool{true}, got, "closed once the body returned, not before")
+}

@@ -203,15 +203,30 @@ func encodeHello(e *msgpack.Encoder, h *Hello) error {
 	)
 }
 
+// encodeErrorInfo writes the six keys of version 1 always, and the later
+// ones only when they are set.
 func encodeErrorInfo(e *msgpack.Encoder, ei *ErrorInfo) error {
-	return encodeMap(e,
+	kv := []any{
 		"type", ei.Type,
 		"message", ei.Message,
 		"stack", ei.Stack,
 		"source", ei.Source,
 		"via", ei.Via,
 		"is", ei.Is,
-	)
+	}
+	if len(ei.Context) > 0 {
+		kv = append(kv, "context", ei.Context)
+	}
+	if ei.Exit != nil {
+		kv = append(kv, "exit", ei.Exit)
+	}
+	if len(ei.Group) > 0 {
+		if len(ei.Group) > MaxErrorGroup {
+			return fmt.Errorf("transport: an error group of %d members, more than MaxErrorGroup (%d): send fewer", len(ei.Group), MaxErrorGroup)
+		}
+		kv = append(kv, "group", ei.Group)
+	}
+	return encodeMap(e, kv...)
 }
 
 // encodeMap writes key/value pairs as one msgpack map with string keys.
@@ -248,6 +263,21 @@ func encodeValue(e *msgpack.Encoder, v any) error {
 		}
 		for _, a := range v {
 			if err := encodeValue(e, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	case *ExitInfo:
+		return encodeMap(e, "code", int64(v.Code), "signal", int64(v.Signal), "stderr", v.Stderr)
+	case []*ErrorInfo:
+		if err := e.EncodeArrayLen(len(v)); err != nil {
+			return err
+		}
+		for _, m := range v {
+			if len(m.Group) > 0 {
+				return errors.New("transport: a member of an error group has a group of its own: flatten it")
+			}
+			if err := encodeErrorInfo(e, m); err != nil {
 				return err
 			}
 		}

@@ -320,6 +320,14 @@ func (c *Conn) Call(ctx context.Context, fn string, args any) (*Stream, error) {
 	return s, nil
 }
 
+// Streams returns how many streams are open on the connection, in either
+// direction: calls in flight. It takes the connection's lock.
+func (c *Conn) Streams() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.streams)
+}
+
 // Accept waits for the next stream the peer opened with a Call, honouring
 // ctx. After the connection ends it returns the connection's error. On a
 // connection with a handler ([WithHandler]) calls go to the handler and

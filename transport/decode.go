@@ -2,11 +2,13 @@ package transport
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // DecodeMessage decodes one frame body into a Message. The body is first
@@ -86,7 +88,7 @@ func (fd *frameDecoder) envelope(body []byte) (*Message, error) {
 	case KindStarted, KindYield, KindReturn:
 		m.Payload, err = fd.payload(body)
 	case KindError:
-		m.Err, err = decodeErrorInfo(d)
+		m.Err, err = decodeErrorInfo(d, false)
 	case KindCredit:
 		var c uint64
 		if c, err = d.DecodeUint64(); err == nil {
@@ -206,7 +208,10 @@ func decodeActorID(d *msgpack.Decoder) (ActorID, error) {
 	return a, err
 }
 
-func decodeErrorInfo(d *msgpack.Decoder) (*ErrorInfo, error) {
+// decodeErrorInfo reads an Error map; a member of a group may not have a
+// group of its own, and a group at most MaxErrorGroup members, so that the
+// recursion and the members a peer can make us hold are bounded.
+func decodeErrorInfo(d *msgpack.Decoder, member bool) (*ErrorInfo, error) {
 	ei := &ErrorInfo{}
 	err := decodeMap(d, func(key string) (bool, error) {
 		var err error
@@ -231,12 +236,58 @@ func decodeErrorInfo(d *msgpack.Decoder) (*ErrorInfo, error) {
 				ei.Is = append(ei.Is, s)
 				return err
 			})
+		case "context":
+			err = decodeList(d, func() error {
+				s, err := d.DecodeString()
+				ei.Context = append(ei.Context, s)
+				return err
+			})
+		case "exit":
+			ei.Exit, err = decodeExitInfo(d)
+		case "group":
+			if member {
+				return true, errors.New("a group member has a group of its own")
+			}
+			err = decodeList(d, func() error {
+				if len(ei.Group) == MaxErrorGroup {
+					return fmt.Errorf("more than %d members", MaxErrorGroup)
+				}
+				m, err := decodeErrorInfo(d, true)
+				ei.Group = append(ei.Group, m)
+				return err
+			})
 		default:
 			return false, nil
 		}
 		return true, err
 	})
 	return ei, err
+}
+
+// decodeExitInfo reads an exit map; nil stands for none.
+func decodeExitInfo(d *msgpack.Decoder) (*ExitInfo, error) {
+	if c, err := d.PeekCode(); err == nil && c == msgpcode.Nil {
+		return nil, d.DecodeNil()
+	}
+	x := &ExitInfo{}
+	err := decodeMap(d, func(key string) (bool, error) {
+		var err error
+		var v int64
+		switch key {
+		case "code":
+			v, err = d.DecodeInt64()
+			x.Code = int(v)
+		case "signal":
+			v, err = d.DecodeInt64()
+			x.Signal = int(v)
+		case "stderr":
+			x.Stderr, err = d.DecodeString()
+		default:
+			return false, nil
+		}
+		return true, err
+	})
+	return x, err
 }
 
 // decodeList reads an array (nil counts as empty), calling item per element.

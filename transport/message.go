@@ -135,4 +135,30 @@ type ErrorInfo struct {
 	// Is lists the names of registered sentinel errors the original matched
 	// with errors.Is, so errors.Is can work across the process boundary.
 	Is []string
+	// Context holds the words each actor of Via added when it relayed the
+	// error (a wrapping such as "load config: %w"), Context[i] for Via[i];
+	// "" or a missing entry is none.
+	Context []string
+	// Exit is set when the error is the unexpected end of Source's process.
+	Exit *ExitInfo
+	// Group holds the members of a group of errors (a nursery's joined
+	// failures), each with its own type, stack, source and relay path; the
+	// fields above then describe the group as a whole. Members have no
+	// group of their own, and there are at most [MaxErrorGroup].
+	Group []*ErrorInfo
+}
+
+// MaxErrorGroup is the most members an [ErrorInfo] group may have; a
+// receiver treats more as a protocol violation, so a sender leaves the
+// rest out.
+const MaxErrorGroup = 256
+
+// ExitInfo is how an actor's process ended.
+type ExitInfo struct {
+	// Code is the exit code, or -1 if a signal ended the process.
+	Code int
+	// Signal is the number of the signal that ended it, or 0.
+	Signal int
+	// Stderr is the end of what the process wrote to its standard error.
+	Stderr string
 }

@@ -53,7 +53,7 @@ func runBatch(ctx context.Context, b batchCall) (batchReply, error) {
 	invoke := registry.invokers[b.Func]
 	registry.RUnlock()
 	if invoke == nil {
-		return batchReply{}, fmt.Errorf("%w %q in %s", ErrUnknownFunction, b.Func, identity(ctx))
+		return batchReply{}, unknownFunction(b.Func, identity(ctx))
 	}
 	var reply batchReply
 	var buf bytes.Buffer

@@ -3,6 +3,8 @@ package actor
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -27,9 +29,19 @@ var registry = struct {
 // invokeFunc runs a one-value function on raw msgpack arguments.
 type invokeFunc func(ctx context.Context, args msgpack.RawMessage) (any, error)
 
+// register adds fn to the registry under name. It panics on an empty or
+// duplicate name, and when it runs after package initialisation: a
+// function declared inside a function (main, a test) would be known to
+// this process but not to a freshly started actor process, whose calls
+// would fail with a bare unknown function; refusing it on every backend
+// keeps behaviour the same on all of them.
 func register(name string, fn serveFunc) {
 	if name == "" {
 		panic("actor: a function needs a name")
+	}
+	if !initialising() {
+		panic(fmt.Sprintf("actor: function %q declared after package initialisation (inside a function?): "+
+			"declare it as a package-level variable, so that every process of the executable registers it before main runs", name))
 	}
 	registry.Lock()
 	defer registry.Unlock()
@@ -37,6 +49,39 @@ func register(name string, fn serveFunc) {
 		panic(fmt.Sprintf("actor: function %q registered twice", name))
 	}
 	registry.fns[name] = fn
+}
+
+// initialising reports whether its caller runs during package
+// initialisation (a package-level variable's initialiser or an init
+// function), which the runtime runs from runtime.doInit before main. It
+// walks the stack: a few microseconds, once per declaration.
+func initialising() bool {
+	pcs := make([]uintptr, 64)
+	for {
+		n := runtime.Callers(2, pcs)
+		if n < len(pcs) {
+			pcs = pcs[:n]
+			break
+		}
+		pcs = make([]uintptr, 2*len(pcs))
+	}
+	frames := runtime.CallersFrames(pcs)
+	for {
+		f, more := frames.Next()
+		if strings.HasPrefix(f.Function, "runtime.doInit") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
+}
+
+// unknownFunction is the error of a call of a name this actor has not
+// registered, with the likeliest cause.
+func unknownFunction(name string, me transport.ActorID) error {
+	return fmt.Errorf("%w %q in %s: functions must be declared as package-level variables of the actor's executable, "+
+		"so that they are registered before main runs (or call one of another executable with WithExecutable)", ErrUnknownFunction, name, me)
 }
 
 func lookup(name string) serveFunc {
@@ -70,7 +115,8 @@ type Function[In, Out any] struct {
 //	})
 //
 // In and Out cross the process boundary as msgpack. A duplicate name
-// panics at init.
+// panics at init, and so does a declaration after package initialisation
+// (inside main or a test function), on every backend.
 func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error)) *Function[In, Out] {
 	if fn == nil {
 		panic("actor: Func needs a function")

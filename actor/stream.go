@@ -22,7 +22,7 @@ type StreamFunction[In, Out any] struct {
 // into out (it must not close it) and returns when done; the caller
 // receives them from [Stream.C]. Backpressure runs end to end: while the
 // caller does not read, fn's sends block. Declare it as a package-level
-// variable; a duplicate name panics.
+// variable: a duplicate name, or a declaration inside a function, panics.
 func StreamFunc[In, Out any](name string, fn func(ctx context.Context, in In, out chan<- Out) error) *StreamFunction[In, Out] {
 	if fn == nil {
 		panic("actor: StreamFunc needs a function")
@@ -237,7 +237,8 @@ type DuplexFunction[In, Out any] struct {
 // DuplexFunc declares a duplex function: in the actor, fn receives the
 // caller's items from in (closed when the caller closes its side) and sends
 // items into out; it returns when done. Backpressure runs both ways.
-// Declare it as a package-level variable; a duplicate name panics.
+// Declare it as a package-level variable: a duplicate name, or a
+// declaration inside a function, panics.
 func DuplexFunc[In, Out any](name string, fn func(ctx context.Context, in <-chan In, out chan<- Out) error) *DuplexFunction[In, Out] {
 	if fn == nil {
 		panic("actor: DuplexFunc needs a function")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -240,5 +241,16 @@ var (
 		}
 		close(out)
 		return nil
+	})
+)
+
+// withReader has a field msgpack cannot build: only nil decodes into it.
+type withReader struct{ R io.Reader }
+
+var (
+	half = actor.Func("test.half", func(ctx context.Context, x int8) (int8, error) { return x / 2, nil })
+
+	readerIsNil = actor.Func("test.readerIsNil", func(ctx context.Context, a withReader) (bool, error) {
+		return a.R == nil, nil
 	})
 )

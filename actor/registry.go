@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -90,6 +91,19 @@ func lookup(name string) serveFunc {
 	return registry.fns[name]
 }
 
+// mustCross panics, at a function's declaration, if values of In or Out
+// would lose data on the wire (transport.CheckType).
+func mustCross[In, Out any](name string) {
+	for _, side := range []struct {
+		what string
+		t    reflect.Type
+	}{{"input", reflect.TypeFor[In]()}, {"output", reflect.TypeFor[Out]()}} {
+		if err := transport.CheckType(side.t); err != nil {
+			panic(fmt.Sprintf("actor: function %q: its %s type %s cannot cross whole: %v", name, side.what, side.t, err))
+		}
+	}
+}
+
 // decodeArgs decodes a call's arguments, wrapping a failure in
 // ErrBadArgument.
 func decodeArgs[In any](name string, s *transport.Stream) (In, error) {
@@ -114,17 +128,22 @@ type Function[In, Out any] struct {
 //		return x * x, nil
 //	})
 //
-// In and Out cross the process boundary as msgpack. A duplicate name
+// In and Out cross the process boundary as msgpack, strictly (README,
+// Encoding): a struct type, at any depth, with an unexported field that is
+// not tagged `msgpack:"-"` panics here, since msgpack would drop it; a
+// number that does not fit its type fails the call with [ErrBadArgument]
+// (an argument) or a decode error (a result). A duplicate name
 // panics at init, and so does a declaration after package initialisation
 // (inside main or a test function), on every backend.
 func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error)) *Function[In, Out] {
 	if fn == nil {
 		panic("actor: Func needs a function")
 	}
+	mustCross[In, Out](name)
 	f := &Function[In, Out]{name: name, fn: fn}
 	invoke := func(ctx context.Context, args msgpack.RawMessage) (any, error) {
 		var in In
-		if err := msgpack.Unmarshal(args, &in); err != nil {
+		if err := transport.Unmarshal(args, &in); err != nil {
 			return nil, fmt.Errorf("%w: %s(%T): %v", ErrBadArgument, name, in, err)
 		}
 		return f.fn(ctx, in)
@@ -156,6 +175,9 @@ func (f *Function[In, Out]) Call(ctx context.Context, ref *Ref, in In) (Out, err
 // rest is as [Function.Call].
 func CallByName[Out any](ctx context.Context, ref *Ref, name string, in any) (Out, error) {
 	var out Out
+	if err := transport.CheckType(reflect.TypeFor[Out]()); err != nil {
+		return out, fmt.Errorf("actor: %s: the result type %T cannot cross whole: %w", name, out, err)
+	}
 	s, err := ref.open(ctx, name, in)
 	if err != nil {
 		return out, err

@@ -27,6 +27,7 @@ func StreamFunc[In, Out any](name string, fn func(ctx context.Context, in In, ou
 	if fn == nil {
 		panic("actor: StreamFunc needs a function")
 	}
+	mustCross[In, Out](name)
 	register(name, func(ctx context.Context, s *transport.Stream) (any, error) {
 		in, err := decodeArgs[In](name, s)
 		if err != nil {
@@ -243,11 +244,13 @@ func DuplexFunc[In, Out any](name string, fn func(ctx context.Context, in <-chan
 	if fn == nil {
 		panic("actor: DuplexFunc needs a function")
 	}
+	mustCross[In, Out](name)
 	register(name, func(ctx context.Context, s *transport.Stream) (any, error) {
 		in := make(chan In, chanBuffer)
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var wg sync.WaitGroup
+		var inErr error // an item that does not decode fails the call
 		wg.Go(func() {
 			defer close(in)
 			for {
@@ -257,6 +260,8 @@ func DuplexFunc[In, Out any](name string, fn func(ctx context.Context, in <-chan
 				}
 				var v In
 				if err := m.Decode(&v); err != nil {
+					inErr = fmt.Errorf("%w: %s item (%T): %v", ErrBadArgument, name, v, err)
+					cancel()
 					return
 				}
 				select {
@@ -271,6 +276,9 @@ func DuplexFunc[In, Out any](name string, fn func(ctx context.Context, in <-chan
 		for range in { // let the reader finish
 		}
 		wg.Wait()
+		if inErr != nil {
+			return nil, inErr
+		}
 		return nil, err
 	})
 	return &DuplexFunction[In, Out]{name: name, fn: fn}

@@ -276,10 +276,10 @@ func checkMap(b []byte, key, elem checkFunc, fields ...map[string]checkFunc) (in
 		return skipUnless(b, err)
 	}
 	for range items {
-		valueCheck, name := elem, ""
+		valueCheck, name := elem, []byte(nil)
 		if fields != nil {
-			name, _ = stringAt(b[pos:])
-			valueCheck = fields[0][name]
+			name = stringAt(b[pos:])
+			valueCheck = fields[0][string(name)] // no allocation
 		}
 		n, err := runCheck(key, b[pos:])
 		if err != nil {
@@ -298,10 +298,11 @@ func checkMap(b []byte, key, elem checkFunc, fields ...map[string]checkFunc) (in
 	return pos, nil
 }
 
-// stringAt returns the msgpack string at the start of b, if it is one.
-func stringAt(b []byte) (string, bool) {
+// stringAt returns the bytes of the msgpack string at the start of b, or
+// nil if it is not one.
+func stringAt(b []byte) []byte {
 	if len(b) == 0 {
-		return "", false
+		return nil
 	}
 	var n, off int
 	switch c := b[0]; {
@@ -314,12 +315,12 @@ func stringAt(b []byte) (string, bool) {
 	case c == 0xdb && len(b) >= 5:
 		n, off = int(binary.BigEndian.Uint32(b[1:])), 5
 	default:
-		return "", false
+		return nil
 	}
 	if len(b)-off < n {
-		return "", false
+		return nil
 	}
-	return string(b[off : off+n]), true
+	return b[off : off+n]
 }
 
 func skipUnless(b []byte, err error) (int, error) {

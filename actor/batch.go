@@ -53,7 +53,7 @@ func runBatch(ctx context.Context, b batchCall) (batchReply, error) {
 	invoke := registry.invokers[b.Func]
 	registry.RUnlock()
 	if invoke == nil {
-		return batchReply{}, fmt.Errorf("%w %q in %s", ErrUnknownFunction, b.Func, identity(ctx))
+		return batchReply{}, unknownFunction(b.Func, identity(ctx))
 	}
 	var reply batchReply
 	var buf bytes.Buffer
@@ -106,16 +106,16 @@ func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out],
 		return nil, nil, err
 	}
 	sent := make([]Out, 0, len(args))
-	if err := msgpack.Unmarshal(reply.Outs, &sent); err != nil || len(sent) != len(args) {
+	if err := transport.Unmarshal(reply.Outs, &sent); err != nil || len(sent) != len(args) {
 		// Some result does not fit Out: decode them one by one, so that only
 		// those fail.
 		var raws []msgpack.RawMessage
-		if err := msgpack.Unmarshal(reply.Outs, &raws); err != nil || len(raws) != len(args) {
+		if err := transport.Unmarshal(reply.Outs, &raws); err != nil || len(raws) != len(args) {
 			return nil, nil, fmt.Errorf("actor %s: a batch of %d calls of %s answered with unreadable results", ref, len(args), f.name)
 		}
 		sent = make([]Out, len(args))
 		for j, raw := range raws {
-			if err := msgpack.Unmarshal(raw, &sent[j]); err != nil {
+			if err := transport.Unmarshal(raw, &sent[j]); err != nil {
 				errs[index[j]] = fmt.Errorf("actor: decode the result of %s: %w", f.name, err)
 			}
 		}

@@ -103,7 +103,7 @@ func BenchmarkStream(b *testing.B) {
 }
 
 // withActor runs fn with a freshly spawned actor, reaped afterwards.
-func withActor(b *testing.B, fn func(ctx context.Context, ref *actor.Ref)) {
+func withActor(b testing.TB, fn func(ctx context.Context, ref *actor.Ref)) {
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "bench")
 		if err != nil {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/nursery"
@@ -204,3 +206,51 @@ func explode() (int, error) {
 }
 
 func signalIgnoreTerm() { signalIgnore(syscall.SIGTERM) }
+
+// slowStopped counts, in an actor, the calls of slowStop that finished
+// their clean-up.
+var slowStopped atomic.Int64
+
+var (
+	// slowStop sends one item, then, once cancelled, takes a while to clean
+	// up before it ends.
+	slowStop = actor.StreamFunc("test.slowStop", func(ctx context.Context, _ struct{}, out chan<- int) error {
+		out <- 1
+		<-ctx.Done()
+		time.Sleep(300 * time.Millisecond) // the clean-up the caller's Close waits for
+		slowStopped.Add(1)
+		return ctx.Err()
+	})
+
+	slowStops = actor.Func("test.slowStops", func(ctx context.Context, _ struct{}) (int64, error) {
+		return slowStopped.Load(), nil
+	})
+
+	// failAfter sends n items, then fails.
+	failAfter = actor.StreamFunc("test.failAfter", func(ctx context.Context, n int, out chan<- int) error {
+		for i := range n {
+			out <- i
+		}
+		return fmt.Errorf("after %d items: %w", n, errQuota)
+	})
+
+	// closesOut sends n items, then closes out, which it must not do.
+	closesOut = actor.StreamFunc("test.closesOut", func(ctx context.Context, n int, out chan<- int) error {
+		for i := range n {
+			out <- i
+		}
+		close(out)
+		return nil
+	})
+)
+
+// withReader has a field msgpack cannot build: only nil decodes into it.
+type withReader struct{ R io.Reader }
+
+var (
+	half = actor.Func("test.half", func(ctx context.Context, x int8) (int8, error) { return x / 2, nil })
+
+	readerIsNil = actor.Func("test.readerIsNil", func(ctx context.Context, a withReader) (bool, error) {
+		return a.R == nil, nil
+	})
+)

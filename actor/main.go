@@ -57,7 +57,7 @@ func serveCall(root context.Context, stop context.CancelFunc, s *transport.Strea
 	fn := lookup(name)
 	if fn == nil {
 		me := identity(root)
-		_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf("%w %q in %s", ErrUnknownFunction, name, me), ""))
+		_ = s.Fail(context.Background(), errorInfo(me, unknownFunction(name, me), ""))
 		return
 	}
 	ctx, cancel := context.WithCancel(root)

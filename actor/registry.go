@@ -3,6 +3,9 @@ package actor
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -27,9 +30,19 @@ var registry = struct {
 // invokeFunc runs a one-value function on raw msgpack arguments.
 type invokeFunc func(ctx context.Context, args msgpack.RawMessage) (any, error)
 
+// register adds fn to the registry under name. It panics on an empty or
+// duplicate name, and when it runs after package initialisation: a
+// function declared inside a function (main, a test) would be known to
+// this process but not to a freshly started actor process, whose calls
+// would fail with a bare unknown function; refusing it on every backend
+// keeps behaviour the same on all of them.
 func register(name string, fn serveFunc) {
 	if name == "" {
 		panic("actor: a function needs a name")
+	}
+	if !initialising() {
+		panic(fmt.Sprintf("actor: function %q declared after package initialisation (inside a function?): "+
+			"declare it as a package-level variable, so that every process of the executable registers it before main runs", name))
 	}
 	registry.Lock()
 	defer registry.Unlock()
@@ -39,10 +52,56 @@ func register(name string, fn serveFunc) {
 	registry.fns[name] = fn
 }
 
+// initialising reports whether its caller runs during package
+// initialisation (a package-level variable's initialiser or an init
+// function), which the runtime runs from runtime.doInit before main. It
+// walks the stack: a few microseconds, once per declaration.
+func initialising() bool {
+	pcs := make([]uintptr, 64)
+	for {
+		n := runtime.Callers(2, pcs)
+		if n < len(pcs) {
+			pcs = pcs[:n]
+			break
+		}
+		pcs = make([]uintptr, 2*len(pcs))
+	}
+	frames := runtime.CallersFrames(pcs)
+	for {
+		f, more := frames.Next()
+		if strings.HasPrefix(f.Function, "runtime.doInit") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
+}
+
+// unknownFunction is the error of a call of a name this actor has not
+// registered, with the likeliest cause.
+func unknownFunction(name string, me transport.ActorID) error {
+	return fmt.Errorf("%w %q in %s: functions must be declared as package-level variables of the actor's executable, "+
+		"so that they are registered before main runs (or call one of another executable with WithExecutable)", ErrUnknownFunction, name, me)
+}
+
 func lookup(name string) serveFunc {
 	registry.RLock()
 	defer registry.RUnlock()
 	return registry.fns[name]
+}
+
+// mustCross panics, at a function's declaration, if values of In or Out
+// would lose data on the wire (transport.CheckType).
+func mustCross[In, Out any](name string) {
+	for _, side := range []struct {
+		what string
+		t    reflect.Type
+	}{{"input", reflect.TypeFor[In]()}, {"output", reflect.TypeFor[Out]()}} {
+		if err := transport.CheckType(side.t); err != nil {
+			panic(fmt.Sprintf("actor: function %q: its %s type %s cannot cross whole: %v", name, side.what, side.t, err))
+		}
+	}
 }
 
 // decodeArgs decodes a call's arguments, wrapping a failure in
@@ -69,16 +128,22 @@ type Function[In, Out any] struct {
 //		return x * x, nil
 //	})
 //
-// In and Out cross the process boundary as msgpack. A duplicate name
-// panics at init.
+// In and Out cross the process boundary as msgpack, strictly (README,
+// Encoding): a struct type, at any depth, with an unexported field that is
+// not tagged `msgpack:"-"` panics here, since msgpack would drop it; a
+// number that does not fit its type fails the call with [ErrBadArgument]
+// (an argument) or a decode error (a result). A duplicate name
+// panics at init, and so does a declaration after package initialisation
+// (inside main or a test function), on every backend.
 func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error)) *Function[In, Out] {
 	if fn == nil {
 		panic("actor: Func needs a function")
 	}
+	mustCross[In, Out](name)
 	f := &Function[In, Out]{name: name, fn: fn}
 	invoke := func(ctx context.Context, args msgpack.RawMessage) (any, error) {
 		var in In
-		if err := msgpack.Unmarshal(args, &in); err != nil {
+		if err := transport.Unmarshal(args, &in); err != nil {
 			return nil, fmt.Errorf("%w: %s(%T): %v", ErrBadArgument, name, in, err)
 		}
 		return f.fn(ctx, in)
@@ -110,6 +175,9 @@ func (f *Function[In, Out]) Call(ctx context.Context, ref *Ref, in In) (Out, err
 // rest is as [Function.Call].
 func CallByName[Out any](ctx context.Context, ref *Ref, name string, in any) (Out, error) {
 	var out Out
+	if err := transport.CheckType(reflect.TypeFor[Out]()); err != nil {
+		return out, fmt.Errorf("actor: %s: the result type %T cannot cross whole: %w", name, out, err)
+	}
 	s, err := ref.open(ctx, name, in)
 	if err != nil {
 		return out, err

@@ -22,11 +22,12 @@ type StreamFunction[In, Out any] struct {
 // into out (it must not close it) and returns when done; the caller
 // receives them from [Stream.C]. Backpressure runs end to end: while the
 // caller does not read, fn's sends block. Declare it as a package-level
-// variable; a duplicate name panics.
+// variable: a duplicate name, or a declaration inside a function, panics.
 func StreamFunc[In, Out any](name string, fn func(ctx context.Context, in In, out chan<- Out) error) *StreamFunction[In, Out] {
 	if fn == nil {
 		panic("actor: StreamFunc needs a function")
 	}
+	mustCross[In, Out](name)
 	register(name, func(ctx context.Context, s *transport.Stream) (any, error) {
 		in, err := decodeArgs[In](name, s)
 		if err != nil {
@@ -62,20 +63,29 @@ type Stream[Out any] struct {
 }
 
 // Err waits until the call has ended and returns nil, the remote error, the
-// actor's [*ExitError], or the ctx error that ended it early.
+// actor's [*ExitError], the ctx error that ended it early, or, after
+// [Stream.Close], [ErrStreamClosed] (unless the remote function had ended by
+// itself first: then its own outcome).
 func (s *Stream[Out]) Err() error {
 	<-s.done
 	return s.err
 }
 
-// Close ends the call early (the remote function is cancelled) and waits
-// until it has ended. Items not yet received are dropped.
+// Close ends the call early and waits until it has ended: the remote
+// function's ctx is cancelled and Close returns once the function has
+// returned, or the link has ended, or after the actor's grace period
+// ([WithGrace]) if the function ignores its ctx. Items not yet received are
+// dropped. Close after the end returns at once.
 func (s *Stream[Out]) Close() {
 	s.cancel()
 	<-s.done
 }
 
-var errClosedByCaller = errors.New("actor: stream closed by the caller")
+// ErrStreamClosed is matched by [Stream.Err] and [Duplex.Err] when the
+// caller's Close ended the call before the remote function did. It matches
+// neither nil nor [context.Canceled], so a caller tells its own Close from
+// a cancelled ctx and from a failure.
+var ErrStreamClosed = errors.New("actor: stream closed by the caller")
 
 // chanBuffer is the buffer of the channels between a stream and the
 // functions on either end: enough that items move in batches rather than
@@ -89,7 +99,7 @@ func receive[Out any](ctx context.Context, ref *Ref, name string, ts *transport.
 	c := make(chan Out, chanBuffer)
 	ctx, cancel := context.WithCancelCause(ctx)
 	s := &Stream[Out]{C: c, done: make(chan struct{})}
-	s.cancel = func() { cancel(errClosedByCaller) }
+	s.cancel = func() { cancel(ErrStreamClosed) }
 	go func() {
 		defer close(s.done)
 		defer close(c)
@@ -98,50 +108,89 @@ func receive[Out any](ctx context.Context, ref *Ref, name string, ts *transport.
 		if onEnd != nil {
 			defer onEnd()
 		}
-		for {
-			m, err := ref.recv(ctx, ts)
-			if err != nil {
-				if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
-					err = cause
-				}
-				s.err = err
-				return
-			}
-			switch m.Kind {
-			case transport.KindYield:
-				var v Out
-				if err := m.Decode(&v); err != nil {
-					s.err = fmt.Errorf("actor: %s item: %w", name, err)
-					_ = ts.Cancel(context.Background())
-					return
-				}
-				select {
-				case c <- v:
-				case <-ctx.Done():
-					_ = ts.Cancel(context.Background())
-					s.err = context.Cause(ctx)
-					return
-				}
-			case transport.KindReturn:
-				return
-			case transport.KindError:
-				s.err = remoteError(m.Err)
-				return
-			}
+		open, err := deliver(ctx, ref, name, ts, c)
+		if open && errors.Is(context.Cause(ctx), ErrStreamClosed) {
+			err = awaitEnd(ref, ts)
 		}
+		s.err = err
 	}()
 	return s
 }
 
+// deliver delivers a call's items to c until the call ends, and returns how
+// it ended; open reports that it stopped because ctx ended, before the
+// remote's end arrived.
+func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.Stream, c chan<- Out) (open bool, err error) {
+	for {
+		m, err := ref.recv(ctx, ts)
+		if err != nil {
+			if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
+				return true, cause
+			}
+			return false, err
+		}
+		switch m.Kind {
+		case transport.KindYield:
+			var v Out
+			if err := m.Decode(&v); err != nil {
+				_ = ts.Cancel(context.Background())
+				return false, fmt.Errorf("actor: %s item: %w", name, err)
+			}
+			select {
+			case c <- v:
+			case <-ctx.Done():
+				_ = ts.Cancel(context.Background())
+				return true, context.Cause(ctx)
+			}
+		case transport.KindReturn:
+			return false, nil
+		case transport.KindError:
+			return false, remoteError(m.Err)
+		}
+	}
+}
+
+// awaitEnd waits, after the caller's Close has cancelled the call, for the
+// call's end, dropping the items that still arrive. It returns the remote's
+// own outcome when the function ended by itself (its Return or error was
+// on its way), and ErrStreamClosed when it ended because of the cancel, when
+// the link ended, or when it is still running after the actor's grace period
+// (it ignores its ctx): Close waits no longer than that.
+func awaitEnd(ref *Ref, ts *transport.Stream) error {
+	ctx, cancel := context.WithTimeout(context.Background(), ref.cfg.grace)
+	defer cancel()
+	for {
+		m, err := ts.Recv(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("%w; the remote function had not ended %v later", ErrStreamClosed, ref.cfg.grace)
+		case err != nil:
+			return ErrStreamClosed
+		case m.Kind == transport.KindReturn:
+			return nil
+		case m.Kind == transport.KindError:
+			if err := remoteError(m.Err); !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return ErrStreamClosed
+		}
+	}
+}
+
 // produce runs fn in the callee with a channel whose items it yields on
-// the stream, and returns fn's error once every item has been sent.
+// the stream, and returns fn's error once every item has been sent. A
+// function that closes out gets errClosedOut (after its items) rather than
+// a crash of the actor.
 func produce[Out any](ctx context.Context, s *transport.Stream, fn func(ctx context.Context, out chan<- Out) error) error {
 	out := make(chan Out, chanBuffer)
 	var fnErr error
 	var rec *panics.Recovered
+	closedByFn := false
+	ran := make(chan struct{})
 	go func() {
-		defer close(out)
+		defer close(ran)
 		rec = panics.Try(func() { fnErr = fn(ctx, out) })
+		closedByFn = !closeChan(out)
 	}()
 	var sendErr error
 	for v := range out {
@@ -151,19 +200,32 @@ func produce[Out any](ctx context.Context, s *transport.Stream, fn func(ctx cont
 		// After a failed send keep draining, so that fn is never stuck on
 		// a send while it notices its cancelled ctx.
 	}
-	if rec != nil {
+	<-ran
+	switch {
+	case closedByFn: // also explains a later send's panic
+		return fmt.Errorf("actor: %s closed its out channel: a stream function must not close out (grove closes it when the function returns)", s.Func())
+	case rec != nil:
 		panic(rec) // re-raised in the serving goroutine, which reports it
-	}
-	if fnErr == nil && sendErr != nil {
+	case fnErr == nil && sendErr != nil:
 		if errors.Is(sendErr, transport.ErrCanceled) {
 			sendErr = context.Canceled
 		}
 		return sendErr
-	}
-	if fnErr == nil {
+	case fnErr == nil:
 		return s.Stop(ctx)
 	}
 	return fnErr
+}
+
+// closeChan closes c and reports whether it was still open.
+func closeChan[T any](c chan T) (closed bool) {
+	defer func() {
+		if recover() != nil {
+			closed = false
+		}
+	}()
+	close(c)
+	return true
 }
 
 // A DuplexFunction is a function that exchanges streams with its caller,
@@ -176,16 +238,19 @@ type DuplexFunction[In, Out any] struct {
 // DuplexFunc declares a duplex function: in the actor, fn receives the
 // caller's items from in (closed when the caller closes its side) and sends
 // items into out; it returns when done. Backpressure runs both ways.
-// Declare it as a package-level variable; a duplicate name panics.
+// Declare it as a package-level variable: a duplicate name, or a
+// declaration inside a function, panics.
 func DuplexFunc[In, Out any](name string, fn func(ctx context.Context, in <-chan In, out chan<- Out) error) *DuplexFunction[In, Out] {
 	if fn == nil {
 		panic("actor: DuplexFunc needs a function")
 	}
+	mustCross[In, Out](name)
 	register(name, func(ctx context.Context, s *transport.Stream) (any, error) {
 		in := make(chan In, chanBuffer)
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var wg sync.WaitGroup
+		var inErr error // an item that does not decode fails the call
 		wg.Go(func() {
 			defer close(in)
 			for {
@@ -195,6 +260,8 @@ func DuplexFunc[In, Out any](name string, fn func(ctx context.Context, in <-chan
 				}
 				var v In
 				if err := m.Decode(&v); err != nil {
+					inErr = fmt.Errorf("%w: %s item (%T): %v", ErrBadArgument, name, v, err)
+					cancel()
 					return
 				}
 				select {
@@ -209,6 +276,9 @@ func DuplexFunc[In, Out any](name string, fn func(ctx context.Context, in <-chan
 		for range in { // let the reader finish
 		}
 		wg.Wait()
+		if inErr != nil {
+			return nil, inErr
+		}
 		return nil, err
 	})
 	return &DuplexFunction[In, Out]{name: name, fn: fn}
@@ -220,7 +290,10 @@ func (f *DuplexFunction[In, Out]) Name() string { return f.name }
 // A Duplex is the caller's end of a duplex call: send into In (close it to
 // end your side), receive from Out.
 type Duplex[In, Out any] struct {
-	// In takes the items for the actor; close it when you have sent all.
+	// In takes the items for the actor; close it when you have sent all,
+	// also after the call has ended. Once the call has ended (the remote
+	// returned, ctx ended, or Close), items sent into In are dropped at
+	// once; closing In ends the goroutine that drops them.
 	In chan<- In
 	// Out delivers the actor's items; it is closed when the call ends.
 	Out <-chan Out
@@ -237,7 +310,9 @@ func (d *Duplex[In, Out]) Err() error {
 	return err
 }
 
-// Close ends the call early and waits until it has ended.
+// Close ends the call early and waits until it has ended, as
+// [Stream.Close]; [Duplex.Err] then matches [ErrStreamClosed] unless the
+// remote function had ended by itself. Close In all the same.
 func (d *Duplex[In, Out]) Close() {
 	d.recv.Close()
 	<-d.sent
@@ -255,21 +330,29 @@ func (f *DuplexFunction[In, Out]) Open(ctx context.Context, ref *Ref) (*Duplex[I
 	d.recv = receive[Out](ctx, ref, f.name, s, cancel)
 	d.Out = d.recv.C
 	go func() {
-		defer close(d.sent)
-		for {
-			select {
-			case v, ok := <-in:
-				if !ok {
-					_ = s.Stop(sctx)
-					return
-				}
-				if err := s.Yield(sctx, v); err != nil {
-					return // the call ended; receive reports why
-				}
-			case <-sctx.Done():
-				return
-			}
+		send(sctx, s, in)
+		close(d.sent)
+		for range in { // dropped: the call has ended
 		}
 	}()
 	return d, nil
+}
+
+// send yields the caller's items on the stream until the caller closes in
+// (then it sends Stop) or the call ends.
+func send[In any](ctx context.Context, s *transport.Stream, in <-chan In) {
+	for {
+		select {
+		case v, ok := <-in:
+			if !ok {
+				_ = s.Stop(ctx)
+				return
+			}
+			if err := s.Yield(ctx, v); err != nil {
+				return // the call ended; receive reports why
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/grove-rt/grove/transport"
 )
@@ -143,4 +144,42 @@ func dialPeer(b *testing.B) *transport.Conn {
 	c, err := transport.FileConn(context.Background(), f, transport.Initiator)
 	require.NoError(b, err)
 	return c
+}
+
+// BenchmarkUnmarshal measures the strict decoding beside msgpack's own, for
+// a small int and a small struct.
+func BenchmarkUnmarshal(b *testing.B) {
+	type item struct {
+		ID    int
+		Name  string
+		Score int16
+		Tags  []uint8
+	}
+	for _, c := range []struct {
+		name string
+		wire any
+		into func() any
+	}{
+		{"int", 42, func() any { return new(int) }},
+		{"struct", item{7, "seven", 700, []uint8{1, 2}}, func() any { return new(item) }},
+	} {
+		data := raw(b, c.wire)
+		v := c.into()
+		b.Run(c.name+"/msgpack", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := msgpack.Unmarshal(data, v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/strict", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := transport.Unmarshal(data, v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

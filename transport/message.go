@@ -73,14 +73,14 @@ type Message struct {
 	Hello *Hello
 }
 
-// Decode decodes the message's payload into v, a pointer, with msgpack.
-// The payload was validated on receipt (structure and nesting depth), so
-// decoding cannot recurse without bound.
+// Decode decodes the message's payload into v, a pointer, with msgpack,
+// strictly, as [Unmarshal]. The payload was validated on receipt
+// (structure and nesting depth), so decoding cannot recurse without bound.
 func (m *Message) Decode(v any) error {
 	if len(m.Payload) == 0 {
 		return fmt.Errorf("transport: %s message has no payload", m.Kind)
 	}
-	if err := msgpack.Unmarshal(m.Payload, v); err != nil {
+	if err := unmarshal(m.Payload, v); err != nil {
 		return fmt.Errorf("transport: decode %s payload into %T: %w", m.Kind, v, err)
 	}
 	return nil

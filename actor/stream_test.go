@@ -1,0 +1,111 @@
+package actor_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/internal/proctest"
+)
+
+// inActor runs body with a fresh actor, then stops it, and checks that no
+// process is left.
+func inActor(t *testing.T, body func(ctx context.Context, ref *actor.Ref)) {
+	t.Helper()
+	proctest.NoChildrenLeft(t)
+	withActor(t, body)
+}
+
+func TestStreamCloseWaitsForTheRemoteEnd(t *testing.T) {
+	inActor(t, func(ctx context.Context, ref *actor.Ref) {
+		before, err := slowStops.Call(ctx, ref, struct{}{})
+		require.NoError(t, err)
+		s, err := slowStop.Open(ctx, ref, struct{}{})
+		require.NoError(t, err)
+		require.Equal(t, 1, <-s.C)
+		s.Close()
+		after, err := slowStops.Call(ctx, ref, struct{}{})
+		require.NoError(t, err)
+		require.Equal(t, before+1, after, "Close returned only once the remote function had ended")
+		require.ErrorIs(t, s.Err(), actor.ErrStreamClosed)
+	})
+}
+
+func TestStreamErrAfterClose(t *testing.T) {
+	cases := []struct {
+		name  string
+		open  func(ctx context.Context, ref *actor.Ref) (*actor.Stream[int], error)
+		check func(t *testing.T, err error)
+	}{{
+		// failAfter ignores its ctx: its own error is its outcome, whenever
+		// the cancel reaches it.
+		name: "the remote had failed",
+		open: func(ctx context.Context, ref *actor.Ref) (*actor.Stream[int], error) {
+			return failAfter.Open(ctx, ref, 100)
+		},
+		check: func(t *testing.T, err error) {
+			require.ErrorIs(t, err, errQuota)
+			require.NotErrorIs(t, err, actor.ErrStreamClosed)
+		},
+	}, {
+		name: "the remote was still running",
+		open: func(ctx context.Context, ref *actor.Ref) (*actor.Stream[int], error) {
+			return count.Open(ctx, ref, 1_000_000_000)
+		},
+		check: func(t *testing.T, err error) {
+			require.ErrorIs(t, err, actor.ErrStreamClosed)
+			require.NotErrorIs(t, err, context.Canceled, "the caller's Close, told from a cancelled ctx")
+		},
+	}}
+	inActor(t, func(ctx context.Context, ref *actor.Ref) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				s, err := c.open(ctx, ref)
+				require.NoError(t, err)
+				// The caller reads nothing: the stream's channel fills up and
+				// the rest (the end too, when there is one) waits behind it.
+				require.Eventually(t, func() bool { return len(s.C) == cap(s.C) }, 10*time.Second, time.Millisecond)
+				s.Close()
+				c.check(t, s.Err())
+			})
+		}
+	})
+}
+
+func TestDuplexSendAfterTheEnd(t *testing.T) {
+	inActor(t, func(ctx context.Context, ref *actor.Ref) {
+		d, err := upper.Open(ctx, ref)
+		require.NoError(t, err)
+		d.In <- "a"
+		require.Equal(t, "A", <-d.Out)
+		d.Close()
+		require.ErrorIs(t, d.Err(), actor.ErrStreamClosed)
+		for i := range 100 { // dropped, at once
+			select {
+			case d.In <- "late":
+			case <-time.After(5 * time.Second):
+				t.Fatalf("send %d into In after the call ended blocked", i)
+			}
+		}
+		close(d.In)
+	})
+}
+
+func TestStreamFuncClosesOut(t *testing.T) {
+	inActor(t, func(ctx context.Context, ref *actor.Ref) {
+		s, err := closesOut.Open(ctx, ref, 5)
+		require.NoError(t, err)
+		var got []int
+		for v := range s.C {
+			got = append(got, v)
+		}
+		require.Equal(t, []int{0, 1, 2, 3, 4}, got, "every item sent before the close")
+		require.ErrorContains(t, s.Err(), "must not close")
+		n, err := square.Call(ctx, ref, 3)
+		require.NoError(t, err, "the actor lives on")
+		require.Equal(t, 9, n)
+	})
+}

@@ -1,0 +1,545 @@
+package transport
+
+import (
+	"encoding"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Unmarshal decodes the msgpack value data into v, a pointer, as
+// msgpack.Unmarshal does, but strictly: a number that does not fit its Go
+// type (300 into an int8, -1 into a uint, 3.5 into an int, 1e300 into a
+// float32, which msgpack refuses itself) and a value for a non-empty interface type (which msgpack
+// cannot build) are errors instead of silent truncation or a panic, and
+// data that is not one valid value nested at most [MaxDepth] deep is an
+// error before decoding. Types with their own msgpack or encoding
+// unmarshaller (time.Time among them) decode as they decide.
+//
+// The check walks data once beside v's type, allocating nothing; the
+// per-type plan is built once per type and cached. It adds a few
+// nanoseconds per number to msgpack's own decoding.
+func Unmarshal(data []byte, v any) error {
+	if n, err := scanValue(data, MaxDepth); err != nil || n != len(data) {
+		if err == nil {
+			err = fmt.Errorf("%d bytes after the value", len(data)-n)
+		}
+		return fmt.Errorf("transport: invalid msgpack value: %w", err)
+	}
+	if err := unmarshal(data, v); err != nil {
+		return fmt.Errorf("transport: decode into %T: %w", v, err)
+	}
+	return nil
+}
+
+// unmarshal is Unmarshal for data already validated by scanValue; its
+// errors are for the caller to wrap.
+func unmarshal(data []byte, v any) (err error) {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return errors.New("need a non-nil pointer")
+	}
+	if check := planOf(t.Elem()).check; check != nil {
+		if _, err := check(data); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		if p := recover(); p != nil { // msgpack reflects its way into a type it cannot fill
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	return msgpack.Unmarshal(data, v)
+}
+
+// CheckType reports whether values of t cross a msgpack boundary whole:
+// an error names a struct field that msgpack would silently drop (an
+// unexported field, at any depth, that is not tagged `msgpack:"-"`). Types
+// with their own msgpack or encoding (un)marshaller are taken as they are.
+// It walks t once (cycles included) and caches the answer.
+func CheckType(t reflect.Type) error { return planOf(t).err }
+
+// A checkFunc checks the msgpack value at the start of b against a Go type
+// and returns the value's length. It reports only what msgpack would let
+// through silently; any other mismatch is left for msgpack to report.
+type checkFunc func(b []byte) (int, error)
+
+// A plan is what crossing the wire means for one Go type: check is nil
+// when msgpack needs no help for it; err says why the type loses data.
+type plan struct {
+	check    checkFunc
+	err      error
+	building bool // while the planner is still on it
+}
+
+// plans caches the plan of each type decoded or declared: derived from the
+// type alone, so it never goes stale (msgpack keeps the same cache).
+var plans sync.Map // reflect.Type → *plan
+
+func planOf(t reflect.Type) *plan {
+	if p, ok := plans.Load(t); ok {
+		return p.(*plan)
+	}
+	p := (&planner{seen: map[reflect.Type]*plan{}}).plan(t)
+	plans.Store(t, p)
+	return p
+}
+
+// A planner builds the plans of a type and the types it contains; seen
+// holds the ones under construction, so that a recursive type refers to
+// its own plan instead of recursing.
+type planner struct {
+	seen map[reflect.Type]*plan
+}
+
+var unmarshallers = []reflect.Type{
+	reflect.TypeFor[msgpack.CustomDecoder](),
+	reflect.TypeFor[msgpack.Unmarshaler](),
+	reflect.TypeFor[encoding.BinaryUnmarshaler](),
+	reflect.TypeFor[encoding.TextUnmarshaler](),
+	reflect.TypeFor[msgpack.CustomEncoder](),
+	reflect.TypeFor[msgpack.Marshaler](),
+	reflect.TypeFor[encoding.BinaryMarshaler](),
+	reflect.TypeFor[encoding.TextMarshaler](),
+}
+
+// opaque reports whether msgpack leaves t's encoding to t itself.
+func opaque(t reflect.Type) bool {
+	for _, u := range unmarshallers {
+		if t.Implements(u) || t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(u) {
+			return true
+		}
+	}
+	return false
+}
+
+func (pl *planner) plan(t reflect.Type) *plan {
+	if p, ok := pl.seen[t]; ok {
+		if p.building { // a recursive type: refer to its plan, done by then
+			return &plan{check: func(b []byte) (int, error) { return runCheck(p.check, b) }}
+		}
+		return p
+	}
+	p := &plan{building: true}
+	pl.seen[t] = p
+	defer func() { p.building = false }()
+	if opaque(t) {
+		return p
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		p.check = intCheck(t)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		p.check = uintCheck(t)
+	case reflect.Interface:
+		if t.NumMethod() > 0 {
+			p.check = func(b []byte) (int, error) {
+				if b[0] == 0xc0 {
+					return 1, nil
+				}
+				return 0, fmt.Errorf("a value for interface type %s, which msgpack cannot build: only nil decodes into it", t)
+			}
+		}
+	case reflect.Pointer:
+		elem := pl.plan(t.Elem())
+		p.err = elem.err
+		if elem.check != nil {
+			p.check = func(b []byte) (int, error) {
+				if b[0] == 0xc0 {
+					return 1, nil
+				}
+				return runCheck(elem.check, b)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		elem := pl.plan(t.Elem())
+		p.err = elem.err
+		if elem.check != nil {
+			p.check = func(b []byte) (int, error) { return checkArray(b, func(int) checkFunc { return elem.check }) }
+		}
+	case reflect.Map:
+		key, elem := pl.plan(t.Key()), pl.plan(t.Elem())
+		p.err = firstErr(key.err, elem.err)
+		if key.check != nil || elem.check != nil {
+			p.check = func(b []byte) (int, error) { return checkMap(b, key.check, elem.check) }
+		}
+	case reflect.Struct:
+		pl.planStruct(t, p)
+	}
+	return p
+}
+
+func (pl *planner) planStruct(t reflect.Type, p *plan) {
+	fs := structFields(t)
+	p.err = fs.err
+	byName := make(map[string]checkFunc, len(fs.byName))
+	list := make([]checkFunc, len(fs.list))
+	needed := false
+	for name, ft := range fs.byName {
+		fp := pl.plan(ft)
+		p.err = firstErr(p.err, fp.err)
+		byName[name] = fp.check
+		needed = needed || fp.check != nil
+	}
+	for i, f := range fs.list {
+		list[i] = byName[f.name]
+	}
+	if !needed {
+		return
+	}
+	p.check = func(b []byte) (int, error) {
+		switch c := b[0]; {
+		case c >= 0x80 && c <= 0x8f, c == 0xde, c == 0xdf:
+			return checkMap(b, nil, nil, byName)
+		case c >= 0x90 && c <= 0x9f, c == 0xdc, c == 0xdd: // as_array
+			return checkArray(b, func(i int) checkFunc {
+				if i < len(list) {
+					return list[i]
+				}
+				return nil
+			})
+		}
+		return scanValue(b, MaxDepth)
+	}
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runCheck runs check on b, or skips the value when there is no check.
+func runCheck(check checkFunc, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, errTruncated
+	}
+	if check == nil {
+		return scanValue(b, MaxDepth)
+	}
+	return check(b)
+}
+
+// header reads a container header: its item count and length; ok is false
+// when b does not start with one of the kind (array or map) asked for.
+func header(b []byte, fix, fixMask, code16, code32 byte) (items, n int, ok bool, err error) {
+	c := b[0]
+	switch {
+	case c&^fixMask == fix:
+		return int(c & fixMask), 1, true, nil
+	case c == code16:
+		if len(b) < 3 {
+			return 0, 0, true, errTruncated
+		}
+		return int(binary.BigEndian.Uint16(b[1:])), 3, true, nil
+	case c == code32:
+		if len(b) < 5 {
+			return 0, 0, true, errTruncated
+		}
+		return int(binary.BigEndian.Uint32(b[1:])), 5, true, nil
+	}
+	return 0, 0, false, nil
+}
+
+// checkArray checks each item of the array at b with the check item(i)
+// gives; anything else than an array is skipped.
+func checkArray(b []byte, item func(i int) checkFunc) (int, error) {
+	items, pos, ok, err := header(b, 0x90, 0x0f, 0xdc, 0xdd)
+	if err != nil || !ok {
+		return skipUnless(b, err)
+	}
+	for i := range items {
+		n, err := runCheck(item(i), b[pos:])
+		if err != nil {
+			return 0, fmt.Errorf("item %d: %w", i, err)
+		}
+		pos += n
+	}
+	return pos, nil
+}
+
+// checkMap checks the map at b: its keys with key and its values with
+// elem, or, for a struct, each value with the check its key names in
+// fields (keys it does not name are skipped, as msgpack does).
+func checkMap(b []byte, key, elem checkFunc, fields ...map[string]checkFunc) (int, error) {
+	items, pos, ok, err := header(b, 0x80, 0x0f, 0xde, 0xdf)
+	if err != nil || !ok {
+		return skipUnless(b, err)
+	}
+	for range items {
+		valueCheck, name := elem, []byte(nil)
+		if fields != nil {
+			name = stringAt(b[pos:])
+			valueCheck = fields[0][string(name)] // no allocation
+		}
+		n, err := runCheck(key, b[pos:])
+		if err != nil {
+			return 0, fmt.Errorf("map key: %w", err)
+		}
+		pos += n
+		n, err = runCheck(valueCheck, b[pos:])
+		if err != nil {
+			if fields != nil {
+				return 0, fmt.Errorf("field %s: %w", name, err)
+			}
+			return 0, fmt.Errorf("map value: %w", err)
+		}
+		pos += n
+	}
+	return pos, nil
+}
+
+// stringAt returns the bytes of the msgpack string at the start of b, or
+// nil if it is not one.
+func stringAt(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	var n, off int
+	switch c := b[0]; {
+	case c >= 0xa0 && c <= 0xbf:
+		n, off = int(c&0x1f), 1
+	case c == 0xd9 && len(b) >= 2:
+		n, off = int(b[1]), 2
+	case c == 0xda && len(b) >= 3:
+		n, off = int(binary.BigEndian.Uint16(b[1:])), 3
+	case c == 0xdb && len(b) >= 5:
+		n, off = int(binary.BigEndian.Uint32(b[1:])), 5
+	default:
+		return nil
+	}
+	if len(b)-off < n {
+		return nil
+	}
+	return b[off : off+n]
+}
+
+func skipUnless(b []byte, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	return scanValue(b, MaxDepth)
+}
+
+// A number is a msgpack number as read off the wire.
+type number struct {
+	class byte // 'i' integer in i, 'u' integer above MaxInt64 in u, 'f' float in f, 'n' nil, 0 not a number
+	i     int64
+	u     uint64
+	f     float64
+	n     int
+}
+
+func readNumber(b []byte) (number, error) {
+	c := b[0]
+	if c <= 0x7f || c >= 0xe0 {
+		return number{class: 'i', i: int64(int8(c)), n: 1}, nil
+	}
+	if c == 0xc0 {
+		return number{class: 'n', n: 1}, nil
+	}
+	var size int
+	switch c {
+	case 0xcc, 0xd0:
+		size = 1
+	case 0xcd, 0xd1:
+		size = 2
+	case 0xce, 0xd2, 0xca:
+		size = 4
+	case 0xcf, 0xd3, 0xcb:
+		size = 8
+	default:
+		return number{}, nil
+	}
+	if len(b) < 1+size {
+		return number{}, errTruncated
+	}
+	p := b[1 : 1+size]
+	num := number{class: 'i', n: 1 + size}
+	switch c {
+	case 0xcc:
+		num.i = int64(p[0])
+	case 0xcd:
+		num.i = int64(binary.BigEndian.Uint16(p))
+	case 0xce:
+		num.i = int64(binary.BigEndian.Uint32(p))
+	case 0xcf:
+		if u := binary.BigEndian.Uint64(p); u > math.MaxInt64 {
+			num.class, num.u = 'u', u
+		} else {
+			num.i = int64(u)
+		}
+	case 0xd0:
+		num.i = int64(int8(p[0]))
+	case 0xd1:
+		num.i = int64(int16(binary.BigEndian.Uint16(p)))
+	case 0xd2:
+		num.i = int64(int32(binary.BigEndian.Uint32(p)))
+	case 0xd3:
+		num.i = int64(binary.BigEndian.Uint64(p))
+	case 0xca:
+		num.class, num.f = 'f', float64(math.Float32frombits(binary.BigEndian.Uint32(p)))
+	case 0xcb:
+		num.class, num.f = 'f', math.Float64frombits(binary.BigEndian.Uint64(p))
+	}
+	return num, nil
+}
+
+func (num number) String() string {
+	switch num.class {
+	case 'u':
+		return fmt.Sprint(num.u)
+	case 'f':
+		return fmt.Sprint(num.f)
+	}
+	return fmt.Sprint(num.i)
+}
+
+// numberCheck builds the check of an integer type: fits says whether an
+// integer read off the wire fits t.
+func numberCheck(t reflect.Type, fits func(num number) bool) checkFunc {
+	return func(b []byte) (int, error) {
+		num, err := readNumber(b)
+		switch {
+		case err != nil:
+			return 0, err
+		case num.class == 0: // not a number: msgpack reports it
+			return scanValue(b, MaxDepth)
+		case num.class == 'n' || fits(num):
+			return num.n, nil
+		case num.class == 'f':
+			return 0, fmt.Errorf("the float %v does not decode into the integer type %s", num, t)
+		}
+		return 0, fmt.Errorf("%v does not fit in %s", num, t)
+	}
+}
+
+func intCheck(t reflect.Type) checkFunc {
+	bits := t.Bits()
+	lo, hi := int64(-1)<<(bits-1), int64(1)<<(bits-1)-1
+	return numberCheck(t, func(num number) bool { return num.class == 'i' && num.i >= lo && num.i <= hi })
+}
+
+func uintCheck(t reflect.Type) checkFunc {
+	bits := t.Bits()
+	hi := uint64(math.MaxUint64) >> (64 - bits)
+	return numberCheck(t, func(num number) bool {
+		return num.class == 'u' && bits == 64 || num.class == 'i' && num.i >= 0 && uint64(num.i) <= hi
+	})
+}
+
+// wireFields are a struct's fields as msgpack encodes them: the list in
+// order (for as_array structs) and every name a map key may use.
+type wireFields struct {
+	list   []wireField
+	byName map[string]reflect.Type
+	err    error // a field msgpack drops silently
+}
+
+type wireField struct {
+	name string
+	typ  reflect.Type
+}
+
+func (fs *wireFields) add(name string, t reflect.Type) {
+	fs.list = append(fs.list, wireField{name, t})
+	fs.byName[name] = t
+}
+
+// structFields lists t's fields by msgpack's rules (its getFields): the
+// msgpack tag's name or the field's, "-" skipped, unexported fields
+// skipped, embedded structs inlined unless a field would be shadowed (or
+// the tag says noinline), aliases.
+func structFields(t reflect.Type) *wireFields {
+	fs := &wireFields{byName: map[string]reflect.Type{}}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts := parseTag(f.Tag.Get("msgpack"))
+		if name == "-" || f.Name == "_msgpack" {
+			continue
+		}
+		if !f.IsExported() && !f.Anonymous {
+			if fs.err == nil {
+				fs.err = fmt.Errorf("transport: %s has the unexported field %s, which msgpack would drop: "+
+					"export it, or tag it `msgpack:\"-\"` to drop it knowingly", t, f.Name)
+			}
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if f.Anonymous && !opts["noinline"] {
+			inline := opts["inline"]
+			if inline {
+				fs.inline(f.Type, false)
+			} else {
+				inline = fs.inline(f.Type, true)
+			}
+			if inline {
+				fs.byName[name] = f.Type
+				continue
+			}
+		}
+		fs.add(name, f.Type)
+		for opt := range opts {
+			if alias, ok := strings.CutPrefix(opt, "alias:"); ok {
+				fs.byName[alias] = f.Type
+			}
+		}
+	}
+	return fs
+}
+
+// inline adds the fields of the embedded type t; when auto, only if t is a
+// plain struct (or pointer to one) none of whose fields is shadowed, and it
+// reports whether it did.
+func (fs *wireFields) inline(t reflect.Type, auto bool) bool {
+	if auto {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || opaque(t) {
+			return false
+		}
+	}
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	sub := structFields(t)
+	fs.err = firstErr(fs.err, sub.err)
+	for _, f := range sub.list {
+		if _, shadowed := fs.byName[f.name]; shadowed && auto {
+			return false
+		}
+	}
+	for _, f := range sub.list {
+		if _, shadowed := fs.byName[f.name]; !shadowed {
+			fs.add(f.name, f.typ)
+		}
+	}
+	return true
+}
+
+// parseTag splits a msgpack tag into its name and options.
+func parseTag(tag string) (string, map[string]bool) {
+	name, rest, _ := strings.Cut(tag, ",")
+	var opts map[string]bool
+	for opt := range strings.SplitSeq(rest, ",") {
+		if opt != "" {
+			if opts == nil {
+				opts = map[string]bool{}
+			}
+			opts[opt] = true
+		}
+	}
+	return name, opts
+}

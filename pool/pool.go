@@ -116,55 +116,43 @@ func (p *Pool) body(ctx context.Context) error {
 }
 
 // enqueue queues t, starting a worker if the pool has fewer than it may.
-func (p *Pool) enqueue(t *task) {
+func (p *Pool) enqueue(t *task) { p.add(t, nil) }
+
+// requeue puts back, at the head of the queue, a task whose worker died
+// (death) before it began (or before it sent the results of a batch's
+// items): it never ran, or its results are lost, so this is not a retry.
+// Unlike enqueue it is accepted during a graceful Shutdown, which drains
+// the queue.
+func (p *Pool) requeue(t *task, death error) { p.add(t, death) }
+
+// add is enqueue, or requeue when death is not nil.
+func (p *Pool) add(t *task, death error) {
 	p.mu.Lock()
+	var err error
 	switch {
 	case p.broken != nil:
-		err := p.broken
+		err = p.broken
+	case death != nil && (p.killing || p.ctx.Err() != nil):
+		err = fmt.Errorf("%w: %w", ErrShutdown, death)
+	case death == nil && (p.closed || p.ctx.Err() != nil):
+		err = ErrShutdown
+	}
+	if err != nil {
 		p.mu.Unlock()
 		t.fail(err)
 		return
-	case p.closed || p.ctx.Err() != nil:
-		p.mu.Unlock()
-		t.fail(ErrShutdown)
-		return
 	}
-	p.queue = append(p.queue, t)
+	if death != nil {
+		p.queue = slices.Insert(p.queue, 0, t)
+	} else {
+		p.queue = append(p.queue, t)
+	}
 	p.growLocked()
 	p.mu.Unlock()
-	p.signal()
-}
-
-// signal tells the waiting workers there is work.
-func (p *Pool) signal() {
 	select {
 	case p.wake <- struct{}{}:
 	default: // enough tokens pending: every worker will look at the queue
 	}
-}
-
-// requeue puts back, at the head of the queue, a task whose worker died
-// before it began (or before it sent the results of a batch's items): it
-// never ran, or its results are lost, so this is not a retry. Unlike
-// enqueue it is accepted during a graceful Shutdown, which drains the queue.
-// death is what happened to its worker.
-func (p *Pool) requeue(t *task, death error) {
-	p.mu.Lock()
-	switch {
-	case p.broken != nil:
-		err := p.broken
-		p.mu.Unlock()
-		t.fail(err)
-		return
-	case p.killing || p.ctx.Err() != nil:
-		p.mu.Unlock()
-		t.fail(fmt.Errorf("%w: %w", ErrShutdown, death))
-		return
-	}
-	p.queue = slices.Insert(p.queue, 0, t)
-	p.growLocked()
-	p.mu.Unlock()
-	p.signal()
 }
 
 // growLocked starts workers while there is queued work and room for them,

@@ -71,6 +71,7 @@ func serveCall(root context.Context, stop context.CancelFunc, s *transport.Strea
 	}()
 	var out any
 	var err error
+	progressOf(root).begin(s.ID())
 	rec := panics.Try(func() { out, err = fn(ctx, s) })
 	if rec != nil {
 		_ = s.Fail(context.Background(), panicInfo(identity(root), rec))

@@ -23,7 +23,7 @@ func serveParent() int {
 	signal.Ignore(os.Interrupt)
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(withProgress(context.Background(), openProgress()))
 	defer cancel()
 
 	link := os.NewFile(linkFD, "grove-link")
@@ -116,6 +116,13 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 	cmd.Dir = cfg.dir
 	cmd.Stdout, cmd.Stderr = outW, errW
 	cmd.ExtraFiles = []*os.File{remote} // becomes fd 3 in the child
+	page := newProgressFile()
+	if page != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, page) // fd 4
+		cmd.Env = append(cmd.Env, envProgress+"=1")
+	} else {
+		cmd.Env = append(cmd.Env, envProgress+"=0") // over an inherited one
+	}
 	cmd.SysProcAttr = sysProcAttr()
 	err = cmd.Start()
 	remote.Close()
@@ -125,6 +132,7 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 		local.Close()
 		outR.Close()
 		errR.Close()
+		readProgress(page) // closes it
 		return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
 	}
 	r.cmd = cmd
@@ -140,6 +148,7 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 	go func() { defer r.output.Done(); forward(errR, out, prefix, &r.stderr); errR.Close() }()
 	go func() {
 		r.waitErr = cmd.Wait()
+		r.progress = readProgress(page)
 		close(r.exited)
 	}()
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,6 +57,8 @@ type Ref struct {
 
 	exited   chan struct{} // closed once the process has been waited for
 	waitErr  error
+	progress progressReport // the dead process's page, read before exited closes
+	opened   atomic.Uint64  // the id of a call opened lately, for notOpened
 	output   sync.WaitGroup // the stdout and stderr forwarders
 	stderr   tailBuffer
 	cancel   chan struct{}
@@ -269,6 +272,7 @@ func (r *Ref) stop() error {
 
 // open starts a call of fn on the actor.
 func (r *Ref) open(ctx context.Context, fn string, in any) (*transport.Stream, error) {
+	before := r.opened.Load()
 	s, err := r.conn.Call(ctx, fn, in)
 	if err != nil {
 		if ctx.Err() != nil && !r.dead() {
@@ -277,8 +281,9 @@ func (r *Ref) open(ctx context.Context, fn string, in any) (*transport.Stream, e
 		if !errors.Is(err, transport.ErrClosed) {
 			return nil, fmt.Errorf("actor %s: %s: %w", r.id, fn, err)
 		}
-		return nil, r.linkError(err)
+		return nil, r.notOpened(before, r.linkError(err))
 	}
+	r.opened.Store(s.ID())
 	return s, nil
 }
 
@@ -295,7 +300,7 @@ func (r *Ref) recv(ctx context.Context, s *transport.Stream) (*transport.Message
 	}
 	// The process died: that is the news, even if ctx ended meanwhile
 	// (often because of the death: its nursery cancels on ExitError).
-	return nil, r.linkError(err)
+	return nil, r.notBegun(s.ID(), r.linkError(err))
 }
 
 // dead reports whether the process has ended abnormally. (A nursery that

@@ -8,10 +8,12 @@
 // tens of microseconds of a call, and [Map] batches tiny tasks many to a
 // round trip so that each costs well under a microsecond.
 //
-// Crashes fail only what they hit: a worker that dies (os.Exit, SIGKILL,
-// SIGSEGV, a Go fatal error) fails the task it was running with its
-// [*actor.ExitError], and the pool spawns a replacement; every other task
-// completes. Only a crash loop (more worker deaths than the limit within
+// Crashes fail only what they hit: a worker that dies (os.Exit with any
+// status, SIGKILL, SIGSEGV, a Go fatal error) fails the task it was running
+// with its [*actor.ExitError], and the pool spawns a replacement; every
+// other task completes. A task handed to a worker that died before it began
+// runs on another worker; in [Map] only the item that was running fails,
+// and the items of its batch that had not started run elsewhere. Only a crash loop (more worker deaths than the limit within
 // the window, [WithCrashLimit]) breaks the pool ([ErrBroken]), and
 // [Shared] then hands out a fresh one.
 //

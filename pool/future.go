@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/grove-rt/grove/actor"
@@ -34,8 +35,11 @@ func (f *Future[Out]) Done() <-chan struct{} { return f.done }
 
 // Result waits for the task's result, honouring ctx (a ctx that ends does
 // not cancel the task; [Future.Cancel] does). Errors: the task's
-// [*actor.RemoteError]; its worker's [*actor.ExitError]; an encode or decode
-// error; [ErrShutdown]; [ErrBroken]; context.Canceled after Cancel.
+// [*actor.RemoteError]; its worker's [*actor.ExitError] (only if the task
+// had begun: one handed to a worker that died first runs on another); an
+// encode or decode error, or the [*nursery.PanicError] of a panic in the
+// argument's encoder or the result's decoder; [ErrShutdown]; [ErrBroken]
+// (also for a task cut by the break); context.Canceled after Cancel.
 func (f *Future[Out]) Result(ctx context.Context) (Out, error) {
 	select {
 	case <-f.done:
@@ -51,9 +55,12 @@ func (f *Future[Out]) Result(ctx context.Context) (Out, error) {
 // it had finished).
 func (f *Future[Out]) Cancel() {
 	if f.cancel != nil {
-		f.cancel(context.Canceled)
+		f.cancel(errCancel)
 	}
 }
+
+// errCancel is the cause of a task's ctx cancelled by its future's Cancel.
+var errCancel = fmt.Errorf("pool: Future.Cancel: %w", context.Canceled)
 
 // Submit queues fn(in) on the pool and returns its future at once. It
 // costs an allocation or two and no syscall; the task starts on the next
@@ -63,25 +70,25 @@ func Submit[In, Out any](p *Pool, fn *actor.Function[In, Out], in In) *Future[Ou
 	ctx, cancel := context.WithCancelCause(p.ctx)
 	f.cancel = cancel
 	var zero Out
-	p.enqueue(&task{
-		ctx:  ctx,
-		fail: func(err error) { f.complete(zero, err) },
-		run: func(_ context.Context, ref *actor.Ref) error {
-			out, err := fn.Call(ctx, ref, in)
-			if ctx.Err() != nil && err != nil && context.Cause(ctx) == context.Canceled {
-				err = context.Canceled // cancelled by the future's Cancel
-			}
-			if err != nil {
-				err = p.shutdownError(err) // a kill by Shutdown is the news
-			}
-			var ee *actor.ExitError
-			if errors.As(err, &ee) {
-				f.complete(zero, err)
-				return ee // the worker died under its task
-			}
-			f.complete(out, err)
+	t := &task{ctx: ctx, fail: func(err error) { f.complete(zero, err) }}
+	t.run = func(wctx context.Context, ref *actor.Ref) error {
+		out, err := fn.Call(ctx, ref, in)
+		switch {
+		case err == nil:
+			f.complete(out, nil)
 			return nil
-		},
-	})
+		case errors.Is(err, actor.ErrNotStarted):
+			p.requeue(t, err) // it never ran: another worker runs it
+		case context.Cause(ctx) == errCancel:
+			f.complete(zero, context.Canceled)
+		default:
+			f.complete(zero, p.cut(wctx, err)) // a kill by Shutdown, or a break, is the news
+		}
+		if died(err) {
+			return err // the worker died under its task
+		}
+		return nil
+	}
+	p.enqueue(t)
 	return f
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"sync"
 	"time"
 
 	"github.com/grove-rt/grove/actor"
@@ -43,7 +44,11 @@ const (
 
 // Map runs fn on every input across the pool's workers and yields the
 // results in input order, each with its own error (a failed task fails
-// alone, at its position). Inputs are read lazily, at most two batches per
+// alone, at its position). A worker that dies fails only the input it was
+// running, with its [*actor.ExitError]: the results its batch had sent
+// (every few milliseconds) are kept, and its other inputs run on another
+// worker, including any that had run but whose results died with it (so an
+// input can run twice, but yields once). Inputs are read lazily, at most two batches per
 // worker ahead of the consumer; tiny tasks are batched automatically. If the
 // consumer stops early, or ctx is cancelled (the iterator then yields ctx's
 // error last), dispatch stops and the batches in flight are cancelled.
@@ -160,35 +165,74 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 	}
 }
 
-// submitBatch queues one batch as one task; its results go to results.
+// submitBatch queues one batch as one task; its results go to results,
+// once every input has its result or its error. When its worker dies, the
+// inputs that never started, and those whose results the death lost, go
+// back to the head of the queue as the same task; only the input that was
+// running fails, with the worker's death.
 func submitBatch[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Out], seq int, ins []In, results chan<- batchDone[Out]) {
-	finish := func(outs []Out, errs []error, took time.Duration) {
-		results <- batchDone[Out]{seq: seq, outs: outs, errs: errs, took: took}
+	// outs and errs are the first run's (most batches have only one); left
+	// lists the inputs still to run, by position, after a worker's death.
+	var outs []Out
+	var errs []error
+	var left []int
+	start := time.Now()
+	var once sync.Once
+	finish := func() {
+		once.Do(func() { results <- batchDone[Out]{seq: seq, outs: outs, errs: errs, took: time.Since(start)} })
 	}
-	failAll := func(err error) {
-		errs := make([]error, len(ins))
-		for i := range errs {
+	fail := func(err error) {
+		if outs == nil {
+			outs, errs = make([]Out, len(ins)), make([]error, len(ins))
+			for i := range errs {
+				errs[i] = err
+			}
+		}
+		for _, i := range left {
 			errs[i] = err
 		}
-		finish(make([]Out, len(ins)), errs, 0)
+		finish()
 	}
-	p.enqueue(&task{
-		ctx:  ctx,
-		fail: failAll,
-		run: func(_ context.Context, ref *actor.Ref) error {
-			start := time.Now()
-			outs, errs, err := actor.CallBatch(ctx, ref, fn, ins)
-			if err == nil {
-				finish(outs, errs, time.Since(start))
-				return nil
+	t := &task{ctx: ctx, fail: fail}
+	t.run = func(wctx context.Context, ref *actor.Ref) error {
+		run := ins
+		if outs != nil {
+			run = make([]In, len(left))
+			for j, i := range left {
+				run[j] = ins[i]
 			}
-			err = p.shutdownError(err)
-			failAll(err)
-			var ee *actor.ExitError
-			if errors.As(err, &ee) {
-				return ee // the worker died under its task
-			}
+		}
+		o, e, err := actor.CallBatch(ctx, ref, fn, run)
+		if o == nil { // ctx ended, or the batch as a whole failed
+			fail(p.cut(wctx, err))
 			return nil
-		},
-	})
+		}
+		first := outs == nil
+		if first {
+			outs, errs = o, e
+		}
+		var again []int
+		for j := range run {
+			i := j
+			if !first {
+				i = left[j]
+			}
+			switch {
+			case errors.Is(e[j], actor.ErrNotStarted) || errors.Is(e[j], actor.ErrResultLost):
+				again = append(again, i)
+				continue
+			case e[j] != nil:
+				e[j] = p.cut(wctx, e[j])
+			}
+			outs[i], errs[i] = o[j], e[j]
+		}
+		if len(again) > 0 {
+			left = again
+			p.requeue(t, err)
+		} else {
+			finish()
+		}
+		return err // nil, or the worker's death: CallBatch returned the results all the same
+	}
+	p.enqueue(t)
 }

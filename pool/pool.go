@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sourcegraph/conc/panics"
+
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/nursery"
 )
@@ -42,8 +44,10 @@ type Pool struct {
 // task is one unit of work: a call, or a batch of calls, of Map.
 type task struct {
 	ctx context.Context
-	// run runs the task on a worker; it returns the worker's death, if the
-	// worker died under it, and completes the task's futures either way.
+	// run runs the task on a worker whose nursery's ctx is ctx; it returns
+	// the worker's death, if the worker died under it. It completes the
+	// task's futures, but for the work that never started (or whose results
+	// the death lost): that it requeues, for another worker.
 	run func(ctx context.Context, ref *actor.Ref) error
 	// fail completes the task's futures with err, unrun. It never blocks
 	// and never takes the pool's lock, so it may be called under it.
@@ -112,20 +116,37 @@ func (p *Pool) body(ctx context.Context) error {
 }
 
 // enqueue queues t, starting a worker if the pool has fewer than it may.
-func (p *Pool) enqueue(t *task) {
+func (p *Pool) enqueue(t *task) { p.add(t, nil) }
+
+// requeue puts back, at the head of the queue, a task whose worker died
+// (death) before it began (or before it sent the results of a batch's
+// items): it never ran, or its results are lost, so this is not a retry.
+// Unlike enqueue it is accepted during a graceful Shutdown, which drains
+// the queue.
+func (p *Pool) requeue(t *task, death error) { p.add(t, death) }
+
+// add is enqueue, or requeue when death is not nil.
+func (p *Pool) add(t *task, death error) {
 	p.mu.Lock()
+	var err error
 	switch {
 	case p.broken != nil:
-		err := p.broken
+		err = p.broken
+	case death != nil && (p.killing || p.ctx.Err() != nil):
+		err = fmt.Errorf("%w: %w", ErrShutdown, death)
+	case death == nil && (p.closed || p.ctx.Err() != nil):
+		err = ErrShutdown
+	}
+	if err != nil {
 		p.mu.Unlock()
 		t.fail(err)
 		return
-	case p.closed || p.ctx.Err() != nil:
-		p.mu.Unlock()
-		t.fail(ErrShutdown)
-		return
 	}
-	p.queue = append(p.queue, t)
+	if death != nil {
+		p.queue = slices.Insert(p.queue, 0, t)
+	} else {
+		p.queue = append(p.queue, t)
+	}
 	p.growLocked()
 	p.mu.Unlock()
 	select {
@@ -192,8 +213,11 @@ func (p *Pool) worker(ctx context.Context, name string) {
 				ref.Cancel()
 				return nil
 			}
-			if err := t.run(ctx, ref); err != nil {
+			if err := p.run(ctx, t, ref); err != nil {
 				return err // the worker died under its task
+			}
+			if ctx.Err() != nil {
+				return nil // the worker died (its nursery says how) or the pool is ending
 			}
 			p.mu.Lock()
 			p.refs[ref] = 0
@@ -209,6 +233,17 @@ func (p *Pool) worker(ctx context.Context, name string) {
 	p.workerEnded(err)
 }
 
+// run runs t on ref. A panic in the caller's own code that the task runs
+// here (an argument's EncodeMsgpack, a result's DecodeMsgpack) fails what
+// is left of the task with a [*nursery.PanicError]; the worker serves on.
+func (p *Pool) run(ctx context.Context, t *task, ref *actor.Ref) (err error) {
+	if rec := panics.Try(func() { err = t.run(ctx, ref) }); rec != nil {
+		t.fail(&nursery.PanicError{Value: rec.Value, Stack: rec.Stack})
+		return nil
+	}
+	return err
+}
+
 // next waits for the next task for ref, or returns nil when the worker
 // should exit: idle too long, retired by a shrink, or the pool is ending.
 func (p *Pool) next(ctx context.Context, ref *actor.Ref) *task {
@@ -220,6 +255,10 @@ func (p *Pool) next(ctx context.Context, ref *actor.Ref) *task {
 	}
 	for {
 		p.mu.Lock()
+		if ctx.Err() != nil { // the worker died: no task for it
+			p.mu.Unlock()
+			return nil
+		}
 		if p.retire > 0 {
 			p.retire--
 			p.mu.Unlock()
@@ -398,14 +437,25 @@ func (p *Pool) Shutdown(ctx context.Context, kill bool) error {
 	}
 }
 
-// shutdownError turns the death of a worker killed by Shutdown into
-// ErrShutdown for its task's futures.
-func (p *Pool) shutdownError(err error) error {
+// cut returns the error of a task that failed with err on a worker whose
+// nursery's ctx is ctx, when the pool cut it: ErrShutdown when Shutdown
+// killed the workers; ErrBroken (with the pool's break) when the pool broke
+// and the worker died or was stopped under the task. Otherwise err.
+func (p *Pool) cut(ctx context.Context, err error) error {
 	p.mu.Lock()
-	killing := p.killing
+	killing, broken := p.killing, p.broken
 	p.mu.Unlock()
-	if killing {
+	switch {
+	case killing:
 		return fmt.Errorf("%w: %w", ErrShutdown, err)
+	case broken != nil && (died(err) || ctx.Err() != nil && errors.Is(err, context.Canceled)):
+		return fmt.Errorf("%w; this task was cut: %w", broken, err)
 	}
 	return err
+}
+
+// died reports whether err says the task's worker died under it.
+func died(err error) bool {
+	var ee *actor.ExitError
+	return errors.As(err, &ee) || errors.Is(err, actor.ErrNotStarted) || errors.Is(err, actor.ErrResultLost)
 }

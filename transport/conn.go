@@ -308,10 +308,8 @@ func (c *Conn) Call(ctx context.Context, fn string, args any) (*Stream, error) {
 	s := newStream(c, id, true, c.peer.Window)
 	c.streams[id] = s
 	c.mu.Unlock()
-	owner, err := c.enqueue(ctx, &Message{Kind: KindCall, ID: id, Func: fn}, args, true)
-	<-c.callLock
+	owner, err := c.enqueueCall(ctx, s, fn, args)
 	if err != nil {
-		c.remove(s)
 		return nil, err
 	}
 	if err := c.flush(ctx, owner); err != nil {
@@ -326,6 +324,22 @@ func (c *Conn) Streams() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.streams)
+}
+
+// enqueueCall queues the Call frame of s and releases the call lock, also
+// when encoding args panics (a caller's own EncodeMsgpack): the panic goes
+// on to the caller, and the connection serves on without s.
+func (c *Conn) enqueueCall(ctx context.Context, s *Stream, fn string, args any) (owner uint64, err error) {
+	queued := false
+	defer func() {
+		<-c.callLock
+		if !queued {
+			c.remove(s)
+		}
+	}()
+	owner, err = c.enqueue(ctx, &Message{Kind: KindCall, ID: s.id, Func: fn}, args, true)
+	queued = err == nil
+	return owner, err
 }
 
 // Accept waits for the next stream the peer opened with a Call, honouring

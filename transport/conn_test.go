@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/grove-rt/grove/transport"
 )
@@ -462,4 +463,26 @@ func TestYieldFailsOnceTheCallerCancels(t *testing.T) {
 		}
 	}
 	require.Equal(t, transport.ErrCanceled.Error(), m.Err.Message)
+}
+
+// panicky panics in its encoder, as a caller's own EncodeMsgpack might.
+type panicky struct{}
+
+func (panicky) EncodeMsgpack(*msgpack.Encoder) error { panic("encoder panicked") }
+
+func TestCallSurvivesAPanickingEncoder(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, nil)
+	defer serve(b, echo)()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.PanicsWithValue(t, "encoder panicked", func() { _, _ = a.Call(ctx, "echo", panicky{}) },
+		"the panic goes on to the caller")
+	s, err := a.Call(ctx, "echo", point{1, 2, "after"})
+	require.NoError(t, err, "the connection serves on")
+	m, err := s.Recv(ctx)
+	require.NoError(t, err)
+	var got point
+	require.NoError(t, m.Decode(&got))
+	require.Equal(t, "after", got.Tag)
 }

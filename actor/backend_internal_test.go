@@ -3,6 +3,7 @@ package actor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/grove-rt/grove/internal/proctest"
 	"github.com/grove-rt/grove/nursery"
+	"github.com/grove-rt/grove/transport"
 )
 
 var whereAmI = Func("actor.internal.pid", func(ctx context.Context, _ int) (int, error) { return os.Getpid(), nil })
@@ -69,4 +72,25 @@ func TestSandboxFallback(t *testing.T) {
 
 	err = spawnAndCall(WithBackend("threads"))
 	require.ErrorContains(t, err, `unknown backend "threads"`)
+}
+
+// The parent's own failure in the handshake (here EMFILE, as FileConn
+// meets it when the descriptors run out after the fork) wins over the exit
+// of the child it abandons, which exits 2 with nothing on stderr.
+func TestSpawnOwnHandshakeErrorWins(t *testing.T) {
+	proctest.NeedsProcesses(t, "a child to abandon")
+	proctest.NoChildrenLeft(t)
+	outOfDescriptors := func(c *config) {
+		c.handshake = func(_ context.Context, f *os.File, _ transport.Side, _ ...transport.Option) (*transport.Conn, error) {
+			f.Close()
+			return nil, fmt.Errorf("transport: %s: %w", f.Name(), os.NewSyscallError("dup", syscall.EMFILE))
+		}
+	}
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		_, err := Spawn(ctx, n, "abandoned", outOfDescriptors)
+		return err
+	})
+	require.ErrorIs(t, err, syscall.EMFILE)
+	var ee *ExitError
+	require.False(t, errors.As(err, &ee), "the child's exit hides the cause: %v", err)
 }

@@ -85,18 +85,33 @@ func (r *Ref) ID() string { return r.id.ID }
 // PID returns the actor's process id.
 func (r *Ref) PID() int { return r.id.PID }
 
-// String formats the actor as name[id]@pid.
-func (r *Ref) String() string { return r.id.String() }
+// String formats the actor as name[id]@pid; a nil Ref as "<nil>".
+func (r *Ref) String() string {
+	if r == nil {
+		return "<nil>"
+	}
+	return r.id.String()
+}
 
 // Cancel stops the actor gracefully and does not wait: a stop message
 // first; SIGTERM if it has not exited after the grace period; SIGKILL after
 // the kill delay. Its task in the nursery then ends without an error.
-func (r *Ref) Cancel() { r.once.Do(func() { close(r.cancel) }) }
+func (r *Ref) Cancel() {
+	if r == nil {
+		panic("actor: Cancel called on a nil *Ref: use the Ref that Spawn returned with a nil error")
+	}
+	r.once.Do(func() { close(r.cancel) })
+}
 
 // Kill ends the actor's process at once with SIGKILL, skipping the ladder
 // (even one already under way), and does not wait. Its calls in flight fail
 // with its [*ExitError]; its task in the nursery ends without an error.
-func (r *Ref) Kill() { r.killOnce.Do(func() { close(r.killReq) }) }
+func (r *Ref) Kill() {
+	if r == nil {
+		panic("actor: Kill called on a nil *Ref: use the Ref that Spawn returned with a nil error")
+	}
+	r.killOnce.Do(func() { close(r.killReq) })
+}
 
 // Spawn starts name as an actor: a child process running this executable
 // (or another, [WithExecutable]) that serves the registered functions. It
@@ -343,8 +358,15 @@ func (r *Ref) stop() error {
 	return nil
 }
 
-// open starts a call of fn on the actor.
+// open starts a call of fn on the actor. Every call goes through it, so it
+// is where a nil Ref or ctx is caught.
 func (r *Ref) open(ctx context.Context, fn string, in any) (*transport.Stream, error) {
+	if r == nil {
+		return nil, fmt.Errorf("actor: call %s: nil *Ref: use the Ref that Spawn returned with a nil error", fn)
+	}
+	if ctx == nil {
+		return nil, fmt.Errorf("actor %s: call %s: nil ctx: pass the caller's ctx (or context.Background())", r.id, fn)
+	}
 	s, err := r.conn.Call(ctx, fn, in)
 	if err != nil {
 		if ctx.Err() != nil && !r.dead() {

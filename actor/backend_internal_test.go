@@ -58,13 +58,17 @@ func TestSandboxFallback(t *testing.T) {
 		})
 	}
 
+	warnings := func() int { return strings.Count(logs.String(), "processes cannot be spawned here") }
 	require.NoError(t, spawnAndCall(), "auto falls back to goroutines")
-	require.Empty(t, logs.String(), "silently")
+	require.NoError(t, spawnAndCall())
+	require.Equal(t, 1, warnings(), "with one warning: %s", logs.String())
+	require.Contains(t, logs.String(), "an actor's crash ends the whole program", "that says what is given up")
 
 	reset()
+	logs.Reset()
 	require.NoError(t, spawnAndCall(WithBackend(BackendProcess)), "an explicit process backend falls back too")
 	require.NoError(t, spawnAndCall(WithBackend(BackendProcess)))
-	require.Equal(t, 1, strings.Count(logs.String(), "processes cannot be spawned here"), "with one warning: %s", logs.String())
+	require.Equal(t, 1, warnings(), "with one warning: %s", logs.String())
 
 	err := spawnAndCall(WithBackend(BackendProcess), WithStrictBackend())
 	require.ErrorIs(t, err, syscall.EPERM, "strict: an error, no fallback")

@@ -38,6 +38,9 @@
 //			n.Cancel(nil) // stop the worker; Run returns once it is reaped
 //			return nil
 //		})
+//		if err != nil {
+//			log.Fatal(err) // an *actor.RemoteError, an *actor.ExitError, ...
+//		}
 //	}
 //
 // Where processes cannot be spawned (GOOS=js, wasip1, sandboxes), actors run

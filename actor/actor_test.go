@@ -3,6 +3,7 @@ package actor_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -414,6 +415,21 @@ func TestSpawnFailures(t *testing.T) {
 		require.ErrorIs(t, err, actor.ErrNoHandshake)
 		require.ErrorContains(t, err, "call actor.Main() first in main")
 		require.Less(t, time.Since(start), 5*time.Second)
+	})
+	t.Run("cancelled mid-handshake", func(t *testing.T) {
+		// The child is slow to start, and exits 2 once its parent has hung
+		// up, as an actor does: the spawn's ctx ended first, and that is
+		// the news, not the exit of a child the spawn itself abandoned.
+		sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		err := nursery.Run(ctx, func(_ context.Context, n *nursery.Nursery) error {
+			_, err := actor.Spawn(sctx, n, "slow", actor.WithExecutable("/bin/sh"),
+				actor.WithArgs("-c", "sleep 0.5; exit 2"))
+			return err
+		})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		var ee *actor.ExitError
+		require.False(t, errors.As(err, &ee), "a spurious exit: %v", err)
 	})
 	t.Run("missing executable", func(t *testing.T) {
 		err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {

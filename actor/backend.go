@@ -15,13 +15,22 @@ import (
 
 // A Backend is where actors run: in child processes, or on goroutines of
 // this process.
+//
+// The goroutine backend runs the same functions over the same wire, but
+// gives up what only a process has: an actor's crash (a panic outside a
+// call, os.Exit, a fatal signal, running out of memory) ends the whole
+// program instead of failing its task; a function that ignores its ctx
+// cannot be killed (it is abandoned after the kill delay); and the actor
+// shares this process's memory, limits, stdout, stderr and pid.
 type Backend string
 
 // The backends. [BackendAuto], the default, uses processes where they can
 // be spawned and falls back to goroutines where they cannot: under GOOS=js
-// and wasip1, or where the first spawn fails with ENOSYS or EPERM (a
-// sandbox), silently, as joblib falls back to threads in
-// Pyodide.
+// and wasip1 (silently: there are no processes there), or where the first
+// spawn fails with ENOSYS or EPERM (a sandbox), as joblib falls back to
+// threads in Pyodide. That switch at run time logs one warning through
+// log/slog (once per process), because of what the goroutine backend gives
+// up.
 const (
 	BackendProcess   Backend = "process"
 	BackendGoroutine Backend = "goroutine"
@@ -91,14 +100,14 @@ func spawn(ctx context.Context, name string, cfg config) (*Ref, error) {
 		return r, err
 	}
 	processesUnsupported.Store(true)
-	if b == BackendProcess {
-		if cfg.strict {
-			return nil, fmt.Errorf("actor: spawn %s: the process backend was required and cannot work here: %w", name, err)
-		}
-		fallbackWarning.Do(func() {
-			slog.Warn("actor: processes cannot be spawned here; actors run on goroutines instead",
-				"backend", string(b), "err", err)
-		})
+	if b == BackendProcess && cfg.strict {
+		return nil, fmt.Errorf("actor: spawn %s: the process backend was required and cannot work here: %w", name, err)
 	}
+	fallbackWarning.Do(func() {
+		slog.Warn("actor: processes cannot be spawned here; actors run on goroutines instead, "+
+			"where an actor's crash ends the whole program and a function that ignores its ctx cannot be killed "+
+			"(actor.WithStrictBackend makes this an error)",
+			"backend", string(b), "err", err)
+	})
 	return startGoroutine(ctx, name, cfg)
 }

@@ -3,9 +3,11 @@ package actor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -13,7 +15,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/grove-rt/grove/internal/proctest"
 	"github.com/grove-rt/grove/nursery"
+	"github.com/grove-rt/grove/transport"
 )
 
 var whereAmI = Func("actor.internal.pid", func(ctx context.Context, _ int) (int, error) { return os.Getpid(), nil })
@@ -55,13 +59,21 @@ func TestSandboxFallback(t *testing.T) {
 		})
 	}
 
-	require.NoError(t, spawnAndCall(), "auto falls back to goroutines")
-	require.Empty(t, logs.String(), "silently")
+	warnings := func() int { return strings.Count(logs.String(), "processes cannot be spawned here") }
+	require.NoError(t, spawnAndCall(WithBackend(BackendAuto)), "auto falls back to goroutines")
+	require.NoError(t, spawnAndCall(WithBackend(BackendAuto)))
+	if runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
+		require.Zero(t, warnings(), "silently where there are no processes: %s", logs.String())
+	} else {
+		require.Equal(t, 1, warnings(), "with one warning: %s", logs.String())
+		require.Contains(t, logs.String(), "an actor's crash ends the whole program", "that says what is given up")
+	}
 
 	reset()
+	logs.Reset()
 	require.NoError(t, spawnAndCall(WithBackend(BackendProcess)), "an explicit process backend falls back too")
 	require.NoError(t, spawnAndCall(WithBackend(BackendProcess)))
-	require.Equal(t, 1, strings.Count(logs.String(), "processes cannot be spawned here"), "with one warning: %s", logs.String())
+	require.Equal(t, 1, warnings(), "with one warning: %s", logs.String())
 
 	err := spawnAndCall(WithBackend(BackendProcess), WithStrictBackend())
 	require.ErrorIs(t, err, syscall.EPERM, "strict: an error, no fallback")
@@ -69,4 +81,25 @@ func TestSandboxFallback(t *testing.T) {
 
 	err = spawnAndCall(WithBackend("threads"))
 	require.ErrorContains(t, err, `unknown backend "threads"`)
+}
+
+// The parent's own failure in the handshake (here EMFILE, as FileConn
+// meets it when the descriptors run out after the fork) wins over the exit
+// of the child it abandons, which exits 2 with nothing on stderr.
+func TestSpawnOwnHandshakeErrorWins(t *testing.T) {
+	proctest.NeedsProcesses(t, "a child to abandon")
+	proctest.NoChildrenLeft(t)
+	outOfDescriptors := func(c *config) {
+		c.handshake = func(_ context.Context, f *os.File, _ transport.Side, _ ...transport.Option) (*transport.Conn, error) {
+			f.Close()
+			return nil, fmt.Errorf("transport: %s: %w", f.Name(), os.NewSyscallError("dup", syscall.EMFILE))
+		}
+	}
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		_, err := Spawn(ctx, n, "abandoned", outOfDescriptors)
+		return err
+	})
+	require.ErrorIs(t, err, syscall.EMFILE)
+	var ee *ExitError
+	require.False(t, errors.As(err, &ee), "the child's exit hides the cause: %v", err)
 }

@@ -22,14 +22,19 @@
 //
 //	func main() {
 //		actor.Main() // first: in a spawned actor this serves and never returns
-//		err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+//		err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 //			ref, err := actor.Spawn(ctx, n, "worker")
 //			if err != nil {
 //				return err
 //			}
 //			v, err := Square.Call(ctx, ref, 7) // 49, computed in the child
-//			...
+//			fmt.Println(v, err)
+//			n.Cancel(nil) // stop the worker; Run returns once it is reaped
+//			return nil
 //		})
+//		if err != nil {
+//			log.Fatal(err)
+//		}
 //	}
 //
 // Functions are declared with [Func] (one value in, one out), [StreamFunc]

@@ -27,9 +27,10 @@ const orphanExit = 500 * time.Millisecond
 // it notices within milliseconds (the link reaches EOF; on Linux the kernel
 // also delivers SIGKILL), cancels its own actors, and exits.
 func Main() {
-	if os.Getenv(envActor) != "1" {
+	if !startedAsActor {
 		return
 	}
+	mainServing.Store(true)
 	os.Exit(serveParent())
 }
 

@@ -3,7 +3,10 @@ package actor
 import (
 	"context"
 	"io"
+	"os"
 	"time"
+
+	"github.com/grove-rt/grove/transport"
 )
 
 // Defaults of the spawn options.
@@ -36,6 +39,9 @@ type config struct {
 	strict       bool
 	// start replaces the process spawn, for tests that simulate a sandbox.
 	start func(ctx context.Context, name string, cfg config) (*Ref, error)
+	// handshake replaces transport.FileConn in the parent, for tests that
+	// simulate its failures.
+	handshake func(ctx context.Context, f *os.File, side transport.Side, opts ...transport.Option) (*transport.Conn, error)
 }
 
 func newConfig(opts []Option) config {

@@ -80,13 +80,13 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 	}
 	local, remote, err := transport.Pair()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		local.Close()
 		remote.Close()
-		return nil, err
+		return nil, fmt.Errorf("actor: spawn %s: stdout pipe: %w", name, err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
@@ -94,7 +94,7 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 		remote.Close()
 		outR.Close()
 		outW.Close()
-		return nil, err
+		return nil, fmt.Errorf("actor: spawn %s: stderr pipe: %w", name, err)
 	}
 	r := &Ref{
 		id:      transport.ActorID{Name: name, ID: newID()},
@@ -133,6 +133,13 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 		outR.Close()
 		errR.Close()
 		readProgress(page) // closes it
+		if errors.Is(err, syscall.EBADF) {
+			// Our descriptors are open: the forked child failed to move them
+			// above the highest one, which is at this process's
+			// RLIMIT_NOFILE. The table is full.
+			return nil, fmt.Errorf("actor: spawn %s: %w: this process's descriptors reach its RLIMIT_NOFILE: %w",
+				name, syscall.EMFILE, err)
+		}
 		return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
 	}
 	r.cmd = cmd
@@ -154,7 +161,11 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 
 	hctx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
 	defer cancel()
-	conn, err := transport.FileConn(hctx, local, transport.Initiator, transport.WithIdentity(identity(ctx), "parent"))
+	handshake := transport.FileConn
+	if cfg.handshake != nil {
+		handshake = cfg.handshake
+	}
+	conn, err := handshake(hctx, local, transport.Initiator, transport.WithIdentity(identity(ctx), "parent"))
 	if err != nil {
 		return nil, r.failedStart(ctx, hctx, err)
 	}

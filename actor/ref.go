@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -39,6 +41,14 @@ var self = func() transport.ActorID {
 	}
 	return id
 }()
+
+// startedAsActor is whether this process was spawned as an actor, fixed
+// at start-up; mainServing is set once Main serves the parent. Both are
+// facts about the process, hence process-wide.
+var (
+	startedAsActor = os.Getenv(envActor) == "1"
+	mainServing    atomic.Bool
+)
 
 func newID() string {
 	var b [8]byte
@@ -77,18 +87,33 @@ func (r *Ref) ID() string { return r.id.ID }
 // PID returns the actor's process id.
 func (r *Ref) PID() int { return r.id.PID }
 
-// String formats the actor as name[id]@pid.
-func (r *Ref) String() string { return r.id.String() }
+// String formats the actor as name[id]@pid; a nil Ref as "<nil>".
+func (r *Ref) String() string {
+	if r == nil {
+		return "<nil>"
+	}
+	return r.id.String()
+}
 
 // Cancel stops the actor gracefully and does not wait: a stop message
 // first; SIGTERM if it has not exited after the grace period; SIGKILL after
 // the kill delay. Its task in the nursery then ends without an error.
-func (r *Ref) Cancel() { r.once.Do(func() { close(r.cancel) }) }
+func (r *Ref) Cancel() {
+	if r == nil {
+		panic("actor: Cancel called on a nil *Ref: use the Ref that Spawn returned with a nil error")
+	}
+	r.once.Do(func() { close(r.cancel) })
+}
 
 // Kill ends the actor's process at once with SIGKILL, skipping the ladder
 // (even one already under way), and does not wait. Its calls in flight fail
 // with its [*ExitError]; its task in the nursery ends without an error.
-func (r *Ref) Kill() { r.killOnce.Do(func() { close(r.killReq) }) }
+func (r *Ref) Kill() {
+	if r == nil {
+		panic("actor: Kill called on a nil *Ref: use the Ref that Spawn returned with a nil error")
+	}
+	r.killOnce.Do(func() { close(r.killReq) })
+}
 
 // Spawn starts name as an actor: a child process running this executable
 // (or another, [WithExecutable]) that serves the registered functions. It
@@ -99,19 +124,42 @@ func (r *Ref) Kill() { r.killOnce.Do(func() { close(r.killReq) }) }
 //
 // A spawn costs a fork and exec of the executable, about a millisecond for
 // a small Go binary. A child that dies before the handshake gives its
-// ExitError; one that never calls Main gives an error matching
-// [ErrNoHandshake]; a missing executable fails at once.
+// ExitError; one that never calls Main, or calls Spawn before it, gives an
+// error matching [ErrNoHandshake] that says to call [Main] first in main; a
+// missing executable fails at once. A spawn cancelled by ctx (or n) fails
+// with ctx's cause, never with the exit of the child it abandoned, and this
+// process's own failures (out of descriptors: EMFILE) win over the child's
+// exit likewise. In a process started as an actor, Spawn before Main has
+// taken over fails at once: that process would otherwise spawn itself
+// without end.
+//
+// Where processes cannot be spawned, the actor runs on a goroutine of this
+// process instead ([Backend]): it then has no process of its own, so a
+// crash of its code (a panic outside a call, os.Exit, a fatal signal) ends
+// the whole program, a function that ignores its ctx cannot be killed, and
+// it shares this process's memory limits, stdout and stderr.
+//
+// A nil ctx or n is an error that says so.
 func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option) (*Ref, error) {
+	if ctx == nil {
+		return nil, fmt.Errorf("actor: Spawn %s: nil ctx: pass the ctx of the nursery's body (or context.Background())", name)
+	}
+	if n == nil {
+		return nil, fmt.Errorf("actor: Spawn %s: nil *nursery.Nursery: spawn in the body of nursery.Run, with the nursery it is given", name)
+	}
+	if err := mainFirst(); err != nil {
+		return nil, err
+	}
 	cfg := newConfig(opts)
 	return nursery.Start(n, func(nctx context.Context, started func(*Ref)) error {
 		// On Linux the child gets SIGKILL when the thread that forked it
 		// exits: keep this goroutine on its thread until the child is gone.
 		lockThread()
-		sctx, cancel := context.WithCancel(nctx)
-		stop := context.AfterFunc(ctx, cancel)
+		sctx, cancel := context.WithCancelCause(nctx)
+		stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 		r, err := spawn(sctx, name, cfg)
 		stop()
-		cancel()
+		cancel(nil)
 		if err != nil {
 			return err
 		}
@@ -121,21 +169,42 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 	})
 }
 
+// noMainLine is what Spawn writes on stderr, and returns, in a process
+// started as an actor before Main has taken over; the parent recognises it
+// in the stderr tail of the child that died before the handshake.
+const noMainLine = "actor: Spawn was called in a process started as an actor, before actor.Main() took over " +
+	"(this program would spawn itself without end): call actor.Main() first in main"
+
+// mainFirst refuses a spawn in a process started as an actor whose Main
+// has not taken over: the process is the parent's child, not a program of
+// its own, and each such spawn would start one more of it.
+func mainFirst() error {
+	if !startedAsActor || mainServing.Load() {
+		return nil
+	}
+	fmt.Fprintln(os.Stderr, noMainLine)
+	return errors.New(noMainLine)
+}
+
 // failedStart explains a handshake that failed, after making sure the
-// process is gone.
+// process is gone. Only a link the child broke (it died, or closed its end)
+// is explained by the child's exit; any other failure is this side's own —
+// the spawn was cancelled, it timed out, this process ran out of
+// descriptors — and wins over the exit of the child, which is killed (a
+// child whose parent hung up on it exits with code 2, which says nothing).
 func (r *Ref) failedStart(ctx, hctx context.Context, err error) error {
-	select {
-	case <-r.exited: // it died first: its exit says why
-	case <-time.After(time.Second):
-	}
-	select {
-	case <-r.exited:
-		if ee := r.exitError(); ee != nil {
-			return ee
+	if peerHungUp(err) {
+		select {
+		case <-r.exited: // it died: its exit says why
+		case <-time.After(time.Second):
 		}
-	default:
-		r.kill()
+		select {
+		case <-r.exited:
+			return r.diedBeforeHandshake(err)
+		default:
+		}
 	}
+	r.kill()
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("actor: spawn %s: %w", r.id.Name, context.Cause(ctx))
@@ -144,6 +213,28 @@ func (r *Ref) failedStart(ctx, hctx context.Context, err error) error {
 			ErrNoHandshake, r.id, r.cfg.startTimeout, err)
 	}
 	return fmt.Errorf("actor: spawn %s: %w", r.id, err)
+}
+
+// diedBeforeHandshake explains a child that exited before the handshake
+// completed: by its exit, unless the exit shows that it never served.
+func (r *Ref) diedBeforeHandshake(err error) error {
+	ee := r.exitError()
+	switch {
+	case ee == nil:
+		return fmt.Errorf("%w %s: it exited before the handshake: call actor.Main() first in main: %w",
+			ErrNoHandshake, r.id, err)
+	case strings.Contains(ee.Stderr, noMainLine):
+		return fmt.Errorf("%w %s: it called actor.Spawn before actor.Main(), and would have spawned itself "+
+			"without end: call actor.Main() first in main: %w", ErrNoHandshake, r.id, ee)
+	}
+	return ee
+}
+
+// peerHungUp reports whether a handshake failed because the peer closed
+// its end of the link.
+func peerHungUp(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // kill ends the process at once and waits for it and its output.
@@ -270,8 +361,15 @@ func (r *Ref) stop() error {
 	return nil
 }
 
-// open starts a call of fn on the actor.
+// open starts a call of fn on the actor. Every call goes through it, so it
+// is where a nil Ref or ctx is caught.
 func (r *Ref) open(ctx context.Context, fn string, in any) (*transport.Stream, error) {
+	if r == nil {
+		return nil, fmt.Errorf("actor: call %s: nil *Ref: use the Ref that Spawn returned with a nil error", fn)
+	}
+	if ctx == nil {
+		return nil, fmt.Errorf("actor %s: call %s: nil ctx: pass the caller's ctx (or context.Background())", r.id, fn)
+	}
 	before := r.opened.Load()
 	s, err := r.conn.Call(ctx, fn, in)
 	if err != nil {

@@ -165,7 +165,13 @@ func (f *Function[In, Out]) Name() string { return f.name }
 // remote call (the remote function's ctx is cancelled) and returns ctx's
 // error at once. A remote error comes back as a [*RemoteError]; the death
 // of the actor's process as an [*ExitError].
+//
+// A nil Ref, ctx or Function is an error that says so.
 func (f *Function[In, Out]) Call(ctx context.Context, ref *Ref, in In) (Out, error) {
+	if f == nil {
+		var out Out
+		return out, fmt.Errorf("actor: Call on a nil *Function[%T, %T]: declare it with actor.Func", *new(In), out)
+	}
 	return CallByName[Out](ctx, ref, f.name, in)
 }
 

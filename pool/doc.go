@@ -21,5 +21,5 @@
 //	defer p.Shutdown(ctx, false)
 //	f := pool.Submit(p, Square, 7)        // Square is an actor.Func
 //	v, err := f.Result(ctx)                 // 49, computed in a worker
-//	for v, err := range pool.Map(ctx, p, Square, slices.Values(xs)) { ... }
+//	for v, err := range pool.Map(ctx, p, Square, slices.Values(xs)) { /* in input order */ }
 package pool

@@ -3,6 +3,8 @@ package pool
 import (
 	"errors"
 	"fmt"
+
+	"github.com/grove-rt/grove/actor"
 )
 
 var (
@@ -26,3 +28,14 @@ type InitError struct {
 func (e *InitError) Error() string { return fmt.Sprintf("pool: worker initializer failed: %v", e.Err) }
 
 func (e *InitError) Unwrap() error { return e.Err }
+
+// misuse explains a nil pool or function given to op, or returns nil.
+func misuse[In, Out any](op string, p *Pool, fn *actor.Function[In, Out]) error {
+	switch {
+	case p == nil:
+		return fmt.Errorf("pool: %s on a nil *Pool: create it with pool.New, pool.Start or pool.Shared", op)
+	case fn == nil:
+		return fmt.Errorf("pool: %s of a nil *actor.Function[%T, %T]: declare it with actor.Func", op, *new(In), *new(Out))
+	}
+	return nil
+}

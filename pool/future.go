@@ -64,12 +64,17 @@ var errCancel = fmt.Errorf("pool: Future.Cancel: %w", context.Canceled)
 
 // Submit queues fn(in) on the pool and returns its future at once. It
 // costs an allocation or two and no syscall; the task starts on the next
-// free worker (spawning one if the pool has fewer than its size).
+// free worker (spawning one if the pool has fewer than its size). A nil
+// pool or function gives a future that fails at once, saying so.
 func Submit[In, Out any](p *Pool, fn *actor.Function[In, Out], in In) *Future[Out] {
 	f := newFuture[Out]()
+	var zero Out
+	if err := misuse("Submit", p, fn); err != nil {
+		f.complete(zero, err)
+		return f
+	}
 	ctx, cancel := context.WithCancelCause(p.ctx)
 	f.cancel = cancel
-	var zero Out
 	t := &task{ctx: ctx, fail: func(err error) { f.complete(zero, err) }}
 	t.run = func(wctx context.Context, ref *actor.Ref) error {
 		out, err := fn.Call(ctx, ref, in)

@@ -69,6 +69,16 @@ type batchDone[Out any] struct {
 }
 
 func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Out], ins iter.Seq[In], ordered bool, opts []MapOption, yield func(Out, error) bool) {
+	if err := misuse("Map", p, fn); err != nil {
+		var zero Out
+		yield(zero, err)
+		return
+	}
+	if ctx == nil {
+		var zero Out
+		yield(zero, errors.New("pool: Map: nil ctx: pass the caller's ctx (or context.Background())"))
+		return
+	}
 	var cfg mapConfig
 	for _, o := range opts {
 		o(&cfg)

@@ -56,8 +56,11 @@ type task struct {
 
 // New starts a standalone pool. Workers are spawned on demand, up to the
 // worker count, as tasks arrive. The pool lives until [Pool.Shutdown] or
-// until ctx is cancelled (which kills its workers).
+// until ctx is cancelled (which kills its workers). A nil ctx is an error.
 func New(ctx context.Context, opts ...Option) (*Pool, error) {
+	if ctx == nil {
+		return nil, errors.New("pool: New: nil ctx: pass the ctx the pool lives under (or context.Background())")
+	}
 	p := newPool(newConfig(opts))
 	ready := make(chan struct{})
 	go func() {
@@ -75,8 +78,11 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 
 // Start starts a pool as a task of n: its workers are then part of n's
 // tree, cancelling n kills them, and a broken pool fails n. Shut it down
-// with [Pool.Shutdown] when done, or cancel n.
+// with [Pool.Shutdown] when done, or cancel n. A nil n is an error.
 func Start(n *nursery.Nursery, opts ...Option) (*Pool, error) {
+	if n == nil {
+		return nil, errors.New("pool: Start: nil *nursery.Nursery: start the pool in the body of nursery.Run, with the nursery it is given")
+	}
 	p := newPool(newConfig(opts))
 	return nursery.Start(n, func(ctx context.Context, started func(*Pool)) error {
 		defer close(p.ended)

@@ -533,3 +533,46 @@ func TestOrderedMapReadsAheadBoundedly(t *testing.T) {
 	}
 	require.LessOrEqual(t, read, 2*2+1, "at most two batches a worker ahead")
 }
+
+// A nil pool, function or ctx gives a one-line error that names the
+// function and the fix, never a nil-pointer panic.
+func TestMisuseSaysTheFix(t *testing.T) {
+	t.Parallel()
+	var (
+		nilCtx context.Context
+		noPool *pool.Pool
+		noFunc *actor.Function[int, int]
+		noNurs *nursery.Nursery
+	)
+	ctx := context.Background()
+	p, err := pool.New(ctx, pool.WithWorkers(1))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, p.Shutdown(ctx, true)) }()
+	mapErr := func(p *pool.Pool, fn *actor.Function[int, int], ctx context.Context) error {
+		for _, err := range pool.Map(ctx, p, fn, slices.Values([]int{1, 2})) {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"Submit, nil pool", errOf(pool.Submit(noPool, square, 1).Result(ctx)), "pool: Submit on a nil *Pool"},
+		{"Submit, nil Function", errOf(pool.Submit(p, noFunc, 1).Result(ctx)), "pool: Submit of a nil *actor.Function[int, int]"},
+		{"Map, nil pool", mapErr(noPool, square, ctx), "pool: Map on a nil *Pool"},
+		{"Map, nil ctx", mapErr(p, square, nilCtx), "pool: Map: nil ctx"},
+		{"New, nil ctx", errOf(pool.New(nilCtx)), "pool: New: nil ctx"},
+		{"Start, nil nursery", errOf(pool.Start(noNurs)), "pool: Start: nil *nursery.Nursery"},
+	}
+	for _, c := range cases {
+		require.ErrorContains(t, c.err, c.want, c.name)
+		require.NotContains(t, c.err.Error(), "\n", "%s: one line", c.name)
+	}
+}
+
+// errOf keeps the error of a call that returns a value and an error.
+func errOf[T any](_ T, err error) error { return err }

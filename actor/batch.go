@@ -150,6 +150,9 @@ func runItem(ctx context.Context, fn string, invoke invokeFunc, i int, args msgp
 // backend, or concurrent batches on one actor), every item without a
 // result gets the death.
 func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out], ins []In) ([]Out, []error, error) {
+	if f == nil {
+		return nil, nil, fmt.Errorf("actor: CallBatch of a nil *Function[%T, %T]: declare it with actor.Func", *new(In), *new(Out))
+	}
 	outs := make([]Out, len(ins))
 	errs := make([]error, len(ins))
 	args, index := encodeArgs(f.name, ins, errs)

@@ -14,6 +14,8 @@ import (
 // errOf keeps the error of a call that returns a value and an error.
 func errOf[T any](_ T, err error) error { return err }
 
+func errOf3[A, B any](_ A, _ B, err error) error { return err }
+
 // A nil argument gives a one-line error that names the function, the
 // argument and the fix, never a nil-pointer panic.
 func TestMisuseSaysTheFix(t *testing.T) {
@@ -39,6 +41,10 @@ func TestMisuseSaysTheFix(t *testing.T) {
 			{"Call of a nil Function", errOf(noFunc.Call(ctx, ref, 1)), "actor: Call on a nil *Function[int, int]"},
 			{"CallByName, nil Ref", errOf(actor.CallByName[int](ctx, noRef, "test.square", 1)), "nil *Ref"},
 			{"stream Open, nil Ref", errOf(count.Open(ctx, noRef, 1)), "actor: call test.count: nil *Ref"},
+			{"stream Open of a nil StreamFunction", errOf((*actor.StreamFunction[int, int])(nil).Open(ctx, ref, 1)), "actor: Open on a nil *StreamFunction[int, int]"},
+			{"duplex Open of a nil DuplexFunction", errOf((*actor.DuplexFunction[int, int])(nil).Open(ctx, ref)), "actor: Open on a nil *DuplexFunction[int, int]"},
+			{"CallBatch of a nil Function", errOf3(actor.CallBatch(ctx, ref, noFunc, []int{1})), "actor: CallBatch of a nil *Function[int, int]"},
+			{"CallBatch, nil Ref", errOf3(actor.CallBatch(ctx, noRef, square, []int{1})), "nil *Ref"},
 			{"RunIn, nil ctx", errOf(actor.RunIn(nilCtx, square, 1)), "actor: RunIn: nil ctx"},
 			{"RunIn, nil Function", errOf(actor.RunIn(ctx, noFunc, 1)), "actor: RunIn: nil *Function[int, int]"},
 		}

@@ -45,6 +45,9 @@ func (f *StreamFunction[In, Out]) Name() string { return f.name }
 // items. Read [Stream.C] until it closes, then [Stream.Err] says how the
 // call ended; or cancel ctx, or call [Stream.Close], to end it early.
 func (f *StreamFunction[In, Out]) Open(ctx context.Context, ref *Ref, in In) (*Stream[Out], error) {
+	if f == nil {
+		return nil, fmt.Errorf("actor: Open on a nil *StreamFunction[%T, %T]: declare it with actor.StreamFunc", *new(In), *new(Out))
+	}
 	s, err := ref.open(ctx, f.name, in)
 	if err != nil {
 		return nil, err
@@ -320,6 +323,9 @@ func (d *Duplex[In, Out]) Close() {
 
 // Open calls the duplex function in ref.
 func (f *DuplexFunction[In, Out]) Open(ctx context.Context, ref *Ref) (*Duplex[In, Out], error) {
+	if f == nil {
+		return nil, fmt.Errorf("actor: Open on a nil *DuplexFunction[%T, %T]: declare it with actor.DuplexFunc", *new(In), *new(Out))
+	}
 	s, err := ref.open(ctx, f.name, nil)
 	if err != nil {
 		return nil, err

@@ -418,8 +418,15 @@ func (p *Pool) Resize(n int) {
 // running tasks to finish; with kill it kills the workers at once and the
 // unfinished futures fail with [ErrShutdown]. Either way later submits fail
 // with ErrShutdown. It returns once every worker has been reaped, or when
-// ctx ends (the shutdown then goes on in the background).
+// ctx ends (the shutdown then goes on in the background). A nil pool or
+// ctx is an error that says so.
 func (p *Pool) Shutdown(ctx context.Context, kill bool) error {
+	if p == nil {
+		return errors.New("pool: Shutdown on a nil *Pool: create it with pool.New, pool.Start or pool.Shared")
+	}
+	if ctx == nil {
+		return errors.New("pool: Shutdown: nil ctx: pass the caller's ctx (or context.Background())")
+	}
 	p.mu.Lock()
 	p.closed = true
 	var queued []*task

@@ -567,6 +567,8 @@ func TestMisuseSaysTheFix(t *testing.T) {
 		{"Map, nil ctx", mapErr(p, square, nilCtx), "pool: Map: nil ctx"},
 		{"New, nil ctx", errOf(pool.New(nilCtx)), "pool: New: nil ctx"},
 		{"Start, nil nursery", errOf(pool.Start(noNurs)), "pool: Start: nil *nursery.Nursery"},
+		{"Shutdown, nil pool", noPool.Shutdown(ctx, false), "pool: Shutdown on a nil *Pool"},
+		{"Shutdown, nil ctx", p.Shutdown(nilCtx, false), "pool: Shutdown: nil ctx"},
 	}
 	for _, c := range cases {
 		require.ErrorContains(t, c.err, c.want, c.name)

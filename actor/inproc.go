@@ -20,31 +20,31 @@ import (
 func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) {
 	parentEnd, childEnd := net.Pipe()
 	id := transport.ActorID{Name: name, ID: newID(), PID: os.Getpid()}
-	actx, stop := context.WithCancel(context.WithValue(context.Background(), identityKey{}, id))
+	sv := newServer(context.WithValue(context.Background(), identityKey{}, id))
 	r := &Ref{
 		id:      id,
 		cfg:     cfg,
 		exited:  make(chan struct{}),
 		cancel:  make(chan struct{}),
 		killReq: make(chan struct{}),
-		inproc:  stop,
+		inproc:  func() { sv.cancel(nil) },
 	}
 	served := make(chan error, 1)
 	go func() {
 		defer close(r.exited)
-		conn, err := transport.NewConn(actx, childEnd, transport.Responder,
-			transport.WithIdentity(id, "child"),
-			transport.WithHandler(func(s *transport.Stream) { serveCall(actx, stop, s) }))
+		conn, err := transport.NewConn(sv.root, childEnd, transport.Responder,
+			transport.WithIdentity(id, "child"), transport.WithHandler(sv.handle))
 		served <- err
 		if err != nil {
 			return
 		}
 		select {
-		case <-actx.Done(): // stopped
+		case <-sv.root.Done(): // stopped: the calls answer within the grace period
+			sv.settle(after(sv.gracePeriod()), nil, conn.Done())
 		case <-conn.Done(): // the parent's end is gone
 		}
-		stop()
-		conn.Close() // waits for the calls in flight
+		sv.cancel(nil)
+		conn.Close() // flushes the answers, then waits for the calls that did not answer
 	}()
 	conn, err := transport.NewConn(ctx, parentEnd, transport.Initiator,
 		transport.WithIdentity(identity(ctx), "parent"))
@@ -52,7 +52,7 @@ func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) 
 		err = <-served
 	}
 	if err != nil {
-		stop()
+		sv.cancel(nil)
 		parentEnd.Close()
 		childEnd.Close()
 		<-r.exited

@@ -2,6 +2,7 @@ package actor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -46,18 +47,15 @@ func identity(ctx context.Context) transport.ActorID {
 }
 
 // serveCall runs one call from the parent: the registered function, under
-// a ctx cancelled by the caller's Cancel or the actor's stop; a panic is
-// reported as a RemoteError and the actor serves on.
-func serveCall(root context.Context, stop context.CancelFunc, s *transport.Stream) {
+// a ctx cancelled by the caller's Cancel or the actor's stop. Whatever the
+// function does, the caller gets an answer: a panic, a result that cannot
+// be encoded, and a runtime.Goexit are each reported as a RemoteError, and
+// the actor serves on.
+func serveCall(root context.Context, s *transport.Stream) {
 	name := s.Func()
-	if name == stopFunc {
-		stop()
-		_ = s.Return(context.Background(), nil)
-		return
-	}
+	me := identity(root)
 	fn := lookup(name)
 	if fn == nil {
-		me := identity(root)
 		_ = s.Fail(context.Background(), errorInfo(me, unknownFunction(name, me), ""))
 		return
 	}
@@ -70,19 +68,41 @@ func serveCall(root context.Context, stop context.CancelFunc, s *transport.Strea
 		case <-ctx.Done():
 		}
 	}()
+	returned := false
+	defer func() {
+		if !returned { // runtime.Goexit unwinds the goroutine through here
+			_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf(
+				"actor: %s called runtime.Goexit: the function exited its goroutine without returning", name), ""))
+		}
+	}()
 	var out any
 	var err error
 	progressOf(root).begin(s.ID())
 	rec := panics.Try(func() { out, err = fn(ctx, s) })
+	returned = true
 	if rec != nil {
-		_ = s.Fail(context.Background(), panicInfo(identity(root), rec))
+		_ = s.Fail(context.Background(), panicInfo(me, rec))
 		return
 	}
 	if err != nil {
-		_ = s.Fail(context.Background(), errorInfo(identity(root), err, ""))
+		_ = s.Fail(context.Background(), errorInfo(me, stoppedCall(ctx, err), ""))
 		return
 	}
-	_ = s.Return(context.Background(), out)
+	if err := s.Return(context.Background(), out); err != nil {
+		// Nothing went out (a result msgpack cannot encode, or one over the
+		// frame limit): the caller must still hear why. On a link that is
+		// gone, the Fail fails too, and the caller learns that instead.
+		_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf("actor: %s: cannot send its result of type %T: %w", name, out, err), ""))
+	}
+}
+
+// stoppedCall marks a function's cancellation error with ErrStopped when
+// the actor's stop is what cancelled it, so that its caller can tell.
+func stoppedCall(ctx context.Context, err error) error {
+	if errors.Is(err, context.Canceled) && !errors.Is(err, ErrStopped) && errors.Is(context.Cause(ctx), ErrStopped) {
+		return fmt.Errorf("%w: %w", ErrStopped, err)
+	}
+	return err
 }
 
 // panicInfo is the wire form of a recovered panic.

@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/grove-rt/grove/transport"
 )
@@ -23,13 +22,12 @@ func serveParent() int {
 	signal.Ignore(os.Interrupt)
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
-	ctx, cancel := context.WithCancel(withProgress(context.Background(), openProgress()))
-	defer cancel()
+	sv := newServer(withProgress(context.Background(), openProgress()))
+	defer sv.cancel(nil)
 
 	link := os.NewFile(linkFD, "grove-link")
-	conn, err := transport.FileConn(ctx, link, transport.Responder,
-		transport.WithIdentity(self, "child"),
-		transport.WithHandler(func(s *transport.Stream) { serveCall(ctx, cancel, s) }))
+	conn, err := transport.FileConn(sv.root, link, transport.Responder,
+		transport.WithIdentity(self, "child"), transport.WithHandler(sv.handle))
 	if err != nil {
 		// A parent that went away during the spawn (it was cancelled) needs
 		// no report; anything else does.
@@ -38,33 +36,30 @@ func serveParent() int {
 		}
 		return 2
 	}
-	// A stop message cancels the calls and lets them finish. SIGTERM (the
-	// parent's next step) or the parent's death cancel them too, but then
-	// the actor exits soon whether they finished or not.
-	hurry := false
+	// A stop message cancels the calls and lets them answer, for the grace
+	// period the parent gives before SIGTERM. SIGTERM (the parent's next
+	// step, or someone else's) or the parent's death cancel them too, but
+	// then the actor exits soon whether they answered or not.
+	var exitBy <-chan struct{} // the actor exits by then, answered or not
 	select {
-	case <-ctx.Done():
+	case <-sv.root.Done():
+		sv.settle(after(sv.gracePeriod()), term, conn.Done())
 	case <-term:
-		hurry = true
+		exitBy = after(orphanExit)
+		sv.settle(exitBy, nil, conn.Done())
 	case <-conn.Done():
-		hurry = true
 	}
-	cancel()
+	if exitBy == nil {
+		exitBy = after(orphanExit)
+	}
 	closed := make(chan struct{})
 	go func() {
-		conn.Close() // waits for the calls in flight, then flushes
+		conn.Close() // flushes the answers, then waits for the calls that did not answer
 		close(closed)
 	}()
-	if !hurry {
-		select {
-		case <-closed:
-			return 0
-		case <-term:
-		}
-	}
 	select {
 	case <-closed:
-	case <-time.After(orphanExit):
+	case <-exitBy:
 	}
 	return 0
 }
@@ -144,6 +139,7 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 	}
 	r.cmd = cmd
 	r.id.PID = cmd.Process.Pid
+	r.pipes = []*os.File{outR, errR}
 
 	out := cfg.output
 	if out == nil {

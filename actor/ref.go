@@ -32,6 +32,15 @@ const (
 // gracefully.
 const stopFunc = "grove.stop"
 
+// ErrStopped is matched by a call that a graceful stop of its actor cut
+// short (one that did not finish within the grace period, or whose function
+// gave up because of the stop), and by every call made once the stop has
+// begun. It matches across processes, through a [*RemoteError], so a call
+// that an actor's stop cut in a grandchild matches it too.
+var ErrStopped = errors.New("actor: the actor was stopped (by Ref.Cancel, its nursery's cancel, or its pool) before the call could finish")
+
+func init() { RegisterError("actor.ErrStopped", ErrStopped) }
+
 // self is this process's identity as an actor: "root" unless it was
 // spawned as one. It is fixed at start-up.
 var self = func() transport.ActorID {
@@ -58,24 +67,28 @@ func newID() string {
 
 // A Ref is a running actor: a child process serving its parent over an
 // inherited socketpair. It is valid from Spawn until the actor's nursery
-// ends; calls after the actor has exited fail with its [*ExitError].
+// ends; calls after the actor has died fail with its [*ExitError], calls
+// after it was stopped with an error matching [ErrStopped].
 type Ref struct {
 	id   transport.ActorID
 	cfg  config
 	cmd  *exec.Cmd
 	conn *transport.Conn
 
-	exited   chan struct{} // closed once the process has been waited for
-	waitErr  error
-	progress progressReport // the dead process's page, read before exited closes
-	opened   atomic.Uint64  // the id of a call opened lately, for notOpened
-	output   sync.WaitGroup // the stdout and stderr forwarders
-	stderr   tailBuffer
-	cancel   chan struct{}
-	once     sync.Once
-	killReq  chan struct{}
-	killOnce sync.Once
-	inproc   context.CancelFunc // set for an actor on the goroutine backend
+	exited     chan struct{} // closed once the process has been waited for
+	waitErr    error
+	progress   progressReport // the dead process's page, read before exited closes
+	opened     atomic.Uint64  // the id of a call opened lately, for notOpened
+	output     sync.WaitGroup // the stdout and stderr forwarders
+	outputOnce sync.Once      // awaitOutput
+	pipes      []*os.File     // the read ends of its stdout and stderr
+	stderr     tailBuffer
+	stopping   atomic.Bool // the parent began to stop or kill it: its end was asked for
+	cancel     chan struct{}
+	once       sync.Once
+	killReq    chan struct{}
+	killOnce   sync.Once
+	inproc     context.CancelFunc // set for an actor on the goroutine backend
 }
 
 // Name returns the name the actor was spawned with.
@@ -96,8 +109,11 @@ func (r *Ref) String() string {
 }
 
 // Cancel stops the actor gracefully and does not wait: a stop message
-// first; SIGTERM if it has not exited after the grace period; SIGKILL after
-// the kill delay. Its task in the nursery then ends without an error.
+// first, which cancels its calls and lets them send their answers within
+// the grace period; SIGTERM if it has not exited after the grace period;
+// SIGKILL after the kill delay. A call the stop cuts short, and every call
+// made once it has begun, fails with an error matching [ErrStopped]. Its
+// task in the nursery then ends without an error.
 func (r *Ref) Cancel() {
 	if r == nil {
 		panic("actor: Cancel called on a nil *Ref: use the Ref that Spawn returned with a nil error")
@@ -107,7 +123,9 @@ func (r *Ref) Cancel() {
 
 // Kill ends the actor's process at once with SIGKILL, skipping the ladder
 // (even one already under way), and does not wait. Its calls in flight fail
-// with its [*ExitError]; its task in the nursery ends without an error.
+// with its [*ExitError] (on the goroutine backend, which has no process,
+// with an error matching [ErrStopped]); its task in the nursery ends
+// without an error.
 func (r *Ref) Kill() {
 	if r == nil {
 		panic("actor: Kill called on a nil *Ref: use the Ref that Spawn returned with a nil error")
@@ -120,7 +138,10 @@ func (r *Ref) Kill() {
 // returns once the child has completed the handshake, bounded by ctx and the
 // start timeout. The actor's lifetime is a task of n: when n is cancelled
 // the actor is cancelled and reaped; when the actor's process dies
-// unexpectedly, the task fails with an [*ExitError] and n cancels the rest.
+// unexpectedly (any exit it was not asked for, even with status 0), the task
+// fails with an [*ExitError] and n cancels the rest; when the actor breaks
+// its link (a malformed frame), it is killed and the task fails with an
+// error wrapping the link's (matching [transport.ErrProtocol], say).
 //
 // A spawn costs a fork and exec of the executable, about a millisecond for
 // a small Go binary. A child that dies before the handshake gives its
@@ -241,7 +262,7 @@ func peerHungUp(err error) bool {
 func (r *Ref) kill() {
 	r.signal(syscall.SIGKILL)
 	r.waitExit()
-	r.output.Wait()
+	r.awaitOutput()
 }
 
 // signal sends sig to the actor's process. An actor on the goroutine
@@ -276,7 +297,7 @@ func (r *Ref) waitExit() {
 // exitError describes how the process ended, once it has been waited for;
 // nil for a clean exit.
 func (r *Ref) exitError() *ExitError {
-	r.output.Wait() // the whole stderr tail
+	r.awaitOutput() // the whole stderr tail
 	if r.waitErr == nil {
 		return nil
 	}
@@ -291,32 +312,121 @@ func (r *Ref) exitError() *ExitError {
 	return ee
 }
 
-// supervise is the actor's task in its nursery: it waits for the process
-// to end, by itself or because it was cancelled.
-func (r *Ref) supervise(ctx context.Context) error {
+// waitDelay bounds how long, once an actor's process has exited, its
+// parent waits for what the process left behind: the end of its stdout and
+// stderr, and the last frames on its link. A process the actor started
+// that inherited its stderr can hold the pipe open for as long as it
+// lives; as os/exec's Cmd.WaitDelay does, the pipes are then closed and
+// what was not read is dropped.
+const waitDelay = 500 * time.Millisecond
+
+// awaitOutput waits, once the process has exited, until its output has
+// been forwarded, for at most waitDelay. Concurrent callers all wait for
+// the first.
+func (r *Ref) awaitOutput() {
+	r.outputOnce.Do(func() {
+		done := make(chan struct{})
+		go func() { r.output.Wait(); close(done) }()
+		t := time.NewTimer(waitDelay)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			for _, f := range r.pipes {
+				f.Close() // the forwarders' reads end
+			}
+			<-done
+		}
+	})
+}
+
+// closeLink closes the link once the process has exited, after reading
+// what it sent before it went (its calls' last answers), for at most
+// waitDelay.
+func (r *Ref) closeLink() {
+	t := time.NewTimer(waitDelay)
+	defer t.Stop()
 	select {
-	case <-r.exited:
-		r.conn.Close()
-		if ee := r.exitError(); ee != nil {
-			return ee
+	case <-r.conn.Done():
+	case <-t.C:
+	}
+	r.conn.Close()
+}
+
+// death is an end of the process that nobody asked for: its ExitError,
+// whatever its status (an actor that exits 0 on its own has died too).
+func (r *Ref) death() *ExitError {
+	if ee := r.exitError(); ee != nil {
+		return ee
+	}
+	return &ExitError{Actor: r.id, Code: 0, Stderr: r.stderr.String()}
+}
+
+// brokenLink reports a link that failed with anything but the peer going
+// away or a close asked for by this side: a fault of the actor (a
+// malformed frame, one over the limit), for which it is killed.
+func (r *Ref) brokenLink() error {
+	err := r.conn.Err()
+	if err == nil || r.stopping.Load() || peerGone(err) {
+		return nil
+	}
+	return fmt.Errorf("actor %s: the link to the actor broke, so it was killed: %w", r.id, err)
+}
+
+// peerGone reports whether a link's error is the other end closing, or
+// going away mid-frame (its process died).
+func peerGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.ErrClosedPipe) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// stoppedError is the error of a call on an actor that was stopped.
+func (r *Ref) stoppedError(fn string) error {
+	if fn == "" {
+		return fmt.Errorf("actor %s: %w", r.id, ErrStopped)
+	}
+	return fmt.Errorf("actor %s: %s: %w", r.id, fn, ErrStopped)
+}
+
+// supervise is the actor's task in its nursery: it waits for the process
+// to end, by itself or because it was cancelled, and kills it if its link
+// broke.
+func (r *Ref) supervise(ctx context.Context) error {
+	linkDone := r.conn.Done()
+	for {
+		select {
+		case <-r.exited:
+			r.closeLink()
+			return r.death()
+		case <-linkDone:
+			linkDone = nil // a clean close: the process is on its way out
+			if err := r.brokenLink(); err != nil {
+				r.kill()
+				r.conn.Close()
+				return err
+			}
+		case <-ctx.Done():
+			r.stopping.Store(true)
+			if err := r.stop(); err != nil {
+				return err
+			}
+			return ctx.Err()
+		case <-r.cancel:
+			r.stopping.Store(true)
+			return r.stop()
+		case <-r.killReq:
+			r.stopping.Store(true)
+			return r.stop()
 		}
-		return &ExitError{Actor: r.id, Code: 0, Stderr: r.stderr.String()}
-	case <-ctx.Done():
-		if err := r.stop(); err != nil {
-			return err
-		}
-		return ctx.Err()
-	case <-r.cancel:
-		return r.stop()
-	case <-r.killReq:
-		return r.stop()
 	}
 }
 
-// stop runs the cancel ladder: the stop message, SIGTERM after the grace
-// period, SIGKILL after the kill delay; it returns once the process has
-// been waited for. If the process failed on its own while stopping (it was
-// sent no signal, and exited with an error), that is reported.
+// stop runs the cancel ladder: the stop message (which carries the grace
+// period, so that the actor lets its calls answer within it), SIGTERM
+// after the grace period, SIGKILL after the kill delay; it returns once the
+// process has been waited for. If the process failed on its own while
+// stopping (it was sent no signal, and exited with an error), that is
+// reported.
 func (r *Ref) stop() error {
 	signalled := false
 	select {
@@ -327,7 +437,7 @@ func (r *Ref) stop() error {
 		// The stop message may not block the ladder: a child that stopped
 		// reading gets SIGTERM after the grace period all the same.
 		sctx, cancel := context.WithTimeout(context.Background(), r.cfg.grace)
-		if s, err := r.conn.Call(sctx, stopFunc, nil); err == nil {
+		if s, err := r.conn.Call(sctx, stopFunc, r.cfg.grace); err == nil {
 			s.Close()
 		}
 		cancel()
@@ -354,7 +464,7 @@ func (r *Ref) stop() error {
 		break
 	}
 	r.waitExit()
-	r.conn.Close()
+	r.closeLink()
 	if ee := r.exitError(); ee != nil && !signalled {
 		return ee
 	}
@@ -379,7 +489,7 @@ func (r *Ref) open(ctx context.Context, fn string, in any) (*transport.Stream, e
 		if !errors.Is(err, transport.ErrClosed) {
 			return nil, fmt.Errorf("actor %s: %s: %w", r.id, fn, err)
 		}
-		return nil, r.notOpened(before, r.linkError(err))
+		return nil, r.notOpened(before, r.linkError(fn, err))
 	}
 	r.opened.Store(s.ID())
 	return s, nil
@@ -398,29 +508,53 @@ func (r *Ref) recv(ctx context.Context, s *transport.Stream) (*transport.Message
 	}
 	// The process died: that is the news, even if ctx ended meanwhile
 	// (often because of the death: its nursery cancels on ExitError).
-	return nil, r.notBegun(s.ID(), r.linkError(err))
+	return nil, r.notBegun(s.ID(), r.linkError("", err))
 }
 
-// dead reports whether the process has ended abnormally. (A nursery that
-// cancels because of the death does so only after the exit is known.)
+// dead reports whether the actor has ended without being asked to: its
+// process exited on its own (whatever its status) or with an error, or
+// its link broke.
 func (r *Ref) dead() bool {
 	select {
 	case <-r.exited:
-		return r.waitErr != nil
+		return r.waitErr != nil || !r.stopping.Load()
 	default:
-		return false
+		return r.brokenLink() != nil
 	}
 }
 
-// linkError explains a broken link: the process's death when it died.
-func (r *Ref) linkError(err error) error {
+// linkError explains a link that ended under a call of fn ("" when the
+// call was under way): a broken link at once; else, once the process has
+// exited, its death, or ErrStopped when its end was asked for.
+func (r *Ref) linkError(fn string, err error) error {
+	if broken := r.brokenLink(); broken != nil {
+		return broken
+	}
+	if r.stopping.Load() && r.inproc != nil {
+		return r.stoppedError(fn) // no process, no exit to wait for
+	}
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
 	select {
 	case <-r.exited:
-	case <-time.After(2 * time.Second):
+	case <-t.C:
+		if r.stopping.Load() {
+			return r.stoppedError(fn)
+		}
 		return fmt.Errorf("actor %s: link lost: %w", r.id, err)
 	}
-	if ee := r.exitError(); ee != nil {
+	if !r.stopping.Load() {
+		return r.death()
+	}
+	// Its end was asked for: a call it cut was stopped, unless Kill asked
+	// for that end, or the process crashed on its own on the way.
+	select {
+	case <-r.killReq:
+		return r.death()
+	default:
+	}
+	if ee := r.exitError(); ee != nil && ee.Signal == 0 {
 		return ee
 	}
-	return fmt.Errorf("actor %s: process exited: %w", r.id, err)
+	return r.stoppedError(fn)
 }

@@ -163,8 +163,10 @@ func (f *Function[In, Out]) Name() string { return f.name }
 // Call runs the function in the actor ref with in and returns its result.
 // It blocks until the result arrives or ctx ends; then it cancels the
 // remote call (the remote function's ctx is cancelled) and returns ctx's
-// error at once. A remote error comes back as a [*RemoteError]; the death
-// of the actor's process as an [*ExitError].
+// error at once. A remote error comes back as a [*RemoteError] (also for a
+// result that cannot be encoded, or a function that calls runtime.Goexit);
+// the death of the actor's process as an [*ExitError]; a call cut short by
+// the actor's stop as an error matching [ErrStopped].
 //
 // A nil Ref, ctx or Function is an error that says so.
 func (f *Function[In, Out]) Call(ctx context.Context, ref *Ref, in In) (Out, error) {

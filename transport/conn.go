@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -53,6 +55,9 @@ type Conn struct {
 	closeOnce  sync.Once
 	readers    sync.WaitGroup // the read loop and the handlers it became
 	writerDone chan struct{}
+
+	lingerOnce sync.Once   // writeFailed
+	linger     *time.Timer // fails the connection after a write found the peer gone
 }
 
 // NewConn performs the handshake on an established nc (a socketpair end,
@@ -158,6 +163,9 @@ func (c *Conn) fail(cause error) {
 		for _, s := range c.streams {
 			streams = append(streams, s)
 		}
+		if c.linger != nil {
+			c.linger.Stop()
+		}
 		c.mu.Unlock()
 		close(c.done)
 		c.nc.Close()
@@ -170,8 +178,30 @@ func (c *Conn) fail(cause error) {
 func (c *Conn) writeLoop() {
 	defer close(c.writerDone)
 	if err := c.w.loop(c.closing); err != nil {
-		c.fail(fmt.Errorf("write: %w", err))
+		c.writeFailed(err)
 	}
+}
+
+// writeFailed ends the connection after a failed write and returns its
+// error. When the write found the peer gone (it closed its end, or its
+// process exited), what the peer sent before it went may still be waiting
+// to be read, answers included: the read loop reads up to the end, which
+// ends the connection, and the close timeout bounds the wait. Any other
+// write error ends the connection at once.
+func (c *Conn) writeFailed(err error) error {
+	err = fmt.Errorf("write: %w", err)
+	if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.ErrClosedPipe) {
+		c.fail(err)
+		return c.Err()
+	}
+	c.lingerOnce.Do(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.err == nil {
+			c.linger = time.AfterFunc(c.cfg.closeTimeout, func() { c.fail(err) })
+		}
+	})
+	return &closedError{cause: err}
 }
 
 func (c *Conn) readLoop(fr *frameReader, fd *frameDecoder) {
@@ -271,8 +301,7 @@ func (c *Conn) flush(ctx context.Context, owner uint64) error {
 		return nil
 	}
 	if err := c.w.drainAs(ctx, owner); err != nil {
-		c.fail(fmt.Errorf("write: %w", err))
-		return c.Err()
+		return c.writeFailed(err)
 	}
 	return nil
 }

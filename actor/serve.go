@@ -1,0 +1,109 @@
+package actor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/grove-rt/grove/transport"
+)
+
+// A server is the actor's side of its link, on either backend: it runs the
+// calls its parent makes, and when the actor stops it refuses new calls and
+// lets those in flight send their answers before the link is closed.
+type server struct {
+	root   context.Context // the actor's calls derive from it
+	cancel context.CancelCauseFunc
+
+	mu     sync.Mutex
+	calls  int           // calls in flight
+	closed bool          // stopping: new calls are refused
+	idle   chan struct{} // closed once closed and no call is in flight
+	grace  time.Duration // the parent's grace period, from its stop message
+}
+
+func newServer(parent context.Context) *server {
+	root, cancel := context.WithCancelCause(parent)
+	return &server{root: root, cancel: cancel, idle: make(chan struct{}), grace: DefaultGrace}
+}
+
+// handle is the link's handler: one call from the parent.
+func (sv *server) handle(s *transport.Stream) {
+	if s.Func() == stopFunc {
+		var grace time.Duration
+		if err := s.DecodeArgs(&grace); err == nil && grace > 0 {
+			sv.mu.Lock()
+			sv.grace = grace
+			sv.mu.Unlock()
+		}
+		sv.cancel(ErrStopped) // the calls' ctx: cancelled, with ErrStopped as the cause
+		_ = s.Return(context.Background(), nil)
+		return
+	}
+	if !sv.enter() {
+		me := identity(sv.root)
+		_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf("%w: %s in %s was refused", ErrStopped, s.Func(), me), ""))
+		return
+	}
+	defer sv.leave()
+	serveCall(sv.root, s)
+}
+
+func (sv *server) enter() bool {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.closed {
+		return false
+	}
+	sv.calls++
+	return true
+}
+
+func (sv *server) leave() {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	sv.calls--
+	if sv.closed && sv.calls == 0 {
+		close(sv.idle)
+	}
+}
+
+// gracePeriod is how long a stopped actor lets its calls finish: what its
+// parent's stop message said, or DefaultGrace.
+func (sv *server) gracePeriod() time.Duration {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.grace
+}
+
+// settle refuses new calls and waits until those in flight have sent their
+// answers (queued on the link, which Close then flushes), until limit, cut
+// or gone fires (a nil channel never does). It cancels the calls first if
+// the stop message has not.
+func (sv *server) settle(limit <-chan struct{}, cut <-chan os.Signal, gone <-chan struct{}) {
+	sv.cancel(nil)
+	sv.mu.Lock()
+	if !sv.closed {
+		sv.closed = true
+		if sv.calls == 0 {
+			close(sv.idle)
+		}
+	}
+	sv.mu.Unlock()
+	select {
+	case <-sv.idle:
+	case <-limit:
+	case <-cut:
+	case <-gone:
+	}
+}
+
+// after returns a channel closed once d has passed, for any number of
+// receivers.
+func after(d time.Duration) <-chan struct{} {
+	c := make(chan struct{})
+	time.AfterFunc(d, func() { close(c) })
+	return c
+}

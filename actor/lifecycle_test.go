@@ -65,6 +65,12 @@ var (
 		runtime.Goexit()
 		return 0, nil
 	})
+
+	goexitStream = actor.StreamFunc("lifecycle.goexitStream", func(ctx context.Context, _ struct{}, out chan<- int) error {
+		out <- 1
+		runtime.Goexit()
+		return nil
+	})
 )
 
 // waitStarted waits until n calls of linger with key run in ref, asking
@@ -100,6 +106,15 @@ func TestEveryCallGetsAnAnswer(t *testing.T) {
 			_, err := goexit.Call(ctx, ref, struct{}{})
 			return err
 		}, []string{"lifecycle.goexit", "runtime.Goexit"}},
+		{"runtime.Goexit in a stream function", func(ctx context.Context, ref *actor.Ref) error {
+			st, err := goexitStream.Open(ctx, ref, struct{}{})
+			if err != nil {
+				return err
+			}
+			for range st.C {
+			}
+			return st.Err()
+		}, []string{"lifecycle.goexitStream", "runtime.Goexit"}},
 	}
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "worker")

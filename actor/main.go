@@ -71,8 +71,7 @@ func serveCall(root context.Context, s *transport.Stream) {
 	returned := false
 	defer func() {
 		if !returned { // runtime.Goexit unwinds the goroutine through here
-			_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf(
-				"actor: %s called runtime.Goexit: the function exited its goroutine without returning", name), ""))
+			_ = s.Fail(context.Background(), errorInfo(me, goexitError(name), ""))
 		}
 	}()
 	var out any
@@ -186,4 +185,10 @@ func asError(v any) error {
 		return err
 	}
 	return nil
+}
+
+// goexitError is the answer of a function that called runtime.Goexit
+// instead of returning.
+func goexitError(name string) error {
+	return fmt.Errorf("actor: %s called runtime.Goexit: the function exited its goroutine without returning", name)
 }

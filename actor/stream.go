@@ -188,12 +188,13 @@ func produce[Out any](ctx context.Context, s *transport.Stream, fn func(ctx cont
 	out := make(chan Out, chanBuffer)
 	var fnErr error
 	var rec *panics.Recovered
-	closedByFn := false
+	closedByFn, returned := false, false
 	ran := make(chan struct{})
 	go func() {
 		defer close(ran)
+		defer func() { closedByFn = !closeChan(out) }() // also when fn calls runtime.Goexit
 		rec = panics.Try(func() { fnErr = fn(ctx, out) })
-		closedByFn = !closeChan(out)
+		returned = true
 	}()
 	var sendErr error
 	for v := range out {
@@ -209,6 +210,8 @@ func produce[Out any](ctx context.Context, s *transport.Stream, fn func(ctx cont
 		return fmt.Errorf("actor: %s closed its out channel: a stream function must not close out (grove closes it when the function returns)", s.Func())
 	case rec != nil:
 		panic(rec) // re-raised in the serving goroutine, which reports it
+	case !returned:
+		return goexitError(s.Func())
 	case fnErr == nil && sendErr != nil:
 		if errors.Is(sendErr, transport.ErrCanceled) {
 			sendErr = context.Canceled

@@ -197,7 +197,9 @@ func TestExitErrorKeepsItsStructureAcrossHops(t *testing.T) {
 	proctest.NeedsProcesses(t, "an exit code")
 	err := relayFrom(t, relayReq{Fn: "exit", Wrap: "call", Depth: 2})
 	// level2 sees the death twice, as its call's error (which it wraps) and
-	// as the task of the actor: both climb, in either order.
+	// as the task of the actor: its nursery keeps it once, in the words of
+	// the wrapper.
+	require.Len(t, nursery.Errors(err), 1, "one death, one error: %v", err)
 	contexts := map[string]bool{}
 	for _, m := range nursery.Errors(err) {
 		var ee *actor.ExitError
@@ -216,6 +218,19 @@ func TestExitErrorKeepsItsStructureAcrossHops(t *testing.T) {
 	require.True(t, contexts["call 1"], "the inner wrapping is kept: %v", err)
 	var ee *actor.ExitError
 	require.ErrorAs(t, err, &ee)
+}
+
+// TestDeathReachesTheRootOnce: a middle actor that returns its call's
+// error as it is reports the grandchild's death once, although both the
+// call and the grandchild's task failed with it.
+func TestDeathReachesTheRootOnce(t *testing.T) {
+	proctest.NeedsProcesses(t, "an exit code")
+	err := relayFrom(t, relayReq{Fn: "exit", Depth: 2})
+	require.Len(t, nursery.Errors(err), 1, "one death, one error: %v", err)
+	var ee *actor.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 3, ee.Code)
+	require.Len(t, ee.Via, 2, "each hop: %v", err)
 }
 
 func TestWrappedErrorsReadOneLinePerHop(t *testing.T) {

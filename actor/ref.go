@@ -84,6 +84,8 @@ type Ref struct {
 	pipes      []*os.File     // the read ends of its stdout and stderr
 	stderr     tailBuffer
 	stopping   atomic.Bool // the parent began to stop or kill it: its end was asked for
+	deathOnce  sync.Once
+	deathErr   *ExitError // the death, made once (death)
 	cancel     chan struct{}
 	once       sync.Once
 	killReq    chan struct{}
@@ -356,10 +358,12 @@ func (r *Ref) closeLink() {
 // death is an end of the process that nobody asked for: its ExitError,
 // whatever its status (an actor that exits 0 on its own has died too).
 func (r *Ref) death() *ExitError {
-	if ee := r.exitError(); ee != nil {
-		return ee
-	}
-	return &ExitError{Actor: r.id, Code: 0, Stderr: r.stderr.String()}
+	r.deathOnce.Do(func() {
+		if r.deathErr = r.exitError(); r.deathErr == nil {
+			r.deathErr = &ExitError{Actor: r.id, Code: 0, Stderr: r.stderr.String()}
+		}
+	})
+	return r.deathErr // one value, so that a nursery that hears of it twice keeps it once
 }
 
 // brokenLink reports a link that failed with anything but the peer going

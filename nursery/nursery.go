@@ -213,10 +213,31 @@ func appendGenuine(errs []error, ctx context.Context, err error) []error {
 		}
 		return errs
 	}
-	if err == nil || isCancellationOf(ctx, err) {
+	if err == nil {
+		return errs
+	}
+	// One failure that two tasks report (an actor's death, which its caller
+	// returns, perhaps wrapped, and its own task reports too) is kept once,
+	// in the words of whichever says more.
+	for i, e := range errs {
+		switch {
+		case reports(e, err):
+			return errs
+		case reports(err, e):
+			errs[i] = err
+			return errs
+		}
+	}
+	if isCancellationOf(ctx, err) {
 		return errs
 	}
 	return append(errs, err)
+}
+
+// reports reports whether outer is the failure inner, or wraps it: inner
+// is comparable and errors.Is finds it in outer.
+func reports(outer, inner error) bool {
+	return reflect.TypeOf(inner).Comparable() && errors.Is(outer, inner)
 }
 
 // isCancellationOf reports whether err is the echo of ctx's cancellation:

@@ -562,3 +562,37 @@ func TestBodyDone(t *testing.T) {
 	}
 	require.Equal(t, []bool{true}, got, "closed once the body returned, not before")
 }
+
+// TestSameFailureKeptOnce: one error value that two tasks return is one
+// failure; distinct errors, even with the same text, are each kept.
+func TestSameFailureKeptOnce(t *testing.T) {
+	t.Parallel()
+	same := errors.New("one failure")
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		n.Go(func(ctx context.Context) error { return same })
+		return same
+	})
+	require.Equal(t, same, err, "kept once, unwrapped")
+
+	for _, wrapperFirst := range []bool{false, true} {
+		wrapped := fmt.Errorf("call: %w", same)
+		err = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+			first, second := error(same), error(wrapped)
+			if wrapperFirst {
+				first, second = second, first
+			}
+			ready := make(chan struct{})
+			n.Go(func(ctx context.Context) error { defer close(ready); return first })
+			<-ready
+			return second
+		})
+		require.Equal(t, wrapped, err, "kept once, in the wrapper's words (wrapper first: %v)", wrapperFirst)
+	}
+
+	a, b := errors.New("boom"), errors.New("boom")
+	err = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		n.Go(func(ctx context.Context) error { return a })
+		return b
+	})
+	require.ElementsMatch(t, []error{a, b}, nursery.Errors(err))
+}

@@ -316,3 +316,43 @@ func TestMapUnderWorkersKilledEvery50ms(t *testing.T) {
 	}
 	t.Logf("%d kills, %d items failed", len(killed), len(failed))
 }
+
+// childDies spawns an actor of its own in the worker that exits with code
+// 3 on its first call, and returns that death.
+var childDies = actor.Func("pooltest.childDies", func(ctx context.Context, _ int) (int, error) {
+	return 0, nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "grandchild")
+		if err != nil {
+			return err
+		}
+		_, err = alwaysExit.Call(ctx, ref, 0)
+		return err
+	})
+})
+
+// TestRelayedDeathIsNotTheWorkers: a task whose function relays the death
+// of an actor of its own fails with that death, and its worker, alive,
+// serves on: the pool neither replaces it nor counts it toward the crash
+// limit.
+func TestRelayedDeathIsNotTheWorkers(t *testing.T) {
+	proctest.NeedsProcesses(t, "an exit code from a grandchild")
+	proctest.NoChildrenLeft(t)
+	ctx := context.Background()
+	p, err := pool.New(ctx, pool.WithWorkers(1), pool.WithCrashLimit(3, time.Minute))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, p.Shutdown(ctx, false)) }()
+	worker, err := pool.Submit(p, pid, 0).Result(ctx)
+	require.NoError(t, err)
+	for i := range 5 { // more than the crash limit
+		_, err := pool.Submit(p, childDies, 0).Result(ctx)
+		var ee *actor.ExitError
+		require.ErrorAs(t, err, &ee, "task %d", i)
+		require.Equal(t, "grandchild", ee.Actor.Name)
+		require.Equal(t, 3, ee.Code)
+		require.NotEmpty(t, ee.Via, "relayed by the worker")
+	}
+	require.NoError(t, p.Err(), "not broken")
+	got, err := pool.Submit(p, pid, 0).Result(ctx)
+	require.NoError(t, err)
+	require.Equal(t, worker, got, "the same worker serves on")
+}

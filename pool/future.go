@@ -87,9 +87,9 @@ func Submit[In, Out any](p *Pool, fn *actor.Function[In, Out], in In) *Future[Ou
 		case context.Cause(ctx) == errCancel:
 			f.complete(zero, context.Canceled)
 		default:
-			f.complete(zero, p.cut(wctx, err)) // a kill by Shutdown, or a break, is the news
+			f.complete(zero, p.cut(wctx, ref, err)) // a kill by Shutdown, or a break, is the news
 		}
-		if died(err) {
+		if died(ref, err) {
 			return err // the worker died under its task
 		}
 		return nil

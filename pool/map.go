@@ -214,7 +214,7 @@ func submitBatch[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[I
 		}
 		o, e, err := actor.CallBatch(ctx, ref, fn, run)
 		if o == nil { // ctx ended, or the batch as a whole failed
-			fail(p.cut(wctx, err))
+			fail(p.cut(wctx, ref, err))
 			return nil
 		}
 		first := outs == nil
@@ -232,7 +232,7 @@ func submitBatch[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[I
 				again = append(again, i)
 				continue
 			case e[j] != nil:
-				e[j] = p.cut(wctx, e[j])
+				e[j] = p.cut(wctx, ref, e[j])
 			}
 			outs[i], errs[i] = o[j], e[j]
 		}

@@ -205,8 +205,7 @@ func (p *Pool) worker(ctx context.Context, name string) {
 		}()
 		if p.cfg.init != nil {
 			if err := p.cfg.init.run(ctx, ref); err != nil {
-				var ee *actor.ExitError
-				if errors.As(err, &ee) {
+				if died(ref, err) {
 					return err
 				}
 				ref.Cancel()
@@ -454,21 +453,24 @@ func (p *Pool) Shutdown(ctx context.Context, kill bool) error {
 // nursery's ctx is ctx, when the pool cut it: ErrShutdown when Shutdown
 // killed the workers; ErrBroken (with the pool's break) when the pool broke
 // and the worker died or was stopped under the task. Otherwise err.
-func (p *Pool) cut(ctx context.Context, err error) error {
+func (p *Pool) cut(ctx context.Context, ref *actor.Ref, err error) error {
 	p.mu.Lock()
 	killing, broken := p.killing, p.broken
 	p.mu.Unlock()
 	switch {
 	case killing:
 		return fmt.Errorf("%w: %w", ErrShutdown, err)
-	case broken != nil && (died(err) || ctx.Err() != nil && errors.Is(err, context.Canceled)):
+	case broken != nil && (died(ref, err) || ctx.Err() != nil && errors.Is(err, context.Canceled)):
 		return fmt.Errorf("%w; this task was cut: %w", broken, err)
 	}
 	return err
 }
 
-// died reports whether err says the task's worker died under it.
-func died(err error) bool {
+// died reports whether err says that ref, the task's worker, died under
+// it: its own death, not one that its function relayed from an actor of
+// its own further down the tree.
+func died(ref *actor.Ref, err error) bool {
 	var ee *actor.ExitError
-	return errors.As(err, &ee) || errors.Is(err, actor.ErrNotStarted) || errors.Is(err, actor.ErrResultLost)
+	return errors.As(err, &ee) && ee.Actor.ID == ref.ID() && len(ee.Via) == 0 ||
+		errors.Is(err, actor.ErrNotStarted) || errors.Is(err, actor.ErrResultLost)
 }

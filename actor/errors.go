@@ -213,11 +213,19 @@ type relayed interface {
 func errorInfo(self transport.ActorID, err error, stack string) *transport.ErrorInfo {
 	if members, words := groupIn(err); len(members) > 1 {
 		ei := &transport.ErrorInfo{Type: fmt.Sprintf("%T", err), Message: err.Error(), Source: self, Is: matchingSentinels(err)}
-		for _, m := range members[:min(len(members), transport.MaxErrorGroup)] {
+		for _, m := range members {
 			mi := errorInfo(self, m, "")
-			mi.Group = nil // members are leaves: groupIn flattened them
-			addWords(self, mi, words)
-			ei.Group = append(ei.Group, mi)
+			leaves := []*transport.ErrorInfo{mi}
+			if len(mi.Group) > 0 { // a wrapped group: its members, with its words
+				leaves = mi.Group
+			}
+			for _, leaf := range leaves {
+				if len(ei.Group) == transport.MaxErrorGroup {
+					return ei
+				}
+				addWords(self, leaf, words)
+				ei.Group = append(ei.Group, leaf)
+			}
 		}
 		return ei
 	}

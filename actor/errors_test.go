@@ -2,6 +2,7 @@ package actor_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -311,4 +312,33 @@ func TestErrorGroupCrossesWhole(t *testing.T) {
 			require.ErrorIs(t, err, errQuota)
 		})
 	}
+}
+
+var nestedGroups = actor.Func("test.nestedGroups", func(ctx context.Context, _ struct{}) (int, error) {
+	inner := errors.Join(errors.New("a"), fmt.Errorf("b: %w", errQuota))
+	return 0, errors.Join(fmt.Errorf("stage 2: %w", inner), errors.New("c"))
+})
+
+// TestWrappedGroupInAGroupCrossesWhole: a member of a group that is itself
+// a wrapped group crosses as its members, each with the wrapper's words.
+func TestWrappedGroupInAGroupCrossesWhole(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	var err error
+	require.NoError(t, nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, serr := actor.Spawn(ctx, n, "level1")
+		if serr != nil {
+			return serr
+		}
+		_, err = nestedGroups.Call(ctx, ref, struct{}{})
+		n.Cancel(nil)
+		return nil
+	}))
+	var messages []string
+	for _, m := range nursery.Errors(err) {
+		var re *actor.RemoteError
+		require.ErrorAs(t, m, &re)
+		messages = append(messages, re.Message)
+	}
+	require.Equal(t, []string{"stage 2: a", "stage 2: b: quota exceeded", "c"}, messages, "%v", err)
+	require.ErrorIs(t, err, errQuota, "each member keeps what it matched")
 }

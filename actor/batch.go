@@ -115,20 +115,24 @@ func runItem(ctx context.Context, fn string, invoke invokeFunc, i int, args msgp
 		fail(errorInfo(identity(ctx), err, ""))
 		return
 	}
-	var out any
-	var err error
-	if rec := panics.Try(func() { out, err = invoke(ctx, args) }); rec != nil {
-		fail(panicInfo(identity(ctx), rec))
-		return
-	}
-	if err != nil {
-		fail(errorInfo(identity(ctx), err, ""))
-		return
-	}
 	mark := buf.Len()
-	if err := enc.Encode(out); err != nil {
+	var err, encErr error
+	// The result's own EncodeMsgpack may panic too: one Try covers both.
+	rec := panics.Try(func() {
+		var out any
+		if out, err = invoke(ctx, args); err == nil {
+			encErr = enc.Encode(out)
+		}
+	})
+	switch {
+	case rec != nil:
 		buf.Truncate(mark)
-		fail(errorInfo(identity(ctx), fmt.Errorf("actor: encode the result of %s: %w", fn, err), ""))
+		fail(panicInfo(identity(ctx), rec))
+	case err != nil:
+		fail(errorInfo(identity(ctx), err, ""))
+	case encErr != nil:
+		buf.Truncate(mark)
+		fail(errorInfo(identity(ctx), fmt.Errorf("actor: encode the result of %s: %w", fn, encErr), ""))
 	}
 }
 

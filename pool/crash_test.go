@@ -356,3 +356,32 @@ func TestRelayedDeathIsNotTheWorkers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, worker, got, "the same worker serves on")
 }
+
+// resultEncodePanics returns, for input 2, a result whose own encoder
+// panics in the worker.
+var resultEncodePanics = actor.Func("pooltest.resultEncodePanics", func(ctx context.Context, x int) (panicArg, error) {
+	return panicArg{Panic: x == 2}, nil
+})
+
+// TestResultEncoderPanicFailsItsItemAlone: in a batch, an item whose
+// result's encoder panics fails alone, as a remote panic.
+func TestResultEncoderPanicFailsItsItemAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p, err := pool.New(ctx, pool.WithWorkers(1))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, p.Shutdown(ctx, false)) }()
+	i := 0
+	for _, err := range pool.Map(ctx, p, resultEncodePanics, slices.Values([]int{0, 1, 2, 3}), pool.WithBatchSize(4)) {
+		if i == 2 {
+			var re *actor.RemoteError
+			require.ErrorAs(t, err, &re, "item %d", i)
+			require.True(t, re.Panicked(), "%v", err)
+			require.Contains(t, re.Message, "the caller's encoder panicked")
+		} else {
+			require.NoError(t, err, "item %d fails alone", i)
+		}
+		i++
+	}
+	require.Equal(t, 4, i)
+}

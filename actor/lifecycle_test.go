@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/internal/proctest"
@@ -66,12 +67,33 @@ var (
 		return 0, nil
 	})
 
+	resultEncoderPanics = actor.Func("lifecycle.resultEncoderPanics", func(ctx context.Context, _ struct{}) (encoderPanics, error) {
+		return encoderPanics{}, nil
+	})
+
+	// itemEncoderPanics yields 100 items whose own encoder panics, more
+	// than out buffers, without looking at its ctx: it must not be left
+	// blocked on out.
+	itemEncoderPanics = actor.StreamFunc("lifecycle.itemEncoderPanics", func(ctx context.Context, _ struct{}, out chan<- encoderPanics) error {
+		for range 100 {
+			out <- encoderPanics{}
+		}
+		return nil
+	})
+
 	goexitStream = actor.StreamFunc("lifecycle.goexitStream", func(ctx context.Context, _ struct{}, out chan<- int) error {
 		out <- 1
 		runtime.Goexit()
 		return nil
 	})
 )
+
+// encoderPanics is a result whose own encoder panics.
+type encoderPanics struct{}
+
+func (encoderPanics) EncodeMsgpack(*msgpack.Encoder) error { panic("the result's encoder panicked") }
+
+func (*encoderPanics) DecodeMsgpack(d *msgpack.Decoder) error { return d.Skip() }
 
 // waitStarted waits until n calls of linger with key run in ref, asking
 // the actor (it may be another process), bounded by a deadline.
@@ -106,6 +128,19 @@ func TestEveryCallGetsAnAnswer(t *testing.T) {
 			_, err := goexit.Call(ctx, ref, struct{}{})
 			return err
 		}, []string{"lifecycle.goexit", "runtime.Goexit"}},
+		{"a result whose encoder panics", func(ctx context.Context, ref *actor.Ref) error {
+			_, err := resultEncoderPanics.Call(ctx, ref, struct{}{})
+			return err
+		}, []string{"panic: the result's encoder panicked"}},
+		{"a stream item whose encoder panics", func(ctx context.Context, ref *actor.Ref) error {
+			st, err := itemEncoderPanics.Open(ctx, ref, struct{}{})
+			if err != nil {
+				return err
+			}
+			for range st.C {
+			}
+			return st.Err()
+		}, []string{"panic: the result's encoder panicked"}},
 		{"runtime.Goexit in a stream function", func(ctx context.Context, ref *actor.Ref) error {
 			st, err := goexitStream.Open(ctx, ref, struct{}{})
 			if err != nil {

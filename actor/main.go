@@ -75,23 +75,25 @@ func serveCall(root context.Context, s *transport.Stream) {
 		}
 	}()
 	var out any
-	var err error
+	var err, retErr error
 	progressOf(root).begin(s.ID())
-	rec := panics.Try(func() { out, err = fn(ctx, s) })
+	// The result's own EncodeMsgpack runs in Return: one Try covers both.
+	rec := panics.Try(func() {
+		if out, err = fn(ctx, s); err == nil {
+			retErr = s.Return(context.Background(), out)
+		}
+	})
 	returned = true
-	if rec != nil {
+	switch {
+	case rec != nil:
 		_ = s.Fail(context.Background(), panicInfo(me, rec))
-		return
-	}
-	if err != nil {
+	case err != nil:
 		_ = s.Fail(context.Background(), errorInfo(me, stoppedCall(ctx, err), ""))
-		return
-	}
-	if err := s.Return(context.Background(), out); err != nil {
+	case retErr != nil:
 		// Nothing went out (a result msgpack cannot encode, or one over the
 		// frame limit): the caller must still hear why. On a link that is
 		// gone, the Fail fails too, and the caller learns that instead.
-		_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf("actor: %s: cannot send its result of type %T: %w", name, out, err), ""))
+		_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf("actor: %s: cannot send its result of type %T: %w", name, out, retErr), ""))
 	}
 }
 

@@ -185,6 +185,8 @@ func awaitEnd(ref *Ref, ts *transport.Stream) error {
 // function that closes out gets errClosedOut (after its items) rather than
 // a crash of the actor.
 func produce[Out any](ctx context.Context, s *transport.Stream, fn func(ctx context.Context, out chan<- Out) error) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	out := make(chan Out, chanBuffer)
 	var fnErr error
 	var rec *panics.Recovered
@@ -197,9 +199,12 @@ func produce[Out any](ctx context.Context, s *transport.Stream, fn func(ctx cont
 		returned = true
 	}()
 	var sendErr error
+	var sendRec *panics.Recovered // an item's own EncodeMsgpack panicked
 	for v := range out {
-		if sendErr == nil {
-			sendErr = s.Yield(ctx, v)
+		if sendErr == nil && sendRec == nil {
+			if sendRec = panics.Try(func() { sendErr = s.Yield(ctx, v) }); sendRec != nil {
+				stop() // fn learns from its ctx that its call is over
+			}
 		}
 		// After a failed send keep draining, so that fn is never stuck on
 		// a send while it notices its cancelled ctx.
@@ -210,6 +215,8 @@ func produce[Out any](ctx context.Context, s *transport.Stream, fn func(ctx cont
 		return fmt.Errorf("actor: %s closed its out channel: a stream function must not close out (grove closes it when the function returns)", s.Func())
 	case rec != nil:
 		panic(rec) // re-raised in the serving goroutine, which reports it
+	case sendRec != nil:
+		panic(sendRec)
 	case !returned:
 		return goexitError(s.Func())
 	case fnErr == nil && sendErr != nil:

@@ -237,12 +237,18 @@ func (s *Stream) end(ctx context.Context, m *Message, v any) error {
 	}
 	s.ending = true // a concurrent Return or Fail now fails
 	s.mu.Unlock()
+	sent := false
+	defer func() {
+		if !sent { // an error, or a panic in v's own encoder: nothing went out
+			s.mu.Lock()
+			s.ending = false // the callee may try again (a Fail that says why)
+			s.mu.Unlock()
+		}
+	}()
 	if err := s.c.send(ctx, m, v, true); err != nil {
-		s.mu.Lock()
-		s.ending = false // nothing went out: the callee may try again
-		s.mu.Unlock()
 		return err
 	}
+	sent = true
 	s.finish()
 	return nil
 }

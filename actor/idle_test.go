@@ -40,6 +40,12 @@ func (l *logLines) all() []string {
 	return append([]string(nil), l.lines...)
 }
 
+// hold is a call that stays in flight until its ctx ends.
+var hold = actor.StreamFunc("test.hold", func(ctx context.Context, _ struct{}, out chan<- int) error {
+	<-ctx.Done()
+	return nil
+})
+
 // TestForgottenCancelIsNamed returns from a nursery's body without
 // cancelling two actors, one of them busy with a call: only the idle one is
 // named, once, with the fix.
@@ -76,12 +82,14 @@ func TestForgottenCancelIsNamed(t *testing.T) {
 		if busy, err = actor.Spawn(ctx, n, "busy", actor.WithIdleWarning(idle)); err != nil {
 			return err
 		}
-		n.Go(func(ctx context.Context) error {
-			_, err := block.Call(ctx, busy, struct{}{}) // in flight until the cancel
-			if ctx.Err() != nil {
-				return nil
-			}
+		st, err := hold.Open(ctx, busy, struct{}{}) // in flight from here until the cancel
+		if err != nil {
 			return err
+		}
+		n.Go(func(ctx context.Context) error {
+			for range st.C {
+			}
+			return nil
 		})
 		return nil // forgot n.Cancel
 	})

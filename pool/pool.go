@@ -125,10 +125,10 @@ func (p *Pool) body(ctx context.Context) error {
 func (p *Pool) enqueue(t *task) { p.add(t, nil) }
 
 // requeue puts back, at the head of the queue, a task whose worker died
-// (death) before it began (or before it sent the results of a batch's
-// items): it never ran, or its results are lost, so this is not a retry.
-// Unlike enqueue it is accepted during a graceful Shutdown, which drains
-// the queue.
+// (death) before it began, or, for a batch, the items of it that never
+// began or whose results died unsent with the worker (at most batchFlush
+// of work: those run again). Unlike enqueue it is accepted during a
+// graceful Shutdown, which drains the queue.
 func (p *Pool) requeue(t *task, death error) { p.add(t, death) }
 
 // add is enqueue, or requeue when death is not nil.

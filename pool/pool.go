@@ -126,7 +126,7 @@ func (p *Pool) enqueue(t *task) { p.add(t, nil) }
 
 // requeue puts back, at the head of the queue, a task whose worker died
 // (death) before it began, or, for a batch, the items of it that never
-// began or whose results died unsent with the worker (at most batchFlush
+// began or whose results died unsent with the worker (at most 5 ms
 // of work: those run again). Unlike enqueue it is accepted during a
 // graceful Shutdown, which drains the queue.
 func (p *Pool) requeue(t *task, death error) { p.add(t, death) }

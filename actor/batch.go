@@ -190,7 +190,7 @@ func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out],
 			if err := m.Decode(&part); err != nil {
 				return nil, nil, fmt.Errorf("actor %s: a batch of %d calls of %s answered with unreadable results: %w", ref, len(args), f.name, err)
 			}
-			n, err := decodePart(ref, f.name, part, got, index, outs, errs)
+			n, err := decodePart(ref, f.name, m.Kind, part, got, index, outs, errs)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -208,8 +208,9 @@ func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out],
 }
 
 // decodePart decodes the results of arguments got... of a batch into outs
-// and errs, and returns how many there were.
-func decodePart[Out any](ref *Ref, name string, part batchReply, got int, index []int, outs []Out, errs []error) (int, error) {
+// and errs, and returns how many there were; part came in a message of
+// kind.
+func decodePart[Out any](ref *Ref, name string, kind transport.Kind, part batchReply, got int, index []int, outs []Out, errs []error) (int, error) {
 	left := len(index) - got
 	direct := len(index) == len(outs) // every input was sent: decode in place
 	var sent []Out
@@ -218,17 +219,17 @@ func decodePart[Out any](ref *Ref, name string, part batchReply, got int, index 
 	} else {
 		sent = make([]Out, 0, left)
 	}
-	if err, rec := tryUnmarshal(part.Outs, &sent); err != nil || rec != nil || len(sent) > left {
+	if err, rec := tryDecode(kind, part.Outs, &sent); err != nil || rec != nil || len(sent) > left {
 		// Some result does not fit Out, or its decoder panicked: decode
 		// them one by one, so that only those fail.
 		var raws []msgpack.RawMessage
-		if err := transport.Unmarshal(part.Outs, &raws); err != nil || len(raws) > left {
+		if err := decodeValid(kind, part.Outs, &raws); err != nil || len(raws) > left {
 			return 0, fmt.Errorf("actor %s: a batch of %d calls of %s answered with unreadable results", ref, len(index), name)
 		}
 		sent = make([]Out, len(raws))
 		direct = false
 		for j, raw := range raws {
-			if err, rec := tryUnmarshal(raw, &sent[j]); rec != nil {
+			if err, rec := tryDecode(kind, raw, &sent[j]); rec != nil {
 				errs[index[got+j]] = &nursery.PanicError{Value: rec.Value, Stack: rec.Stack}
 			} else if err != nil {
 				errs[index[got+j]] = fmt.Errorf("actor: decode the result of %s: %w", name, err)
@@ -247,9 +248,18 @@ func decodePart[Out any](ref *Ref, name string, part batchReply, got int, index 
 	return len(sent), nil
 }
 
-func tryUnmarshal(b []byte, v any) (err error, rec *panics.Recovered) {
-	rec = panics.Try(func() { err = transport.Unmarshal(b, v) })
+// tryDecode is decodeValid, with a panic in a type's own decoder recovered.
+func tryDecode(kind transport.Kind, b []byte, v any) (err error, rec *panics.Recovered) {
+	rec = panics.Try(func() { err = decodeValid(kind, b, v) })
 	return err, rec
+}
+
+// decodeValid decodes b, a payload of a message of kind or a value inside
+// one, into v, strictly, without scanning it again: the transport validated
+// the frame it came in (transport.Message.Decode).
+func decodeValid(kind transport.Kind, b []byte, v any) error {
+	m := transport.Message{Kind: kind, Payload: b}
+	return m.Decode(v)
 }
 
 // batchDeath gives each argument of a batch without a result (from got on)

@@ -27,7 +27,9 @@ var registry = struct {
 	invokers map[string]invokeFunc // the one-value functions, for batches
 }{fns: map[string]serveFunc{}, invokers: map[string]invokeFunc{}}
 
-// invokeFunc runs a one-value function on raw msgpack arguments.
+// invokeFunc runs a one-value function on raw msgpack arguments, from a
+// frame the transport validated (a Call's payload, or a value inside a
+// batch's).
 type invokeFunc func(ctx context.Context, args msgpack.RawMessage) (any, error)
 
 // register adds fn to the registry under name. It panics on an empty or
@@ -143,7 +145,7 @@ func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, er
 	f := &Function[In, Out]{name: name, fn: fn}
 	invoke := func(ctx context.Context, args msgpack.RawMessage) (any, error) {
 		var in In
-		if err := transport.Unmarshal(args, &in); err != nil {
+		if err := decodeValid(transport.KindCall, args, &in); err != nil {
 			return nil, fmt.Errorf("%w: %s(%T): %v", ErrBadArgument, name, in, err)
 		}
 		return f.fn(ctx, in)

@@ -162,6 +162,7 @@ func BenchmarkUnmarshal(b *testing.B) {
 	}{
 		{"int", 42, func() any { return new(int) }},
 		{"struct", item{7, "seven", 700, []uint8{1, 2}}, func() any { return new(item) }},
+		{"ints", ints(100), func() any { return new([]int) }},
 	} {
 		data := raw(b, c.wire)
 		v := c.into()
@@ -182,4 +183,13 @@ func BenchmarkUnmarshal(b *testing.B) {
 			}
 		})
 	}
+}
+
+// ints returns n integers of every size msgpack encodes, fixints mostly.
+func ints(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i * i * i // 0…970299: fixint, uint8, uint16, uint32
+	}
+	return out
 }

@@ -74,8 +74,11 @@ type Message struct {
 }
 
 // Decode decodes the message's payload into v, a pointer, with msgpack,
-// strictly, as [Unmarshal]. The payload was validated on receipt
-// (structure and nesting depth), so decoding cannot recurse without bound.
+// strictly, as [Unmarshal], but without Unmarshal's scan of the bytes: the
+// payload of a message a [Conn] delivers was validated on receipt
+// (structure and nesting depth), and so was every value inside it, so
+// decoding cannot recurse without bound. A Message built by hand must hold
+// such bytes too; decode any other bytes with [Unmarshal].
 func (m *Message) Decode(v any) error {
 	if len(m.Payload) == 0 {
 		return fmt.Errorf("transport: %s message has no payload", m.Kind)

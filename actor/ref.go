@@ -66,8 +66,12 @@ func newID() string {
 
 // A Ref is a running actor: a child process serving its parent over an
 // inherited socketpair. It is valid from Spawn until the actor's nursery
-// ends; calls after the actor has died fail with its [*ExitError], calls
-// after it was stopped with an error matching [ErrStopped].
+// ends, and after: how the actor ended is decided once, by the goroutine of
+// its task in the nursery, and every report of that end agrees. Calls after
+// the actor has died fail with its [*ExitError] (the same value as its
+// task's error), calls after it was stopped with an error matching
+// [ErrStopped], whatever happens to it later (a Kill after a stop changes
+// nothing).
 type Ref struct {
 	id   transport.ActorID
 	cfg  config
@@ -114,9 +118,14 @@ func (r *Ref) String() string {
 // Cancel stops the actor gracefully and does not wait: a stop message
 // first, which cancels its calls and lets them send their answers within
 // the grace period; SIGTERM if it has not exited after the grace period;
-// SIGKILL after the kill delay. A call the stop cuts short, and every call
-// made once it has begun, fails with an error matching [ErrStopped]. Its
-// task in the nursery then ends without an error.
+// SIGKILL after the kill delay. The stop message is sent even with a grace
+// period of 0 (its send waits at most 100 ms for a child that does not
+// read). A call the stop cuts short, and every call made once it has
+// begun, fails with an error matching [ErrStopped]; so does one cut by the
+// SIGTERM or SIGKILL of the ladder, whatever the exit status. Its task in
+// the nursery then ends without an error. A process that dies on its own
+// during the stop, before the parent signalled it (a crash, the OOM
+// killer), has died: the task and the calls it cut get its [*ExitError].
 func (r *Ref) Cancel() {
 	if r == nil {
 		panic("actor: Cancel called on a nil *Ref: use the Ref that Spawn returned with a nil error")
@@ -125,10 +134,12 @@ func (r *Ref) Cancel() {
 }
 
 // Kill ends the actor's process at once with SIGKILL, skipping the ladder
-// (even one already under way), and does not wait. Its calls in flight fail
-// with its [*ExitError] (on the goroutine backend, which has no process,
-// with an error matching [ErrStopped]); its task in the nursery ends
-// without an error.
+// (even one already under way, the stop message's send included), and does
+// not wait. Its calls in flight fail with its [*ExitError] (on the
+// goroutine backend, which has no process, with an error matching
+// [ErrStopped]; a function there that ignores its ctx is abandoned after
+// the kill delay); its task in the nursery ends without an error. A Kill
+// after the actor has ended does nothing.
 func (r *Ref) Kill() {
 	if r == nil {
 		panic("actor: Kill called on a nil *Ref: use the Ref that Spawn returned with a nil error")
@@ -141,10 +152,13 @@ func (r *Ref) Kill() {
 // returns once the child has completed the handshake, bounded by ctx and the
 // start timeout. The actor's lifetime is a task of n: when n is cancelled
 // the actor is cancelled and reaped; when the actor's process dies
-// unexpectedly (any exit it was not asked for, even with status 0), the task
-// fails with an [*ExitError] and n cancels the rest; when the actor breaks
-// its link (a malformed frame), it is killed and the task fails with an
-// error wrapping the link's (matching [transport.ErrProtocol], say).
+// unexpectedly (any exit it was not asked for, even with status 0, SIGTERM
+// from outside included), the task fails with an [*ExitError] and n cancels
+// the rest; when the actor breaks its link (a malformed frame), or hangs it
+// up and does not exit within 2 s, it is killed and the task fails with an
+// error wrapping the link's (matching [transport.ErrProtocol], say). The
+// task's goroutine owns the actor's end: the calls the end cut get the same
+// error as the task (see [Ref]).
 //
 // A spawn costs a fork and exec of the executable, about a millisecond for
 // a small Go binary. A child that dies before the handshake gives its

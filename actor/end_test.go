@@ -44,6 +44,28 @@ var (
 	})
 )
 
+// endOf runs an actor, makes a call of fn on it in flight, does act to
+// the actor, and returns the call's error and the task's.
+func endOf(t *testing.T, fn *actor.Function[string, string], act func(ref *actor.Ref), opts ...actor.Option) (callErr, taskErr error) {
+	t.Helper()
+	taskErr = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "actor", opts...)
+		if err != nil {
+			return err
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, callErr = fn.Call(context.Background(), ref, ref.ID())
+		}()
+		waitStarted(ctx, t, ref, ref.ID(), 1)
+		act(ref)
+		<-done
+		return nil
+	})
+	return callErr, taskErr
+}
+
 // TestKillCutsACall: Kill's promise to a call in flight, on both backends:
 // its ExitError on the process backend, ErrStopped on goroutines; the
 // task ends without an error.
@@ -54,22 +76,8 @@ func TestKillCutsACall(t *testing.T) {
 			if b == actor.BackendProcess {
 				proctest.NeedsProcesses(t, "a process to kill")
 			}
-			var callErr error
-			err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-				ref, err := actor.Spawn(ctx, n, "victim", actor.WithBackend(b), actor.WithStrictBackend())
-				if err != nil {
-					return err
-				}
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					_, callErr = blockFor.Call(context.Background(), ref, ref.ID())
-				}()
-				waitStarted(ctx, t, ref, ref.ID(), 1)
-				ref.Kill()
-				<-done
-				return nil
-			})
+			callErr, err := endOf(t, blockFor, func(ref *actor.Ref) { ref.Kill() },
+				actor.WithBackend(b), actor.WithStrictBackend())
 			require.NoError(t, err, "the task of a killed actor")
 			if b == actor.BackendGoroutine {
 				require.ErrorIs(t, callErr, actor.ErrStopped)

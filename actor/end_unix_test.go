@@ -14,7 +14,6 @@ import (
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/internal/proctest"
-	"github.com/grove-rt/grove/nursery"
 )
 
 var (
@@ -37,28 +36,6 @@ var (
 		return "", nil
 	})
 )
-
-// endOf runs an actor, makes a call of fn on it in flight, does act to
-// the actor, and returns the call's error and the task's.
-func endOf(t *testing.T, fn *actor.Function[string, string], act func(ref *actor.Ref), opts ...actor.Option) (callErr, taskErr error) {
-	t.Helper()
-	taskErr = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "actor", opts...)
-		if err != nil {
-			return err
-		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			_, callErr = fn.Call(context.Background(), ref, ref.ID())
-		}()
-		waitStarted(ctx, t, ref, ref.ID(), 1)
-		act(ref)
-		<-done
-		return nil
-	})
-	return callErr, taskErr
-}
 
 // TestEndsAgree: the call in flight and the task report one end the same
 // way: a death as the one *ExitError value, a stop as ErrStopped beside a

@@ -202,7 +202,7 @@ func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out],
 			}
 			return outs, errs, nil
 		case transport.KindError:
-			return nil, nil, remoteError(m.Err)
+			return nil, nil, ref.answerError(f.name, m.Err)
 		}
 	}
 }
@@ -243,7 +243,7 @@ func decodePart[Out any](ref *Ref, name string, kind transport.Kind, part batchR
 		if e.Index < got || e.Index >= got+len(sent) || e.Err == nil {
 			return 0, fmt.Errorf("actor %s: a batch answered with an error for item %d of %d", ref, e.Index, len(index))
 		}
-		errs[index[e.Index]] = remoteError(e.Err)
+		errs[index[e.Index]] = ref.answerError(name, e.Err)
 	}
 	return len(sent), nil
 }

@@ -27,7 +27,8 @@ func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) 
 		exited:  make(chan struct{}),
 		cancel:  make(chan struct{}),
 		killReq: make(chan struct{}),
-		inproc:  func() { sv.cancel(nil) },
+		ended:   make(chan struct{}),
+		inproc:  func() { sv.cancel(errEndedByParent) },
 	}
 	served := make(chan error, 1)
 	go func() {
@@ -40,10 +41,10 @@ func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) 
 		}
 		select {
 		case <-sv.root.Done(): // stopped: the calls answer within the grace period
-			sv.settle(after(sv.gracePeriod()), nil, conn.Done())
+			sv.settle(errEndedByParent, after(sv.gracePeriod()), nil, conn.Done())
 		case <-conn.Done(): // the parent's end is gone
 		}
-		sv.cancel(nil)
+		sv.cancel(errParentGone)
 		conn.Close() // flushes the answers, then waits for the calls that did not answer
 	}()
 	conn, err := transport.NewConn(ctx, parentEnd, transport.Initiator,
@@ -52,7 +53,7 @@ func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) 
 		err = <-served
 	}
 	if err != nil {
-		sv.cancel(nil)
+		sv.cancel(errParentGone)
 		parentEnd.Close()
 		childEnd.Close()
 		<-r.exited

@@ -97,11 +97,14 @@ func serveCall(root context.Context, s *transport.Stream) {
 	}
 }
 
-// stoppedCall marks a function's cancellation error with ErrStopped when
-// the actor's stop is what cancelled it, so that its caller can tell.
+// stoppedCall marks a function's cancellation error with the cause of the
+// actor's end when that is what cancelled it (ErrStopped for its stop
+// message, errEnded otherwise), so that its caller can tell it from its own
+// cancel.
 func stoppedCall(ctx context.Context, err error) error {
-	if errors.Is(err, context.Canceled) && !errors.Is(err, ErrStopped) && errors.Is(context.Cause(ctx), ErrStopped) {
-		return fmt.Errorf("%w: %w", ErrStopped, err)
+	cause := context.Cause(ctx)
+	if errors.Is(err, context.Canceled) && (errors.Is(cause, ErrStopped) || errors.Is(cause, errEnded)) && !errors.Is(err, cause) {
+		return fmt.Errorf("%w: %w", cause, err)
 	}
 	return err
 }

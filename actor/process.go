@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -23,7 +22,7 @@ func serveParent() int {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	sv := newServer(withProgress(context.Background(), openProgress()))
-	defer sv.cancel(nil)
+	defer sv.cancel(errParentGone)
 
 	link := os.NewFile(linkFD, "grove-link")
 	conn, err := transport.FileConn(sv.root, link, transport.Responder,
@@ -31,7 +30,7 @@ func serveParent() int {
 	if err != nil {
 		// A parent that went away during the spawn (it was cancelled) needs
 		// no report; anything else does.
-		if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		if !transport.PeerGone(err) {
 			fmt.Fprintf(os.Stderr, "actor %s: handshake with the parent failed: %v\n", self, err)
 		}
 		return 2
@@ -41,13 +40,21 @@ func serveParent() int {
 	// step, or someone else's) or the parent's death cancel them too, but
 	// then the actor exits soon whether they answered or not.
 	var exitBy <-chan struct{} // the actor exits by then, answered or not
+	code := 0
 	select {
 	case <-sv.root.Done():
-		sv.settle(after(sv.gracePeriod()), term, conn.Done())
+		sv.settle(errTerminated, after(sv.gracePeriod()), term, conn.Done())
 	case <-term:
 		exitBy = after(orphanExit)
-		sv.settle(exitBy, nil, conn.Done())
+		sv.settle(errTerminated, exitBy, nil, conn.Done())
 	case <-conn.Done():
+		sv.cancel(errParentGone)
+		if err := conn.Err(); !transport.PeerGone(err) {
+			// Not the parent going away: this side's link failed (a frame
+			// it could not read). Say so, and do not pass for a clean exit.
+			fmt.Fprintf(os.Stderr, "actor %s: the link to the parent failed: %v\n", self, err)
+			code = 1
+		}
 	}
 	if exitBy == nil {
 		exitBy = after(orphanExit)
@@ -61,7 +68,7 @@ func serveParent() int {
 	case <-closed:
 	case <-exitBy:
 	}
-	return 0
+	return code
 }
 
 // start forks the child and completes the handshake.
@@ -97,6 +104,7 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 		exited:  make(chan struct{}),
 		cancel:  make(chan struct{}),
 		killReq: make(chan struct{}),
+		ended:   make(chan struct{}),
 	}
 	cmd := exec.Command(exe, cfg.args...)
 	env := cfg.env

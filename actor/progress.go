@@ -106,9 +106,13 @@ func (r *Ref) callFate(id uint64) (known, began bool, state uint32, stateOK bool
 	return true, true, uint32(pg.batch), uint32(pg.batch>>32) == uint32(id)
 }
 
-// notBegun marks err, the failure of call id because its actor died, with
-// ErrNotStarted when the actor never began the call.
+// notBegun marks err, the failure of call id because its actor ended, with
+// ErrNotStarted when the actor's process died (or Kill killed it) and
+// never began the call; a stopped actor's calls get ErrStopped alone.
 func (r *Ref) notBegun(id uint64, err error) error {
+	if !r.exitReported() {
+		return err
+	}
 	if known, began, _, _ := r.callFate(id); known && !began {
 		return fmt.Errorf("%w: %w", ErrNotStarted, err)
 	}
@@ -119,6 +123,9 @@ func (r *Ref) notBegun(id uint64, err error) error {
 // it got one, is unknown: it is above every id opened before (before), so
 // the call never began if the actor had begun none after those.
 func (r *Ref) notOpened(before uint64, err error) error {
+	if !r.exitReported() {
+		return err
+	}
 	if known, began, _, _ := r.callFate(before + 1); known && !began {
 		return fmt.Errorf("%w: %w", ErrNotStarted, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -67,8 +66,12 @@ func newID() string {
 
 // A Ref is a running actor: a child process serving its parent over an
 // inherited socketpair. It is valid from Spawn until the actor's nursery
-// ends; calls after the actor has died fail with its [*ExitError], calls
-// after it was stopped with an error matching [ErrStopped].
+// ends, and after: how the actor ended is decided once, by the goroutine of
+// its task in the nursery, and every report of that end agrees. Calls after
+// the actor has died fail with its [*ExitError] (the same value as its
+// task's error), calls after it was stopped with an error matching
+// [ErrStopped], whatever happens to it later (a Kill after a stop changes
+// nothing).
 type Ref struct {
 	id   transport.ActorID
 	cfg  config
@@ -83,9 +86,11 @@ type Ref struct {
 	outputOnce sync.Once      // awaitOutput
 	pipes      []*os.File     // the read ends of its stdout and stderr
 	stderr     tailBuffer
-	stopping   atomic.Bool // the parent began to stop or kill it: its end was asked for
-	deathOnce  sync.Once
-	deathErr   *ExitError // the death, made once (death)
+	exitOnce   sync.Once
+	exitErr    *ExitError    // how the process ended, made once (exit)
+	ended      chan struct{} // closed by supervise once end and endErr are set
+	end        endState      // how the actor ended: read only once ended is closed
+	endErr     error         // the one error end reports to the task and the calls; nil for a stop
 	cancel     chan struct{}
 	once       sync.Once
 	killReq    chan struct{}
@@ -113,9 +118,14 @@ func (r *Ref) String() string {
 // Cancel stops the actor gracefully and does not wait: a stop message
 // first, which cancels its calls and lets them send their answers within
 // the grace period; SIGTERM if it has not exited after the grace period;
-// SIGKILL after the kill delay. A call the stop cuts short, and every call
-// made once it has begun, fails with an error matching [ErrStopped]. Its
-// task in the nursery then ends without an error.
+// SIGKILL after the kill delay. The stop message is sent even with a grace
+// period of 0 (its send waits at most 100 ms for a child that does not
+// read). A call the stop cuts short, and every call made once it has
+// begun, fails with an error matching [ErrStopped]; so does one cut by the
+// SIGTERM or SIGKILL of the ladder, whatever the exit status. Its task in
+// the nursery then ends without an error. A process that dies on its own
+// during the stop, before the parent signalled it (a crash, the OOM
+// killer), has died: the task and the calls it cut get its [*ExitError].
 func (r *Ref) Cancel() {
 	if r == nil {
 		panic("actor: Cancel called on a nil *Ref: use the Ref that Spawn returned with a nil error")
@@ -124,10 +134,12 @@ func (r *Ref) Cancel() {
 }
 
 // Kill ends the actor's process at once with SIGKILL, skipping the ladder
-// (even one already under way), and does not wait. Its calls in flight fail
-// with its [*ExitError] (on the goroutine backend, which has no process,
-// with an error matching [ErrStopped]); its task in the nursery ends
-// without an error.
+// (even one already under way, the stop message's send included), and does
+// not wait. Its calls in flight fail with its [*ExitError] (on the
+// goroutine backend, which has no process, with an error matching
+// [ErrStopped]; a function there that ignores its ctx is abandoned after
+// the kill delay); its task in the nursery ends without an error. A Kill
+// after the actor has ended does nothing.
 func (r *Ref) Kill() {
 	if r == nil {
 		panic("actor: Kill called on a nil *Ref: use the Ref that Spawn returned with a nil error")
@@ -140,10 +152,13 @@ func (r *Ref) Kill() {
 // returns once the child has completed the handshake, bounded by ctx and the
 // start timeout. The actor's lifetime is a task of n: when n is cancelled
 // the actor is cancelled and reaped; when the actor's process dies
-// unexpectedly (any exit it was not asked for, even with status 0), the task
-// fails with an [*ExitError] and n cancels the rest; when the actor breaks
-// its link (a malformed frame), it is killed and the task fails with an
-// error wrapping the link's (matching [transport.ErrProtocol], say).
+// unexpectedly (any exit it was not asked for, even with status 0, SIGTERM
+// from outside included), the task fails with an [*ExitError] and n cancels
+// the rest; when the actor breaks its link (a malformed frame), or hangs it
+// up and does not exit within 2 s, it is killed and the task fails with an
+// error wrapping the link's (matching [transport.ErrProtocol], say). The
+// task's goroutine owns the actor's end: the calls the end cut get the same
+// error as the task (see [Ref]).
 //
 // A spawn costs a fork and exec of the executable, about a millisecond for
 // a small Go binary. A child that dies before the handshake gives its
@@ -216,7 +231,7 @@ func mainFirst() error {
 // descriptors — and wins over the exit of the child, which is killed (a
 // child whose parent hung up on it exits with code 2, which says nothing).
 func (r *Ref) failedStart(ctx, hctx context.Context, err error) error {
-	if peerHungUp(err) {
+	if transport.PeerGone(err) {
 		select {
 		case <-r.exited: // it died: its exit says why
 		case <-time.After(time.Second):
@@ -241,9 +256,9 @@ func (r *Ref) failedStart(ctx, hctx context.Context, err error) error {
 // diedBeforeHandshake explains a child that exited before the handshake
 // completed: by its exit, unless the exit shows that it never served.
 func (r *Ref) diedBeforeHandshake(err error) error {
-	ee := r.exitError()
+	ee := r.exit()
 	switch {
-	case ee == nil:
+	case r.waitErr == nil:
 		return fmt.Errorf("%w %s: it exited before the handshake: call actor.Main() first in main: %w",
 			ErrNoHandshake, r.id, err)
 	case strings.Contains(ee.Stderr, noMainLine):
@@ -251,13 +266,6 @@ func (r *Ref) diedBeforeHandshake(err error) error {
 			"without end: call actor.Main() first in main: %w", ErrNoHandshake, r.id, ee)
 	}
 	return ee
-}
-
-// peerHungUp reports whether a handshake failed because the peer closed
-// its end of the link.
-func peerHungUp(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // kill ends the process at once and waits for it and its output.
@@ -294,24 +302,6 @@ func (r *Ref) waitExit() {
 	case <-r.exited:
 	case <-t.C:
 	}
-}
-
-// exitError describes how the process ended, once it has been waited for;
-// nil for a clean exit.
-func (r *Ref) exitError() *ExitError {
-	r.awaitOutput() // the whole stderr tail
-	if r.waitErr == nil {
-		return nil
-	}
-	ee := &ExitError{Actor: r.id, Code: -1, Stderr: r.stderr.String()}
-	var xe *exec.ExitError
-	if errors.As(r.waitErr, &xe) {
-		ee.Code = xe.ExitCode()
-		if ws, ok := xe.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			ee.Signal = ws.Signal()
-		}
-	}
-	return ee
 }
 
 // waitDelay bounds how long, once an actor's process has exited, its
@@ -355,126 +345,6 @@ func (r *Ref) closeLink() {
 	r.conn.Close()
 }
 
-// death is an end of the process that nobody asked for: its ExitError,
-// whatever its status (an actor that exits 0 on its own has died too).
-func (r *Ref) death() *ExitError {
-	r.deathOnce.Do(func() {
-		if r.deathErr = r.exitError(); r.deathErr == nil {
-			r.deathErr = &ExitError{Actor: r.id, Code: 0, Stderr: r.stderr.String()}
-		}
-	})
-	return r.deathErr // one value, so that a nursery that hears of it twice keeps it once
-}
-
-// brokenLink reports a link that failed with anything but the peer going
-// away or a close asked for by this side: a fault of the actor (a
-// malformed frame, one over the limit), for which it is killed.
-func (r *Ref) brokenLink() error {
-	err := r.conn.Err()
-	if err == nil || r.stopping.Load() || peerGone(err) {
-		return nil
-	}
-	return fmt.Errorf("actor %s: the link to the actor broke, so it was killed: %w", r.id, err)
-}
-
-// peerGone reports whether a link's error is the other end closing, or
-// going away mid-frame (its process died).
-func peerGone(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.ErrClosedPipe) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// stoppedError is the error of a call on an actor that was stopped.
-func (r *Ref) stoppedError(fn string) error {
-	if fn == "" {
-		return fmt.Errorf("actor %s: %w", r.id, ErrStopped)
-	}
-	return fmt.Errorf("actor %s: %s: %w", r.id, fn, ErrStopped)
-}
-
-// supervise is the actor's task in its nursery: it waits for the process
-// to end, by itself or because it was cancelled, and kills it if its link
-// broke.
-func (r *Ref) supervise(ctx context.Context) error {
-	linkDone := r.conn.Done()
-	for {
-		select {
-		case <-r.exited:
-			r.closeLink()
-			return r.death()
-		case <-linkDone:
-			linkDone = nil // a clean close: the process is on its way out
-			if err := r.brokenLink(); err != nil {
-				r.kill()
-				r.conn.Close()
-				return err
-			}
-		case <-ctx.Done():
-			r.stopping.Store(true)
-			if err := r.stop(); err != nil {
-				return err
-			}
-			return ctx.Err()
-		case <-r.cancel:
-			r.stopping.Store(true)
-			return r.stop()
-		case <-r.killReq:
-			r.stopping.Store(true)
-			return r.stop()
-		}
-	}
-}
-
-// stop runs the cancel ladder: the stop message (which carries the grace
-// period, so that the actor lets its calls answer within it), SIGTERM
-// after the grace period, SIGKILL after the kill delay; it returns once the
-// process has been waited for. If the process failed on its own while
-// stopping (it was sent no signal, and exited with an error), that is
-// reported.
-func (r *Ref) stop() error {
-	signalled := false
-	select {
-	case <-r.killReq:
-		r.signal(syscall.SIGKILL)
-		signalled = true
-	default:
-		// The stop message may not block the ladder: a child that stopped
-		// reading gets SIGTERM after the grace period all the same.
-		sctx, cancel := context.WithTimeout(context.Background(), r.cfg.grace)
-		if s, err := r.conn.Call(sctx, stopFunc, r.cfg.grace); err == nil {
-			s.Close()
-		}
-		cancel()
-	}
-	ladder := []struct {
-		wait time.Duration
-		sig  syscall.Signal
-	}{{r.cfg.grace, syscall.SIGTERM}, {r.cfg.killDelay, syscall.SIGKILL}}
-	for _, step := range ladder {
-		t := time.NewTimer(step.wait)
-		select {
-		case <-r.exited:
-			t.Stop()
-		case <-r.killReq:
-			t.Stop()
-			r.signal(syscall.SIGKILL)
-			signalled = true
-			r.waitExit()
-		case <-t.C:
-			r.signal(step.sig)
-			signalled = true
-			continue
-		}
-		break
-	}
-	r.waitExit()
-	r.closeLink()
-	if ee := r.exitError(); ee != nil && !signalled {
-		return ee
-	}
-	return nil
-}
-
 // open starts a call of fn on the actor. Every call goes through it, so it
 // is where a nil Ref or ctx is caught.
 func (r *Ref) open(ctx context.Context, fn string, in any) (*transport.Stream, error) {
@@ -493,7 +363,7 @@ func (r *Ref) open(ctx context.Context, fn string, in any) (*transport.Stream, e
 		if !errors.Is(err, transport.ErrClosed) {
 			return nil, fmt.Errorf("actor %s: %s: %w", r.id, fn, err)
 		}
-		return nil, r.notOpened(before, r.linkError(fn, err))
+		return nil, r.notOpened(before, r.endError(fn))
 	}
 	r.opened.Store(s.ID())
 	return s, nil
@@ -510,55 +380,7 @@ func (r *Ref) recv(ctx context.Context, s *transport.Stream) (*transport.Message
 		_ = s.Cancel(context.Background())
 		return nil, ctx.Err()
 	}
-	// The process died: that is the news, even if ctx ended meanwhile
-	// (often because of the death: its nursery cancels on ExitError).
-	return nil, r.notBegun(s.ID(), r.linkError("", err))
-}
-
-// dead reports whether the actor has ended without being asked to: its
-// process exited on its own (whatever its status) or with an error, or
-// its link broke.
-func (r *Ref) dead() bool {
-	select {
-	case <-r.exited:
-		return r.waitErr != nil || !r.stopping.Load()
-	default:
-		return r.brokenLink() != nil
-	}
-}
-
-// linkError explains a link that ended under a call of fn ("" when the
-// call was under way): a broken link at once; else, once the process has
-// exited, its death, or ErrStopped when its end was asked for.
-func (r *Ref) linkError(fn string, err error) error {
-	if broken := r.brokenLink(); broken != nil {
-		return broken
-	}
-	if r.stopping.Load() && r.inproc != nil {
-		return r.stoppedError(fn) // no process, no exit to wait for
-	}
-	t := time.NewTimer(2 * time.Second)
-	defer t.Stop()
-	select {
-	case <-r.exited:
-	case <-t.C:
-		if r.stopping.Load() {
-			return r.stoppedError(fn)
-		}
-		return fmt.Errorf("actor %s: link lost: %w", r.id, err)
-	}
-	if !r.stopping.Load() {
-		return r.death()
-	}
-	// Its end was asked for: a call it cut was stopped, unless Kill asked
-	// for that end, or the process crashed on its own on the way.
-	select {
-	case <-r.killReq:
-		return r.death()
-	default:
-	}
-	if ee := r.exitError(); ee != nil && ee.Signal == 0 {
-		return ee
-	}
-	return r.stoppedError(fn)
+	// The link ended under the call: the actor's end is the news, even if
+	// ctx ended meanwhile.
+	return nil, r.notBegun(s.ID(), r.endError(""))
 }

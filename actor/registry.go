@@ -205,7 +205,7 @@ func CallByName[Out any](ctx context.Context, ref *Ref, name string, in any) (Ou
 			}
 			return out, nil
 		case transport.KindError:
-			return out, remoteError(m.Err)
+			return out, ref.answerError(name, m.Err)
 		}
 	}
 }

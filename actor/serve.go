@@ -2,12 +2,30 @@ package actor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/grove-rt/grove/transport"
+)
+
+// errEnded is the cause with which an actor's serving side cancels its
+// calls when it ends for any reason but its parent's stop message (whose
+// cause is [ErrStopped]): SIGTERM, its parent going away, its parent's kill
+// on the goroutine backend. A call that returns its ctx's error then
+// carries it, so that the parent does not take the answer for its caller's
+// own cancel, and reports instead how the actor ended (Ref.answerError).
+var errEnded = errors.New("actor: the actor was ending before the call could finish")
+
+func init() { RegisterError("actor.errEnded", errEnded) }
+
+// Causes of the end of a server, each matching errEnded.
+var (
+	errTerminated    = fmt.Errorf("%w: SIGTERM", errEnded)
+	errParentGone    = fmt.Errorf("%w: its parent's end of the link is gone", errEnded)
+	errEndedByParent = fmt.Errorf("%w: its parent ended it", errEnded)
 )
 
 // A server is the actor's side of its link, on either backend: it runs the
@@ -44,7 +62,8 @@ func (sv *server) handle(s *transport.Stream) {
 	}
 	if !sv.enter() {
 		me := identity(sv.root)
-		_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf("%w: %s in %s was refused", ErrStopped, s.Func(), me), ""))
+		cause := context.Cause(sv.root) // ErrStopped, or the end's cause
+		_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf("%w: %s in %s was refused", cause, s.Func(), me), ""))
 		return
 	}
 	defer sv.leave()
@@ -80,10 +99,10 @@ func (sv *server) gracePeriod() time.Duration {
 
 // settle refuses new calls and waits until those in flight have sent their
 // answers (queued on the link, which Close then flushes), until limit, cut
-// or gone fires (a nil channel never does). It cancels the calls first if
-// the stop message has not.
-func (sv *server) settle(limit <-chan struct{}, cut <-chan os.Signal, gone <-chan struct{}) {
-	sv.cancel(nil)
+// or gone fires (a nil channel never does). It cancels the calls first,
+// with cause, if the stop message has not.
+func (sv *server) settle(cause error, limit <-chan struct{}, cut <-chan os.Signal, gone <-chan struct{}) {
+	sv.cancel(cause)
 	sv.mu.Lock()
 	if !sv.closed {
 		sv.closed = true

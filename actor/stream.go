@@ -148,7 +148,7 @@ func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.
 		case transport.KindReturn:
 			return false, nil
 		case transport.KindError:
-			return false, remoteError(m.Err)
+			return false, ref.answerError(name, m.Err)
 		}
 	}
 }

@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -190,7 +188,7 @@ func (c *Conn) writeLoop() {
 // write error ends the connection at once.
 func (c *Conn) writeFailed(err error) error {
 	err = fmt.Errorf("write: %w", err)
-	if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.ErrClosedPipe) {
+	if !PeerGone(err) {
 		c.fail(err)
 		return c.Err()
 	}

@@ -3,6 +3,8 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"io"
+	"syscall"
 )
 
 var (
@@ -42,6 +44,18 @@ var (
 	// already has the maximum number of incoming streams open.
 	ErrTooManyStreams = errors.New("transport: too many concurrent streams")
 )
+
+// PeerGone reports whether err (a connection's, a read's or a write's)
+// says that the peer went away: it closed its end (io.EOF), or it vanished
+// mid-frame or mid-write, as when its process died (io.ErrUnexpectedEOF,
+// io.ErrClosedPipe, ECONNRESET, EPIPE). Anything else that ended a
+// connection is a fault: a protocol violation, an oversized frame, an I/O
+// error of this side. A connection this side closed itself ([Conn.Close])
+// ends with an error matching none of these.
+func PeerGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.ErrClosedPipe) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
 
 // A VersionError is a handshake with a peer that speaks another protocol
 // version. It matches ErrHandshake.

@@ -1,0 +1,254 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/grove-rt/grove/transport"
+)
+
+// An endState is how an actor ended. It is decided once, by the goroutine
+// that owns the actor's lifetime (supervise, the actor's task in its
+// nursery, and stop, which it runs), and published by closing Ref.ended;
+// every report of the end (the task's error, and the error of each call
+// the end cut or that comes after it) is read from it, so they agree.
+//
+// An actor is running until it ends, or until supervise begins a stop
+// (Cancel, its nursery's cancel, Kill), when it is stopping; it then ends
+// in one of the states below.
+type endState uint8
+
+const (
+	// running: ended is still open (supervise is waiting, or stopping).
+	running endState = iota
+	// stopped: the stop its parent asked for ended it: it exited cleanly
+	// after the stop message, or in any way once the parent had signalled
+	// it (SIGTERM, SIGKILL of the ladder). Calls get ErrStopped; the task
+	// no error.
+	stopped
+	// killed: Kill's SIGKILL ended it. Calls get its *ExitError (on the
+	// goroutine backend, which has no exit, ErrStopped); the task no error.
+	killed
+	// died: it ended as nobody asked, whatever its status: on its own, or
+	// during a stop before the parent signalled it (a crash, the OOM
+	// killer). Calls and the task get the one *ExitError.
+	died
+	// broken: its link failed with a fault of the actor (a malformed
+	// frame), or it hung up its link and did not exit: it was killed, and
+	// calls and the task get the one error that says so.
+	broken
+)
+
+// linkLoss bounds how long an actor that hung up its link (without a
+// fault) has to exit before it is killed as broken.
+const linkLoss = 2 * time.Second
+
+// minStopSend bounds the send of the stop message when the grace period
+// is shorter (or 0), so that the message goes out all the same to a child
+// that reads its link; the send also ends on Kill and on the exit.
+const minStopSend = 100 * time.Millisecond
+
+// finish publishes the actor's end: only supervise calls it, once.
+func (r *Ref) finish(end endState, err error) error {
+	r.end, r.endErr = end, err
+	close(r.ended)
+	return err
+}
+
+// supervise is the actor's task in its nursery, and the owner of its end:
+// it waits for the process to end, by itself or because it was cancelled,
+// kills it if its link broke, and decides how it ended.
+func (r *Ref) supervise(ctx context.Context) error {
+	linkDone := r.conn.Done()
+	var lost <-chan time.Time
+	for {
+		select {
+		case <-r.exited:
+			r.closeLink()
+			return r.finish(died, r.exit())
+		case <-linkDone:
+			linkDone = nil
+			// This side closes the link only once the actor has ended, so
+			// an error here is the actor's: its going away, or a fault.
+			if err := r.conn.Err(); !transport.PeerGone(err) {
+				r.kill()
+				r.conn.Close()
+				return r.finish(broken, fmt.Errorf("actor %s: the link to the actor broke, so it was killed: %w", r.id, err))
+			}
+			t := time.NewTimer(linkLoss) // a clean close: the process is on its way out
+			defer t.Stop()
+			lost = t.C
+		case <-lost:
+			r.kill()
+			r.conn.Close()
+			return r.finish(broken, fmt.Errorf("actor %s: the actor hung up its link and had not exited %v later, so it was killed: %w",
+				r.id, linkLoss, r.conn.Err()))
+		case <-ctx.Done():
+			if err := r.stop(); err != nil {
+				return err
+			}
+			return ctx.Err()
+		case <-r.cancel:
+			return r.stop()
+		case <-r.killReq:
+			return r.stop()
+		}
+	}
+}
+
+// stop runs the cancel ladder, unless Kill asked for SIGKILL at once: the
+// stop message (which carries the grace period, so that the actor lets its
+// calls answer within it), SIGTERM after the grace period, SIGKILL after
+// the kill delay. It returns once the process has been waited for, with the
+// death if the process died on its own on the way (before it was
+// signalled), and decides the end.
+func (r *Ref) stop() error {
+	if !closed(r.killReq) {
+		r.sendStop()
+	}
+	signalled, killedIt := false, false
+	ladder := []struct {
+		wait time.Duration
+		sig  syscall.Signal
+	}{{r.cfg.grace, syscall.SIGTERM}, {r.cfg.killDelay, syscall.SIGKILL}}
+	for _, step := range ladder {
+		t := time.NewTimer(step.wait)
+		select {
+		case <-r.exited:
+		case <-r.killReq:
+			if !closed(r.exited) {
+				r.signal(syscall.SIGKILL)
+				killedIt = true
+			}
+		case <-t.C:
+			r.signal(step.sig)
+			signalled = true
+			continue
+		}
+		t.Stop()
+		break
+	}
+	r.waitExit()
+	r.closeLink()
+	ee := r.exit()
+	switch {
+	case killedIt && (r.inproc != nil || ee.Signal == syscall.SIGKILL):
+		if r.inproc != nil {
+			return r.finish(killed, nil) // no process, no exit: its calls were stopped
+		}
+		r.finish(killed, ee)
+		return nil
+	case signalled || r.waitErr == nil:
+		return r.finish(stopped, nil)
+	}
+	return r.finish(died, ee)
+}
+
+// sendStop sends the stop message, bounded by the grace period (at least
+// minStopSend), Kill and the exit: a child that stopped reading its link
+// does not hold up the ladder.
+func (r *Ref) sendStop() {
+	ctx, cancel := context.WithTimeout(context.Background(), max(r.cfg.grace, minStopSend))
+	defer cancel()
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-r.killReq:
+		case <-r.exited:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	if s, err := r.conn.Call(ctx, stopFunc, r.cfg.grace); err == nil {
+		s.Close()
+	}
+	cancel()
+	<-watched
+}
+
+// closed reports whether c is closed, without waiting.
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// exit is how the process ended, once it has been waited for, made once:
+// one value, so that a nursery that hears of it twice (from the task and
+// from a call) keeps it once. A clean exit is Code 0.
+func (r *Ref) exit() *ExitError {
+	r.exitOnce.Do(func() {
+		r.awaitOutput() // the whole stderr tail
+		ee := &ExitError{Actor: r.id, Code: 0, Stderr: r.stderr.String()}
+		if r.waitErr != nil {
+			ee.Code = -1
+			var xe *exec.ExitError
+			if errors.As(r.waitErr, &xe) {
+				ee.Code = xe.ExitCode()
+				if ws, ok := xe.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					ee.Signal = ws.Signal()
+				}
+			}
+		}
+		r.exitErr = ee
+	})
+	return r.exitErr
+}
+
+// endError is the error of a call (of fn; "" for one under way) that the
+// actor's end cut, or that came after it: it waits until supervise has
+// decided the end (bounded by the ladder and linkLoss).
+func (r *Ref) endError(fn string) error {
+	<-r.ended
+	if r.endErr == nil {
+		return r.stoppedError(fn)
+	}
+	return r.endErr
+}
+
+// dead reports, without waiting, whether the actor has ended with an error
+// of its own for its calls (it died, its link broke, or Kill killed its
+// process): then that is the news for a call, even if the call's ctx ended
+// meanwhile (often because of the death: its nursery cancels on it).
+func (r *Ref) dead() bool {
+	return closed(r.ended) && r.endErr != nil
+}
+
+// exitReported reports, once the end is decided, whether calls get the
+// process's *ExitError: it died, or Kill killed it.
+func (r *Ref) exitReported() bool {
+	if !closed(r.ended) {
+		return false
+	}
+	_, ok := r.endErr.(*ExitError)
+	return ok
+}
+
+// answerError is the error of a call that the actor answered with ei: the
+// [*RemoteError], unless the actor's own end (other than its stop message:
+// SIGTERM, its parent's kill on the goroutine backend) cut the call, in
+// which case the answer says only "context canceled" and the end says what
+// happened.
+func (r *Ref) answerError(fn string, ei *transport.ErrorInfo) error {
+	err := remoteError(ei)
+	if ei.Source.ID == r.id.ID && len(ei.Via) == 0 && errors.Is(err, errEnded) {
+		return r.endError(fn)
+	}
+	return err
+}
+
+// stoppedError is the error of a call on an actor that was stopped.
+func (r *Ref) stoppedError(fn string) error {
+	if fn == "" {
+		return fmt.Errorf("actor %s: %w", r.id, ErrStopped)
+	}
+	return fmt.Errorf("actor %s: %s: %w", r.id, fn, ErrStopped)
+}

@@ -110,7 +110,7 @@ func (r *Ref) stop() error {
 	if !closed(r.killReq) {
 		r.sendStop()
 	}
-	signalled, killedIt := false, false
+	signalled, killedIt, abandoned := false, false, false
 	ladder := []struct {
 		wait time.Duration
 		sig  syscall.Signal
@@ -127,12 +127,20 @@ func (r *Ref) stop() error {
 		case <-t.C:
 			r.signal(step.sig)
 			signalled = true
+			if r.inproc != nil && step.sig == syscall.SIGKILL {
+				// The goroutine backend's last step: the kill delay since
+				// its cancel (SIGTERM's) has passed, and a function that
+				// ignores its ctx is abandoned now, not after another one.
+				abandoned = true
+			}
 			continue
 		}
 		t.Stop()
 		break
 	}
-	r.waitExit()
+	if !abandoned {
+		r.waitExit()
+	}
 	r.closeLink()
 	ee := r.exit()
 	switch {

@@ -115,37 +115,56 @@ func TestKillAfterAStopChangesNothing(t *testing.T) {
 	require.NotErrorAs(t, after, &ee)
 }
 
-// TestKillDuringAStopWaitsOnce: a Kill during a stop, of an actor whose
-// call ignores its ctx, waits for the kill delay once (on the goroutine
-// backend, where the call is abandoned then), not twice.
-func TestKillDuringAStopWaitsOnce(t *testing.T) {
+// TestAStopWaitsTheKillDelayOnce: on the goroutine backend, where a call
+// that ignores its ctx is abandoned after the kill delay, a stop waits for
+// the kill delay once (not once per step of the ladder), and so does a
+// Kill during a stop.
+func TestAStopWaitsTheKillDelayOnce(t *testing.T) {
 	const killDelay = 2 * time.Second
-	var killed time.Time
-	called := make(chan struct{})
-	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "stubborn", actor.WithBackend(actor.BackendGoroutine),
-			actor.WithGrace(10*time.Second), actor.WithKillDelay(killDelay))
-		if err != nil {
-			return err
-		}
-		key := ref.ID()
-		t.Cleanup(func() {
-			c := release(key)
-			releases.Delete(key)
-			close(c)
+	cases := []struct {
+		name  string
+		grace time.Duration
+		kill  bool
+	}{
+		{"a stop", 100 * time.Millisecond, false},
+		{"Kill during a stop", 10 * time.Second, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var cancelled time.Time
+			called := make(chan struct{})
+			err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+				ref, err := actor.Spawn(ctx, n, "stubborn", actor.WithBackend(actor.BackendGoroutine),
+					actor.WithGrace(tc.grace), actor.WithKillDelay(killDelay))
+				if err != nil {
+					return err
+				}
+				key := ref.ID()
+				t.Cleanup(func() {
+					c := release(key)
+					releases.Delete(key)
+					close(c)
+				})
+				go func() {
+					defer close(called)
+					_, _ = stubborn.Call(context.Background(), ref, key)
+				}()
+				waitStarted(ctx, t, ref, key, 1)
+				ref.Cancel()
+				cancelled = time.Now()
+				if tc.kill {
+					ref.Kill()
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			took := time.Since(cancelled)
+			<-called
+			bound := killDelay + killDelay/2
+			if !tc.kill {
+				bound += tc.grace
+			}
+			require.Less(t, took, bound, "the task waited for the kill delay more than once")
 		})
-		go func() {
-			defer close(called)
-			_, _ = stubborn.Call(context.Background(), ref, key)
-		}()
-		waitStarted(ctx, t, ref, key, 1)
-		ref.Cancel()
-		killed = time.Now()
-		ref.Kill()
-		return nil
-	})
-	require.NoError(t, err)
-	took := time.Since(killed)
-	<-called
-	require.Less(t, took, killDelay+killDelay/2, "the task waited for the kill delay more than once")
+	}
 }

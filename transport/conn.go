@@ -435,9 +435,10 @@ func (c *Conn) incomingCall(m *Message) (*Stream, error) {
 	if c.incoming >= c.cfg.maxStreams {
 		c.mu.Unlock()
 		c.sendControl(&Message{Kind: KindError, ID: m.ID, Err: &ErrorInfo{
-			Type:    "transport.ErrTooManyStreams",
+			Type:    TooManyStreamsName,
 			Message: fmt.Sprintf("%v (limit %d)", ErrTooManyStreams, c.cfg.maxStreams),
 			Source:  c.local.Actor,
+			Is:      []string{TooManyStreamsName},
 		}})
 		return nil, nil
 	}

@@ -46,6 +46,12 @@ var (
 	// with a sentinel registry (package actor registers it) matches it
 	// with errors.Is in the caller.
 	ErrTooManyStreams = errors.New("transport: too many concurrent streams")
+
+	// ErrTooManyControlFrames is matched by the error of a connection that
+	// failed because too many control frames (credits, cancels, refusals)
+	// waited to be written: the peer sent what asks for them and did not
+	// read them, as a peer flooding Calls past the stream limit does.
+	ErrTooManyControlFrames = errors.New("transport: too many control frames queued")
 )
 
 // TooManyStreamsName is the name [ErrTooManyStreams] crosses the wire under:

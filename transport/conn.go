@@ -140,7 +140,10 @@ func (c *Conn) Err() error {
 // Close flushes the frames already queued (for at most the close timeout),
 // closes the connection, fails every open stream with [ErrClosed], and
 // returns once the connection's goroutines have exited. It is safe to call
-// more than once and from any goroutine.
+// more than once and from any goroutine. A connection that has ended by
+// itself (the peer hung up, or a fault; see [Conn.Done]) needs no Close to
+// release its goroutines: its read and write loops end with it, and only
+// handlers ([WithHandler]) still running are left, which Close waits for.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closing)
@@ -173,11 +176,16 @@ func (c *Conn) fail(cause error) {
 	})
 }
 
+// writeLoop runs the write loop until Close, the end of the connection, or
+// a failed write; then nothing writes the queue any more, and it is
+// dropped.
 func (c *Conn) writeLoop() {
 	defer close(c.writerDone)
-	if err := c.w.loop(c.closing); err != nil {
+	err := c.w.loop(c.closing, c.done)
+	if err != nil {
 		c.writeFailed(err)
 	}
+	c.w.discard()
 }
 
 // writeFailed ends the connection after a failed write and returns its
@@ -243,8 +251,9 @@ func (c *Conn) readLoop(fr *frameReader, fd *frameDecoder) {
 
 // send encodes m (with payload, when not nil, in place of m.Payload) and
 // queues it. Data frames wait for room in the queue; control frames never
-// wait, so the read loop can send them without blocking. Once queued, a
-// frame goes out in order unless the connection fails.
+// wait, so the read loop can send them without blocking, but a connection
+// with too many of them queued fails with ErrTooManyControlFrames. Once
+// queued, a frame goes out in order unless the connection fails.
 func (c *Conn) send(ctx context.Context, m *Message, payload any, data bool) error {
 	owner, err := c.enqueue(ctx, m, payload, data)
 	if err != nil {
@@ -287,7 +296,10 @@ func (c *Conn) enqueue(ctx context.Context, m *Message, payload any, data bool) 
 	// fast producer's items coalesce.
 	inline := data && m.Kind != KindYield
 	owner, err = c.w.queue(ctx, c.done, frame, owned, data, inline)
-	if errors.Is(err, errClosedWriter) {
+	if errors.Is(err, ErrTooManyControlFrames) {
+		c.fail(err)
+	}
+	if errors.Is(err, errClosedWriter) || errors.Is(err, ErrTooManyControlFrames) {
 		return 0, c.Err()
 	}
 	return owner, err
@@ -435,9 +447,10 @@ func (c *Conn) incomingCall(m *Message) (*Stream, error) {
 	if c.incoming >= c.cfg.maxStreams {
 		c.mu.Unlock()
 		c.sendControl(&Message{Kind: KindError, ID: m.ID, Err: &ErrorInfo{
-			Type:    "transport.ErrTooManyStreams",
+			Type:    TooManyStreamsName,
 			Message: fmt.Sprintf("%v (limit %d)", ErrTooManyStreams, c.cfg.maxStreams),
 			Source:  c.local.Actor,
+			Is:      []string{TooManyStreamsName},
 		}})
 		return nil, nil
 	}

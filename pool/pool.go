@@ -31,7 +31,8 @@ type Pool struct {
 	live     int                // workers alive or starting
 	retire   int                // workers asked to exit (after a shrink)
 	refs     map[*actor.Ref]int // live workers and their task counts
-	closed   bool               // Shutdown was called
+	closed   bool               // Shutdown was called, or Shared replaced the pool
+	closeErr error              // ...and what later submits get: ErrShutdown, or errReplaced
 	killing  bool               // ...with kill
 	broken   error
 	deaths   []time.Time
@@ -140,7 +141,9 @@ func (p *Pool) add(t *task, death error) {
 		err = p.broken
 	case death != nil && (p.killing || p.ctx.Err() != nil):
 		err = fmt.Errorf("%w: %w", ErrShutdown, death)
-	case death == nil && (p.closed || p.ctx.Err() != nil):
+	case death == nil && p.closed:
+		err = p.closeErrLocked()
+	case death == nil && p.ctx.Err() != nil:
 		err = ErrShutdown
 	}
 	if err != nil {
@@ -367,9 +370,17 @@ func (p *Pool) Err() error {
 	case p.broken != nil:
 		return p.broken
 	case p.closed:
-		return ErrShutdown
+		return p.closeErrLocked()
 	}
 	return nil
+}
+
+// closeErrLocked is what a submit to the closed pool gets.
+func (p *Pool) closeErrLocked() error {
+	if p.closeErr != nil {
+		return p.closeErr
+	}
+	return ErrShutdown
 }
 
 // Workers returns the target number of workers.
@@ -426,8 +437,24 @@ func (p *Pool) Shutdown(ctx context.Context, kill bool) error {
 	if ctx == nil {
 		return errors.New("pool: Shutdown: nil ctx: pass the caller's ctx (or context.Background())")
 	}
+	p.close(kill, ErrShutdown)
+	select {
+	case <-p.ended:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close refuses later submits with why (unless the pool was closed
+// before), and ends the pool: with kill it kills the workers and fails the
+// queued tasks with ErrShutdown; without, the workers drain the queue and
+// exit. It does not wait for them, and never blocks.
+func (p *Pool) close(kill bool, why error) {
 	p.mu.Lock()
-	p.closed = true
+	if !p.closed {
+		p.closed, p.closeErr = true, why
+	}
 	var queued []*task
 	if kill {
 		p.killing = true
@@ -440,12 +467,6 @@ func (p *Pool) Shutdown(ctx context.Context, kill bool) error {
 	p.mu.Unlock()
 	for _, t := range queued {
 		t.fail(ErrShutdown)
-	}
-	select {
-	case <-p.ended:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

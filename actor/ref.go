@@ -190,9 +190,6 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 	}
 	cfg := newConfig(opts)
 	return nursery.Start(n, func(nctx context.Context, started func(*Ref)) error {
-		// On Linux the child gets SIGKILL when the thread that forked it
-		// exits: keep this goroutine on its thread until the child is gone.
-		lockThread()
 		sctx, cancel := context.WithCancelCause(nctx)
 		stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 		r, err := spawn(sctx, name, cfg)

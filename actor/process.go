@@ -145,6 +145,12 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 			return nil, fmt.Errorf("actor: spawn %s: %w: this process's descriptors reach its RLIMIT_NOFILE: %w",
 				name, syscall.EMFILE, err)
 		}
+		if errors.Is(err, syscall.EAGAIN) {
+			// fork refused a new process: the processes and threads of this
+			// user, or of this process's cgroup, reach their limit.
+			return nil, fmt.Errorf("actor: spawn %s: out of processes: this user's processes and threads reach "+
+				"its RLIMIT_NPROC, or its cgroup's reach pids.max: end some actors, or raise the limit: %w", name, err)
+		}
 		return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
 	}
 	r.cmd = cmd

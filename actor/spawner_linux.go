@@ -14,8 +14,10 @@ import (
 // that serves fork requests over a channel, so that threads do not grow
 // with live actors (Erlang/OTP does the same with its one forker,
 // erl_child_setup). It runs while any child it forked is not yet reaped, or
-// a fork is asked of it, and exits (taking its thread with it) once none
-// is: nothing it forked is alive then for the thread's exit to kill.
+// a fork is asked of it; once none is, it unlocks its thread (nothing it
+// forked is alive then for the thread's exit to kill) and exits, and the
+// thread goes back to the runtime, ready for the next spawner: a spawn
+// after an idle spell costs no new thread either.
 //
 // The spawner is process-wide because the thread is: a child's Pdeathsig
 // follows whichever thread forked it.
@@ -85,10 +87,11 @@ func (s *spawner) release() {
 	}
 }
 
-// serve is the spawner: it forks on its own locked thread, which it never
-// unlocks, until no fork and no child of its own is left.
+// serve is the spawner: it forks on its own locked thread, which it
+// unlocks only once no fork and no child of its own is left.
 func (s *spawner) serve() {
-	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread() // reached only with no child left to kill
 	for {
 		select {
 		case req := <-s.reqs:

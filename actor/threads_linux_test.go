@@ -16,6 +16,10 @@ import (
 	"github.com/grove-rt/grove/nursery"
 )
 
+// rlimitNPROC is RLIMIT_NPROC, which package syscall does not name: 6 on
+// Linux but for mips and sparc, where the test does not run.
+const rlimitNPROC = 6
+
 // threads reads this process's count of OS threads from /proc/self/status.
 func threads(t *testing.T) int {
 	t.Helper()
@@ -83,4 +87,28 @@ func TestThreadsDoNotGrowWithActors(t *testing.T) {
 	t.Logf("%d live actors, spawned and reaped in %v: at most %d threads", actors, time.Since(start), most)
 	require.Less(t, most, 64, "threads grew with the live actors")
 	require.Empty(t, proctest.Gone(pids, 5*time.Second), "every actor was reaped")
+}
+
+// Live actors do not bring their parent to the runtime's thread cap, past
+// which it dies of "thread exhaustion", unrecoverable; before, each held
+// two threads.
+func TestSpawnUnderAThreadCap(t *testing.T) {
+	proctest.NeedsProcesses(t, "processes to fork")
+	proctest.NoChildrenLeft(t)
+	stdout, stderr := runHelperProgram(t, "threadcap")
+	require.False(t, strings.Contains(stderr, "fatal error"), "the parent died: %.300s", stderr)
+	require.Contains(t, stdout, "ok: ", stderr)
+}
+
+// A parent out of processes (RLIMIT_NPROC, a cgroup's pids.max) gets an
+// error from Spawn that matches EAGAIN and names the limit to raise.
+func TestSpawnOutOfProcesses(t *testing.T) {
+	proctest.NeedsProcesses(t, "processes to fork")
+	proctest.NoChildrenLeft(t)
+	stdout, stderr := runHelperProgram(t, "nproc")
+	require.False(t, strings.Contains(stderr, "fatal error"), "the parent died: %.300s", stderr)
+	require.NotContains(t, stdout, "BAD", stderr)
+	require.Contains(t, stdout, "eagain", stderr)
+	require.Contains(t, stdout, "out of processes", "the error says which resource ran out")
+	require.Contains(t, stdout, "RLIMIT_NPROC", "and which limit to raise")
 }

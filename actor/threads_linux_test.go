@@ -89,24 +89,29 @@ func TestThreadsDoNotGrowWithActors(t *testing.T) {
 	require.Empty(t, proctest.Gone(pids, 5*time.Second), "every actor was reaped")
 }
 
+// runSurvivingHelper runs the helper program mode, which spawns actors,
+// and checks that it did not die of a fatal error of the runtime.
+func runSurvivingHelper(t *testing.T, mode string) (stdout, stderr string) {
+	t.Helper()
+	proctest.NeedsProcesses(t, "processes to fork")
+	proctest.NoChildrenLeft(t)
+	stdout, stderr = runHelperProgram(t, mode)
+	require.False(t, strings.Contains(stderr, "fatal error"), "the parent died: %.300s", stderr)
+	return stdout, stderr
+}
+
 // Live actors do not bring their parent to the runtime's thread cap, past
 // which it dies of "thread exhaustion", unrecoverable; before, each held
 // two threads.
 func TestSpawnUnderAThreadCap(t *testing.T) {
-	proctest.NeedsProcesses(t, "processes to fork")
-	proctest.NoChildrenLeft(t)
-	stdout, stderr := runHelperProgram(t, "threadcap")
-	require.False(t, strings.Contains(stderr, "fatal error"), "the parent died: %.300s", stderr)
+	stdout, stderr := runSurvivingHelper(t, "threadcap")
 	require.Contains(t, stdout, "ok: ", stderr)
 }
 
 // A parent out of processes (RLIMIT_NPROC, a cgroup's pids.max) gets an
 // error from Spawn that matches EAGAIN and names the limit to raise.
 func TestSpawnOutOfProcesses(t *testing.T) {
-	proctest.NeedsProcesses(t, "processes to fork")
-	proctest.NoChildrenLeft(t)
-	stdout, stderr := runHelperProgram(t, "nproc")
-	require.False(t, strings.Contains(stderr, "fatal error"), "the parent died: %.300s", stderr)
+	stdout, stderr := runSurvivingHelper(t, "nproc")
 	require.NotContains(t, stdout, "BAD", stderr)
 	require.Contains(t, stdout, "eagain", stderr)
 	require.Contains(t, stdout, "out of processes", "the error says which resource ran out")

@@ -26,7 +26,7 @@ func serveParent() int {
 
 	link := os.NewFile(linkFD, "grove-link")
 	conn, err := transport.FileConn(sv.root, link, transport.Responder,
-		transport.WithIdentity(self, "child"), transport.WithHandler(sv.handle))
+		transport.WithIdentity(self, "child"), transport.WithHandler(sv.handle), transport.WithBaseContext(sv.root))
 	if err != nil {
 		// A parent that went away during the spawn (it was cancelled) needs
 		// no report; anything else does.

@@ -203,8 +203,7 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 			return err
 		}
 		started(r)
-		defer r.watchIdle(nctx, n)()
-		return r.supervise(nctx)
+		return r.supervise(nctx, newIdleWatch(cfg.idleWarning, n))
 	})
 }
 

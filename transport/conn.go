@@ -171,7 +171,7 @@ func (c *Conn) fail(cause error) {
 		close(c.done)
 		c.nc.Close()
 		for _, s := range streams {
-			s.closeCanceled()
+			s.closeCanceled(c.err)
 		}
 	})
 }
@@ -234,6 +234,7 @@ func (c *Conn) readLoop(fr *frameReader, fd *frameDecoder) {
 				// reading: the call starts without a goroutine handoff.
 				c.readers.Add(1)
 				go c.readLoop(fr, fd)
+				defer s.endContext(nil) // also if the handler panics or exits its goroutine
 				c.cfg.handler(s)
 				return
 			}
@@ -458,6 +459,10 @@ func (c *Conn) incomingCall(m *Message) (*Stream, error) {
 	s.fn, s.args = m.Func, m.Payload
 	c.streams[m.ID] = s
 	c.incoming++
+	err := c.err // a Call read after the connection ended: born cancelled
 	c.mu.Unlock()
+	if err != nil {
+		s.closeCanceled(err)
+	}
 	return s, nil
 }

@@ -33,7 +33,9 @@ func StreamFunc[In, Out any](name string, fn func(ctx context.Context, in In, ou
 		if err != nil {
 			return nil, err
 		}
-		return nil, produce(ctx, s, func(ctx context.Context, out chan<- Out) error { return fn(ctx, in, out) })
+		ctx, stop := context.WithCancel(ctx)
+		defer stop()
+		return nil, produce(ctx, stop, s, func(ctx context.Context, out chan<- Out) error { return fn(ctx, in, out) })
 	})
 	return &StreamFunction[In, Out]{name: name, fn: fn}
 }
@@ -184,9 +186,12 @@ func awaitEnd(ref *Ref, ts *transport.Stream) error {
 // the stream, and returns fn's error once every item has been sent. A
 // function that closes out gets errClosedOut (after its items) rather than
 // a crash of the actor.
-func produce[Out any](ctx context.Context, s *transport.Stream, fn func(ctx context.Context, out chan<- Out) error) error {
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
+//
+// stop cancels ctx: produce calls it when it can send no more. fn runs
+// under ctx itself, not a context derived from it, so that whoever else
+// watches ctx (a duplex function's reader, which closes in when ctx ends)
+// never sees it end before fn's ctx has.
+func produce[Out any](ctx context.Context, stop context.CancelFunc, s *transport.Stream, fn func(ctx context.Context, out chan<- Out) error) error {
 	out := make(chan Out, chanBuffer)
 	var fnErr error
 	var rec *panics.Recovered
@@ -284,7 +289,7 @@ func DuplexFunc[In, Out any](name string, fn func(ctx context.Context, in <-chan
 				}
 			}
 		})
-		err := produce(ctx, s, func(ctx context.Context, out chan<- Out) error { return fn(ctx, in, out) })
+		err := produce(ctx, cancel, s, func(ctx context.Context, out chan<- Out) error { return fn(ctx, in, out) })
 		cancel()
 		for range in { // let the reader finish
 		}

@@ -2,6 +2,7 @@ package actor_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,9 +76,29 @@ func TestStreamErrAfterClose(t *testing.T) {
 	})
 }
 
+// echoUntilCancelled echoes until its caller closes its side (nil) or
+// cancels (ctx's error, whichever of in's end or ctx it sees first).
+var echoUntilCancelled = actor.DuplexFunc("test.echoUntilCancelled", func(ctx context.Context, in <-chan string, out chan<- string) error {
+	for {
+		select {
+		case s, ok := <-in:
+			if !ok {
+				return ctx.Err()
+			}
+			select {
+			case out <- strings.ToUpper(s):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+})
+
 func TestDuplexSendAfterTheEnd(t *testing.T) {
 	inActor(t, func(ctx context.Context, ref *actor.Ref) {
-		d, err := upper.Open(ctx, ref)
+		d, err := echoUntilCancelled.Open(ctx, ref)
 		require.NoError(t, err)
 		d.In <- "a"
 		require.Equal(t, "A", <-d.Out)

@@ -98,8 +98,9 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 // RunSync. From other goroutines it waits its turn in l's queue, honouring
 // ctx (fn then does not run, if it has not started; if it has, Call returns
 // at once all the same and fn goes on with a cancelled ctx). fn gets a ctx
-// that is on l and, while fn runs, is cancelled with the caller's ctx; work
-// fn starts with [Go] belongs to the loop and outlives fn. If l has ended,
+// that is on l and, while fn runs, is cancelled with the caller's ctx; it is
+// cancelled when fn returns, or, if fn started work with [Go] (which belongs
+// to the loop and outlives fn), when the last of that work ends. If l has ended,
 // Call returns [ErrLoopClosed]. The one call that could never finish is
 // refused with [ErrLoopBlocked]: from work that l started with Go, holding
 // a slot of the limiter that a RunSync of l is blocked waiting for.

@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/grove-rt/grove/bridge"
@@ -81,4 +82,32 @@ func BenchmarkPost(b *testing.B) {
 	}
 	l.Stop()
 	<-done
+}
+
+// BenchmarkRunSyncNested measures RunSync nested depth levels deep from a
+// loop, per level: it should not grow with the depth.
+func BenchmarkRunSyncNested(b *testing.B) {
+	for _, depth := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("depth=%d", depth), func(b *testing.B) {
+			var down func(ctx context.Context, n int) (int, error)
+			down = func(ctx context.Context, n int) (int, error) {
+				if n == 0 {
+					return 0, nil
+				}
+				return bridge.RunSync(ctx, func(ctx context.Context) (int, error) { return down(ctx, n-1) })
+			}
+			l := bridge.NewLoop()
+			_ = l.Post(func(ctx context.Context) {
+				defer l.Stop()
+				b.ResetTimer()
+				for range b.N {
+					if _, err := down(ctx, depth); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*depth), "ns/level")
+			})
+			_ = l.Run(context.Background())
+		})
+	}
 }

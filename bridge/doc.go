@@ -8,10 +8,13 @@
 // needs the result of blocking work (a pool call, a fan-out over actors).
 //
 //   - [Run] is asyncio.run: a fresh loop on the calling goroutine. Called from
-//     code already on a loop it refuses with [ErrLoopRunning], as Python does.
+//     code already on a loop it refuses with [ErrLoopRunning], as Python does,
+//     and so does [Loop.Run].
 //   - [RunSync] is the fix (Kedro's, for Jupyter): from a loop it runs the
 //     work on a dedicated goroutine with a fresh loop of its own and waits;
-//     from ordinary code it is Run. It nests at any depth.
+//     from ordinary code it is Run. It nests at any depth, at a flat cost per
+//     level. It blocks the calling loop for as long as the work runs: for
+//     work that must not block the loop (a UI's), use Go.
 //   - [Call] runs a function on a given loop and waits (Trio's
 //     from_thread.run); from that loop itself it runs inline.
 //   - [Go] starts blocking work from a loop and delivers its result back on
@@ -27,9 +30,12 @@
 // guards cannot see is work that waits, through a goroutine that did not
 // inherit the ctx, for a loop that is blocked waiting for that work.
 //
-// While a loop is blocked in RunSync, the work it waits for may try to run
-// something on that very loop with Call. That could never finish: bridge
-// sees it in the ctx chain and returns [ErrLoopBlocked], naming the loop and
-// the RunSync that is waiting. Calls from unrelated goroutines simply wait
-// their turn.
+// While a loop is blocked in RunSync, the work it waits for may call back
+// onto that very loop with Call (Trio's from_thread.run from a to_thread
+// worker): the waiting RunSync runs the callback on the loop, and the
+// callback may start another RunSync, to any depth. Nothing else posted to
+// the loop runs until the RunSync returns. The one call bridge sees could
+// never finish is refused with [ErrLoopBlocked]: work the loop started with
+// Go, holding the limiter slot that the loop's RunSync waits for, calling
+// the loop. Calls from unrelated goroutines simply wait their turn.
 package bridge

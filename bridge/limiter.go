@@ -38,9 +38,6 @@ var defaultLimiter = NewLimiter(DefaultLimit)
 
 type limiterKey struct{}
 
-// heldKey marks a ctx whose work holds a slot of a limiter.
-type heldKey struct{ l *Limiter }
-
 // WithLimiter returns a ctx under which RunSync and Go use l.
 func WithLimiter(ctx context.Context, l *Limiter) context.Context {
 	return context.WithValue(ctx, limiterKey{}, l)
@@ -54,20 +51,28 @@ func limiterOf(ctx context.Context) *Limiter {
 }
 
 // acquire takes a slot of ctx's limiter, honouring ctx, unless the work
-// holding ctx already holds one; the ctx then records it. It returns the
-// release function.
-func acquire(ctx context.Context) (release func(), err error) {
-	l := limiterOf(ctx)
-	if ctx.Value(heldKey{l}) != nil {
-		return func() {}, nil
+// holding ctx already holds one. If no slot is free, waiting is called
+// before it waits (with true) and after (with false). It returns the slots
+// the work holds then, for [holding], and the release function.
+func acquire(ctx context.Context, waiting func(lim *Limiter, now bool)) (held *slot, release func(), err error) {
+	lim := limiterOf(ctx)
+	if f := frameOf(ctx); f != nil {
+		held = f.held
 	}
-	if err := l.sem.Acquire(ctx, 1); err != nil {
-		return nil, fmt.Errorf("bridge: waiting for the offload limiter: %w", err)
+	if held.has(lim) {
+		return held, func() {}, nil
 	}
-	return func() { l.sem.Release(1) }, nil
-}
-
-// holding marks ctx as holding a slot of its limiter.
-func holding(ctx context.Context) context.Context {
-	return context.WithValue(ctx, heldKey{limiterOf(ctx)}, true)
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("bridge: waiting for the offload limiter: %w", err)
+	}
+	if !lim.sem.TryAcquire(1) {
+		if waiting != nil {
+			waiting(lim, true)
+			defer waiting(lim, false)
+		}
+		if err := lim.sem.Acquire(ctx, 1); err != nil {
+			return nil, nil, fmt.Errorf("bridge: waiting for the offload limiter: %w", err)
+		}
+	}
+	return &slot{lim: lim, next: held}, func() { lim.sem.Release(1) }, nil
 }

@@ -6,11 +6,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
-
-	"github.com/sourcegraph/conc/panics"
-
-	"github.com/grove-rt/grove/nursery"
 )
 
 // A Loop runs callbacks one at a time on one goroutine, in the order they
@@ -18,20 +13,24 @@ import (
 type Loop struct {
 	name       string
 	lockThread bool
+	ctx        context.Context // the ctx it hands its callbacks, once it runs
 
-	mu      sync.Mutex
-	queue   []func(context.Context)
-	spare   []func(context.Context) // the last batch's slice, emptied
-	started bool
-	ended   bool
-	signal  chan struct{} // capacity 1: callbacks may be waiting
-	stop    chan struct{}
-	once    sync.Once
-	work    sync.WaitGroup                // goroutines started by Go from this loop
-	waiting int                           // RunSync calls this loop is blocked in (under mu)
-	blocked chan struct{}                 // closed when the loop next blocks in RunSync
-	cancels map[uint64]context.CancelFunc // ...and how to cancel them when it ends
-	seq     uint64
+	mu        sync.Mutex
+	queue     []func(context.Context)
+	spare     []func(context.Context) // the last batch's slice, emptied
+	started   bool
+	ended     bool
+	signal    chan struct{} // capacity 1: callbacks may be waiting
+	stop      chan struct{}
+	once      sync.Once
+	work      sync.WaitGroup                // goroutines started by Go from this loop
+	cancels   map[uint64]context.CancelFunc // ...and how to cancel them when it ends
+	seq       uint64
+	waiting   int                     // RunSync calls this loop is blocked in (under mu)
+	reentry   []func(context.Context) // Calls from their work, for the innermost to run
+	reenter   chan struct{}           // capacity 1: reentry may hold calls
+	acquiring *syncWait               // the RunSync waiting for a limiter slot, if any
+	acquired  chan struct{}           // closed when a RunSync next waits for a slot
 }
 
 // An Option configures a Loop.
@@ -46,42 +45,103 @@ func LockOSThread() Option { return func(l *Loop) { l.lockThread = true } }
 
 // NewLoop returns a loop, not yet running. Posts made before Run are queued.
 func NewLoop(opts ...Option) *Loop {
-	l := &Loop{signal: make(chan struct{}, 1), stop: make(chan struct{}), cancels: map[uint64]context.CancelFunc{}}
+	l := &Loop{
+		signal: make(chan struct{}, 1), reenter: make(chan struct{}, 1),
+		stop: make(chan struct{}), cancels: map[uint64]context.CancelFunc{},
+	}
 	for _, o := range opts {
 		o(l)
 	}
 	return l
 }
 
-// block and unblock mark the loop blocked in a RunSync.
-func (l *Loop) block() {
+// enter marks the loop blocked in the RunSync w, and leave unblocks it:
+// the Calls that w's work queued and w did not run go to the RunSync the loop
+// is blocked in next, or to the queue.
+func (l *Loop) enter() {
 	l.mu.Lock()
 	l.waiting++
-	if l.blocked != nil {
-		close(l.blocked)
-		l.blocked = nil
+	l.mu.Unlock()
+}
+
+func (l *Loop) leave(w *syncWait) {
+	l.mu.Lock()
+	w.ended.Store(true)
+	l.waiting--
+	left := len(l.reentry) > 0
+	if left && l.waiting == 0 {
+		l.queue = append(l.queue, l.reentry...)
+		l.reentry = nil
 	}
 	l.mu.Unlock()
+	if left {
+		wake(l.reenter)
+		wake(l.signal)
+	}
 }
 
-func (l *Loop) unblock() {
+// reenterFrom queues fn, a Call from the work of w, for the RunSync the
+// loop is blocked in to run, and reports whether it did: not once w ended.
+func (l *Loop) reenterFrom(w *syncWait, fn func(context.Context)) bool {
 	l.mu.Lock()
-	l.waiting--
+	if w.ended.Load() {
+		l.mu.Unlock()
+		return false
+	}
+	l.reentry = append(l.reentry, fn)
 	l.mu.Unlock()
+	wake(l.reenter)
+	return true
 }
 
-// blockedSignal reports whether the loop is blocked in a RunSync now, and
-// returns a channel closed when it next blocks.
-func (l *Loop) blockedSignal() (<-chan struct{}, bool) {
+// serveReentry runs the Calls queued for the RunSync the loop is blocked
+// in, on the loop's goroutine (which that RunSync holds).
+func (l *Loop) serveReentry() {
+	l.mu.Lock()
+	batch := l.reentry
+	l.reentry = nil
+	l.mu.Unlock()
+	for _, fn := range batch {
+		fn(l.ctx)
+	}
+}
+
+// waitingForSlot marks w, a RunSync of this loop, waiting for a limiter
+// slot (now) or done waiting.
+func (l *Loop) waitingForSlot(w *syncWait, now bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.waiting > 0 {
-		return nil, true
+	if !now {
+		l.acquiring = nil
+		return
 	}
-	if l.blocked == nil {
-		l.blocked = make(chan struct{})
+	l.acquiring = w
+	if l.acquired != nil {
+		close(l.acquired)
+		l.acquired = nil
 	}
-	return l.blocked, false
+}
+
+// slotWait returns the RunSync of this loop that waits for a slot of a
+// limiter in held, if there is one; else a channel closed when a RunSync
+// of the loop next waits for a slot.
+func (l *Loop) slotWait(held *slot) (*syncWait, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w := l.acquiring; w != nil && held.has(w.lim) {
+		return w, nil
+	}
+	if l.acquired == nil {
+		l.acquired = make(chan struct{})
+	}
+	return nil, l.acquired
+}
+
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 // String returns the loop's name (by default its address).
@@ -92,67 +152,20 @@ func (l *Loop) String() string {
 	return l.name
 }
 
-// loopKey marks the ctx a loop hands to its callbacks.
-type loopKey struct{}
-
-// frame is what a ctx knows about the loops around it: the loop it is on,
-// and the RunSync calls it runs inside of.
-type frame struct {
-	loop   *Loop
-	sync   *syncWait // the innermost RunSync this ctx runs inside of, if any
-	origin *Loop     // the loop whose Go started the work holding this ctx
-}
-
-// syncWait is a RunSync that blocks loop until its work is done.
-type syncWait struct {
-	loop   *Loop
-	pc     uintptr // where RunSync was called, for ErrLoopBlocked
-	done   atomic.Bool
-	parent *syncWait
-}
-
-func (w *syncWait) active() bool { return !w.done.Load() }
-
-// site names the code that called RunSync.
-func (w *syncWait) site() string {
-	frame, _ := runtime.CallersFrames([]uintptr{w.pc}).Next()
-	if frame.File == "" {
-		return "an unknown place"
-	}
-	return fmt.Sprintf("%s:%d", frame.File, frame.Line)
-}
-
-func frameOf(ctx context.Context) *frame {
-	f, _ := ctx.Value(loopKey{}).(*frame)
-	return f
-}
-
-// OffLoop returns ctx for a goroutine that a callback starts by hand: it
-// keeps ctx's values and cancellation but is no longer on the loop, while it
-// still knows the loop it came from (so the deadlock guards keep working).
-func OffLoop(ctx context.Context) context.Context {
-	f := frameOf(ctx)
-	if f == nil || f.loop == nil {
-		return ctx
-	}
-	return context.WithValue(ctx, loopKey{}, &frame{sync: f.sync, origin: f.loop})
-}
-
-// Current returns the loop the code holding ctx runs on, or nil.
-func Current(ctx context.Context) *Loop {
-	if f := frameOf(ctx); f != nil {
-		return f.loop
-	}
-	return nil
-}
-
 // Run runs the loop on the calling goroutine until ctx is cancelled or
 // [Loop.Stop] is called, then runs every callback already accepted and
 // returns: nil after Stop, ctx's error after a cancel. A panic in a callback
 // ends the loop too (after the accepted callbacks), and Run returns it as a
-// [*nursery.PanicError] with the stack. Goroutines started with [Go] from the
-// loop are cancelled and waited for. A loop runs once.
+// [*nursery.PanicError] with the stack (several panics come back joined).
+// Goroutines started with [Go] from the loop are cancelled and waited for. A
+// loop runs once. Loops do not nest: from code running on a loop (its ctx
+// says so) Run refuses with an error matching [ErrLoopRunning], as [Run]
+// does; use [RunSync] there, or hand a goroutine of its own [OffLoop](ctx).
 func (l *Loop) Run(ctx context.Context) error {
+	if f := frameOf(ctx); f != nil && f.loop != nil {
+		return fmt.Errorf("%w: loop %s started from code on loop %s: use bridge.RunSync, or run it on a goroutine of its own with bridge.OffLoop(ctx)",
+			ErrLoopRunning, l, f.loop)
+	}
 	l.mu.Lock()
 	if l.started {
 		l.mu.Unlock()
@@ -167,9 +180,10 @@ func (l *Loop) Run(ctx context.Context) error {
 	outer := ctx
 	f := &frame{loop: l}
 	if parent := frameOf(outer); parent != nil {
-		f.sync, f.origin = parent.sync, parent.origin
+		f.sync, f.origin, f.held = parent.sync, parent.origin, parent.held
 	}
-	lctx := context.WithValue(ctx, loopKey{}, f)
+	lctx := withFrame(ctx, f)
+	l.ctx = lctx
 
 	var errs []error
 	runAll := func() {
@@ -215,7 +229,9 @@ serve:
 	l.mu.Unlock()
 	runAll()
 	switch {
-	case len(errs) > 0:
+	case len(errs) == 1:
+		return errs[0]
+	case len(errs) > 1:
 		return errors.Join(errs...)
 	case outer.Err() != nil:
 		return outer.Err()
@@ -233,14 +249,10 @@ func (l *Loop) take() []func(context.Context) {
 }
 
 // call runs one callback, turning a panic into a *nursery.PanicError.
-func call(ctx context.Context, fn func(context.Context)) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			r := panics.NewRecovered(1, p)
-			err = &nursery.PanicError{Value: r.Value, Stack: r.Stack}
-		}
-	}()
-	fn(ctx)
+func call(ctx context.Context, fn func(context.Context)) error {
+	if pe := try(func() { fn(ctx) }); pe != nil {
+		return pe
+	}
 	return nil
 }
 
@@ -263,9 +275,6 @@ func (l *Loop) Post(fn func(ctx context.Context)) error {
 	}
 	l.queue = append(l.queue, fn)
 	l.mu.Unlock()
-	select {
-	case l.signal <- struct{}{}:
-	default:
-	}
+	wake(l.signal)
 	return nil
 }

@@ -6,10 +6,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-
-	"github.com/sourcegraph/conc/panics"
-
-	"github.com/grove-rt/grove/nursery"
 )
 
 // Run is asyncio.run: it runs main on a fresh loop on the calling
@@ -44,16 +40,20 @@ func runFresh(ctx context.Context, main func(ctx context.Context) error) error {
 
 // RunSync runs fn and waits for its result, whether or not the caller is
 // on a loop. From ordinary code it is [Run]. From code running on a loop it
-// does not nest loops: fn runs on a dedicated goroutine with a fresh loop of
-// its own, under the offload [Limiter] (see [WithLimiter]), while the
-// calling loop waits. fn's result and error come back; a panic in fn comes
-// back as a [*nursery.PanicError] with the stack; cancelling ctx cancels fn,
-// and RunSync returns once fn has. RunSync inside RunSync works at any
-// depth.
+// blocks that loop until fn returns: nothing else posted to the loop runs
+// meanwhile, however long fn takes (a UI stops repainting, a kernel stops
+// answering), so use [Go] for work that must not block the loop. It does
+// not nest loops: fn runs on a dedicated goroutine with a fresh loop of its
+// own, under the offload [Limiter] (see [WithLimiter]), while the calling
+// loop waits. fn's result and error come back; a panic in fn comes back as a
+// [*nursery.PanicError] with the stack; cancelling ctx cancels fn, and
+// RunSync returns once fn has. RunSync inside RunSync works at any depth, at
+// the same cost per level.
 //
-// While the loop waits, work inside fn that calls [Call] on it gets
-// [ErrLoopBlocked] instead of a deadlock. The offload costs a goroutine and
-// a loop, about a microsecond.
+// While the loop waits, the one thing it runs is a [Call] from fn's own work
+// (Trio's from_thread.run inside to_thread.run_sync): the callback runs on
+// the loop, in the waiting RunSync, and may call RunSync again. The offload
+// costs a goroutine and a loop, about a microsecond.
 func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)) (T, error) {
 	var v T
 	body := func(ctx context.Context) error {
@@ -65,78 +65,108 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 	if f == nil || f.loop == nil { // not on a loop
 		return v, runFresh(ctx, body)
 	}
+	l := f.loop
 	var pc [1]uintptr
 	runtime.Callers(2, pc[:])
-	wait := &syncWait{loop: f.loop, pc: pc[0], parent: f.sync}
-	defer wait.done.Store(true)
-	f.loop.block() // from here on the loop is blocked, slot or no slot
-	defer f.loop.unblock()
-	wctx := context.WithValue(ctx, loopKey{}, &frame{sync: wait, origin: f.origin}) // off the loop, inside the wait
-	release, err := acquire(wctx)
+	wait := &syncWait{loop: l, pc: pc[0], lim: limiterOf(ctx), parent: f.sync}
+	l.enter() // from here on the loop is blocked, slot or no slot
+	defer l.leave(wait)
+	held, release, err := acquire(ctx, func(_ *Limiter, now bool) { l.waitingForSlot(wait, now) })
 	if err != nil {
 		return v, err
 	}
 	defer release()
-	// The work gets a goroutine of its own; the loop's goroutine waits for
-	// it (it is joined before RunSync returns).
+	// The work gets a goroutine of its own, off the loop and inside the
+	// wait; the loop's goroutine waits for it (it is joined before RunSync
+	// returns), running the Calls the work makes onto the loop.
+	wctx := withFrame(ctx, &frame{sync: wait, origin: f.origin, held: held})
 	done := make(chan error, 1)
-	go func() { done <- runFresh(holding(wctx), body) }()
-	return v, <-done
+	go func() { done <- runFresh(wctx, body) }()
+	for {
+		select {
+		case err := <-done:
+			return v, err
+		case <-l.reenter:
+			l.serveReentry()
+		}
+	}
 }
 
 // Call runs fn on loop l and waits for its result (Trio's
-// from_thread.run). Called from l itself it runs fn inline. From other
-// goroutines it waits its turn in l's queue, honouring ctx (fn then does not
-// run, if it has not started; if it has, Call returns at once all the same
-// and fn goes on with a cancelled ctx). fn gets a ctx that is on l and is
-// cancelled with the caller's ctx, and when fn returns. If l is blocked in a RunSync whose work is the
-// caller, Call returns [ErrLoopBlocked] at once instead of deadlocking; if l
-// has ended, [ErrLoopClosed].
+// from_thread.run). Called from l itself it runs fn inline. Called from the
+// work of a RunSync that l is blocked in, it runs fn on l at once, in that
+// RunSync. From other goroutines it waits its turn in l's queue, honouring
+// ctx (fn then does not run, if it has not started; if it has, Call returns
+// at once all the same and fn goes on with a cancelled ctx). fn gets a ctx
+// that is on l and, while fn runs, is cancelled with the caller's ctx; it is
+// cancelled when fn returns, or, if fn started work with [Go] (which belongs
+// to the loop and outlives fn), when the last of that work ends. If l has ended,
+// Call returns [ErrLoopClosed]. The one call that could never finish is
+// refused with [ErrLoopBlocked]: from work that l started with Go, holding
+// a slot of the limiter that a RunSync of l is blocked waiting for.
 func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
-	if f := frameOf(ctx); f != nil {
-		if f.loop == l {
-			return fn(ctx)
-		}
+	f := frameOf(ctx)
+	if f != nil && f.loop == l {
+		return fn(ctx)
+	}
+	c := &callReq[T]{ctx: ctx, fn: fn, done: make(chan struct{})}
+	if f != nil {
 		for w := f.sync; w != nil; w = w.parent {
-			if w.loop == l && w.active() {
-				return zero, fmt.Errorf("%w: loop %s waits in bridge.RunSync at %s for the work that calls it",
-					ErrLoopBlocked, l, w.site())
+			if w.loop != l || w.ended.Load() {
+				continue
+			}
+			// l is blocked waiting for this very work: the RunSync runs fn,
+			// in a ctx that holds what the work holds, so that a RunSync in
+			// fn nests rather than waits for the work's own slot.
+			in := &frame{loop: l, sync: f.sync, held: f.held}
+			if l.reenterFrom(w, func(lctx context.Context) { c.run(withFrame(lctx, in)) }) {
+				select {
+				case <-c.done:
+					return c.v, c.err
+				case <-ctx.Done():
+					return zero, ctx.Err()
+				}
+			}
+			break
+		}
+	}
+	// Work the loop started with Go may hold the slot that the loop's
+	// RunSync waits for: waiting for the loop then could never end.
+	var slotWait <-chan struct{}
+	if f != nil && f.origin == l && f.held != nil {
+		var w *syncWait
+		if w, slotWait = l.slotWait(f.held); w != nil {
+			return zero, errSlotBlocked(l, w)
+		}
+	}
+	if err := l.Post(c.run); err != nil {
+		return zero, err
+	}
+	for {
+		select {
+		case <-c.done:
+			return c.v, c.err
+		case <-ctx.Done():
+			return zero, ctx.Err()
+		case <-slotWait:
+			var w *syncWait
+			if w, slotWait = l.slotWait(f.held); w != nil {
+				select {
+				case <-c.done: // fn ran first
+					return c.v, c.err
+				default:
+				}
+				c.abandoned.Store(true)
+				return zero, errSlotBlocked(l, w)
 			}
 		}
 	}
-	// Work the loop started with Go may hold the offload slot that the
-	// loop's RunSync waits for: waiting for the loop then could never end.
-	fromLoop := false
-	if f := frameOf(ctx); f != nil && f.origin == l {
-		fromLoop = true
-	}
-	errBlocked := func() error {
-		return fmt.Errorf("%w: loop %s waits in bridge.RunSync, and this work was started from it with bridge.Go",
-			ErrLoopBlocked, l)
-	}
-	var blocked <-chan struct{}
-	if fromLoop {
-		var isBlocked bool
-		blocked, isBlocked = l.blockedSignal()
-		if isBlocked {
-			return zero, errBlocked()
-		}
-	}
-	c := &callReq[T]{ctx: ctx, fn: fn, done: make(chan struct{})}
-	err := l.Post(c.run)
-	if err != nil {
-		return zero, err
-	}
-	select {
-	case <-c.done:
-		return c.v, c.err
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	case <-blocked:
-		c.abandoned.Store(true)
-		return zero, errBlocked()
-	}
+}
+
+func errSlotBlocked(l *Loop, w *syncWait) error {
+	return fmt.Errorf("%w: loop %s waits in bridge.RunSync at %s for a slot of the offload limiter that this work, started from it with bridge.Go, holds",
+		ErrLoopBlocked, l, w.site())
 }
 
 // callReq is one Call: the callback posted to the loop and its result, in one
@@ -162,27 +192,28 @@ func (c *callReq[T]) run(lctx context.Context) {
 		defer cc.release()
 		fctx = cc
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			r := panics.NewRecovered(1, p)
-			c.err = &nursery.PanicError{Value: r.Value, Stack: r.Stack}
-		}
-	}()
-	c.v, c.err = c.fn(fctx)
+	if pe := try(func() { c.v, c.err = c.fn(fctx) }); pe != nil {
+		c.err = pe
+	}
 }
 
 // callCtx is fn's context in a Call whose caller can cancel: the loop's
-// context (its values and deadline), done too when the caller's is. Linking
-// the two costs a cancel context and a registration with each parent, more
-// than the rest of a Call; most functions called on a loop never wait, so
-// the link is made only when fn first asks for Done (or derives a context,
-// which asks for it).
+// context (its values and deadline), done too when the caller's is, while fn
+// runs. Linking the two costs a cancel context and a registration with each
+// parent, more than the rest of a Call; most functions called on a loop
+// never wait, so the link is made only when fn first asks for Done (or
+// derives a context, which asks for it). When fn returns the link is
+// cancelled, unless work fn started with [Go] still runs: work that belongs
+// to the loop, not to fn. The link then no longer follows the caller (the
+// Call is over) and is cancelled when the last of that work ends.
 type callCtx struct {
 	context.Context // the loop's
 	caller          context.Context
 
-	mu     sync.Mutex           // makes the link once
-	linked atomic.Pointer[link] // nil until Done is first called
+	mu       sync.Mutex           // makes the link once; guards kept and returned
+	linked   atomic.Pointer[link] // nil until Done is first called
+	kept     int                  // Go work started from fn still running
+	returned bool                 // fn has returned
 }
 
 // link is the context linked to both parents, and how to unlink it.
@@ -191,6 +222,9 @@ type link struct {
 	cancel context.CancelFunc
 	stop   func() bool
 }
+
+// callKey finds the callCtx a ctx runs inside of.
+type callKey struct{}
 
 // link returns the linked context, making it on first use. Reading it
 // afterwards is one atomic load: Value is on the path of every lookup fn
@@ -205,9 +239,16 @@ func (c *callCtx) link() context.Context {
 		return l.ctx
 	}
 	ctx, cancel := context.WithCancel(c.Context)
-	l := &link{ctx: ctx, cancel: cancel, stop: context.AfterFunc(c.caller, cancel)}
-	if c.caller.Err() != nil {
-		cancel() // at once, not on AfterFunc's goroutine: Err agrees with Done
+	l := &link{ctx: ctx, cancel: cancel, stop: func() bool { return false }}
+	switch {
+	case c.returned && c.kept == 0:
+		cancel() // fn is gone, and no Go work keeps it
+	case c.returned: // the Call is over: only the loop's context counts
+	default:
+		l.stop = context.AfterFunc(c.caller, cancel)
+		if c.caller.Err() != nil {
+			cancel() // at once, not on AfterFunc's goroutine: Err agrees with Done
+		}
 	}
 	c.linked.Store(l)
 	return ctx
@@ -230,6 +271,9 @@ func (c *callCtx) Err() error {
 // Value looks key up in the linked context once there is one, so that
 // context.Cause sees its cancellation; before, in the loop's.
 func (c *callCtx) Value(key any) any {
+	if _, ok := key.(callKey); ok {
+		return c
+	}
 	if l := c.linked.Load(); l != nil {
 		return l.ctx.Value(key)
 	}
@@ -240,25 +284,56 @@ func (c *callCtx) Value(key any) any {
 // instead of watching it from a goroutine of their own.
 func (c *callCtx) AfterFunc(f func()) func() bool { return context.AfterFunc(c.link(), f) }
 
-// release unlinks c from its parents once fn has returned.
+// keep marks Go work started from fn: c is not cancelled when fn returns
+// until the returned function has been called.
+func (c *callCtx) keep() (done func()) {
+	c.mu.Lock()
+	c.kept++
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.kept--; c.kept == 0 && c.returned {
+			c.unlink()
+		}
+	}
+}
+
+// release marks fn returned: it unlinks c from the caller, and from the
+// loop too unless Go work started from fn still runs.
 func (c *callCtx) release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.returned = true
+	l := c.linked.Load()
+	if l == nil {
+		return
+	}
+	l.stop()
+	if c.kept == 0 {
+		c.unlink()
+	}
+}
+
+// unlink cancels the link, under mu.
+func (c *callCtx) unlink() {
 	if l := c.linked.Load(); l != nil {
-		l.stop()
 		l.cancel()
 	}
 }
 
 // Go starts fn on a goroutine of its own, from code running on a loop, and
 // delivers then(result, err) back on that loop when fn returns, so the loop
-// never blocks (protoactor's ReenterAfter). fn runs under the offload
-// [Limiter]. If ctx is cancelled first, then runs at once with ctx's error
-// and fn's late result is dropped; either way then runs exactly once. Called
-// while the loop is draining after its end, Go starts nothing and runs then
-// at once with [ErrLoopClosed]. A panic in fn reaches then as a
-// [*nursery.PanicError]. The loop's Run waits for fn before it returns. Go
-// panics when ctx is not on a loop.
+// never blocks (protoactor's ReenterAfter). The work belongs to the loop, not
+// to the callback that started it: it lives until fn returns, ctx is
+// cancelled or the loop ends, even if it was started from a callback that a
+// [Call] runs and that has returned. fn runs under the offload [Limiter]. If
+// ctx is cancelled first, then runs at once with ctx's error and fn's late
+// result is dropped; if the loop ends first, with [ErrLoopClosed]; either way
+// then runs exactly once. Called while the loop is draining after its end,
+// Go starts nothing and runs then at once with [ErrLoopClosed]. A panic in fn
+// reaches then as a [*nursery.PanicError]. The loop's Run waits for fn
+// before it returns. Go panics when ctx is not on a loop.
 func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), then func(T, error)) {
 	f := frameOf(ctx)
 	if f == nil || f.loop == nil {
@@ -273,11 +348,15 @@ func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), the
 		then(zero, fmt.Errorf("%w: %s", ErrLoopClosed, l))
 		return
 	}
+	unkeep := func() {}
+	if cc, ok := ctx.Value(callKey{}).(*callCtx); ok {
+		unkeep = cc.keep() // the Call's fn may return before fn does
+	}
 	var once sync.Once
 	deliver := func(v T, err error) {
 		once.Do(func() { _ = l.Post(func(context.Context) { then(v, err) }) })
 	}
-	wctx, cancel := context.WithCancel(context.WithValue(ctx, loopKey{}, &frame{sync: f.sync, origin: l}))
+	wctx, cancel := context.WithCancel(withFrame(ctx, &frame{sync: f.sync, origin: l, held: f.held}))
 	l.mu.Lock()
 	l.seq++
 	key := l.seq
@@ -301,14 +380,14 @@ func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), the
 	l.work.Add(1)
 	go func() {
 		defer l.work.Done()
+		defer unkeep()
 		defer forget()
 		defer cancel()
 		var v T
-		var err error
-		release, err := acquire(wctx)
+		held, release, err := acquire(wctx, nil)
 		if err == nil {
-			if p := panics.Try(func() { v, err = fn(holding(wctx)) }); p != nil {
-				err = &nursery.PanicError{Value: p.Value, Stack: p.Stack}
+			if pe := try(func() { v, err = fn(holding(wctx, held)) }); pe != nil {
+				err = pe
 			}
 			release()
 		}

@@ -49,7 +49,7 @@ func reasonOf(err error) int {
 // each. A line is a warning, or a debug line if every rejection it counts
 // is a peer that hung up without a word.
 type rejectLog struct {
-	logger *slog.Logger // nil: slog.Default()
+	logger *slog.Logger  // nil: slog.Default()
 	kick   chan struct{} // a rejection was counted (capacity 1)
 
 	mu         sync.Mutex

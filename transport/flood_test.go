@@ -286,8 +286,8 @@ type logLines struct {
 }
 
 func (h *logLines) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logLines) WithAttrs([]slog.Attr) slog.Handler      { return h }
-func (h *logLines) WithGroup(string) slog.Handler           { return h }
+func (h *logLines) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logLines) WithGroup(string) slog.Handler            { return h }
 func (h *logLines) Handle(_ context.Context, r slog.Record) error {
 	h.mu.Lock()
 	h.records = append(h.records, r.Clone())

@@ -9,9 +9,9 @@ import (
 type Gate struct{ g *gate }
 
 // NewGate returns a gate of n slots.
-func NewGate(n int) Gate { return Gate{newGate(n)} }
+func NewGate(n int) Gate { return Gate{newGate(n, evictAfter)} }
 
-// EvictAfter is how long a handshake is safe from eviction.
+// EvictAfter is how long a handshake is safe from eviction in a Gate.
 const EvictAfter = evictAfter
 
 // Admit waits for a slot for a handshake from remote. ctx ends when the

@@ -8,12 +8,16 @@ import (
 	"time"
 )
 
-// evictAfter is how long a pending handshake is safe from eviction: long
-// enough for a legitimate peer to prove itself over a link of up to about
-// 50 ms round trip even on a loaded machine, short enough that a full
-// listener takes in maxHandshakes new connections every evictAfter
-// whatever holds its slots.
+// evictAfter is how long a pending handshake is safe from eviction with
+// the default auth timeout: long enough for a legitimate peer to prove
+// itself over a link of up to about 50 ms round trip (TLS) or 100 ms
+// (plain) even on a loaded machine, short enough that a full listener
+// takes in maxHandshakes new connections every evictAfter whatever holds
+// its slots. A Listener scales it with its auth timeout (graceShare).
 const evictAfter = 100 * time.Millisecond
+
+// graceShare is the auth timeout's ratio to the grace before eviction.
+const graceShare = DefaultAuthTimeout / evictAfter
 
 // errEvicted is the cause of a handshake dropped to make room.
 var errEvicted = errors.New("dropped to make room: the listener was full and this was the oldest unauthenticated handshake from its address")
@@ -21,7 +25,7 @@ var errEvicted = errors.New("dropped to make room: the listener was full and thi
 // A gate bounds a Listener's handshakes in progress. It never refuses a new
 // connection: when every slot is taken, the newcomer waits (and the ones
 // behind it wait in the kernel's accept queue, in order) until a slot
-// frees or an unauthenticated handshake has held its slot for evictAfter;
+// frees or an unauthenticated handshake has held its slot for the grace;
 // then the oldest unauthenticated handshake of the address that holds the
 // most is dropped. A peer that knows the secret proves itself within a
 // round trip or two and is then never evicted, so a flood of silent or
@@ -29,8 +33,9 @@ var errEvicted = errors.New("dropped to make room: the listener was full and thi
 // client at most its turn in the queue; and a flood from one address never
 // evicts a handshake from an address with fewer pending.
 type gate struct {
-	max  int
-	room chan struct{} // a slot was released (capacity 1)
+	max   int
+	grace time.Duration // how long a handshake is safe from eviction
+	room  chan struct{} // a slot was released (capacity 1)
 
 	mu      sync.Mutex
 	n       int                   // handshakes holding a slot
@@ -47,8 +52,8 @@ type pending struct {
 	queued   bool // in g.sources; under g.mu
 }
 
-func newGate(max int) *gate {
-	return &gate{max: max, room: make(chan struct{}, 1), sources: make(map[string][]*pending)}
+func newGate(max int, grace time.Duration) *gate {
+	return &gate{max: max, grace: grace, room: make(chan struct{}, 1), sources: make(map[string][]*pending)}
 }
 
 // sourceOf is the address a connection counts against: the IPv4 address,
@@ -119,8 +124,8 @@ func (g *gate) admit(ctx context.Context, remote net.Addr, authTimeout time.Dura
 }
 
 // victim returns the handshake to evict now: the oldest unauthenticated one
-// of the address with the most, among those that have held a slot for
-// evictAfter. Without one it returns how long until there is one, or -1 if
+// of the address with the most, among those that have held a slot for the
+// grace. Without one it returns how long until there is one, or -1 if
 // no handshake is unauthenticated. g.mu is held.
 func (g *gate) victim(now time.Time) (*pending, time.Duration) {
 	var best *pending
@@ -129,8 +134,8 @@ func (g *gate) victim(now time.Time) (*pending, time.Duration) {
 	for _, q := range g.sources {
 		oldest := q[0]
 		age := now.Sub(oldest.admitted)
-		if age < evictAfter {
-			if w := evictAfter - age; wait < 0 || w < wait {
+		if age < g.grace {
+			if w := g.grace - age; wait < 0 || w < wait {
 				wait = w
 			}
 			continue

@@ -12,8 +12,9 @@ import (
 // A Listener accepts connections and runs their handshakes concurrently, so
 // one slow, silent or hostile client never delays the others. At most 128
 // handshakes run at once; when all are taken, the next connection waits its
-// turn and, once an unauthenticated handshake has held its slot for 100 ms,
-// the oldest one from the address holding the most is dropped to make room.
+// turn and, once an unauthenticated handshake has held its slot for a
+// twentieth of the auth timeout (100 ms by default), the oldest one from the
+// address holding the most is dropped to make room.
 // A connection must authenticate within the auth timeout
 // ([WithAuthTimeout]) and finish within the handshake timeout. A connection
 // whose handshake fails is closed and reported to the reject hook
@@ -34,11 +35,15 @@ type Listener struct {
 }
 
 func newListener(ln net.Listener, cfg config, upgrade func(context.Context, net.Conn, *config) (*Conn, error)) *Listener {
+	grace := evictAfter
+	if cfg.authTimeout > 0 {
+		grace = cfg.authTimeout / graceShare
+	}
 	l := &Listener{
 		ln:      ln,
 		cfg:     cfg,
 		upgrade: upgrade,
-		gate:    newGate(maxHandshakes),
+		gate:    newGate(maxHandshakes, grace),
 		conns:   make(chan *Conn),
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())

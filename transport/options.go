@@ -114,9 +114,12 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // dialer's proof of the secret (TLS included); over a Unix socket, until
 // its preface. A legitimate dialer sends those within a round trip or two
 // of connecting, so a peer silent or slow past it is dropped long before
-// the handshake timeout, which still bounds the whole handshake. Raise it
-// for links with round trips near a second. Zero or less means only the
-// handshake timeout applies. Dialers ignore it.
+// the handshake timeout, which still bounds the whole handshake. When the
+// listener is full, an unauthenticated handshake is safe from eviction for
+// a twentieth of it (100 ms by default): raise it for links whose round
+// trip is over 50 ms (TLS) or 100 ms, at the cost of admitting fewer new
+// connections a second under a flood. Zero or less means only the
+// handshake timeout applies, and 100 ms of grace. Dialers ignore it.
 func WithAuthTimeout(d time.Duration) Option {
 	return func(c *config) { c.authTimeout = d }
 }

@@ -100,19 +100,7 @@ func slowloris(ctx context.Context, addr string, n, rate int, connected *sync.Wa
 							}
 						}
 					}()
-					tick := time.NewTicker(time.Second)
-					for k := 0; ; k = (k + 1) % len(trickle) {
-						if _, err := nc.Write(trickle[k : k+1]); err != nil {
-							break
-						}
-						select {
-						case <-tick.C:
-							continue
-						case <-dropped:
-						}
-						break
-					}
-					tick.Stop()
+					trickleUntil(nc, trickle, dropped)
 					nc.Close()
 					<-dropped
 				}
@@ -122,6 +110,23 @@ func slowloris(ctx context.Context, addr string, n, rate int, connected *sync.Wa
 		})
 	}
 	return wg.Wait
+}
+
+// trickleUntil writes b to nc a byte a second, over and over, until a write
+// fails or stop is closed.
+func trickleUntil(nc net.Conn, b []byte, stop <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for k := 0; ; k = (k + 1) % len(b) {
+		if _, err := nc.Write(b[k : k+1]); err != nil {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-stop:
+			return
+		}
+	}
 }
 
 // TestTCPListenerUnderSlowloris: 500 unauthenticated sockets that sit idle

@@ -19,7 +19,9 @@ import (
 // ([WithAuthTimeout]) and finish within the handshake timeout. A connection
 // whose handshake fails is closed and reported to the reject hook
 // ([WithRejectHook]; by default an aggregated log); Accept only ever
-// returns established connections.
+// returns established connections. A Listener owns one goroutine that
+// accepts, one per handshake in progress and, without a reject hook, one
+// that writes the log; Close joins them all.
 type Listener struct {
 	ln      net.Listener
 	cfg     config

@@ -61,12 +61,18 @@ func (r *Ref) finish(end endState, err error) error {
 
 // supervise is the actor's task in its nursery, and the owner of its end:
 // it waits for the process to end, by itself or because it was cancelled,
-// kills it if its link broke, and decides how it ended.
-func (r *Ref) supervise(ctx context.Context) error {
+// kills it if its link broke, and decides how it ended. Meanwhile it runs
+// the idle watch.
+func (r *Ref) supervise(ctx context.Context, idle *idleWatch) error {
+	defer idle.stop()
 	linkDone := r.conn.Done()
 	var lost <-chan time.Time
 	for {
 		select {
+		case <-idle.body:
+			idle.bodyReturned()
+		case <-idle.tick:
+			idle.fired(ctx, r)
 		case <-r.exited:
 			r.closeLink()
 			return r.finish(died, r.exit())

@@ -56,6 +56,7 @@ func init() {
 	RegisterError("errors.ErrUnsupported", errors.ErrUnsupported)
 	RegisterError("actor.ErrUnknownFunction", ErrUnknownFunction)
 	RegisterError("actor.ErrBadArgument", ErrBadArgument)
+	RegisterError(transport.TooManyStreamsName, transport.ErrTooManyStreams)
 }
 
 // RegisterError registers a sentinel error under a name, so that a remote
@@ -71,8 +72,9 @@ func init() {
 // context.Canceled and DeadlineExceeded; io.EOF, ErrUnexpectedEOF and
 // ErrClosedPipe; fs.ErrNotExist, ErrExist, ErrPermission, ErrInvalid and
 // ErrClosed (the same values as os's); os.ErrDeadlineExceeded;
-// net.ErrClosed; errors.ErrUnsupported. A duplicate name panics. Matching
-// costs one errors.Is per registered sentinel for each error sent.
+// net.ErrClosed; errors.ErrUnsupported; and transport.ErrTooManyStreams
+// (a call refused at the actor's stream limit). A duplicate name panics.
+// Matching costs one errors.Is per registered sentinel for each error sent.
 func RegisterError(name string, sentinel error) {
 	if name == "" || sentinel == nil {
 		panic("actor: RegisterError needs a name and a non-nil error")

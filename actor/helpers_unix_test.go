@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -34,6 +36,10 @@ func runHelper() (int, bool) {
 		return forgetMain(), true
 	case "fds":
 		return spawnWithoutDescriptors(), true
+	case "threadcap":
+		return spawnUnderThreadCap(), true
+	case "nproc":
+		return spawnWithoutProcesses(), true
 	}
 	return 0, false
 }
@@ -152,5 +158,76 @@ func spawnWithoutDescriptors() int {
 		}
 	}
 	fmt.Printf("ok=%d emfile=%d\n", ok, emfile)
+	return 0
+}
+
+// capActors is how many live actors spawnUnderThreadCap keeps, and
+// capHeadroom how many threads above those it has it allows: two threads
+// per live actor, as Spawn cost before, would cross the cap.
+const capActors, capHeadroom = 40, 16
+
+// spawnUnderThreadCap caps this process's OS threads a little above those
+// it has (debug.SetMaxThreads, past which the runtime dies of "thread
+// exhaustion") and keeps capActors actors alive at once. It prints "ok"
+// once they all answered and were reaped.
+func spawnUnderThreadCap() int {
+	debug.SetMaxThreads(pprof.Lookup("threadcreate").Count() + capHeadroom)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		for i := range capActors {
+			ref, err := actor.Spawn(ctx, n, fmt.Sprintf("w%d", i), actor.WithEnv(helperEnv+"="))
+			if err != nil {
+				return err
+			}
+			if _, err := square.Call(ctx, ref, i); err != nil {
+				return err
+			}
+		}
+		n.Cancel(nil)
+		return nil
+	})
+	if err != nil {
+		fmt.Println("BAD:", err)
+		return 1
+	}
+	fmt.Printf("ok: %d live actors under a cap of %d more threads\n", capActors, capHeadroom)
+	return 0
+}
+
+// spawnWithoutProcesses spawns once with processes to spare, then sets its
+// RLIMIT_NPROC to 1, which its user exceeds already (root is exempt from
+// the limit, so as root it first becomes nobody), and spawns again. It
+// prints what the second Spawn returned.
+func spawnWithoutProcesses() int {
+	spawn := func() error {
+		return nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+			ref, err := actor.Spawn(ctx, n, "worker", actor.WithEnv(helperEnv+"="))
+			if err != nil {
+				return err
+			}
+			_, err = square.Call(ctx, ref, 3)
+			n.Cancel(nil)
+			return err
+		})
+	}
+	if err := spawn(); err != nil { // the threads the runtime needs, made while it may
+		fmt.Println("BAD warm-up:", err)
+		return 1
+	}
+	lim := syscall.Rlimit{Cur: 1, Max: 1}
+	if err := syscall.Setrlimit(rlimitNPROC, &lim); err != nil {
+		fmt.Println("BAD setrlimit:", err)
+		return 1
+	}
+	if os.Getuid() == 0 {
+		if err := syscall.Setuid(65534); err != nil {
+			fmt.Println("BAD setuid:", err)
+			return 1
+		}
+	}
+	err := spawn()
+	fmt.Printf("spawn error: %v\n", err)
+	if errors.Is(err, syscall.EAGAIN) {
+		fmt.Println("eagain")
+	}
 	return 0
 }

@@ -21,55 +21,55 @@ const DefaultIdleWarning = 10 * time.Second
 // design, but usually a mistake.
 func WithIdleWarning(d time.Duration) Option { return func(c *config) { c.idleWarning = d } }
 
-// watchIdle warns, once, when the actor has outlived its nursery's body by
-// the idle warning with no call in flight, and nothing (ctx, Cancel, Kill,
-// its exit) has begun to end it. It returns the function that stops the
-// watch and waits for it; until the body returns the watch costs one
-// parked goroutine, then a timer per period.
-func (r *Ref) watchIdle(ctx context.Context, n *nursery.Nursery) (stop func()) {
-	d := r.cfg.idleWarning
-	if d <= 0 {
-		return func() {}
+// An idleWatch warns, once, when the actor has outlived its nursery's body
+// by the idle warning with no call in flight, and nothing (ctx, Cancel,
+// Kill, its exit, its link's end) has begun to end it. It has no goroutine
+// of its own: supervise selects on its channels and calls its methods.
+// Until the body returns it costs nothing; then one timer, reset each
+// period while calls are in flight.
+type idleWatch struct {
+	d     time.Duration
+	body  <-chan struct{}  // the nursery's BodyDone, until it closes; nil when off
+	timer *time.Timer      // started once the body has returned
+	tick  <-chan time.Time // timer's channel, until the warning or the end
+}
+
+func newIdleWatch(d time.Duration, n *nursery.Nursery) *idleWatch {
+	w := &idleWatch{d: d}
+	if d > 0 {
+		w.body = n.BodyDone()
 	}
-	quit, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		select {
-		case <-n.BodyDone():
-		case <-quit:
-			return
-		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-			case <-quit:
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-r.cancel:
-				return
-			case <-r.killReq:
-				return
-			case <-r.exited:
-				return
-			default:
-			}
-			if r.conn.Streams() == 0 {
-				slog.Warn("actor: the nursery's body has returned, but this actor has no call in flight and still runs: "+
-					"an actor lives until it is cancelled, so the nursery waits for it; "+
-					"call n.Cancel(nil) at the end of the body, or ref.Cancel() when done with the actor",
-					"actor", r.id.String(), "waited", d)
-				return
-			}
-			t.Reset(d)
-		}
-	}()
-	return func() {
-		close(quit)
-		<-finished
+	return w
+}
+
+// bodyReturned starts the timer, once the body has returned.
+func (w *idleWatch) bodyReturned() {
+	w.body = nil
+	w.timer = time.NewTimer(w.d)
+	w.tick = w.timer.C
+}
+
+// fired checks, when a period has passed, whether r is idle and not
+// ending; it warns, once, or waits another period.
+func (w *idleWatch) fired(ctx context.Context, r *Ref) {
+	if ctx.Err() != nil || closed(r.cancel) || closed(r.killReq) || closed(r.exited) || closed(r.conn.Done()) {
+		w.tick = nil // the actor is ending: supervise hears of it next
+		return
+	}
+	if r.conn.Streams() > 0 {
+		w.timer.Reset(w.d)
+		return
+	}
+	w.tick = nil
+	slog.Warn("actor: the nursery's body has returned, but this actor has no call in flight and still runs: "+
+		"an actor lives until it is cancelled, so the nursery waits for it; "+
+		"call n.Cancel(nil) at the end of the body, or ref.Cancel() when done with the actor",
+		"actor", r.id.String(), "waited", w.d)
+}
+
+// stop releases the timer.
+func (w *idleWatch) stop() {
+	if w.timer != nil {
+		w.timer.Stop()
 	}
 }

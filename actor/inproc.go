@@ -34,7 +34,7 @@ func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) 
 	go func() {
 		defer close(r.exited)
 		conn, err := transport.NewConn(sv.root, childEnd, transport.Responder,
-			transport.WithIdentity(id, "child"), transport.WithHandler(sv.handle))
+			transport.WithIdentity(id, "child"), transport.WithHandler(sv.handle), transport.WithBaseContext(sv.root))
 		served <- err
 		if err != nil {
 			return

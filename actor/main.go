@@ -47,10 +47,12 @@ func identity(ctx context.Context) transport.ActorID {
 }
 
 // serveCall runs one call from the parent: the registered function, under
-// a ctx cancelled by the caller's Cancel or the actor's stop. Whatever the
-// function does, the caller gets an answer: a panic, a result that cannot
-// be encoded, and a runtime.Goexit are each reported as a RemoteError, and
-// the actor serves on.
+// the stream's ctx, which derives from the server's root (the link's base
+// context) and which the transport cancels when the caller's Cancel
+// arrives, the link ends or the actor stops: no goroutine watches for it.
+// Whatever the function does, the caller gets an answer: a panic, a result
+// that cannot be encoded, and a runtime.Goexit are each reported as a
+// RemoteError, and the actor serves on.
 func serveCall(root context.Context, s *transport.Stream) {
 	name := s.Func()
 	me := identity(root)
@@ -59,15 +61,7 @@ func serveCall(root context.Context, s *transport.Stream) {
 		_ = s.Fail(context.Background(), errorInfo(me, unknownFunction(name, me), ""))
 		return
 	}
-	ctx, cancel := context.WithCancel(root)
-	defer cancel()
-	go func() {
-		select {
-		case <-s.Canceled():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := s.Context()
 	returned := false
 	defer func() {
 		if !returned { // runtime.Goexit unwinds the goroutine through here

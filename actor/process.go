@@ -26,7 +26,7 @@ func serveParent() int {
 
 	link := os.NewFile(linkFD, "grove-link")
 	conn, err := transport.FileConn(sv.root, link, transport.Responder,
-		transport.WithIdentity(self, "child"), transport.WithHandler(sv.handle))
+		transport.WithIdentity(self, "child"), transport.WithHandler(sv.handle), transport.WithBaseContext(sv.root))
 	if err != nil {
 		// A parent that went away during the spawn (it was cancelled) needs
 		// no report; anything else does.
@@ -71,7 +71,9 @@ func serveParent() int {
 	return code
 }
 
-// start forks the child and completes the handshake.
+// startProcess forks the child (on the spawner thread, see startCmd) and
+// completes the handshake. One goroutine per child reaps it, parked in the
+// poller on Linux rather than holding a thread (see reap).
 func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 	exe := cfg.exe
 	if exe == "" {
@@ -127,7 +129,7 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 		cmd.Env = append(cmd.Env, envProgress+"=0") // over an inherited one
 	}
 	cmd.SysProcAttr = sysProcAttr()
-	err = cmd.Start()
+	release, err := startCmd(ctx, cmd)
 	remote.Close()
 	outW.Close()
 	errW.Close()
@@ -142,6 +144,12 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 			// RLIMIT_NOFILE. The table is full.
 			return nil, fmt.Errorf("actor: spawn %s: %w: this process's descriptors reach its RLIMIT_NOFILE: %w",
 				name, syscall.EMFILE, err)
+		}
+		if errors.Is(err, syscall.EAGAIN) {
+			// fork refused a new process: the processes and threads of this
+			// user, or of this process's cgroup, reach their limit.
+			return nil, fmt.Errorf("actor: spawn %s: out of processes: this user's processes and threads reach "+
+				"its RLIMIT_NPROC, or its cgroup's reach pids.max: end some actors, or raise the limit: %w", name, err)
 		}
 		return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
 	}
@@ -158,7 +166,8 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 	go func() { defer r.output.Done(); forward(outR, out, prefix, nil); outR.Close() }()
 	go func() { defer r.output.Done(); forward(errR, out, prefix, &r.stderr); errR.Close() }()
 	go func() {
-		r.waitErr = cmd.Wait()
+		r.waitErr = reap(cmd)
+		release()
 		r.progress = readProgress(page)
 		close(r.exited)
 	}()

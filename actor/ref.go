@@ -161,7 +161,11 @@ func (r *Ref) Kill() {
 // error as the task (see [Ref]).
 //
 // A spawn costs a fork and exec of the executable, about a millisecond for
-// a small Go binary. A child that dies before the handshake gives its
+// a small Go binary; on Linux one thread of this process does every fork,
+// so spawns queue behind each other there, and a live actor holds no thread
+// of its parent. A fork refused for want of processes (RLIMIT_NPROC, a
+// cgroup's pids.max) gives an error matching syscall.EAGAIN that names the
+// limit. A child that dies before the handshake gives its
 // ExitError; one that never calls Main, or calls Spawn before it, gives an
 // error matching [ErrNoHandshake] that says to call [Main] first in main; a
 // missing executable fails at once. A spawn cancelled by ctx (or n) fails
@@ -190,9 +194,6 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 	}
 	cfg := newConfig(opts)
 	return nursery.Start(n, func(nctx context.Context, started func(*Ref)) error {
-		// On Linux the child gets SIGKILL when the thread that forked it
-		// exits: keep this goroutine on its thread until the child is gone.
-		lockThread()
 		sctx, cancel := context.WithCancelCause(nctx)
 		stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 		r, err := spawn(sctx, name, cfg)
@@ -202,8 +203,7 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 			return err
 		}
 		started(r)
-		defer r.watchIdle(nctx, n)()
-		return r.supervise(nctx)
+		return r.supervise(nctx, newIdleWatch(cfg.idleWarning, n))
 	})
 }
 

@@ -9,7 +9,7 @@ import (
 
 var (
 	// ErrShutdown is matched by the futures a Shutdown left unfinished and
-	// by every Submit after it.
+	// by every Submit after it, or after [Shared] replaced the pool.
 	ErrShutdown = errors.New("pool: shut down")
 
 	// ErrBroken is matched by every future of a pool broken by a crash loop

@@ -29,9 +29,10 @@ type Pool struct {
 	queue    []*task
 	size     int                // the target number of workers
 	live     int                // workers alive or starting
-	retire   int                // workers asked to exit (after a shrink)
+	leaving  int                // of live, workers that have decided to exit
 	refs     map[*actor.Ref]int // live workers and their task counts
-	closed   bool               // Shutdown was called
+	closed   bool               // Shutdown was called, or Shared replaced the pool
+	closeErr error              // ...and what later submits get: ErrShutdown, or errReplaced
 	killing  bool               // ...with kill
 	broken   error
 	deaths   []time.Time
@@ -140,7 +141,9 @@ func (p *Pool) add(t *task, death error) {
 		err = p.broken
 	case death != nil && (p.killing || p.ctx.Err() != nil):
 		err = fmt.Errorf("%w: %w", ErrShutdown, death)
-	case death == nil && (p.closed || p.ctx.Err() != nil):
+	case death == nil && p.closed:
+		err = p.closeErrLocked()
+	case death == nil && p.ctx.Err() != nil:
 		err = ErrShutdown
 	}
 	if err != nil {
@@ -167,7 +170,7 @@ func (p *Pool) growLocked() {
 	if p.broken != nil || p.killing || p.ctx.Err() != nil {
 		return
 	}
-	for p.live-p.retire < p.size && p.live-p.busyLocked() < len(p.queue) {
+	for p.live < p.size && p.live-p.busyLocked() < len(p.queue) {
 		p.live++
 		p.seq++
 		name := "pool-worker-" + strconv.Itoa(p.seq)
@@ -189,7 +192,24 @@ func (p *Pool) busyLocked() int {
 // worker owns one worker process: it spawns it, runs tasks on it until it
 // is idle too long, retired, replaced or dead, and then accounts for it.
 func (p *Pool) worker(ctx context.Context, name string) {
+	// leave counts the worker as leaving, once: at the latest when its
+	// body returns, and at once, under the same lock, when it takes a
+	// retirement (so that no other worker retires for the same excess).
+	left := false
+	leave := func() { // under p.mu
+		if !left {
+			left = true
+			p.leaving++
+		}
+	}
 	err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		var ref *actor.Ref
+		defer func() {
+			p.mu.Lock()
+			delete(p.refs, ref)
+			leave()
+			p.mu.Unlock()
+		}()
 		opts := append(slices.Clone(p.cfg.actorOpts), actor.WithEnv(p.cfg.env...))
 		ref, err := actor.Spawn(ctx, n, name, opts...)
 		if err != nil {
@@ -198,11 +218,6 @@ func (p *Pool) worker(ctx context.Context, name string) {
 		p.mu.Lock()
 		p.refs[ref] = 0
 		p.mu.Unlock()
-		defer func() {
-			p.mu.Lock()
-			delete(p.refs, ref)
-			p.mu.Unlock()
-		}()
 		if p.cfg.init != nil {
 			if err := p.cfg.init.run(ctx, ref); err != nil {
 				if died(ref, err) {
@@ -213,7 +228,7 @@ func (p *Pool) worker(ctx context.Context, name string) {
 			}
 		}
 		for done := 0; ; {
-			t := p.next(ctx, ref)
+			t := p.next(ctx, ref, leave)
 			if t == nil {
 				ref.Cancel()
 				return nil
@@ -251,7 +266,9 @@ func (p *Pool) run(ctx context.Context, t *task, ref *actor.Ref) (err error) {
 
 // next waits for the next task for ref, or returns nil when the worker
 // should exit: idle too long, retired by a shrink, or the pool is ending.
-func (p *Pool) next(ctx context.Context, ref *actor.Ref) *task {
+// A worker retires while more workers stay than the pool's size, calling
+// leave (under p.mu) as it decides to.
+func (p *Pool) next(ctx context.Context, ref *actor.Ref, leave func()) *task {
 	var idle <-chan time.Time
 	if p.cfg.idleTimeout > 0 {
 		t := time.NewTimer(p.cfg.idleTimeout)
@@ -264,8 +281,8 @@ func (p *Pool) next(ctx context.Context, ref *actor.Ref) *task {
 			p.mu.Unlock()
 			return nil
 		}
-		if p.retire > 0 {
-			p.retire--
+		if p.live-p.leaving > p.size {
+			leave()
 			p.mu.Unlock()
 			return nil
 		}
@@ -304,9 +321,7 @@ func (p *Pool) workerEnded(err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.live--
-	if p.retire > p.live {
-		p.retire = p.live
-	}
+	p.leaving-- // it left in its body
 	var ie *InitError
 	var ee *actor.ExitError
 	switch {
@@ -367,9 +382,17 @@ func (p *Pool) Err() error {
 	case p.broken != nil:
 		return p.broken
 	case p.closed:
-		return ErrShutdown
+		return p.closeErrLocked()
 	}
 	return nil
+}
+
+// closeErrLocked is what a submit to the closed pool gets.
+func (p *Pool) closeErrLocked() error {
+	if p.closeErr != nil {
+		return p.closeErr
+	}
+	return ErrShutdown
 }
 
 // Workers returns the target number of workers.
@@ -400,13 +423,10 @@ func (p *Pool) Resize(n int) {
 	}
 	p.mu.Lock()
 	p.size = n
-	if extra := p.live - p.retire - n; extra > 0 {
-		p.retire += extra
-		for range extra {
-			select {
-			case p.wake <- struct{}{}:
-			default:
-			}
+	for range p.live - p.leaving - n { // wake idle workers to retire
+		select {
+		case p.wake <- struct{}{}:
+		default:
 		}
 	}
 	p.growLocked()
@@ -426,8 +446,24 @@ func (p *Pool) Shutdown(ctx context.Context, kill bool) error {
 	if ctx == nil {
 		return errors.New("pool: Shutdown: nil ctx: pass the caller's ctx (or context.Background())")
 	}
+	p.close(kill, ErrShutdown)
+	select {
+	case <-p.ended:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close refuses later submits with why (unless the pool was closed
+// before), and ends the pool: with kill it kills the workers and fails the
+// queued tasks with ErrShutdown; without, the workers drain the queue and
+// exit. It does not wait for them, and never blocks.
+func (p *Pool) close(kill bool, why error) {
 	p.mu.Lock()
-	p.closed = true
+	if !p.closed {
+		p.closed, p.closeErr = true, why
+	}
 	var queued []*task
 	if kill {
 		p.killing = true
@@ -440,12 +476,6 @@ func (p *Pool) Shutdown(ctx context.Context, kill bool) error {
 	p.mu.Unlock()
 	for _, t := range queued {
 		t.fail(ErrShutdown)
-	}
-	select {
-	case <-p.ended:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

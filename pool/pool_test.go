@@ -578,3 +578,35 @@ func TestMisuseSaysTheFix(t *testing.T) {
 
 // errOf keeps the error of a call that returns a value and an error.
 func errOf[T any](_ T, err error) error { return err }
+
+// TestResizeBackBeforeAShrinkTookEffect: a shrink undone before any worker
+// was free to exit leaves no retirement behind: after their tasks, the
+// three workers stay, with their pids.
+func TestResizeBackBeforeAShrinkTookEffect(t *testing.T) {
+	proctest.NeedsProcesses(t, "workers with distinct pids")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p := newPool(t, pool.WithWorkers(3))
+	// busy runs three long tasks at once and returns them once the three
+	// workers run them (Eventually: the pool grows one spawn at a time).
+	busy := func() []*pool.Future[int] {
+		fs := submitAll(p, sleepy, []int{60_000, 60_000, 60_000})
+		require.Eventually(t, func() bool { return len(p.PIDs()) == 3 }, 10*time.Second, time.Millisecond)
+		return fs
+	}
+	stop := func(fs []*pool.Future[int]) {
+		for _, f := range fs {
+			f.Cancel()
+			_, err := f.Result(ctx)
+			require.ErrorIs(t, err, context.Canceled)
+		}
+	}
+	fs := busy()
+	before := p.PIDs()
+	p.Resize(2)
+	p.Resize(3)
+	stop(fs)
+	fs = busy()
+	require.Equal(t, before, p.PIDs(), "no worker retired: the same three")
+	stop(fs)
+}

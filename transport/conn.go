@@ -140,7 +140,10 @@ func (c *Conn) Err() error {
 // Close flushes the frames already queued (for at most the close timeout),
 // closes the connection, fails every open stream with [ErrClosed], and
 // returns once the connection's goroutines have exited. It is safe to call
-// more than once and from any goroutine.
+// more than once and from any goroutine. A connection that has ended by
+// itself (the peer hung up, or a fault; see [Conn.Done]) needs no Close to
+// release its goroutines: its read and write loops end with it, and only
+// handlers ([WithHandler]) still running are left, which Close waits for.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closing)
@@ -168,16 +171,21 @@ func (c *Conn) fail(cause error) {
 		close(c.done)
 		c.nc.Close()
 		for _, s := range streams {
-			s.closeCanceled()
+			s.closeCanceled(c.err)
 		}
 	})
 }
 
+// writeLoop runs the write loop until Close, the end of the connection, or
+// a failed write; then nothing writes the queue any more, and it is
+// dropped.
 func (c *Conn) writeLoop() {
 	defer close(c.writerDone)
-	if err := c.w.loop(c.closing); err != nil {
+	err := c.w.loop(c.closing, c.done)
+	if err != nil {
 		c.writeFailed(err)
 	}
+	c.w.discard()
 }
 
 // writeFailed ends the connection after a failed write and returns its
@@ -226,6 +234,7 @@ func (c *Conn) readLoop(fr *frameReader, fd *frameDecoder) {
 				// reading: the call starts without a goroutine handoff.
 				c.readers.Add(1)
 				go c.readLoop(fr, fd)
+				defer s.endContext(nil) // also if the handler panics or exits its goroutine
 				c.cfg.handler(s)
 				return
 			}
@@ -243,8 +252,9 @@ func (c *Conn) readLoop(fr *frameReader, fd *frameDecoder) {
 
 // send encodes m (with payload, when not nil, in place of m.Payload) and
 // queues it. Data frames wait for room in the queue; control frames never
-// wait, so the read loop can send them without blocking. Once queued, a
-// frame goes out in order unless the connection fails.
+// wait, so the read loop can send them without blocking, but a connection
+// with too many of them queued fails with ErrTooManyControlFrames. Once
+// queued, a frame goes out in order unless the connection fails.
 func (c *Conn) send(ctx context.Context, m *Message, payload any, data bool) error {
 	owner, err := c.enqueue(ctx, m, payload, data)
 	if err != nil {
@@ -287,7 +297,10 @@ func (c *Conn) enqueue(ctx context.Context, m *Message, payload any, data bool) 
 	// fast producer's items coalesce.
 	inline := data && m.Kind != KindYield
 	owner, err = c.w.queue(ctx, c.done, frame, owned, data, inline)
-	if errors.Is(err, errClosedWriter) {
+	if errors.Is(err, ErrTooManyControlFrames) {
+		c.fail(err)
+	}
+	if errors.Is(err, errClosedWriter) || errors.Is(err, ErrTooManyControlFrames) {
 		return 0, c.Err()
 	}
 	return owner, err
@@ -435,9 +448,10 @@ func (c *Conn) incomingCall(m *Message) (*Stream, error) {
 	if c.incoming >= c.cfg.maxStreams {
 		c.mu.Unlock()
 		c.sendControl(&Message{Kind: KindError, ID: m.ID, Err: &ErrorInfo{
-			Type:    "transport.ErrTooManyStreams",
+			Type:    TooManyStreamsName,
 			Message: fmt.Sprintf("%v (limit %d)", ErrTooManyStreams, c.cfg.maxStreams),
 			Source:  c.local.Actor,
+			Is:      []string{TooManyStreamsName},
 		}})
 		return nil, nil
 	}
@@ -445,6 +459,10 @@ func (c *Conn) incomingCall(m *Message) (*Stream, error) {
 	s.fn, s.args = m.Func, m.Payload
 	c.streams[m.ID] = s
 	c.incoming++
+	err := c.err // a Call read after the connection ended: born cancelled
 	c.mu.Unlock()
+	if err != nil {
+		s.closeCanceled(err)
+	}
 	return s, nil
 }

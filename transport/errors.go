@@ -41,9 +41,22 @@ var (
 	ErrCanceled = errors.New("transport: call canceled by the caller")
 
 	// ErrTooManyStreams is the remote error a Call gets when the callee
-	// already has the maximum number of incoming streams open.
+	// already has the maximum number of incoming streams open. The refusal
+	// names it as [TooManyStreamsName] in its ErrorInfo's Is, so a layer
+	// with a sentinel registry (package actor registers it) matches it
+	// with errors.Is in the caller.
 	ErrTooManyStreams = errors.New("transport: too many concurrent streams")
+
+	// ErrTooManyControlFrames is matched by the error of a connection that
+	// failed because too many control frames (credits, cancels, refusals)
+	// waited to be written: the peer sent what asks for them and did not
+	// read them, as a peer flooding Calls past the stream limit does.
+	ErrTooManyControlFrames = errors.New("transport: too many control frames queued")
 )
+
+// TooManyStreamsName is the name [ErrTooManyStreams] crosses the wire under:
+// the Type of the refusal's ErrorInfo, and its one Is entry.
+const TooManyStreamsName = "transport.ErrTooManyStreams"
 
 // PeerGone reports whether err (a connection's, a read's or a write's)
 // says that the peer went away: it closed its end (io.EOF), or it vanished

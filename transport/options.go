@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
@@ -52,6 +53,7 @@ type config struct {
 	tls              *tls.Config
 	onReject         func(remote net.Addr, err error) // nil: the Listener's aggregated log
 	handler          func(*Stream)
+	baseContext      context.Context
 	authTimeout      time.Duration
 	logger           *slog.Logger
 	pending          *pending // the Listener's slot this handshake holds; nil elsewhere
@@ -64,6 +66,7 @@ func newConfig(opts []Option) config {
 		maxStreams:       DefaultMaxStreams,
 		handshakeTimeout: DefaultHandshakeTimeout,
 		closeTimeout:     DefaultCloseTimeout,
+		baseContext:      context.Background(),
 		authTimeout:      DefaultAuthTimeout,
 	}
 	for _, o := range opts {
@@ -175,8 +178,20 @@ func WithLogger(logger *slog.Logger) Option {
 // [Conn.Accept]. It is the faster way to serve: the goroutine that read the
 // Call runs h at once and a fresh goroutine takes over reading, so a call
 // starts without a goroutine handoff. h must return once its stream ends or
-// [Stream.Canceled] is closed; [Conn.Close] waits for every h to return, so
+// [Stream.Context] is done; [Conn.Close] waits for every h to return, so
 // h must not call Close itself (cancel something Close's caller waits on).
 func WithHandler(h func(*Stream)) Option {
 	return func(c *config) { c.handler = h }
+}
+
+// WithBaseContext sets the context from which every incoming stream's
+// [Stream.Context] derives (default [context.Background]), as net/http's
+// Server.BaseContext: its values reach the code that serves the stream,
+// and its end ends every stream's context, with its cause, though not the
+// connection (the streams can still answer). A nil ctx panics.
+func WithBaseContext(ctx context.Context) Option {
+	if ctx == nil {
+		panic("transport: WithBaseContext needs a ctx: pass context.Background() for none")
+	}
+	return func(c *config) { c.baseContext = ctx }
 }

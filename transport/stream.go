@@ -42,6 +42,11 @@ type Stream struct {
 
 	canceled   chan struct{}
 	cancelOnce sync.Once
+
+	// The callee's context for the call (the caller's side has its own per
+	// method): derived from the base context, ended by endContext.
+	ctx    context.Context
+	endCtx context.CancelCauseFunc
 }
 
 func newStream(c *Conn, id uint64, outgoing bool, peerWindow uint32) *Stream {
@@ -55,6 +60,11 @@ func newStream(c *Conn, id uint64, outgoing bool, peerWindow uint32) *Stream {
 		canceled:    make(chan struct{}),
 	}
 	s.in.init()
+	if outgoing {
+		s.ctx = c.cfg.baseContext
+	} else {
+		s.ctx, s.endCtx = context.WithCancelCause(c.cfg.baseContext)
+	}
 	return s
 }
 
@@ -74,10 +84,34 @@ func (s *Stream) DecodeArgs(v any) error {
 }
 
 // Canceled returns a channel closed when the caller sent Cancel, or the
-// connection ended. The callee cancels its work when it is closed.
+// connection ended. The callee cancels its work when it is closed, or
+// when [Stream.Context] is done, which says why.
 func (s *Stream) Canceled() <-chan struct{} { return s.canceled }
 
-func (s *Stream) closeCanceled() { s.cancelOnce.Do(func() { close(s.canceled) }) }
+// Context returns the context of the call on the callee's side, as
+// net/http's Request.Context: it derives from the connection's base
+// context ([WithBaseContext]) and carries its values, and it ends, with a
+// cause, when the caller sends Cancel ([ErrCanceled]), when the connection
+// ends (its error, matching [ErrClosed]), when the base context ends (its
+// cause), and once the stream has been answered (Return, Fail or Close) or
+// its handler ([WithHandler]) has returned ([context.Canceled]). It costs
+// no goroutine. On the caller's side, whose methods each take a ctx, it is
+// the base context.
+func (s *Stream) Context() context.Context { return s.ctx }
+
+// closeCanceled closes Canceled and ends the callee's context with cause.
+func (s *Stream) closeCanceled(cause error) {
+	s.cancelOnce.Do(func() { close(s.canceled) })
+	s.endContext(cause)
+}
+
+// endContext ends the callee's context with cause (context.Canceled when
+// nil); a later cause changes nothing.
+func (s *Stream) endContext(cause error) {
+	if s.endCtx != nil {
+		s.endCtx(cause)
+	}
+}
 
 // Recv returns the next message the peer sent on this stream: for the
 // caller, Started, Yield, Stop, and finally Return or Error; for the callee,
@@ -304,6 +338,7 @@ func (s *Stream) finish() {
 	s.mu.Unlock()
 	s.c.remove(s)
 	s.addCredit(0) // wake a Yield waiting for credit
+	s.endContext(nil)
 }
 
 // deliver hands a received message to the stream; called by the read loop.
@@ -323,7 +358,7 @@ func (s *Stream) deliver(m *Message) error {
 		if s.outgoing {
 			return protocolError("Cancel on stream %d from the callee", s.id)
 		}
-		s.closeCanceled()
+		s.closeCanceled(ErrCanceled)
 		return nil
 	case KindStarted, KindReturn, KindError:
 		if !s.outgoing {

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"sync"
@@ -19,6 +20,15 @@ const (
 	chunkSize  = 64 << 10
 	copyMax    = 16 << 10
 )
+
+// maxQueuedControlFrames caps the control frames (credits, cancels,
+// refusals) queued behind the write in flight. Control frames never wait
+// for room, so that the read loop never blocks on writing; a peer that asks
+// for them (Calls past the stream limit) and never reads would otherwise
+// grow the queue without bound. Past the cap the connection fails with
+// ErrTooManyControlFrames. x/net/http2 does the same with the same number
+// (maxQueuedControlFrames, after CVE-2019-9512 and CVE-2019-9514).
+const maxQueuedControlFrames = 10000
 
 // writer coalesces the frames of many senders into few write syscalls.
 //
@@ -40,6 +50,7 @@ type writer struct {
 	bufs          [][]byte // queued buffers, in order
 	tailOpen      bool     // the last buffer is a chunk that may take more frames
 	pending       int      // bytes queued
+	controls      int      // control frames queued (not yet taken by a write)
 	drained       chan struct{}
 	free          [][]byte      // chunks to reuse
 	nextChunk     int           // the size of the next chunk made
@@ -62,6 +73,9 @@ func newWriter(nc net.Conn) *writer {
 
 // queue adds frame to the queue. If wait is set and a megabyte is already
 // queued, it first waits for the queue to drain, honouring ctx and done.
+// A frame that does not wait is a control frame: it is refused with an
+// error matching ErrTooManyControlFrames once maxQueuedControlFrames of
+// them are queued.
 // If inline is set and no one is writing, the caller takes the write token:
 // queue returns its owner number, and the caller must call drainAs with it
 // (after releasing any lock of its own) to write the queue itself. frame is
@@ -79,6 +93,14 @@ func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, 
 			return 0, errClosedWriter
 		}
 		w.mu.Lock()
+	}
+	if !wait {
+		if w.controls >= maxQueuedControlFrames {
+			w.mu.Unlock()
+			return 0, fmt.Errorf("%w: %d credits, cancels and refusals wait behind a write the peer does not read",
+				ErrTooManyControlFrames, w.controls)
+		}
+		w.controls++
 	}
 	w.appendLocked(frame, owned)
 	switch {
@@ -140,12 +162,15 @@ func (w *writer) releaseLocked() {
 var errClosedWriter = net.ErrClosed
 
 // loop is the write loop: it writes what senders left to it, until stop is
-// closed (then it waits for any writing sender, flushes, and returns) or a
-// write fails (then it returns the error).
-func (w *writer) loop(stop <-chan struct{}) error {
+// closed (then it waits for any writing sender, flushes, and returns), done
+// is closed (the connection ended: it returns at once), or a write fails
+// (then it returns the error).
+func (w *writer) loop(stop, done <-chan struct{}) error {
 	for {
 		select {
 		case <-w.kick:
+		case <-done:
+			return nil
 		case <-stop:
 			for {
 				w.mu.Lock()
@@ -197,7 +222,7 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 			w.mu.Unlock()
 			return nil
 		}
-		w.bufs, w.tailOpen, w.pending = nil, false, 0
+		w.bufs, w.tailOpen, w.pending, w.controls = nil, false, 0, 0
 		w.drained = make(chan struct{})
 		w.mu.Unlock()
 
@@ -254,6 +279,14 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 			return err
 		}
 	}
+}
+
+// discard drops what is queued, once nothing will write it: the
+// connection has ended.
+func (w *writer) discard() {
+	w.mu.Lock()
+	w.bufs, w.tailOpen, w.pending, w.controls, w.free = nil, false, 0, 0, nil
+	w.mu.Unlock()
 }
 
 // setCloseDeadline bounds the writes of a closing connection.

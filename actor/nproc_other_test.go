@@ -1,0 +1,6 @@
+//go:build !linux && !js && !wasip1
+
+package actor_test
+
+// rlimitNPROC is RLIMIT_NPROC on the BSDs and macOS.
+const rlimitNPROC = 7

@@ -21,19 +21,46 @@ const maxHelloFrame = 64 << 10
 
 // handshake exchanges prefaces, runs auth (when not nil), then exchanges
 // Hellos and checks the peer's. It is bounded by ctx and the handshake
-// timeout; on success the connection's deadlines are cleared.
+// timeout and, for a Listener's connection, everything up to the peer's
+// proof (its preface when auth is nil) by the auth deadline; on success the
+// connection's deadlines are cleared.
 func handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, cfg *config, local *Hello, auth func(net.Conn) error) (*Hello, error) {
+	var deadline time.Time
 	if cfg.handshakeTimeout > 0 {
-		_ = nc.SetDeadline(time.Now().Add(cfg.handshakeTimeout))
+		deadline = time.Now().Add(cfg.handshakeTimeout)
+	}
+	_ = nc.SetDeadline(deadline)
+	authBy := cfg.pending.authDeadline()
+	unproven := !authBy.IsZero() && (deadline.IsZero() || authBy.Before(deadline))
+	if unproven {
+		_ = nc.SetReadDeadline(authBy)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	peer, err := exchange(nc, br, local, auth)
+	proved := func() {
+		cfg.pending.proved()
+		if unproven {
+			unproven = false
+			_ = nc.SetReadDeadline(deadline)
+			if ctx.Err() != nil { // ctx fired meanwhile: keep it interrupted
+				_ = nc.SetDeadline(time.Unix(1, 0))
+			}
+		}
+	}
+	peer, err := exchange(nc, br, local, auth, proved)
 	if !stop() || ctx.Err() != nil {
 		// ctx fired: report it rather than the deadline error it caused.
 		return nil, fmt.Errorf("%w: %w", ErrHandshake, context.Cause(ctx))
 	}
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if unproven {
+				what := "authenticate"
+				if auth == nil {
+					what = "send its preface"
+				}
+				return nil, fmt.Errorf("%w: the peer did not %s within %v of connecting (the listener's WithAuthTimeout): %w",
+					ErrHandshake, what, cfg.authTimeout, err)
+			}
 			return nil, fmt.Errorf("%w: no handshake from the peer within %v: %w", ErrHandshake, cfg.handshakeTimeout, err)
 		}
 		if errors.Is(err, ErrHandshake) {
@@ -47,7 +74,9 @@ func handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, cfg *config, 
 	return peer, nil
 }
 
-func exchange(nc net.Conn, br *bufio.Reader, local *Hello, auth func(net.Conn) error) (peer *Hello, err error) {
+// exchange runs the handshake's steps; proved is called once the peer has
+// authenticated (after auth, or after its preface when auth is nil).
+func exchange(nc net.Conn, br *bufio.Reader, local *Hello, auth func(net.Conn) error, proved func()) (peer *Hello, err error) {
 	hello, err := AppendFrame(nil, &Message{Kind: KindHello, Hello: local})
 	if err != nil {
 		return nil, err
@@ -90,13 +119,16 @@ func exchange(nc net.Conn, br *bufio.Reader, local *Hello, auth func(net.Conn) e
 	if string(got[:]) != Preface {
 		return nil, fmt.Errorf("%w: the peer is not grove (preface %q)", ErrHandshake, got[:])
 	}
-	if auth != nil {
+	if auth == nil {
+		proved()
+	} else {
 		if err := waitWrite(); err != nil { // the preface goes before the proofs
 			return nil, err
 		}
 		if err := auth(&bufferedConn{Conn: nc, r: br}); err != nil {
 			return nil, err
 		}
+		proved()
 		if _, err := nc.Write(hello); err != nil {
 			return nil, err
 		}

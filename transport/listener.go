@@ -10,31 +10,49 @@ import (
 )
 
 // A Listener accepts connections and runs their handshakes concurrently, so
-// one slow, silent or hostile client never delays the others. A connection
+// one slow, silent or hostile client never delays the others. At most 128
+// handshakes run at once; when all are taken, the next connection waits its
+// turn and, once an unauthenticated handshake has held its slot for a
+// twentieth of the auth timeout (100 ms by default), the oldest one from the
+// address holding the most is dropped to make room.
+// A connection must authenticate within the auth timeout
+// ([WithAuthTimeout]) and finish within the handshake timeout. A connection
 // whose handshake fails is closed and reported to the reject hook
-// ([WithRejectHook]); Accept only ever returns established connections.
+// ([WithRejectHook]; by default an aggregated log); Accept only ever
+// returns established connections. A Listener owns one goroutine that
+// accepts, one per handshake in progress and, without a reject hook, one
+// that writes the log; Close joins them all.
 type Listener struct {
 	ln      net.Listener
 	cfg     config
-	upgrade func(ctx context.Context, nc net.Conn) (*Conn, error)
+	upgrade func(ctx context.Context, nc net.Conn, cfg *config) (*Conn, error)
+	gate    *gate
+	log     *rejectLog // nil when the user set a reject hook
 
 	conns  chan *Conn
-	slots  chan struct{} // handshakes in progress, at most maxHandshakes
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
 }
 
-func newListener(ln net.Listener, cfg config, upgrade func(context.Context, net.Conn) (*Conn, error)) *Listener {
+func newListener(ln net.Listener, cfg config, upgrade func(context.Context, net.Conn, *config) (*Conn, error)) *Listener {
+	grace := evictAfter
+	if cfg.authTimeout > 0 {
+		grace = cfg.authTimeout / graceShare
+	}
 	l := &Listener{
 		ln:      ln,
 		cfg:     cfg,
 		upgrade: upgrade,
+		gate:    newGate(maxHandshakes, grace),
 		conns:   make(chan *Conn),
-		slots:   make(chan struct{}, maxHandshakes),
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	if cfg.onReject == nil {
+		l.log = newRejectLog(cfg.logger)
+		l.wg.Go(func() { l.log.run(l.ctx) })
+	}
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return l
@@ -57,14 +75,18 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 }
 
 // Close stops listening, aborts the handshakes in progress, closes the
-// connections no one accepted, and returns once every goroutine of the
-// listener has exited. Established connections are not affected.
+// connections no one accepted, writes the last line of the reject log, and
+// returns once every goroutine of the listener has exited. Established
+// connections are not affected.
 func (l *Listener) Close() error {
 	var err error
 	l.once.Do(func() {
 		l.cancel()
 		err = l.ln.Close()
 		l.wg.Wait()
+		if l.log != nil {
+			l.log.flush()
+		}
 	})
 	return err
 }
@@ -89,28 +111,30 @@ func (l *Listener) acceptLoop() {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		select {
-		case l.slots <- struct{}{}:
-		default:
+		// Wait for a slot with nc in hand; the connections behind it wait
+		// in the kernel's accept queue, in the order they came.
+		p, ctx, err := l.gate.admit(l.ctx, nc.RemoteAddr(), l.cfg.authTimeout)
+		if err != nil {
 			nc.Close()
-			l.cfg.onReject(nc.RemoteAddr(), fmt.Errorf("%w: more than %d handshakes in progress", ErrHandshake, maxHandshakes))
-			continue
+			return
 		}
 		l.wg.Add(1)
-		go l.serve(nc)
+		go l.serve(ctx, nc, p)
 	}
 }
 
 // serve runs one handshake and hands the connection to Accept.
-func (l *Listener) serve(nc net.Conn) {
+func (l *Listener) serve(ctx context.Context, nc net.Conn, p *pending) {
 	defer l.wg.Done()
 	remote := nc.RemoteAddr()
-	c, err := l.upgrade(l.ctx, nc)
-	<-l.slots
+	cfg := l.cfg
+	cfg.pending = p
+	c, err := l.upgrade(ctx, nc, &cfg)
+	p.release()
 	if err != nil {
 		nc.Close()
 		if l.ctx.Err() == nil {
-			l.cfg.onReject(remote, err)
+			l.reject(remote, err)
 		}
 		return
 	}
@@ -119,4 +143,13 @@ func (l *Listener) serve(nc net.Conn) {
 	case <-l.ctx.Done():
 		c.Close()
 	}
+}
+
+// reject reports a connection whose handshake failed.
+func (l *Listener) reject(remote net.Addr, err error) {
+	if l.log != nil {
+		l.log.record(remote, err)
+		return
+	}
+	l.cfg.onReject(remote, err)
 }

@@ -3,11 +3,8 @@ package transport
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"io"
 	"log/slog"
 	"net"
-	"syscall"
 	"time"
 )
 
@@ -22,6 +19,9 @@ const (
 	// DefaultHandshakeTimeout bounds the whole handshake, authentication
 	// included.
 	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultAuthTimeout bounds how long a Listener lets a new connection
+	// stay unauthenticated.
+	DefaultAuthTimeout = 2 * time.Second
 	// DefaultCloseTimeout bounds how long Close spends flushing queued
 	// frames to a peer that does not read.
 	DefaultCloseTimeout = time.Second
@@ -38,16 +38,6 @@ const (
 	maxWindow = 1 << 30
 )
 
-// logReject is the default reject hook: a warning, or a debug line for a
-// peer that hung up without a word (a probe, a health check).
-func logReject(remote net.Addr, err error) {
-	level := slog.LevelWarn
-	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
-		level = slog.LevelDebug
-	}
-	slog.Log(context.Background(), level, "transport: rejected connection", "remote", remote, "err", err)
-}
-
 // An Option configures a connection or a listener.
 type Option func(*config)
 
@@ -61,9 +51,12 @@ type config struct {
 	role             string
 	secret           []byte
 	tls              *tls.Config
-	onReject         func(remote net.Addr, err error)
+	onReject         func(remote net.Addr, err error) // nil: the Listener's aggregated log
 	handler          func(*Stream)
 	baseContext      context.Context
+	authTimeout      time.Duration
+	logger           *slog.Logger
+	pending          *pending // the Listener's slot this handshake holds; nil elsewhere
 }
 
 func newConfig(opts []Option) config {
@@ -73,8 +66,8 @@ func newConfig(opts []Option) config {
 		maxStreams:       DefaultMaxStreams,
 		handshakeTimeout: DefaultHandshakeTimeout,
 		closeTimeout:     DefaultCloseTimeout,
-		onReject:         logReject,
 		baseContext:      context.Background(),
+		authTimeout:      DefaultAuthTimeout,
 	}
 	for _, o := range opts {
 		o(&c)
@@ -119,6 +112,21 @@ func WithHandshakeTimeout(d time.Duration) Option {
 	return func(c *config) { c.handshakeTimeout = d }
 }
 
+// WithAuthTimeout bounds how long a Listener lets a new connection stay
+// unauthenticated (default [DefaultAuthTimeout]): over TCP, until the
+// dialer's proof of the secret (TLS included); over a Unix socket, until
+// its preface. A legitimate dialer sends those within a round trip or two
+// of connecting, so a peer silent or slow past it is dropped long before
+// the handshake timeout, which still bounds the whole handshake. When the
+// listener is full, an unauthenticated handshake is safe from eviction for
+// a twentieth of it (100 ms by default): raise it for links whose round
+// trip is over 50 ms (TLS) or 100 ms, at the cost of admitting fewer new
+// connections a second under a flood. Zero or less means only the
+// handshake timeout applies, and 100 ms of grace. Dialers ignore it.
+func WithAuthTimeout(d time.Duration) Option {
+	return func(c *config) { c.authTimeout = d }
+}
+
 // WithCloseTimeout bounds how long Close flushes queued frames (default
 // [DefaultCloseTimeout]).
 func WithCloseTimeout(d time.Duration) Option {
@@ -147,10 +155,22 @@ func WithTLS(cfg *tls.Config) Option {
 
 // WithRejectHook sets the function a Listener calls for each connection it
 // drops during the handshake (garbage, silence, wrong secret, wrong
-// version). The default logs a warning with log/slog (a debug line for a
-// peer that hung up before saying anything).
+// version, evicted to make room), instead of logging it. It is called on
+// the listener's goroutines, once per connection: under attack that can be
+// thousands of times a second, so fn must be quick and must aggregate what
+// it reports. Without a hook the Listener logs to [WithLogger]'s logger:
+// the first rejection after a quiet spell at once, then at most one line
+// every 10 s with the counts by reason; warnings, or debug lines when every
+// rejected peer just hung up (a probe, a health check).
 func WithRejectHook(fn func(remote net.Addr, err error)) Option {
 	return func(c *config) { c.onReject = fn }
+}
+
+// WithLogger sets the logger a Listener reports rejected connections to
+// (default: [slog.Default] at the time of each line); see [WithRejectHook]
+// for what it writes.
+func WithLogger(logger *slog.Logger) Option {
+	return func(c *config) { c.logger = logger }
 }
 
 // WithHandler makes the connection run h for every stream the peer opens,

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 )
 
@@ -45,8 +46,8 @@ func ListenTCP(addr string, opts ...Option) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: listen on %s: %w", addr, err)
 	}
-	return newListener(ln, cfg, func(ctx context.Context, nc net.Conn) (*Conn, error) {
-		return upgradeTCP(ctx, nc, &cfg, tlsCfg, Responder)
+	return newListener(ln, cfg, func(ctx context.Context, nc net.Conn, cfg *config) (*Conn, error) {
+		return upgradeTCP(ctx, nc, cfg, tlsCfg, Responder)
 	}), nil
 }
 
@@ -78,8 +79,10 @@ func DialTCP(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
 
 func upgradeTCP(ctx context.Context, nc net.Conn, cfg *config, tlsCfg *tls.Config, side Side) (*Conn, error) {
 	if tlsCfg != nil {
-		// One deadline covers TLS and the rest of the handshake.
+		// One deadline covers TLS and the rest of the handshake; a
+		// Listener's auth deadline, if sooner, covers TLS too.
 		hctx := ctx
+		authBy := cfg.pending.authDeadline()
 		if cfg.handshakeTimeout > 0 {
 			deadline := time.Now().Add(cfg.handshakeTimeout)
 			var cancel context.CancelFunc
@@ -89,6 +92,11 @@ func upgradeTCP(ctx context.Context, nc net.Conn, cfg *config, tlsCfg *tls.Confi
 			rest.handshakeTimeout = max(time.Until(deadline), time.Millisecond)
 			cfg = &rest
 		}
+		if !authBy.IsZero() {
+			var cancel context.CancelFunc
+			hctx, cancel = context.WithDeadline(hctx, authBy)
+			defer cancel()
+		}
 		var tc *tls.Conn
 		if side == Initiator {
 			tc = tls.Client(nc, tlsCfg)
@@ -97,6 +105,13 @@ func upgradeTCP(ctx context.Context, nc net.Conn, cfg *config, tlsCfg *tls.Confi
 		}
 		if err := tc.HandshakeContext(hctx); err != nil {
 			nc.Close()
+			switch {
+			case ctx.Err() != nil: // evicted, or the listener closed
+				return nil, fmt.Errorf("%w: %w", ErrHandshake, context.Cause(ctx))
+			case errors.Is(hctx.Err(), context.DeadlineExceeded):
+				return nil, fmt.Errorf("%w: TLS: no handshake from the peer in time (the handshake timeout, or a listener's WithAuthTimeout): %w",
+					ErrHandshake, os.ErrDeadlineExceeded)
+			}
 			return nil, authError("TLS: %v", err)
 		}
 		nc = tc
@@ -141,7 +156,8 @@ func authenticate(rw io.ReadWriter, secret []byte, side Side) error {
 		return nil
 	}
 	if _, err := io.ReadFull(rw, got); err != nil {
-		return authError("reading the dialer's proof: %v", err)
+		// Silence or a hang-up, not a wrong proof.
+		return fmt.Errorf("reading the dialer's proof: %w", err)
 	}
 	if !hmac.Equal(got, want) {
 		return authError("the dialer's proof is wrong: it does not know the shared secret")

@@ -30,11 +30,11 @@ func ListenUnix(path string, opts ...Option) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: listen on %s: %w", path, err)
 	}
-	return newListener(ln, cfg, func(ctx context.Context, nc net.Conn) (*Conn, error) {
+	return newListener(ln, cfg, func(ctx context.Context, nc net.Conn, cfg *config) (*Conn, error) {
 		if err := checkPeer(nc); err != nil {
 			return nil, err
 		}
-		return establish(ctx, nc, Responder, &cfg, nil)
+		return establish(ctx, nc, Responder, cfg, nil)
 	}), nil
 }
 

@@ -1,0 +1,29 @@
+package transport
+
+import (
+	"context"
+	"net"
+)
+
+// Gate is the Listener's bound on handshakes, exported for tests.
+type Gate struct{ g *gate }
+
+// NewGate returns a gate of n slots.
+func NewGate(n int) Gate { return Gate{newGate(n, evictAfter)} }
+
+// EvictAfter is how long a handshake is safe from eviction in a Gate.
+const EvictAfter = evictAfter
+
+// Admit waits for a slot for a handshake from remote. ctx ends when the
+// handshake is evicted (its cause says why); proved marks it
+// authenticated; release gives the slot back.
+func (g Gate) Admit(ctx context.Context, remote net.Addr) (hctx context.Context, proved, release func(), err error) {
+	p, hctx, err := g.g.admit(ctx, remote, 0)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return hctx, p.proved, p.release, nil
+}
+
+// ErrEvicted is the cause of an evicted handshake.
+var ErrEvicted = errEvicted

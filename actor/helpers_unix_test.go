@@ -40,6 +40,8 @@ func runHelper() (int, bool) {
 		return spawnUnderThreadCap(), true
 	case "nproc":
 		return spawnWithoutProcesses(), true
+	case "pidfd":
+		return spawnWithPidfdRefused(), true
 	}
 	return 0, false
 }

@@ -73,7 +73,7 @@ func serveParent() int {
 
 // startProcess forks the child (on the spawner thread, see startCmd) and
 // completes the handshake. One goroutine per child reaps it, parked in the
-// poller on Linux rather than holding a thread (see reap).
+// poller on Linux rather than holding a thread (see exitWatch).
 func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 	exe := cfg.exe
 	if exe == "" {
@@ -129,7 +129,7 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 		cmd.Env = append(cmd.Env, envProgress+"=0") // over an inherited one
 	}
 	cmd.SysProcAttr = sysProcAttr()
-	release, err := startCmd(ctx, cmd)
+	watch, release, err := startCmd(ctx, cmd)
 	remote.Close()
 	outW.Close()
 	errW.Close()
@@ -138,20 +138,7 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 		outR.Close()
 		errR.Close()
 		readProgress(page) // closes it
-		if errors.Is(err, syscall.EBADF) {
-			// Our descriptors are open: the forked child failed to move them
-			// above the highest one, which is at this process's
-			// RLIMIT_NOFILE. The table is full.
-			return nil, fmt.Errorf("actor: spawn %s: %w: this process's descriptors reach its RLIMIT_NOFILE: %w",
-				name, syscall.EMFILE, err)
-		}
-		if errors.Is(err, syscall.EAGAIN) {
-			// fork refused a new process: the processes and threads of this
-			// user, or of this process's cgroup, reach their limit.
-			return nil, fmt.Errorf("actor: spawn %s: out of processes: this user's processes and threads reach "+
-				"its RLIMIT_NPROC, or its cgroup's reach pids.max: end some actors, or raise the limit: %w", name, err)
-		}
-		return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
+		return nil, startError(name, err)
 	}
 	r.cmd = cmd
 	r.id.PID = cmd.Process.Pid
@@ -166,7 +153,7 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 	go func() { defer r.output.Done(); forward(outR, out, prefix, nil); outR.Close() }()
 	go func() { defer r.output.Done(); forward(errR, out, prefix, &r.stderr); errR.Close() }()
 	go func() {
-		r.waitErr = reap(cmd)
+		r.waitErr = watch.reap(cmd)
 		release()
 		r.progress = readProgress(page)
 		close(r.exited)
@@ -184,4 +171,30 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 	}
 	r.conn = conn
 	return r, nil
+}
+
+// startError is the error of a spawn whose fork, or the child's exit watch
+// after it, failed: it names the limit that was reached, and how to raise
+// it.
+func startError(name string, err error) error {
+	if errors.Is(err, syscall.EBADF) {
+		// Our descriptors are open: the forked child failed to move them
+		// above the highest one, which is at this process's RLIMIT_NOFILE.
+		// The table is full.
+		err = fmt.Errorf("%w: %w", syscall.EMFILE, err)
+	}
+	switch {
+	case errors.Is(err, syscall.EMFILE):
+		return fmt.Errorf("actor: spawn %s: out of descriptors: this process's reach its RLIMIT_NOFILE: "+
+			"end some actors or close some files, or raise the limit (ulimit -n): %w", name, err)
+	case errors.Is(err, syscall.ENFILE):
+		return fmt.Errorf("actor: spawn %s: out of descriptors: the system's open files reach its limit "+
+			"(fs.file-max): end some actors or close some files, or raise the limit: %w", name, err)
+	case errors.Is(err, syscall.EAGAIN):
+		// fork refused a new process: the processes and threads of this
+		// user, or of this process's cgroup, reach their limit.
+		return fmt.Errorf("actor: spawn %s: out of processes: this user's processes and threads reach "+
+			"its RLIMIT_NPROC, or its cgroup's reach pids.max: end some actors, or raise the limit: %w", name, err)
+	}
+	return fmt.Errorf("actor: spawn %s: %w", name, err)
 }

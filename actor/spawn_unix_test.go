@@ -20,6 +20,13 @@ import (
 // with everything it started (the actors' Pdeathsig follows their parent).
 func runHelperProgram(t *testing.T, mode string) (stdout, stderr string) {
 	t.Helper()
+	return runHelperStarted(t, mode, (*exec.Cmd).Start)
+}
+
+// runHelperStarted is runHelperProgram with start to start the helper's
+// command, which may add to its environment.
+func runHelperStarted(t *testing.T, mode string, start func(*exec.Cmd) error) (stdout, stderr string) {
+	t.Helper()
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -29,7 +36,8 @@ func runHelperProgram(t *testing.T, mode string) (stdout, stderr string) {
 	cmd.WaitDelay = 5 * time.Second
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	_ = cmd.Run() // its exit code is its own business: the output says what happened
+	require.NoError(t, start(cmd))
+	_ = cmd.Wait() // its exit code is its own business: the output says what happened
 	require.NoError(t, ctx.Err(), "the helper did not finish: %s\n%s", out.String(), errOut.String())
 	return out.String(), errOut.String()
 }

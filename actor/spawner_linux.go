@@ -43,11 +43,13 @@ func sysProcAttr() *syscall.SysProcAttr {
 }
 
 // startCmd starts cmd on the spawner thread, starting the spawner if it is
-// not running. It waits for the forks asked before it, or until ctx ends
-// (then cmd is not started and ctx's cause is returned), then for this
-// fork, about a millisecond. release must be called once the child has been
-// reaped; on an error there is no child, and nothing to release.
-func startCmd(ctx context.Context, cmd *exec.Cmd) (release func(), err error) {
+// not running, and opens the child's exit watch (see watchExit). It waits
+// for the forks asked before it, or until ctx ends (then cmd is not started
+// and ctx's cause is returned), then for this fork, about a millisecond.
+// The child is to be reaped with watch.reap, and release called once it
+// has been. On an error there is no child (one whose watch could not be
+// opened is killed and reaped first), and nothing to release.
+func startCmd(ctx context.Context, cmd *exec.Cmd) (watch *exitWatch, release func(), err error) {
 	s := &forker
 	s.mu.Lock()
 	if s.reqs == nil {
@@ -66,11 +68,19 @@ func startCmd(ctx context.Context, cmd *exec.Cmd) (release func(), err error) {
 	case <-ctx.Done():
 		err = context.Cause(ctx)
 	}
+	if err == nil {
+		if watch, err = watchExit(cmd.Process.Pid); err != nil {
+			// Rather than a thread held in waitid for the child's life,
+			// the spawn fails, and leaves nothing behind.
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
 	if err != nil {
 		s.release()
-		return nil, err
+		return nil, nil, err
 	}
-	return sync.OnceFunc(s.release), nil
+	return watch, sync.OnceFunc(s.release), nil
 }
 
 // release gives back one fork's share of the spawner: once none is left,

@@ -15,17 +15,20 @@ func sysProcAttr() *syscall.SysProcAttr { return nil }
 
 // startCmd starts cmd on the calling goroutine's thread; there is nothing
 // to release.
-func startCmd(ctx context.Context, cmd *exec.Cmd) (release func(), err error) {
+func startCmd(ctx context.Context, cmd *exec.Cmd) (watch *exitWatch, release func(), err error) {
 	if err := context.Cause(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return func() {}, nil
+	return nil, func() {}, nil
 }
 
+// exitWatch would wait for a child's exit without a thread; there is none
+// here (kqueue's EVFILT_PROC would do it; not done yet).
+type exitWatch struct{}
+
 // reap waits for cmd's process to exit and reaps it. It blocks a thread
-// in wait4 for as long as the child lives (kqueue's EVFILT_PROC would
-// spare it; not done yet).
-func reap(cmd *exec.Cmd) error { return cmd.Wait() }
+// in wait4 for as long as the child lives.
+func (*exitWatch) reap(cmd *exec.Cmd) error { return cmd.Wait() }

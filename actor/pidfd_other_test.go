@@ -1,0 +1,6 @@
+//go:build !linux && !js && !wasip1
+
+package actor_test
+
+// There are no pidfds here: the helper that has them refused is Linux's.
+func spawnWithPidfdRefused() int { return 2 }

@@ -102,8 +102,10 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 // cancelled when fn returns, or, if fn started work with [Go] (which belongs
 // to the loop and outlives fn), when the last of that work ends. If l has ended,
 // Call returns [ErrLoopClosed]. The one call that could never finish is
-// refused with [ErrLoopBlocked]: from work that l started with Go, holding
-// a slot of the limiter that a RunSync of l is blocked waiting for.
+// refused with [ErrLoopBlocked]: from work (typically started from l with
+// Go) holding a slot of the limiter that a RunSync of l is blocked waiting
+// for, when every slot of that limiter is held by work waiting in a Call
+// onto l; one such Call is refused, and the others then proceed.
 func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
 	f := frameOf(ctx)
@@ -131,27 +133,45 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 			break
 		}
 	}
-	// Work the loop started with Go may hold the slot that the loop's
-	// RunSync waits for: waiting for the loop then could never end.
-	var slotWait <-chan struct{}
-	if f != nil && f.origin == l && f.held != nil {
-		var w *syncWait
-		if w, slotWait = l.slotWait(f.held); w != nil {
-			return zero, errSlotBlocked(l, w)
-		}
+	if f != nil && f.held != nil {
+		return callHolding(ctx, l, f.held, c)
 	}
 	if err := l.Post(c.run); err != nil {
+		return zero, err
+	}
+	select {
+	case <-c.done:
+		return c.v, c.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// callHolding posts c, a Call onto l from work holding the limiter slots
+// held, and waits for it, refusing it once l waits in a RunSync for a slot
+// of a limiter in held of which every slot is held by work waiting for l
+// (see [Loop.deadlocked]), whether the RunSync waited before the Call or
+// starts waiting after.
+func callHolding[T any](ctx context.Context, l *Loop, held *slot, c *callReq[T]) (T, error) {
+	var zero T
+	w, changed := l.callerWaits(held)
+	if w != nil {
+		return zero, errSlotBlocked(l, w)
+	}
+	if err := l.Post(c.run); err != nil {
+		l.callerDone(held)
 		return zero, err
 	}
 	for {
 		select {
 		case <-c.done:
+			l.callerDone(held)
 			return c.v, c.err
 		case <-ctx.Done():
+			l.callerDone(held)
 			return zero, ctx.Err()
-		case <-slotWait:
-			var w *syncWait
-			if w, slotWait = l.slotWait(f.held); w != nil {
+		case <-changed:
+			if w, changed = l.stillWaits(held); w != nil {
 				select {
 				case <-c.done: // fn ran first
 					return c.v, c.err
@@ -165,7 +185,7 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 }
 
 func errSlotBlocked(l *Loop, w *syncWait) error {
-	return fmt.Errorf("%w: loop %s waits in bridge.RunSync at %s for a slot of the offload limiter that this work, started from it with bridge.Go, holds",
+	return fmt.Errorf("%w: loop %s waits in bridge.RunSync at %s for a slot of the offload limiter, and every slot is held by work waiting for that loop, this work included: give the work that calls the loop a limiter of its own (bridge.WithLimiter)",
 		ErrLoopBlocked, l, w.site())
 }
 

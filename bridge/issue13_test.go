@@ -384,3 +384,74 @@ func TestEverySlotHeldByGoWorkCallingBackRefusesOneCall(t *testing.T) {
 	}
 	require.Equal(t, 1, refused, "one refusal breaks the deadlock")
 }
+
+// fn's ctx in a Call carries the cause the caller cancelled with, however
+// fn looks at it, and its Err and Cause agree.
+func TestCallersCancelCauseReachesFn(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("the notebook was closed")
+	tests := []struct {
+		name string
+		fn   func(ctx context.Context, cancel context.CancelCauseFunc) (err, got error)
+	}{
+		{"waits on Done", func(ctx context.Context, cancel context.CancelCauseFunc) (error, error) {
+			done := ctx.Done() // linked before the cancel: it arrives through the link
+			cancel(cause)
+			<-done
+			return ctx.Err(), context.Cause(ctx)
+		}},
+		{"asks for Done after the cancel", func(ctx context.Context, cancel context.CancelCauseFunc) (error, error) {
+			cancel(cause)
+			<-ctx.Done()
+			return ctx.Err(), context.Cause(ctx)
+		}},
+		{"never asks for Done: Cause first", func(ctx context.Context, cancel context.CancelCauseFunc) (error, error) {
+			cancel(cause)
+			got := context.Cause(ctx)
+			return ctx.Err(), got
+		}},
+		{"never asks for Done: Err first", func(ctx context.Context, cancel context.CancelCauseFunc) (error, error) {
+			cancel(cause)
+			err := ctx.Err()
+			return err, context.Cause(ctx)
+		}},
+		{"derives a context", func(ctx context.Context, cancel context.CancelCauseFunc) (error, error) {
+			child, stop := context.WithCancel(ctx)
+			defer stop()
+			cancel(cause)
+			<-child.Done()
+			return child.Err(), context.Cause(child)
+		}},
+	}
+	l := bridge.NewLoop()
+	stop := runLoop(t, l)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			seen := make(chan [2]error, 1) // Call may return before fn does: the cancel ends its wait
+			_, _ = bridge.Call(ctx, l, func(ctx context.Context) (int, error) {
+				err, got := tt.fn(ctx, cancel)
+				seen <- [2]error{err, got}
+				return 0, nil
+			})
+			got := <-seen
+			require.ErrorIs(t, got[0], context.Canceled)
+			require.Equal(t, cause, got[1])
+		})
+	}
+	t.Run("Go's then", func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		then := make(chan error, 1)
+		_, _ = bridge.Call(ctx, l, func(ctx context.Context) (int, error) {
+			bridge.Go(ctx, func(ctx context.Context) (int, error) {
+				<-ctx.Done()
+				return 0, ctx.Err()
+			}, func(_ int, err error) { then <- err })
+			cancel(cause)
+			<-ctx.Done()
+			return 0, nil
+		})
+		require.Equal(t, cause, <-then)
+	})
+	require.NoError(t, stop())
+}

@@ -98,14 +98,15 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 // RunSync. From other goroutines it waits its turn in l's queue, honouring
 // ctx (fn then does not run, if it has not started; if it has, Call returns
 // at once all the same and fn goes on with a cancelled ctx). fn gets a ctx
-// that is on l and, while fn runs, is cancelled with the caller's ctx; it is
-// cancelled when fn returns, or, if fn started work with [Go] (which belongs
-// to the loop and outlives fn), when the last of that work ends. If l has ended,
-// Call returns [ErrLoopClosed]. The one call that could never finish is
-// refused with [ErrLoopBlocked]: from work (typically started from l with
-// Go) holding a slot of the limiter that a RunSync of l is blocked waiting
-// for, when every slot of that limiter is held by work waiting in a Call
-// onto l; one such Call is refused, and the others then proceed.
+// that is on l and, while fn runs, is cancelled with the caller's ctx (with
+// its [context.Cause]); it is cancelled when fn returns, or, if fn started
+// work with [Go] (which belongs to the loop and outlives fn), when the last
+// of that work ends. If l has ended, Call returns [ErrLoopClosed]. The one
+// call that could never finish is refused with [ErrLoopBlocked]: from work
+// (typically started from l with Go) holding a slot of the limiter that a
+// RunSync of l is blocked waiting for, when every slot of that limiter is
+// held by work waiting in a Call onto l; one such Call is refused, and the
+// others then proceed.
 func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
 	f := frameOf(ctx)
@@ -222,7 +223,8 @@ func (c *callReq[T]) run(lctx context.Context) {
 // runs. Linking the two costs a cancel context and a registration with each
 // parent, more than the rest of a Call; most functions called on a loop
 // never wait, so the link is made only when fn first asks for Done (or
-// derives a context, which asks for it). When fn returns the link is
+// derives a context, which asks for it), or Err once the caller is done.
+// It is cancelled with the caller's cause. When fn returns the link is
 // cancelled, unless work fn started with [Go] still runs: work that belongs
 // to the loop, not to fn. The link then no longer follows the caller (the
 // Call is over) and is cancelled when the last of that work ends.
@@ -239,7 +241,7 @@ type callCtx struct {
 // link is the context linked to both parents, and how to unlink it.
 type link struct {
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	stop   func() bool
 }
 
@@ -258,16 +260,17 @@ func (c *callCtx) link() context.Context {
 	if l := c.linked.Load(); l != nil {
 		return l.ctx
 	}
-	ctx, cancel := context.WithCancel(c.Context)
+	ctx, cancel := context.WithCancelCause(c.Context)
 	l := &link{ctx: ctx, cancel: cancel, stop: func() bool { return false }}
+	follow := func() { cancel(context.Cause(c.caller)) } // the caller's cause, not just Canceled
 	switch {
 	case c.returned && c.kept == 0:
-		cancel() // fn is gone, and no Go work keeps it
+		cancel(nil) // fn is gone, and no Go work keeps it
 	case c.returned: // the Call is over: only the loop's context counts
 	default:
-		l.stop = context.AfterFunc(c.caller, cancel)
+		l.stop = context.AfterFunc(c.caller, follow)
 		if c.caller.Err() != nil {
-			cancel() // at once, not on AfterFunc's goroutine: Err agrees with Done
+			follow() // at once, not on AfterFunc's goroutine: Err agrees with Done
 		}
 	}
 	c.linked.Store(l)
@@ -277,15 +280,21 @@ func (c *callCtx) link() context.Context {
 // Done is closed when the loop's context or the caller's is done.
 func (c *callCtx) Done() <-chan struct{} { return c.link().Done() }
 
-// Err is the loop's context's error, else the caller's.
+// Err is the loop's context's error, else the caller's. Once the caller is
+// done it makes the link (cancelled at once, with the caller's cause), if
+// fn has not: context.Cause asks Err first, then looks the cause up with
+// Value, which then finds the link's, so that Err and Cause agree.
 func (c *callCtx) Err() error {
 	if l := c.linked.Load(); l != nil {
 		return l.ctx.Err()
 	}
 	if err := c.Context.Err(); err != nil {
-		return err
+		return err // Cause finds the loop's cause in the loop's context
 	}
-	return c.caller.Err()
+	if c.caller.Err() != nil {
+		return c.link().Err()
+	}
+	return nil
 }
 
 // Value looks key up in the linked context once there is one, so that
@@ -338,7 +347,7 @@ func (c *callCtx) release() {
 // unlink cancels the link, under mu.
 func (c *callCtx) unlink() {
 	if l := c.linked.Load(); l != nil {
-		l.cancel()
+		l.cancel(nil)
 	}
 }
 

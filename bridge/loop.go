@@ -30,9 +30,15 @@ type Loop struct {
 	reentry   []func(context.Context) // Calls from their work, for the innermost to run
 	reenter   chan struct{}           // capacity 1: reentry may hold calls
 	acquiring *syncWait               // the RunSync waiting for a limiter slot, if any
-	callers   map[*slot]int           // per limiter slot, the Calls onto this loop waiting from work that holds it
-	stuck     map[*Limiter]int        // per limiter, how many of its slots such Calls hold
-	changed   chan struct{}           // closed when a RunSync next waits for a slot, or stuck next grows meanwhile
+	slotCalls *heldCalls              // Calls onto the loop from work holding slots; nil until the first
+}
+
+// heldCalls counts the Calls waiting for a loop from work that holds
+// limiter slots (see [Loop.deadlocked]).
+type heldCalls struct {
+	callers map[*slot]int    // per slot, the Calls from work holding it
+	stuck   map[*Limiter]int // per limiter, how many of its slots such Calls hold
+	changed chan struct{}    // closed when a RunSync next waits for a slot, or stuck next grows meanwhile
 }
 
 // An Option configures a Loop.
@@ -133,13 +139,13 @@ func (l *Loop) waitingForSlot(w *syncWait, now bool) {
 func (l *Loop) callerWaits(held *slot) (*syncWait, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.callers == nil {
-		l.callers, l.stuck = map[*slot]int{}, map[*Limiter]int{}
+	if l.slotCalls == nil {
+		l.slotCalls = &heldCalls{callers: map[*slot]int{}, stuck: map[*Limiter]int{}}
 	}
-	grew := false
+	h, grew := l.slotCalls, false
 	for s := held; s != nil; s = s.next {
-		if l.callers[s]++; l.callers[s] == 1 {
-			l.stuck[s.lim]++
+		if h.callers[s]++; h.callers[s] == 1 {
+			h.stuck[s.lim]++
 			grew = true
 		}
 	}
@@ -159,11 +165,12 @@ func (l *Loop) callerDone(held *slot) {
 // forget undoes callerWaits, under mu. Fewer stuck slots cannot make a
 // deadlock: no one needs to look again.
 func (l *Loop) forget(held *slot) {
+	h := l.slotCalls
 	for s := held; s != nil; s = s.next {
-		if l.callers[s]--; l.callers[s] == 0 {
-			delete(l.callers, s)
-			if l.stuck[s.lim]--; l.stuck[s.lim] == 0 {
-				delete(l.stuck, s.lim)
+		if h.callers[s]--; h.callers[s] == 0 {
+			delete(h.callers, s)
+			if h.stuck[s.lim]--; h.stuck[s.lim] == 0 {
+				delete(h.stuck, s.lim)
 			}
 		}
 	}
@@ -180,24 +187,25 @@ func (l *Loop) stillWaits(held *slot) (*syncWait, <-chan struct{}) {
 // limiter in held, if every slot of that limiter is held by Calls waiting
 // for the loop: the Call from held is then refused, and forgotten at once,
 // so that exactly one Call is refused per deadlock. Else it returns a
-// channel closed when the answer may change. Under mu.
+// channel closed when the answer may change. Under mu, after callerWaits.
 func (l *Loop) deadlocked(held *slot) (*syncWait, <-chan struct{}) {
-	if w := l.acquiring; w != nil && held.has(w.lim) && l.stuck[w.lim] >= w.lim.size {
+	h := l.slotCalls
+	if w := l.acquiring; w != nil && held.has(w.lim) && h.stuck[w.lim] >= w.lim.size {
 		l.forget(held)
 		return w, nil
 	}
-	if l.changed == nil {
-		l.changed = make(chan struct{})
+	if h.changed == nil {
+		h.changed = make(chan struct{})
 	}
-	return nil, l.changed
+	return nil, h.changed
 }
 
 // notify wakes the Calls waiting for the loop's deadlock state to change,
 // under mu.
 func (l *Loop) notify() {
-	if l.changed != nil {
-		close(l.changed)
-		l.changed = nil
+	if l.slotCalls != nil && l.slotCalls.changed != nil {
+		close(l.slotCalls.changed)
+		l.slotCalls.changed = nil
 	}
 }
 

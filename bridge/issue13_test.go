@@ -348,6 +348,7 @@ func TestEverySlotHeldByGoWorkCallingBackRefusesOneCall(t *testing.T) {
 	synced := make(chan struct{}) // closed on the loop once the RunSync returned
 	errs := make(chan error, slots)
 	var syncErr error
+	ended := 0 // the works whose then ran
 	require.NoError(t, l.Post(func(ctx context.Context) {
 		ctx = bridge.WithLimiter(ctx, lim)
 		for range slots {
@@ -365,12 +366,15 @@ func TestEverySlotHeldByGoWorkCallingBackRefusesOneCall(t *testing.T) {
 					errs <- err
 					return 0, err
 				}
-			}, func(int, error) {})
+			}, func(int, error) {
+				if ended++; ended == slots { // on the loop
+					l.Stop()
+				}
+			})
 		}
 		holding.Wait()
 		_, syncErr = bridge.RunSync(ctx, func(context.Context) (int, error) { return 1, nil })
 		close(synced)
-		require.NoError(t, l.Post(func(context.Context) { l.Stop() }))
 	}))
 	require.NoError(t, l.Run(context.Background()))
 	require.NoError(t, syncErr)

@@ -35,7 +35,8 @@
 // worker): the waiting RunSync runs the callback on the loop, and the
 // callback may start another RunSync, to any depth. Nothing else posted to
 // the loop runs until the RunSync returns. The one call bridge sees could
-// never finish is refused with [ErrLoopBlocked]: work the loop started with
-// Go, holding the limiter slot that the loop's RunSync waits for, calling
-// the loop. Calls from unrelated goroutines simply wait their turn.
+// never finish is refused with [ErrLoopBlocked]: work (typically started
+// from the loop with Go) calling the loop while the loop's RunSync waits for
+// a limiter of which every slot is held by work calling the loop. Calls from
+// unrelated goroutines simply wait their turn.
 package bridge

@@ -11,8 +11,10 @@ var (
 	ErrLoopRunning = errors.New("bridge: cannot run a loop from code running on a loop")
 
 	// ErrLoopBlocked is returned by Call when the call could never finish:
-	// the target loop is blocked in a RunSync waiting for a slot of the
-	// offload limiter that the calling work, started from that loop with
-	// Go, holds. Give such work a limiter of its own (WithLimiter).
+	// the target loop is blocked in a RunSync waiting for a slot of an
+	// offload limiter, and every slot is held by work waiting in a Call
+	// onto that loop, the calling work included (typically work started
+	// from the loop with Go). Give such work a limiter of its own
+	// (WithLimiter).
 	ErrLoopBlocked = errors.New("bridge: loop is blocked waiting for this call's own work")
 )

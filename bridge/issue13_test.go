@@ -276,3 +276,186 @@ func TestGoWorkCallsALoopBusyInRunSync(t *testing.T) {
 	require.NoError(t, callErr, "the Call could not deadlock: the RunSync was running")
 	require.Equal(t, 7, v)
 }
+
+// Item 13, the line drawn exactly: the loop's RunSync waits for a slot of a
+// limiter of two, one held by Go work of the loop that calls it back, the
+// other by work elsewhere that gives it back once that Call waits. Nothing
+// can deadlock, so the Call waits its turn and everything completes.
+func TestGoWorkCallsBackWhileTheOtherSlotIsHeldElsewhere(t *testing.T) {
+	t.Parallel()
+	lim := bridge.NewLimiter(2)
+	elsewhere := bridge.NewLoop(bridge.WithName("elsewhere"))
+	stopElsewhere := runLoop(t, elsewhere)
+	l := bridge.NewLoop(bridge.WithName("ui"))
+	syncWaits := &askedCtx{asked: make(chan struct{})} // asked once the RunSync waits for a slot
+	callWaits := &askedCtx{asked: make(chan struct{})} // asked once the Call waits for the loop
+	workDone := make(chan struct{})
+
+	holding := make(chan struct{})
+	_, err := bridge.Call(context.Background(), elsewhere, func(ctx context.Context) (int, error) {
+		bridge.Go(bridge.WithLimiter(ctx, lim), func(context.Context) (int, error) {
+			close(holding)
+			select { // holds one slot until the Call waits
+			case <-callWaits.asked:
+			case <-workDone:
+			case <-time.After(10 * time.Second):
+			}
+			return 0, nil
+		}, func(int, error) {})
+		return 0, nil
+	})
+	require.NoError(t, err)
+	<-holding
+
+	var v int
+	var callErr, syncErr error
+	require.NoError(t, l.Post(func(ctx context.Context) {
+		ctx = bridge.WithLimiter(ctx, lim)
+		holds := make(chan struct{})
+		bridge.Go(ctx, func(ctx context.Context) (int, error) { // takes the second slot
+			defer close(workDone)
+			close(holds)
+			select {
+			case <-syncWaits.asked:
+			case <-time.After(10 * time.Second):
+			}
+			callWaits.Context = ctx
+			v, callErr = bridge.Call(callWaits, l, func(context.Context) (int, error) { return 7, nil })
+			return v, callErr
+		}, func(int, error) { l.Stop() })
+		<-holds
+		syncWaits.Context = ctx
+		_, syncErr = bridge.RunSync(syncWaits, func(context.Context) (int, error) { return 1, nil })
+	}))
+	require.NoError(t, l.Run(context.Background()))
+	require.NoError(t, syncErr)
+	require.NoError(t, callErr, "the other slot was held by work that was not waiting on the loop")
+	require.Equal(t, 7, v)
+	require.NoError(t, stopElsewhere())
+}
+
+// Item 13, the refused side with more than one slot: every slot of the
+// limiter that the loop's RunSync waits for is held by Go work of the loop
+// calling it back. Exactly one Call is refused, which frees a slot; the
+// RunSync and the other work's Calls then complete.
+func TestEverySlotHeldByGoWorkCallingBackRefusesOneCall(t *testing.T) {
+	t.Parallel()
+	const slots = 2
+	lim := bridge.NewLimiter(slots)
+	l := bridge.NewLoop(bridge.WithName("ui"))
+	var holding sync.WaitGroup
+	holding.Add(slots)
+	synced := make(chan struct{}) // closed on the loop once the RunSync returned
+	errs := make(chan error, slots)
+	var syncErr error
+	ended := 0 // the works whose then ran
+	require.NoError(t, l.Post(func(ctx context.Context) {
+		ctx = bridge.WithLimiter(ctx, lim)
+		for range slots {
+			bridge.Go(ctx, func(ctx context.Context) (int, error) {
+				holding.Done()
+				for i := 0; ; i++ { // bounded: the RunSync returns, or a Call is refused
+					_, err := bridge.Call(ctx, l, func(context.Context) (int, error) { return 0, nil })
+					select {
+					case <-synced:
+					default:
+						if err == nil && i < 1e6 {
+							continue
+						}
+					}
+					errs <- err
+					return 0, err
+				}
+			}, func(int, error) {
+				if ended++; ended == slots { // on the loop
+					l.Stop()
+				}
+			})
+		}
+		holding.Wait()
+		_, syncErr = bridge.RunSync(ctx, func(context.Context) (int, error) { return 1, nil })
+		close(synced)
+	}))
+	require.NoError(t, l.Run(context.Background()))
+	require.NoError(t, syncErr)
+	refused := 0
+	for range slots {
+		if err := <-errs; err != nil {
+			require.ErrorIs(t, err, bridge.ErrLoopBlocked)
+			require.ErrorContains(t, err, "loop ui waits in bridge.RunSync at")
+			refused++
+		}
+	}
+	require.Equal(t, 1, refused, "one refusal breaks the deadlock")
+}
+
+// fn's ctx in a Call carries the cause the caller cancelled with, however
+// fn looks at it, and its Err and Cause agree.
+func TestCallersCancelCauseReachesFn(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("the notebook was closed")
+	tests := []struct {
+		name string
+		fn   func(ctx context.Context, cancel context.CancelCauseFunc) (err, got error)
+	}{
+		{"waits on Done", func(ctx context.Context, cancel context.CancelCauseFunc) (error, error) {
+			done := ctx.Done() // linked before the cancel: it arrives through the link
+			cancel(cause)
+			<-done
+			return ctx.Err(), context.Cause(ctx)
+		}},
+		{"asks for Done after the cancel", func(ctx context.Context, cancel context.CancelCauseFunc) (error, error) {
+			cancel(cause)
+			<-ctx.Done()
+			return ctx.Err(), context.Cause(ctx)
+		}},
+		{"never asks for Done: Cause first", func(ctx context.Context, cancel context.CancelCauseFunc) (error, error) {
+			cancel(cause)
+			got := context.Cause(ctx)
+			return ctx.Err(), got
+		}},
+		{"never asks for Done: Err first", func(ctx context.Context, cancel context.CancelCauseFunc) (error, error) {
+			cancel(cause)
+			err := ctx.Err()
+			return err, context.Cause(ctx)
+		}},
+		{"derives a context", func(ctx context.Context, cancel context.CancelCauseFunc) (error, error) {
+			child, stop := context.WithCancel(ctx)
+			defer stop()
+			cancel(cause)
+			<-child.Done()
+			return child.Err(), context.Cause(child)
+		}},
+	}
+	l := bridge.NewLoop()
+	stop := runLoop(t, l)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			seen := make(chan [2]error, 1) // Call may return before fn does: the cancel ends its wait
+			_, _ = bridge.Call(ctx, l, func(ctx context.Context) (int, error) {
+				err, got := tt.fn(ctx, cancel)
+				seen <- [2]error{err, got}
+				return 0, nil
+			})
+			got := <-seen
+			require.ErrorIs(t, got[0], context.Canceled)
+			require.Equal(t, cause, got[1])
+		})
+	}
+	t.Run("Go's then", func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		then := make(chan error, 1)
+		_, _ = bridge.Call(ctx, l, func(ctx context.Context) (int, error) {
+			bridge.Go(ctx, func(ctx context.Context) (int, error) {
+				<-ctx.Done()
+				return 0, ctx.Err()
+			}, func(_ int, err error) { then <- err })
+			cancel(cause)
+			<-ctx.Done()
+			return 0, nil
+		})
+		require.Equal(t, cause, <-then)
+	})
+	require.NoError(t, stop())
+}

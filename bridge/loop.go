@@ -30,7 +30,15 @@ type Loop struct {
 	reentry   []func(context.Context) // Calls from their work, for the innermost to run
 	reenter   chan struct{}           // capacity 1: reentry may hold calls
 	acquiring *syncWait               // the RunSync waiting for a limiter slot, if any
-	acquired  chan struct{}           // closed when a RunSync next waits for a slot
+	slotCalls *heldCalls              // Calls onto the loop from work holding slots; nil until the first
+}
+
+// heldCalls counts the Calls waiting for a loop from work that holds
+// limiter slots (see [Loop.deadlocked]).
+type heldCalls struct {
+	callers map[*slot]int    // per slot, the Calls from work holding it
+	stuck   map[*Limiter]int // per limiter, how many of its slots such Calls hold
+	changed chan struct{}    // closed when a RunSync next waits for a slot, or stuck next grows meanwhile
 }
 
 // An Option configures a Loop.
@@ -116,25 +124,89 @@ func (l *Loop) waitingForSlot(w *syncWait, now bool) {
 		return
 	}
 	l.acquiring = w
-	if l.acquired != nil {
-		close(l.acquired)
-		l.acquired = nil
+	l.notify()
+}
+
+// A Call onto the loop from work that holds limiter slots cannot end while
+// the loop is blocked in a RunSync waiting for a slot, nor give its slots
+// back. If every slot of the limiter that RunSync waits for is held by such
+// Calls, none of them ever ends: that, and only that, is a deadlock. The
+// loop counts them, per slot (work sharing a slot, nested, may call from
+// several goroutines) and per limiter (distinct slots).
+
+// callerWaits marks a Call from work holding the slots held waiting for the
+// loop, and returns what [Loop.deadlocked] returns.
+func (l *Loop) callerWaits(held *slot) (*syncWait, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.slotCalls == nil {
+		l.slotCalls = &heldCalls{callers: map[*slot]int{}, stuck: map[*Limiter]int{}}
+	}
+	h, grew := l.slotCalls, false
+	for s := held; s != nil; s = s.next {
+		if h.callers[s]++; h.callers[s] == 1 {
+			h.stuck[s.lim]++
+			grew = true
+		}
+	}
+	if grew && l.acquiring != nil {
+		l.notify() // the other waiting Calls look again
+	}
+	return l.deadlocked(held)
+}
+
+// callerDone marks a Call that callerWaits marked done waiting.
+func (l *Loop) callerDone(held *slot) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.forget(held)
+}
+
+// forget undoes callerWaits, under mu. Fewer stuck slots cannot make a
+// deadlock: no one needs to look again.
+func (l *Loop) forget(held *slot) {
+	h := l.slotCalls
+	for s := held; s != nil; s = s.next {
+		if h.callers[s]--; h.callers[s] == 0 {
+			delete(h.callers, s)
+			if h.stuck[s.lim]--; h.stuck[s.lim] == 0 {
+				delete(h.stuck, s.lim)
+			}
+		}
 	}
 }
 
-// slotWait returns the RunSync of this loop that waits for a slot of a
-// limiter in held, if there is one; else a channel closed when a RunSync
-// of the loop next waits for a slot.
-func (l *Loop) slotWait(held *slot) (*syncWait, <-chan struct{}) {
+// stillWaits is deadlocked for a Call that callerWaits marked.
+func (l *Loop) stillWaits(held *slot) (*syncWait, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if w := l.acquiring; w != nil && held.has(w.lim) {
+	return l.deadlocked(held)
+}
+
+// deadlocked returns the RunSync of this loop that waits for a slot of a
+// limiter in held, if every slot of that limiter is held by Calls waiting
+// for the loop: the Call from held is then refused, and forgotten at once,
+// so that exactly one Call is refused per deadlock. Else it returns a
+// channel closed when the answer may change. Under mu, after callerWaits.
+func (l *Loop) deadlocked(held *slot) (*syncWait, <-chan struct{}) {
+	h := l.slotCalls
+	if w := l.acquiring; w != nil && held.has(w.lim) && h.stuck[w.lim] >= w.lim.size {
+		l.forget(held)
 		return w, nil
 	}
-	if l.acquired == nil {
-		l.acquired = make(chan struct{})
+	if h.changed == nil {
+		h.changed = make(chan struct{})
 	}
-	return nil, l.acquired
+	return nil, h.changed
+}
+
+// notify wakes the Calls waiting for the loop's deadlock state to change,
+// under mu.
+func (l *Loop) notify() {
+	if l.slotCalls != nil && l.slotCalls.changed != nil {
+		close(l.slotCalls.changed)
+		l.slotCalls.changed = nil
+	}
 }
 
 func wake(c chan struct{}) {

@@ -98,12 +98,15 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 // RunSync. From other goroutines it waits its turn in l's queue, honouring
 // ctx (fn then does not run, if it has not started; if it has, Call returns
 // at once all the same and fn goes on with a cancelled ctx). fn gets a ctx
-// that is on l and, while fn runs, is cancelled with the caller's ctx; it is
-// cancelled when fn returns, or, if fn started work with [Go] (which belongs
-// to the loop and outlives fn), when the last of that work ends. If l has ended,
-// Call returns [ErrLoopClosed]. The one call that could never finish is
-// refused with [ErrLoopBlocked]: from work that l started with Go, holding
-// a slot of the limiter that a RunSync of l is blocked waiting for.
+// that is on l and, while fn runs, is cancelled with the caller's ctx (with
+// its [context.Cause]); it is cancelled when fn returns, or, if fn started
+// work with [Go] (which belongs to the loop and outlives fn), when the last
+// of that work ends. If l has ended, Call returns [ErrLoopClosed]. The one
+// call that could never finish is refused with [ErrLoopBlocked]: from work
+// (typically started from l with Go) holding a slot of the limiter that a
+// RunSync of l is blocked waiting for, when every slot of that limiter is
+// held by work waiting in a Call onto l; one such Call is refused, and the
+// others then proceed.
 func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
 	f := frameOf(ctx)
@@ -131,27 +134,45 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 			break
 		}
 	}
-	// Work the loop started with Go may hold the slot that the loop's
-	// RunSync waits for: waiting for the loop then could never end.
-	var slotWait <-chan struct{}
-	if f != nil && f.origin == l && f.held != nil {
-		var w *syncWait
-		if w, slotWait = l.slotWait(f.held); w != nil {
-			return zero, errSlotBlocked(l, w)
-		}
+	if f != nil && f.held != nil {
+		return callHolding(ctx, l, f.held, c)
 	}
 	if err := l.Post(c.run); err != nil {
+		return zero, err
+	}
+	select {
+	case <-c.done:
+		return c.v, c.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// callHolding posts c, a Call onto l from work holding the limiter slots
+// held, and waits for it, refusing it once l waits in a RunSync for a slot
+// of a limiter in held of which every slot is held by work waiting for l
+// (see [Loop.deadlocked]), whether the RunSync waited before the Call or
+// starts waiting after.
+func callHolding[T any](ctx context.Context, l *Loop, held *slot, c *callReq[T]) (T, error) {
+	var zero T
+	w, changed := l.callerWaits(held)
+	if w != nil {
+		return zero, errSlotBlocked(l, w)
+	}
+	if err := l.Post(c.run); err != nil {
+		l.callerDone(held)
 		return zero, err
 	}
 	for {
 		select {
 		case <-c.done:
+			l.callerDone(held)
 			return c.v, c.err
 		case <-ctx.Done():
+			l.callerDone(held)
 			return zero, ctx.Err()
-		case <-slotWait:
-			var w *syncWait
-			if w, slotWait = l.slotWait(f.held); w != nil {
+		case <-changed:
+			if w, changed = l.stillWaits(held); w != nil {
 				select {
 				case <-c.done: // fn ran first
 					return c.v, c.err
@@ -165,7 +186,7 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 }
 
 func errSlotBlocked(l *Loop, w *syncWait) error {
-	return fmt.Errorf("%w: loop %s waits in bridge.RunSync at %s for a slot of the offload limiter that this work, started from it with bridge.Go, holds",
+	return fmt.Errorf("%w: loop %s waits in bridge.RunSync at %s for a slot of the offload limiter, and every slot is held by work waiting for that loop, this work included: give the work that calls the loop a limiter of its own (bridge.WithLimiter)",
 		ErrLoopBlocked, l, w.site())
 }
 
@@ -202,7 +223,8 @@ func (c *callReq[T]) run(lctx context.Context) {
 // runs. Linking the two costs a cancel context and a registration with each
 // parent, more than the rest of a Call; most functions called on a loop
 // never wait, so the link is made only when fn first asks for Done (or
-// derives a context, which asks for it). When fn returns the link is
+// derives a context, which asks for it), or Err once the caller is done.
+// It is cancelled with the caller's cause. When fn returns the link is
 // cancelled, unless work fn started with [Go] still runs: work that belongs
 // to the loop, not to fn. The link then no longer follows the caller (the
 // Call is over) and is cancelled when the last of that work ends.
@@ -219,7 +241,7 @@ type callCtx struct {
 // link is the context linked to both parents, and how to unlink it.
 type link struct {
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	stop   func() bool
 }
 
@@ -238,16 +260,17 @@ func (c *callCtx) link() context.Context {
 	if l := c.linked.Load(); l != nil {
 		return l.ctx
 	}
-	ctx, cancel := context.WithCancel(c.Context)
+	ctx, cancel := context.WithCancelCause(c.Context)
 	l := &link{ctx: ctx, cancel: cancel, stop: func() bool { return false }}
+	follow := func() { cancel(context.Cause(c.caller)) } // the caller's cause, not just Canceled
 	switch {
 	case c.returned && c.kept == 0:
-		cancel() // fn is gone, and no Go work keeps it
+		cancel(nil) // fn is gone, and no Go work keeps it
 	case c.returned: // the Call is over: only the loop's context counts
 	default:
-		l.stop = context.AfterFunc(c.caller, cancel)
+		l.stop = context.AfterFunc(c.caller, follow)
 		if c.caller.Err() != nil {
-			cancel() // at once, not on AfterFunc's goroutine: Err agrees with Done
+			follow() // at once, not on AfterFunc's goroutine: Err agrees with Done
 		}
 	}
 	c.linked.Store(l)
@@ -257,15 +280,21 @@ func (c *callCtx) link() context.Context {
 // Done is closed when the loop's context or the caller's is done.
 func (c *callCtx) Done() <-chan struct{} { return c.link().Done() }
 
-// Err is the loop's context's error, else the caller's.
+// Err is the loop's context's error, else the caller's. Once the caller is
+// done it makes the link (cancelled at once, with the caller's cause), if
+// fn has not: context.Cause asks Err first, then looks the cause up with
+// Value, which then finds the link's, so that Err and Cause agree.
 func (c *callCtx) Err() error {
 	if l := c.linked.Load(); l != nil {
 		return l.ctx.Err()
 	}
 	if err := c.Context.Err(); err != nil {
-		return err
+		return err // Cause finds the loop's cause in the loop's context
 	}
-	return c.caller.Err()
+	if c.caller.Err() != nil {
+		return c.link().Err()
+	}
+	return nil
 }
 
 // Value looks key up in the linked context once there is one, so that
@@ -318,7 +347,7 @@ func (c *callCtx) release() {
 // unlink cancels the link, under mu.
 func (c *callCtx) unlink() {
 	if l := c.linked.Load(); l != nil {
-		l.cancel()
+		l.cancel(nil)
 	}
 }
 

@@ -246,9 +246,9 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 				rest = append(rest, b)
 			}
 			w.bufs = append(rest, w.bufs...)
+			clear(w.scratch[:cap(w.scratch)]) // scratch is the token's: clear it before the release
 			w.releaseLocked()
 			w.mu.Unlock()
-			clear(w.scratch[:cap(w.scratch)])
 			close(drained)
 			w.wake()
 			return nil // the frame is queued: it will go out
@@ -262,18 +262,18 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 		if err == nil && interrupted {
 			// The write finished although ctx ended: leave the rest to the
 			// write loop.
+			clear(w.scratch[:cap(w.scratch)])
 			w.releaseLocked()
 			w.mu.Unlock()
-			clear(w.scratch[:cap(w.scratch)])
 			close(drained)
 			w.wake()
 			return nil
 		}
+		clear(w.scratch[:cap(w.scratch)])
 		if err != nil {
 			w.releaseLocked()
 		}
 		w.mu.Unlock()
-		clear(w.scratch[:cap(w.scratch)])
 		close(drained)
 		if err != nil {
 			return err

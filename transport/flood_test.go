@@ -429,3 +429,38 @@ func TestGateEvictsFairly(t *testing.T) {
 		})
 	}
 }
+
+// Eviction and proof are decided once, under the gate's lock: a handshake
+// that proves itself just as it is chosen for eviction is either evicted
+// before proved returns or not at all. The hook runs proved in the window
+// between the eviction's decision and the release of the gate's lock,
+// where a handshake used to pass proved and be cancelled afterwards.
+func TestGateNeverEvictsAProvenHandshake(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	remote := &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 1}
+	var hctx context.Context
+	var proved, release func()
+	provedAlive := make(chan bool, 1)
+	g := transport.NewGateWithHook(1, func() {
+		proved()
+		provedAlive <- hctx.Err() == nil
+	})
+	hctx, proved, release, err := g.Admit(ctx, remote)
+	require.NoError(t, err)
+	admitted := make(chan func(), 1)
+	go func() {
+		_, _, next, err := g.Admit(ctx, remote)
+		assert.NoError(t, err)
+		admitted <- next
+	}()
+	select {
+	case alive := <-provedAlive:
+		<-hctx.Done() // evicted: the newcomer got in by it
+		require.False(t, alive, "proved returned with the handshake alive, and it was evicted after")
+	case <-time.After(10 * transport.EvictAfter):
+		t.Fatal("nothing was evicted")
+	}
+	release()
+	(<-admitted)()
+}

@@ -154,9 +154,9 @@ func gatedPair(t *testing.T, opts ...transport.Option) (*transport.Conn, *gatedC
 // The cap bounds what the peer can make this side queue, not what this
 // side queues of its own accord: a fan-out that closes more streams than
 // the cap while a write is stuck on a slow link (the peer reads whatever
-// arrives) queues that many Cancels, and the connection carries on.
+// arrives) queues that many Cancels, and the connection carries on. Not
+// parallel: its 12,000 Calls would starve the timing-bound tests.
 func TestOwnCancelsBehindASlowWriteDoNotFailTheConnection(t *testing.T) {
-	t.Parallel()
 	const streams = 12_000 // more than the cap of 10,000
 	c, g, raw := gatedPair(t)
 	go func() { _, _ = io.Copy(io.Discard, raw) }() // ends when raw closes

@@ -128,12 +128,7 @@ func TestConnGoroutinesEndWhenThePeerHangsUp(t *testing.T) {
 // the Conn closes.
 func gatedPair(t *testing.T, opts ...transport.Option) (*transport.Conn, *gatedConn, net.Conn) {
 	t.Helper()
-	fa, fb, err := transport.Pair()
-	require.NoError(t, err)
-	raw, err := net.FileConn(fa)
-	fa.Close()
-	require.NoError(t, err)
-	t.Cleanup(func() { raw.Close() })
+	raw, fb := rawSocket(t)
 	nc, err := net.FileConn(fb)
 	fb.Close()
 	require.NoError(t, err)

@@ -251,12 +251,13 @@ func (c *Conn) readLoop(fr *frameReader, fd *frameDecoder) {
 }
 
 // send encodes m (with payload, when not nil, in place of m.Payload) and
-// queues it. Data frames wait for room in the queue; control frames never
-// wait, so the read loop can send them without blocking, but a connection
-// with too many of them queued fails with ErrTooManyControlFrames. Once
-// queued, a frame goes out in order unless the connection fails.
-func (c *Conn) send(ctx context.Context, m *Message, payload any, data bool) error {
-	owner, err := c.enqueue(ctx, m, payload, data)
+// queues it as class says. Data frames wait for room in the queue; control
+// frames never wait, so the read loop can send them without blocking, but
+// a connection with too many answerControl frames queued fails with
+// ErrTooManyControlFrames. Once queued, a frame goes out in order unless
+// the connection fails.
+func (c *Conn) send(ctx context.Context, m *Message, payload any, class frameClass) error {
+	owner, err := c.enqueue(ctx, m, payload, class, nil)
 	if err != nil {
 		return err
 	}
@@ -264,8 +265,9 @@ func (c *Conn) send(ctx context.Context, m *Message, payload any, data bool) err
 }
 
 // enqueue does the work of send up to the queueing. A non-zero owner means
-// this goroutine holds the write token and must call flush.
-func (c *Conn) enqueue(ctx context.Context, m *Message, payload any, data bool) (owner uint64, err error) {
+// this goroutine holds the write token and must call flush. taken, if not
+// nil, runs when the frame is taken for a write (see writer.queue).
+func (c *Conn) enqueue(ctx context.Context, m *Message, payload any, class frameClass, taken func()) (owner uint64, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -295,8 +297,8 @@ func (c *Conn) enqueue(ctx context.Context, m *Message, payload any, data bool) 
 	// Frames that end a turn are written by the sender itself when the
 	// connection is idle; stream items go through the write loop, where a
 	// fast producer's items coalesce.
-	inline := data && m.Kind != KindYield
-	owner, err = c.w.queue(ctx, c.done, frame, owned, data, inline)
+	inline := class == dataFrame && m.Kind != KindYield
+	owner, err = c.w.queue(ctx, c.done, frame, owned, class, inline, taken)
 	if errors.Is(err, ErrTooManyControlFrames) {
 		c.fail(err)
 	}
@@ -317,10 +319,11 @@ func (c *Conn) flush(ctx context.Context, owner uint64) error {
 	return nil
 }
 
-// sendControl queues a small control frame without waiting. A failure
-// means the connection is ending, which everyone learns from Done.
-func (c *Conn) sendControl(m *Message) {
-	_ = c.send(context.Background(), m, nil, false)
+// sendControl queues a small control frame (ownControl or answerControl)
+// without waiting; taken is as for enqueue. A failure means the connection
+// is ending, which everyone learns from Done.
+func (c *Conn) sendControl(m *Message, class frameClass, taken func()) {
+	_, _ = c.enqueue(context.Background(), m, nil, class, taken) // never inline: no flush
 }
 
 // Call opens a stream that calls fn in the peer with args (any value
@@ -377,7 +380,7 @@ func (c *Conn) enqueueCall(ctx context.Context, s *Stream, fn string, args any) 
 			c.remove(s)
 		}
 	}()
-	owner, err = c.enqueue(ctx, &Message{Kind: KindCall, ID: s.id, Func: fn}, args, true)
+	owner, err = c.enqueue(ctx, &Message{Kind: KindCall, ID: s.id, Func: fn}, args, dataFrame, nil)
 	queued = err == nil
 	return owner, err
 }
@@ -452,7 +455,7 @@ func (c *Conn) incomingCall(m *Message) (*Stream, error) {
 			Message: fmt.Sprintf("%v (limit %d)", ErrTooManyStreams, c.cfg.maxStreams),
 			Source:  c.local.Actor,
 			Is:      []string{TooManyStreamsName},
-		}})
+		}}, answerControl, nil)
 		return nil, nil
 	}
 	s := newStream(c, m.ID, false, c.peer.Window)

@@ -345,22 +345,32 @@ func TestCloseUnblocksEverything(t *testing.T) {
 }
 
 // gatedConn counts writes once armed and holds the first armed write until
-// the gate opens.
+// the gate is closed; entered, if not nil, is closed when it starts to hold.
 type gatedConn struct {
 	net.Conn
-	armed  atomic.Bool
-	writes atomic.Int64
-	gate   chan struct{}
-	once   sync.Once
+	armed    atomic.Bool
+	writes   atomic.Int64
+	gate     chan struct{}
+	entered  chan struct{}
+	once     sync.Once
+	released sync.Once
 }
 
 func (g *gatedConn) Write(p []byte) (int, error) {
 	if g.armed.Load() {
 		g.writes.Add(1)
-		g.once.Do(func() { <-g.gate })
+		g.once.Do(func() {
+			if g.entered != nil {
+				close(g.entered)
+			}
+			<-g.gate
+		})
 	}
 	return g.Conn.Write(p)
 }
+
+// release closes the gate; calling it again is harmless.
+func (g *gatedConn) release() { g.released.Do(func() { close(g.gate) }) }
 
 func TestConcurrentSendsCoalesce(t *testing.T) {
 	t.Parallel()
@@ -404,7 +414,7 @@ func TestConcurrentSendsCoalesce(t *testing.T) {
 	for range senders - 1 {
 		streams = append(streams, <-returned)
 	}
-	close(gated.gate)
+	gated.release()
 	streams = append(streams, <-returned)
 	for _, s := range streams {
 		m, err := s.Recv(ctx)

@@ -3,6 +3,8 @@ package transport_test
 import (
 	"context"
 	"encoding/binary"
+	"io"
+	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -119,4 +121,111 @@ func TestConnGoroutinesEndWhenThePeerHangsUp(t *testing.T) {
 			require.NoError(t, c.Close(), "Close after the end is harmless")
 		})
 	}
+}
+
+// gatedPair returns a Conn (the responder) over a gatedConn, the gate, and
+// the raw socket of its peer, past the handshake. The gate opens before
+// the Conn closes.
+func gatedPair(t *testing.T, opts ...transport.Option) (*transport.Conn, *gatedConn, net.Conn) {
+	t.Helper()
+	raw, fb := rawSocket(t)
+	nc, err := net.FileConn(fb)
+	fb.Close()
+	require.NoError(t, err)
+	g := &gatedConn{Conn: nc, entered: make(chan struct{}), gate: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		handshakeRaw(t, raw, transport.Version)
+	}()
+	c, err := transport.NewConn(context.Background(), g, transport.Responder, opts...)
+	<-done
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	t.Cleanup(g.release) // runs before c.Close
+	return c, g, raw
+}
+
+// The cap bounds what the peer can make this side queue, not what this
+// side queues of its own accord: a fan-out that closes more streams than
+// the cap while a write is stuck on a slow link (the peer reads whatever
+// arrives) queues that many Cancels, and the connection carries on. Not
+// parallel: its 12,000 Calls would starve the timing-bound tests.
+func TestOwnCancelsBehindASlowWriteDoNotFailTheConnection(t *testing.T) {
+	const streams = 12_000 // more than the cap of 10,000
+	c, g, raw := gatedPair(t)
+	go func() { _, _ = io.Copy(io.Discard, raw) }() // ends when raw closes
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	calls := make([]*transport.Stream, streams)
+	for i := range calls {
+		s, err := c.Call(ctx, "f", nil)
+		require.NoError(t, err)
+		calls[i] = s
+	}
+	g.armed.Store(true)
+	require.NoError(t, calls[0].Close()) // its Cancel's write blocks
+	select {
+	case <-g.entered:
+	case <-ctx.Done():
+		t.Fatal("the write loop never wrote the first Cancel")
+	}
+	for _, s := range calls[1:] {
+		require.NoError(t, s.Close())
+	}
+	require.NoError(t, c.Err(), "this side's own Cancels failed the connection")
+	g.release()
+	require.NoError(t, c.Close())
+	require.NotErrorIs(t, c.Err(), transport.ErrTooManyControlFrames)
+}
+
+// A peer that does not read cannot make this side queue Credit after
+// Credit: the allowance it may use grows only when a Credit is taken for
+// writing, so Yields past the window while this side's writes are stuck
+// break the protocol, however eagerly the application reads.
+func TestHostileYieldsBehindAStuckWriteGetNoCredit(t *testing.T) {
+	t.Parallel()
+	const window = 16
+	c, g, raw := gatedPair(t, transport.WithWindow(window))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := c.Call(ctx, "f", nil)
+	require.NoError(t, err)
+	call, err := transport.ReadFrame(raw, 1<<20)
+	require.NoError(t, err)
+	m, err := transport.DecodeMessage(call)
+	require.NoError(t, err)
+	other, err := c.Call(ctx, "g", nil)
+	require.NoError(t, err)
+
+	g.armed.Store(true)
+	require.NoError(t, other.Close()) // its Cancel's write blocks
+	select {
+	case <-g.entered:
+	case <-ctx.Done():
+		t.Fatal("the Cancel was never written")
+	}
+	yields := func(n int) {
+		var out []byte
+		for range n {
+			out = append(out, frameOf(t, []any{int(transport.KindYield), m.ID, 1})...)
+		}
+		_, err := raw.Write(out)
+		require.NoError(t, err)
+	}
+	// A window of Yields, which the application reads at once: it grants
+	// credit for all of them, and the Credits wait behind the stuck write.
+	yields(window)
+	for range window {
+		_, err := s.Recv(ctx)
+		require.NoError(t, err)
+	}
+	// One more Yield: the peer cannot have read any credit.
+	yields(1)
+	_, err = s.Recv(ctx)
+	require.Error(t, err, "a Yield past the window went through, on credit the peer never saw")
+	err = c.Err()
+	require.ErrorIs(t, err, transport.ErrProtocol)
+	require.ErrorContains(t, err, "beyond the granted credit")
 }

@@ -48,9 +48,11 @@ var (
 	ErrTooManyStreams = errors.New("transport: too many concurrent streams")
 
 	// ErrTooManyControlFrames is matched by the error of a connection that
-	// failed because too many control frames (credits, cancels, refusals)
-	// waited to be written: the peer sent what asks for them and did not
-	// read them, as a peer flooding Calls past the stream limit does.
+	// failed because too many answers to the peer's Calls (refusals past
+	// the stream limit, a callee's Close without a result) waited to be
+	// written: the peer sent what asks for them and did not read them, as a
+	// peer flooding Calls past the stream limit does. This side's own
+	// Cancels and Credits never count.
 	ErrTooManyControlFrames = errors.New("transport: too many control frames queued")
 )
 

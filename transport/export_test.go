@@ -11,6 +11,14 @@ type Gate struct{ g *gate }
 // NewGate returns a gate of n slots.
 func NewGate(n int) Gate { return Gate{newGate(n, evictAfter)} }
 
+// NewGateWithHook returns a gate of n slots that calls evicted after each
+// eviction, once the gate's lock is released.
+func NewGateWithHook(n int, evicted func()) Gate {
+	g := newGate(n, evictAfter)
+	g.evicted = evicted
+	return Gate{g}
+}
+
 // EvictAfter is how long a handshake is safe from eviction in a Gate.
 const EvictAfter = evictAfter
 

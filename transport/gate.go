@@ -37,6 +37,8 @@ type gate struct {
 	grace time.Duration // how long a handshake is safe from eviction
 	room  chan struct{} // a slot was released (capacity 1)
 
+	evicted func() // test hook: runs after an eviction, with g.mu released
+
 	mu      sync.Mutex
 	n       int                   // handshakes holding a slot
 	sources map[string][]*pending // unauthenticated ones by address, oldest first
@@ -98,12 +100,18 @@ func (g *gate) admit(ctx context.Context, remote net.Addr, authTimeout time.Dura
 		}
 		victim, wait := g.victim(time.Now())
 		if victim != nil {
+			// Cancelled under g.mu, so that eviction and proved are decided
+			// once: a handshake whose proved returned with its ctx alive is
+			// never evicted. Cancelling takes no lock of the gate (an
+			// AfterFunc runs on a goroutine of its own). Its slot comes
+			// back when it has ended.
 			g.dequeue(victim)
+			victim.cancel(errEvicted)
+			wait = -1
 		}
 		g.mu.Unlock()
-		if victim != nil {
-			victim.cancel(errEvicted) // its slot comes back when it has ended
-			wait = -1
+		if victim != nil && g.evicted != nil {
+			g.evicted()
 		}
 		var expired <-chan time.Time
 		if wait >= 0 {
@@ -168,8 +176,10 @@ func (g *gate) dequeue(p *pending) {
 	}
 }
 
-// proved marks p authenticated: it can no longer be evicted. It is safe on
-// a nil p (a connection that is not a Listener's).
+// proved marks p authenticated: it can no longer be evicted. When it
+// returns, p's ctx has either already ended by eviction or will never be
+// ended by it. It is safe on a nil p (a connection that is not a
+// Listener's).
 func (p *pending) proved() {
 	if p == nil {
 		return

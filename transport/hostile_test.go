@@ -44,12 +44,7 @@ func handshakeRaw(t *testing.T, raw net.Conn, version uint32) {
 // drive, if not nil, runs on the raw side while the Conn handshakes.
 func rawPair(t *testing.T, drive func(raw net.Conn), opts ...transport.Option) (*transport.Conn, net.Conn, error) {
 	t.Helper()
-	fa, fb, err := transport.Pair()
-	require.NoError(t, err)
-	raw, err := net.FileConn(fa)
-	fa.Close()
-	require.NoError(t, err)
-	t.Cleanup(func() { raw.Close() })
+	raw, fb := rawSocket(t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -66,6 +61,19 @@ func rawPair(t *testing.T, drive func(raw net.Conn), opts ...transport.Option) (
 		t.Cleanup(func() { c.Close() })
 	}
 	return c, raw, err
+}
+
+// rawSocket returns the raw end of a socket pair, closed when t ends, and
+// the other end for a Conn.
+func rawSocket(t *testing.T) (raw net.Conn, f *os.File) {
+	t.Helper()
+	fa, fb, err := transport.Pair()
+	require.NoError(t, err)
+	raw, err = net.FileConn(fa)
+	fa.Close()
+	require.NoError(t, err)
+	t.Cleanup(func() { raw.Close() })
+	return raw, fb
 }
 
 // established returns a Conn whose peer is a raw socket past the handshake.

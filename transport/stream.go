@@ -150,11 +150,18 @@ func (s *Stream) consumedOne() {
 	grant := 0
 	if s.consumed >= max(1, s.c.cfg.window/2) && !s.finished {
 		grant, s.consumed = s.consumed, 0
-		s.allowance += grant
 	}
 	s.mu.Unlock()
 	if grant > 0 {
-		s.c.sendControl(&Message{Kind: KindCredit, ID: s.id, Credit: uint32(grant)})
+		// The peer may use the credit once it can have read it: the
+		// allowance grows when the Credit is taken for writing, not when it
+		// is queued, so a peer that does not read cannot make this side
+		// queue Credit after Credit.
+		s.c.sendControl(&Message{Kind: KindCredit, ID: s.id, Credit: uint32(grant)}, ownControl, func() {
+			s.mu.Lock()
+			s.allowance += grant
+			s.mu.Unlock()
+		})
 	}
 }
 
@@ -184,7 +191,7 @@ func (s *Stream) Started(ctx context.Context, v any) error {
 	}
 	s.started = true
 	s.mu.Unlock()
-	return s.c.send(ctx, &Message{Kind: KindStarted, ID: s.id}, v, true)
+	return s.c.send(ctx, &Message{Kind: KindStarted, ID: s.id}, v, dataFrame)
 }
 
 // Yield sends one stream item. It blocks while the peer has no room for it
@@ -224,7 +231,7 @@ func (s *Stream) Yield(ctx context.Context, v any) error {
 			return s.c.Err()
 		}
 	}
-	err := s.c.send(ctx, &Message{Kind: KindYield, ID: s.id}, v, true)
+	err := s.c.send(ctx, &Message{Kind: KindYield, ID: s.id}, v, dataFrame)
 	if err != nil {
 		s.addCredit(1) // the item did not go out
 	}
@@ -250,7 +257,7 @@ func (s *Stream) Stop(ctx context.Context) error {
 	}
 	s.sendDone = true
 	s.mu.Unlock()
-	return s.c.send(ctx, &Message{Kind: KindStop, ID: s.id}, nil, true)
+	return s.c.send(ctx, &Message{Kind: KindStop, ID: s.id}, nil, dataFrame)
 }
 
 // Return ends the stream with its final value (callee only).
@@ -279,7 +286,7 @@ func (s *Stream) end(ctx context.Context, m *Message, v any) error {
 			s.mu.Unlock()
 		}
 	}()
-	if err := s.c.send(ctx, m, v, true); err != nil {
+	if err := s.c.send(ctx, m, v, dataFrame); err != nil {
 		return err
 	}
 	sent = true
@@ -299,7 +306,7 @@ func (s *Stream) Cancel(ctx context.Context) error {
 	if finished {
 		return nil
 	}
-	return s.c.send(ctx, &Message{Kind: KindCancel, ID: s.id}, nil, false)
+	return s.c.send(ctx, &Message{Kind: KindCancel, ID: s.id}, nil, ownControl)
 }
 
 // Close releases the stream. A caller that closes a stream before its end
@@ -317,13 +324,13 @@ func (s *Stream) Close() error {
 	s.mu.Unlock()
 	if !finished {
 		if s.outgoing {
-			s.c.sendControl(&Message{Kind: KindCancel, ID: s.id})
+			s.c.sendControl(&Message{Kind: KindCancel, ID: s.id}, ownControl, nil)
 		} else {
 			s.c.sendControl(&Message{Kind: KindError, ID: s.id, Err: &ErrorInfo{
 				Type:    "transport.ErrStreamClosed",
 				Message: "transport: stream closed by the callee without a result",
 				Source:  s.c.local.Actor,
-			}})
+			}}, answerControl, nil) // answers the peer's Call, as a refusal does
 		}
 		s.finish()
 	}

@@ -21,14 +21,35 @@ const (
 	copyMax    = 16 << 10
 )
 
-// maxQueuedControlFrames caps the control frames (credits, cancels,
-// refusals) queued behind the write in flight. Control frames never wait
-// for room, so that the read loop never blocks on writing; a peer that asks
-// for them (Calls past the stream limit) and never reads would otherwise
-// grow the queue without bound. Past the cap the connection fails with
-// ErrTooManyControlFrames. x/net/http2 does the same with the same number
-// (maxQueuedControlFrames, after CVE-2019-9512 and CVE-2019-9514).
+// maxQueuedControlFrames caps the control frames queued behind the write
+// in flight that answer the peer's own frames: the refusals of Calls past
+// the stream limit and a callee's Close without a result, each the answer
+// to one Call. Control frames never wait for room, so that the read loop
+// never blocks on writing; a peer that asks for them and never reads would
+// otherwise grow the queue without bound. Past the cap the connection fails
+// with ErrTooManyControlFrames. x/net/http2 does the same with the same
+// number (maxQueuedControlFrames, after CVE-2019-9512 and CVE-2019-9514),
+// and likewise counts only what it queues in answer to the peer. What this
+// side sends of its own accord (a caller's Cancel) is not counted: a local
+// fan-out that closes many streams behind a slow write must not fail the
+// connection. Credits are not counted either: the peer's allowance grows
+// only when a Credit is taken for writing, so a peer that does not read
+// can make this side queue at most about two Credits per open stream.
 const maxQueuedControlFrames = 10000
+
+// frameClass says how the writer queues a frame.
+type frameClass uint8
+
+const (
+	// dataFrame waits for room in the queue.
+	dataFrame frameClass = iota
+	// ownControl never waits and is not counted: this side's own Cancel,
+	// or a Credit.
+	ownControl
+	// answerControl never waits and counts against maxQueuedControlFrames:
+	// an answer to the peer's Call (a refusal, a callee's Close).
+	answerControl
+)
 
 // writer coalesces the frames of many senders into few write syscalls.
 //
@@ -50,7 +71,8 @@ type writer struct {
 	bufs          [][]byte // queued buffers, in order
 	tailOpen      bool     // the last buffer is a chunk that may take more frames
 	pending       int      // bytes queued
-	controls      int      // control frames queued (not yet taken by a write)
+	controls      int      // answerControl frames queued (not yet taken by a write)
+	taken         []func() // run when the frames queued so far are taken for a write
 	drained       chan struct{}
 	free          [][]byte      // chunks to reuse
 	nextChunk     int           // the size of the next chunk made
@@ -71,18 +93,20 @@ func newWriter(nc net.Conn) *writer {
 	return &writer{nc: nc, drained: make(chan struct{}), idle: idle, kick: make(chan struct{}, 1)}
 }
 
-// queue adds frame to the queue. If wait is set and a megabyte is already
-// queued, it first waits for the queue to drain, honouring ctx and done.
-// A frame that does not wait is a control frame: it is refused with an
-// error matching ErrTooManyControlFrames once maxQueuedControlFrames of
-// them are queued.
+// queue adds frame to the queue. A dataFrame first waits, while a
+// megabyte is already queued, for the queue to drain, honouring ctx and
+// done. Control frames do not wait; an answerControl frame is refused with
+// an error matching ErrTooManyControlFrames once maxQueuedControlFrames of
+// them are queued. taken, if not nil, runs once the frame is taken for a
+// write (on the writing goroutine, with no lock held) or never, if the
+// connection ends first.
 // If inline is set and no one is writing, the caller takes the write token:
 // queue returns its owner number, and the caller must call drainAs with it
 // (after releasing any lock of its own) to write the queue itself. frame is
 // copied or, when large and owned, kept.
-func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, owned, wait, inline bool) (owner uint64, err error) {
+func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, owned bool, class frameClass, inline bool, taken func()) (owner uint64, err error) {
 	w.mu.Lock()
-	for wait && w.pending >= maxPending {
+	for class == dataFrame && w.pending >= maxPending {
 		drained := w.drained
 		w.mu.Unlock()
 		select {
@@ -94,13 +118,16 @@ func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, 
 		}
 		w.mu.Lock()
 	}
-	if !wait {
+	if class == answerControl {
 		if w.controls >= maxQueuedControlFrames {
 			w.mu.Unlock()
-			return 0, fmt.Errorf("%w: %d credits, cancels and refusals wait behind a write the peer does not read",
+			return 0, fmt.Errorf("%w: %d answers to the peer's calls wait behind a write the peer does not read",
 				ErrTooManyControlFrames, w.controls)
 		}
 		w.controls++
+	}
+	if taken != nil {
+		w.taken = append(w.taken, taken)
 	}
 	w.appendLocked(frame, owned)
 	switch {
@@ -223,8 +250,13 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 			return nil
 		}
 		w.bufs, w.tailOpen, w.pending, w.controls = nil, false, 0, 0
+		taken := w.taken
+		w.taken = nil
 		w.drained = make(chan struct{})
 		w.mu.Unlock()
+		for _, f := range taken {
+			f()
+		}
 
 		// WriteTo consumes its receiver, slicing the elements it holds:
 		// give it a copy of the headers so bufs keeps the chunks whole.
@@ -285,7 +317,7 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 // connection has ended.
 func (w *writer) discard() {
 	w.mu.Lock()
-	w.bufs, w.tailOpen, w.pending, w.controls, w.free = nil, false, 0, 0, nil
+	w.bufs, w.tailOpen, w.pending, w.controls, w.free, w.taken = nil, false, 0, 0, nil, nil
 	w.mu.Unlock()
 }
 

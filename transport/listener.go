@@ -133,7 +133,10 @@ func (l *Listener) serve(ctx context.Context, nc net.Conn, p *pending) {
 	p.release()
 	if err != nil {
 		nc.Close()
-		if l.ctx.Err() == nil {
+		// A handshake that Close cut short is no rejection; one that had
+		// failed by itself is reported even when Close follows at once (its
+		// peer may already have seen the connection drop).
+		if l.ctx.Err() == nil || !errors.Is(err, context.Canceled) {
 			l.reject(remote, err)
 		}
 		return

@@ -122,6 +122,16 @@ func receive[Out any](ctx context.Context, ref *Ref, name string, ts *transport.
 	return s
 }
 
+// endedBy is the error of a stream that ctx ended: ErrStreamClosed for the
+// caller's Close, and otherwise ctx's own error (not its cause), as a call
+// returns it.
+func endedBy(ctx context.Context) error {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrStreamClosed) {
+		return cause
+	}
+	return ctx.Err()
+}
+
 // deliver delivers a call's items to c until the call ends, and returns how
 // it ended; open reports that it stopped because ctx ended, before the
 // remote's end arrived.
@@ -129,10 +139,10 @@ func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.
 	for {
 		m, err := ref.recv(ctx, ts)
 		if err != nil {
-			if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
-				return true, cause
+			if cerr := ctx.Err(); cerr != nil && err == cerr { // recv gave up for ctx: the call is still open
+				return true, endedBy(ctx)
 			}
-			return false, err
+			return false, err // the actor's end, as recv decided it
 		}
 		switch m.Kind {
 		case transport.KindYield:
@@ -145,7 +155,7 @@ func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.
 			case c <- v:
 			case <-ctx.Done():
 				_ = ts.Cancel(context.Background())
-				return true, context.Cause(ctx)
+				return true, endedBy(ctx)
 			}
 		case transport.KindReturn:
 			return false, nil

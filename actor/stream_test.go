@@ -2,6 +2,7 @@ package actor_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +129,22 @@ func TestStreamFuncClosesOut(t *testing.T) {
 		n, err := square.Call(ctx, ref, 3)
 		require.NoError(t, err, "the actor lives on")
 		require.Equal(t, 9, n)
+	})
+}
+
+// TestStreamCancelledWithACauseReturnsCtxError: a stream whose ctx is
+// cancelled with a cause ends with ctx's error, as a call does, not with
+// the cause.
+func TestStreamCancelledWithACauseReturnsCtxError(t *testing.T) {
+	inActor(t, func(ctx context.Context, ref *actor.Ref) {
+		myErr := errors.New("my cause")
+		sctx, cancel := context.WithCancelCause(ctx)
+		s, err := hold.Open(sctx, ref, struct{}{})
+		require.NoError(t, err)
+		cancel(myErr)
+		for range s.C {
+		}
+		require.ErrorIs(t, s.Err(), context.Canceled)
+		require.NotErrorIs(t, s.Err(), myErr)
 	})
 }

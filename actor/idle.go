@@ -18,7 +18,9 @@ const DefaultIdleWarning = 10 * time.Second
 // log/slog (default [DefaultIdleWarning]); zero or less turns it off. An
 // actor lives until it is cancelled, so a body that returns without
 // [nursery.Nursery.Cancel] or [Ref.Cancel] makes Run wait for it: by
-// design, but usually a mistake.
+// design, but usually a mistake. "In flight" is counted on the parent's
+// side: a call whose caller gave up (its ctx ended) no longer counts, even
+// while a function that ignores its ctx still runs it in the actor.
 func WithIdleWarning(d time.Duration) Option { return func(c *config) { c.idleWarning = d } }
 
 // An idleWatch warns, once, when the actor has outlived its nursery's body

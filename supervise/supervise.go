@@ -116,6 +116,9 @@ func (e *GaveUpError) Is(target error) bool { return target == ErrGaveUp }
 func (e *GaveUpError) Unwrap() error { return e.Last }
 
 // Child describes one child of a supervisor. Set exactly one of Run and Start.
+// Its ctx carries the values of the supervisor's ctx but not its
+// cancellation: the supervisor cancels its children itself, one by one in
+// reverse order, when it stops them.
 type Child struct {
 	// Name identifies the child; names are unique within a supervisor.
 	Name    string
@@ -643,6 +646,7 @@ func (l *loop) startChild(c Child) error {
 	ch := &child{spec: c}
 	l.children = append(l.children, ch)
 	if inst, ok := l.start(ch); !ok {
+		l.stop(ch) // cut short by ctx: it still runs
 		l.children = l.children[:len(l.children)-1]
 		if l.ctx.Err() != nil {
 			return l.ctx.Err()

@@ -425,3 +425,32 @@ func TestSpecMistakes(t *testing.T) {
 		require.ErrorContains(t, supervise.Run(context.Background(), supervise.Spec{Children: tt.children}), tt.msg)
 	}
 }
+
+// A stop waits at most the child's Shutdown; the child is still joined
+// before the supervisor returns.
+func TestShutdownBoundsAStop(t *testing.T) {
+	t.Parallel()
+	r := newRecorder()
+	release := make(chan struct{})
+	var sup *supervise.Supervisor
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		var err error
+		sup, err = supervise.Start(n, supervise.Spec{Children: []supervise.Child{
+			{Name: "slow", Shutdown: time.Millisecond, Run: func(ctx context.Context) error {
+				<-ctx.Done()
+				<-release // ignores its stop until released
+				r.add("slow returned")
+				return nil
+			}},
+		}})
+		require.NoError(t, err)
+		require.NoError(t, sup.TerminateChild("slow"))
+		require.Empty(t, r.get(), "TerminateChild went on after Shutdown")
+		require.Empty(t, sup.Which())
+		close(release)
+		n.Cancel(nil)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"slow returned"}, r.get(), "joined before the supervisor returned")
+}

@@ -1,0 +1,456 @@
+package supervise_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/internal/proctest"
+	"github.com/grove-rt/grove/nursery"
+	"github.com/grove-rt/grove/supervise"
+)
+
+const bound = 20 * time.Second // every wait; only a failure reaches it
+
+var errBoom = errors.New("boom")
+
+// recorder records what the children did, in order.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+	added  chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{added: make(chan struct{}, 1)} }
+
+func (r *recorder) add(s string) {
+	r.mu.Lock()
+	r.events = append(r.events, s)
+	r.mu.Unlock()
+	select {
+	case r.added <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) get() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.events...)
+}
+
+// waitLen waits until n events were recorded and returns them.
+func (r *recorder) waitLen(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.After(bound)
+	for {
+		if ev := r.get(); len(ev) >= n {
+			return ev
+		}
+		select {
+		case <-r.added:
+		case <-deadline:
+			t.Fatalf("waited for %d events, have %q", n, r.get())
+		}
+	}
+}
+
+// worker is a Start child that records its start, its stop by its
+// supervisor, and its end with what it receives on end.
+func worker(r *recorder, name string, restart supervise.Restart, end <-chan error) supervise.Child {
+	return supervise.Child{Name: name, Restart: restart, Start: func(ctx context.Context, started func()) error {
+		r.add("start " + name)
+		started()
+		select {
+		case err := <-end:
+			r.add("end " + name)
+			return err
+		case <-ctx.Done():
+			r.add("stop " + name)
+			return ctx.Err()
+		}
+	}}
+}
+
+// runAsync runs a supervisor in a goroutine; the returned function cancels
+// it and returns Run's error.
+func runAsync(t *testing.T, spec supervise.Spec) (wait func(cancel bool) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- supervise.Run(ctx, spec) }()
+	t.Cleanup(cancel)
+	return func(doCancel bool) error {
+		if doCancel {
+			cancel()
+		}
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(bound):
+			t.Fatal("the supervisor did not return")
+			return nil
+		}
+	}
+}
+
+func TestStrategyOrders(t *testing.T) {
+	t.Parallel()
+	initial := []string{"start a", "start b", "start c"}
+	final := []string{"stop c", "stop b", "stop a"}
+	tests := []struct {
+		strategy supervise.Strategy
+		restart  []string // after b's end
+	}{
+		{supervise.OneForOne, []string{"start b"}},
+		{supervise.OneForAll, []string{"stop c", "stop a", "start a", "start b", "start c"}},
+		{supervise.RestForOne, []string{"stop c", "start b", "start c"}},
+	}
+	for _, tt := range tests {
+		t.Run([]string{"OneForOne", "OneForAll", "RestForOne"}[tt.strategy], func(t *testing.T) {
+			t.Parallel()
+			r := newRecorder()
+			end := make(chan error, 1)
+			wait := runAsync(t, supervise.Spec{Strategy: tt.strategy, Children: []supervise.Child{
+				worker(r, "a", supervise.Permanent, nil),
+				worker(r, "b", supervise.Permanent, end),
+				worker(r, "c", supervise.Permanent, nil),
+			}})
+			require.Equal(t, initial, r.waitLen(t, 3))
+			end <- errBoom
+			want := append(append(append([]string{}, initial...), "end b"), tt.restart...)
+			require.Equal(t, want, r.waitLen(t, len(want)))
+			require.ErrorIs(t, wait(true), context.Canceled)
+			require.Equal(t, append(want, final...), r.get())
+		})
+	}
+}
+
+func TestRestartTypes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		restart   supervise.Restart
+		err       error
+		restarted bool
+	}{
+		{"PermanentNormal", supervise.Permanent, nil, true},
+		{"PermanentFailed", supervise.Permanent, errBoom, true},
+		{"TransientNormal", supervise.Transient, nil, false},
+		{"TransientFailed", supervise.Transient, errBoom, true},
+		{"TemporaryNormal", supervise.Temporary, nil, false},
+		{"TemporaryFailed", supervise.Temporary, errBoom, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRecorder()
+			end := make(chan error, 1)
+			wait := runAsync(t, supervise.Spec{Children: []supervise.Child{worker(r, "x", tt.restart, end)}})
+			r.waitLen(t, 1)
+			end <- tt.err
+			if tt.restarted {
+				require.Equal(t, []string{"start x", "end x", "start x"}, r.waitLen(t, 3))
+				require.ErrorIs(t, wait(true), context.Canceled)
+				return
+			}
+			require.NoError(t, wait(false), "its only child ended for good: the supervisor returns nil")
+			require.Equal(t, []string{"start x", "end x"}, r.get())
+		})
+	}
+}
+
+func TestIntensityExceededEscalates(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		intensity int
+		failures  int
+	}{{"Default", 0, 2}, {"NoRestarts", supervise.NoRestarts, 1}, {"Three", 3, 4}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRecorder()
+			end := make(chan error, tt.failures)
+			for range tt.failures {
+				end <- errBoom
+			}
+			var events []supervise.EventKind
+			siblingStopped := make(chan struct{})
+			err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+				n.Go(func(ctx context.Context) error {
+					<-ctx.Done()
+					close(siblingStopped)
+					return nil
+				})
+				_, err := supervise.Start(n, supervise.Spec{
+					Intensity: tt.intensity, Period: time.Hour,
+					Children: []supervise.Child{
+						worker(r, "a", supervise.Permanent, nil),
+						worker(r, "b", supervise.Permanent, end),
+					},
+					OnEvent: func(e supervise.Event) { events = append(events, e.Kind) },
+				})
+				return err
+			})
+			var gave *supervise.GaveUpError
+			require.ErrorAs(t, err, &gave)
+			require.ErrorIs(t, err, supervise.ErrGaveUp)
+			require.ErrorIs(t, err, errBoom, "errors.Is reaches Last")
+			require.Equal(t, "b", gave.Child)
+			require.Equal(t, tt.failures-1, gave.Restarts)
+			require.Equal(t, time.Hour, gave.Period)
+			select {
+			case <-siblingStopped:
+			default:
+				t.Fatal("the supervisor's sibling was not cancelled")
+			}
+			ev := r.get()
+			require.Equal(t, []string{"end b", "stop a"}, ev[len(ev)-2:], "gave up: the rest stopped")
+			require.Equal(t, supervise.GaveUp, events[len(events)-1])
+		})
+	}
+}
+
+func TestStartChildTerminateChildWhich(t *testing.T) {
+	t.Parallel()
+	r := newRecorder()
+	var sup *supervise.Supervisor
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		var err error
+		sup, err = supervise.Start(n, supervise.Spec{Children: []supervise.Child{worker(r, "a", supervise.Permanent, nil)}})
+		require.NoError(t, err)
+		require.NoError(t, sup.StartChild(worker(r, "b", supervise.Transient, nil)))
+		require.ErrorContains(t, sup.StartChild(worker(r, "b", supervise.Transient, nil)), "unique")
+		require.ErrorContains(t, sup.StartChild(supervise.Child{Name: "c"}), "exactly one of Run and Start")
+		err = sup.StartChild(supervise.Child{Name: "d", Start: func(ctx context.Context, started func()) error { return errBoom }})
+		require.ErrorIs(t, err, errBoom)
+		require.ErrorContains(t, err, `child "d" failed to start`)
+		w := sup.Which()
+		require.Len(t, w, 2)
+		require.Equal(t, []string{"a", "b"}, []string{w[0].Name, w[1].Name})
+		require.Equal(t, supervise.Running, w[1].State)
+		require.Nil(t, w[1].Actor)
+
+		require.NoError(t, sup.TerminateChild("b"))
+		require.ErrorIs(t, sup.TerminateChild("b"), supervise.ErrUnknownChild)
+		require.Equal(t, []string{"start a", "start b", "stop b"}, r.get())
+		w = sup.Which()
+		require.Len(t, w, 1)
+		require.Equal(t, "a", w[0].Name)
+		n.Cancel(nil)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"start a", "start b", "stop b", "stop a"}, r.get())
+	require.Nil(t, sup.Which())
+	require.ErrorIs(t, sup.StartChild(worker(r, "e", supervise.Permanent, nil)), supervise.ErrEnded)
+}
+
+func TestFirstStartFailureIsReturned(t *testing.T) {
+	t.Parallel()
+	r := newRecorder()
+	err := supervise.Run(context.Background(), supervise.Spec{Children: []supervise.Child{
+		worker(r, "a", supervise.Permanent, nil),
+		{Name: "b", Start: func(ctx context.Context, started func()) error { return errBoom }},
+		worker(r, "c", supervise.Permanent, nil),
+	}})
+	require.ErrorIs(t, err, errBoom)
+	require.Equal(t, []string{"start a", "stop a"}, r.get())
+}
+
+func TestPanicIsAFailure(t *testing.T) {
+	t.Parallel()
+	err := supervise.Run(context.Background(), supervise.Spec{Intensity: supervise.NoRestarts, Children: []supervise.Child{
+		{Name: "p", Run: func(ctx context.Context) error { panic("oops") }},
+	}})
+	var pe *nursery.PanicError
+	require.ErrorAs(t, err, &pe)
+	require.ErrorIs(t, err, supervise.ErrGaveUp)
+}
+
+// An ActorChild whose body fails gets a new actor. (Tests that spawn
+// actors do not run in parallel: proctest.NoChildrenLeft.)
+func TestActorChildRestartRespawns(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	refs := make(chan *actor.Ref, 2)
+	var sup *supervise.Supervisor
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		first := true
+		var err error
+		sup, err = supervise.Start(n, supervise.Spec{Children: []supervise.Child{
+			supervise.ActorChild("w", supervise.Permanent, nil, func(ctx context.Context, ref *actor.Ref) error {
+				refs <- ref
+				if first {
+					first = false
+					return errBoom
+				}
+				<-ctx.Done()
+				return nil
+			}),
+		}})
+		require.NoError(t, err)
+		r1, r2 := <-refs, <-refs
+		require.NotEqual(t, r1.ID(), r2.ID())
+		w := sup.Which()
+		require.Equal(t, 1, w[0].Restarts)
+		require.Same(t, r2, w[0].Actor)
+		_, err = pid.Call(ctx, r1, 0)
+		require.ErrorIs(t, err, actor.ErrStopped, "the old actor was stopped")
+		n.Cancel(nil)
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// A crashed ActorChild is restarted in a new process, and the old one has
+// been reaped by then.
+func TestActorChildCrashRestartsInNewProcess(t *testing.T) {
+	proctest.NeedsProcesses(t, "a new pid")
+	proctest.NoChildrenLeft(t)
+	refs := make(chan *actor.Ref, 2)
+	var failures []error
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		_, err := supervise.Start(n, supervise.Spec{
+			Children: []supervise.Child{
+				supervise.ActorChild("w", supervise.Permanent, nil, func(ctx context.Context, ref *actor.Ref) error {
+					refs <- ref
+					<-ctx.Done()
+					return ctx.Err()
+				}),
+			},
+			OnEvent: func(e supervise.Event) {
+				if e.Kind == supervise.Failed {
+					failures = append(failures, e.Err)
+				}
+			},
+		})
+		require.NoError(t, err)
+		r1 := <-refs
+		p1, err := pid.Call(ctx, r1, 0)
+		require.NoError(t, err)
+		require.Equal(t, r1.PID(), p1)
+		_, err = crash.Call(ctx, r1, 0)
+		require.Error(t, err)
+		r2 := <-refs
+		p2, err := pid.Call(ctx, r2, 0)
+		require.NoError(t, err)
+		require.NotEqual(t, p1, p2)
+		require.NotContains(t, proctest.Children(os.Getpid()), p1, "the old process was reaped")
+		n.Cancel(nil)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Len(t, failures, 1)
+	var ee *actor.ExitError
+	require.ErrorAs(t, failures[0], &ee)
+}
+
+// Cancelling a supervisor while it waits to restart a child (in its
+// backoff) ends it at once, its other children stopped, nothing left.
+func TestCancelMidRestartLeavesNothing(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	r := newRecorder()
+	end := make(chan error, 1)
+	inBackoff := make(chan struct{})
+	spec := supervise.Spec{
+		Children: []supervise.Child{
+			supervise.ActorChild("keeper", supervise.Permanent, nil, func(ctx context.Context, ref *actor.Ref) error {
+				r.add("start keeper")
+				<-ctx.Done()
+				r.add("stop keeper")
+				return nil
+			}),
+			worker(r, "b", supervise.Permanent, end),
+		},
+		Backoff: func(int) time.Duration { close(inBackoff); return time.Hour },
+	}
+	wait := runAsync(t, spec)
+	r.waitLen(t, 2)
+	end <- errBoom
+	select {
+	case <-inBackoff:
+	case <-time.After(bound):
+		t.Fatal("no backoff")
+	}
+	require.ErrorIs(t, wait(true), context.Canceled)
+	require.Equal(t, []string{"start keeper", "start b", "end b", "stop keeper"}, r.get())
+}
+
+// Cancelling a supervisor while a restarted child starts (before it is
+// ready) stops it and the rest.
+func TestCancelDuringRestartStart(t *testing.T) {
+	t.Parallel()
+	r := newRecorder()
+	starting := make(chan struct{})
+	incarnation := 0
+	wait := runAsync(t, supervise.Spec{Children: []supervise.Child{
+		worker(r, "a", supervise.Permanent, nil),
+		{Name: "b", Start: func(ctx context.Context, started func()) error {
+			incarnation++
+			if incarnation == 1 {
+				started()
+				return errBoom
+			}
+			close(starting)
+			<-ctx.Done()
+			r.add("stop b before ready")
+			return ctx.Err()
+		}},
+	}})
+	select {
+	case <-starting:
+	case <-time.After(bound):
+		t.Fatal("no restart")
+	}
+	require.ErrorIs(t, wait(true), context.Canceled)
+	require.Equal(t, []string{"start a", "stop b before ready", "stop a"}, r.get())
+}
+
+func TestSpecMistakes(t *testing.T) {
+	t.Parallel()
+	run := func(ctx context.Context) error { return nil }
+	for _, tt := range []struct {
+		children []supervise.Child
+		msg      string
+	}{
+		{[]supervise.Child{{Run: run}}, "no Name"},
+		{[]supervise.Child{{Name: "a", Run: run}, {Name: "a", Run: run}}, "unique"},
+		{[]supervise.Child{{Name: "a"}}, "exactly one"},
+	} {
+		require.ErrorContains(t, supervise.Run(context.Background(), supervise.Spec{Children: tt.children}), tt.msg)
+	}
+}
+
+// A stop waits at most the child's Shutdown; the child is still joined
+// before the supervisor returns.
+func TestShutdownBoundsAStop(t *testing.T) {
+	t.Parallel()
+	r := newRecorder()
+	release := make(chan struct{})
+	var sup *supervise.Supervisor
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		var err error
+		sup, err = supervise.Start(n, supervise.Spec{Children: []supervise.Child{
+			{Name: "slow", Shutdown: time.Millisecond, Run: func(ctx context.Context) error {
+				<-ctx.Done()
+				<-release // ignores its stop until released
+				r.add("slow returned")
+				return nil
+			}},
+		}})
+		require.NoError(t, err)
+		require.NoError(t, sup.TerminateChild("slow"))
+		require.Empty(t, r.get(), "TerminateChild went on after Shutdown")
+		require.Empty(t, sup.Which())
+		close(release)
+		n.Cancel(nil)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"slow returned"}, r.get(), "joined before the supervisor returned")
+}

@@ -479,6 +479,9 @@ func (l *loop) start(c *child) (*instance, bool) {
 			default:
 			}
 			c.inst, c.state = nil, Restarting
+			if inst.err == nil { // returned nil before calling started
+				inst.err = fmt.Errorf("supervise: child %q returned before calling started: %w", c.spec.Name, nursery.ErrNotStarted)
+			}
 			return inst, false
 		case <-l.ctx.Done():
 			return inst, false
@@ -583,6 +586,7 @@ func (l *loop) handleExit(inst *instance) (done bool, err error) {
 			set[i].state = Restarting
 		}
 	}
+	var failed []*instance
 	for _, o := range set {
 		o.restarts++
 		if l.spec.Backoff != nil {
@@ -596,13 +600,13 @@ func (l *loop) handleExit(inst *instance) (done bool, err error) {
 			if l.ctx.Err() != nil {
 				return true, l.ctx.Err()
 			}
-			// A failed start is a failure like any other: its restart is
-			// decided next, and it covers the rest of this set.
+			// A failed start is a failure like any other, handled next,
+			// once the rest of the group is started again.
 			o.inst = inst
-			l.pending = append([]*instance{inst}, l.pending...)
-			return false, nil
+			failed = append(failed, inst)
 		}
 	}
+	l.pending = append(failed, l.pending...)
 	return false, nil
 }
 

@@ -454,3 +454,53 @@ func TestShutdownBoundsAStop(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"slow returned"}, r.get(), "joined before the supervisor returned")
 }
+
+// A start that fails inside a restart group (b's second incarnation returns
+// nil before started) is a failure, and does not strand the rest of the
+// group: c is started again and b's failure is handled in its turn.
+func TestFailedStartInRestartGroup(t *testing.T) {
+	t.Parallel()
+	r := newRecorder()
+	endA := make(chan error, 1)
+	var mu sync.Mutex
+	var failed []error
+	incarnation := 0
+	wait := runAsync(t, supervise.Spec{
+		Strategy:  supervise.OneForAll,
+		Intensity: 10,
+		OnEvent: func(e supervise.Event) {
+			if e.Kind == supervise.Failed && e.Child == "b" {
+				mu.Lock()
+				failed = append(failed, e.Err)
+				mu.Unlock()
+			}
+		},
+		Children: []supervise.Child{
+			worker(r, "a", supervise.Permanent, endA),
+			{Name: "b", Restart: supervise.Transient, Start: func(ctx context.Context, started func()) error {
+				incarnation++
+				if incarnation == 2 {
+					r.add("b returns before started")
+					return nil
+				}
+				r.add("start b")
+				started()
+				<-ctx.Done()
+				r.add("stop b")
+				return ctx.Err()
+			}},
+			worker(r, "c", supervise.Permanent, nil),
+		},
+	})
+	require.Equal(t, []string{"start a", "start b", "start c"}, r.waitLen(t, 3))
+	endA <- errBoom
+	want := []string{"start a", "start b", "start c", "end a",
+		"stop c", "stop b", "start a", "b returns before started", "start c",
+		"stop c", "stop a", "start a", "start b", "start c"}
+	require.Equal(t, want, r.waitLen(t, len(want)))
+	require.ErrorIs(t, wait(true), context.Canceled)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, failed, 1)
+	require.ErrorIs(t, failed[0], nursery.ErrNotStarted)
+}

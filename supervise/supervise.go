@@ -48,10 +48,11 @@ const (
 	// OneForOne restarts only the child that ended.
 	OneForOne Strategy = iota
 	// OneForAll stops every other child (in reverse order) and restarts them
-	// all in order.
+	// all in order, except Temporary ones, which stay ended.
 	OneForAll
 	// RestForOne stops the children started after the one that ended (in
-	// reverse order) and restarts it and them in order.
+	// reverse order) and restarts it and them in order, except Temporary
+	// ones, which stay ended.
 	RestForOne
 )
 
@@ -63,7 +64,8 @@ const (
 	Permanent Restart = iota
 	// Transient children are restarted only after a failure.
 	Transient
-	// Temporary children are never restarted.
+	// Temporary children are never restarted, not even when a sibling's
+	// restart under OneForAll or RestForOne stops them.
 	Temporary
 )
 
@@ -588,6 +590,10 @@ func (l *loop) handleExit(inst *instance) (done bool, err error) {
 	}
 	var failed []*instance
 	for _, o := range set {
+		if o.spec.Restart == Temporary { // stopped with the group, never restarted (OTP)
+			o.state = Ended
+			continue
+		}
 		o.restarts++
 		if l.spec.Backoff != nil {
 			if !l.wait(l.spec.Backoff(o.restarts)) {

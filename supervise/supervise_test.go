@@ -104,29 +104,45 @@ func TestStrategyOrders(t *testing.T) {
 	initial := []string{"start a", "start b", "start c"}
 	final := []string{"stop c", "stop b", "stop a"}
 	tests := []struct {
+		name     string
 		strategy supervise.Strategy
+		temp     string   // a sibling that is Temporary
 		restart  []string // after b's end
+		final    []string // when cancelled (default: final)
 	}{
-		{supervise.OneForOne, []string{"start b"}},
-		{supervise.OneForAll, []string{"stop c", "stop a", "start a", "start b", "start c"}},
-		{supervise.RestForOne, []string{"stop c", "start b", "start c"}},
+		{"OneForOne", supervise.OneForOne, "", []string{"start b"}, nil},
+		{"OneForAll", supervise.OneForAll, "", []string{"stop c", "stop a", "start a", "start b", "start c"}, nil},
+		{"RestForOne", supervise.RestForOne, "", []string{"stop c", "start b", "start c"}, nil},
+		// A Temporary sibling is stopped with the group, never restarted.
+		{"OneForAllTemporary", supervise.OneForAll, "a", []string{"stop c", "stop a", "start b", "start c"}, []string{"stop c", "stop b"}},
+		{"RestForOneTemporary", supervise.RestForOne, "c", []string{"stop c", "start b"}, []string{"stop b", "stop a"}},
 	}
 	for _, tt := range tests {
-		t.Run([]string{"OneForOne", "OneForAll", "RestForOne"}[tt.strategy], func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := newRecorder()
 			end := make(chan error, 1)
+			restart := func(name string) supervise.Restart {
+				if name == tt.temp {
+					return supervise.Temporary
+				}
+				return supervise.Permanent
+			}
 			wait := runAsync(t, supervise.Spec{Strategy: tt.strategy, Children: []supervise.Child{
-				worker(r, "a", supervise.Permanent, nil),
+				worker(r, "a", restart("a"), nil),
 				worker(r, "b", supervise.Permanent, end),
-				worker(r, "c", supervise.Permanent, nil),
+				worker(r, "c", restart("c"), nil),
 			}})
 			require.Equal(t, initial, r.waitLen(t, 3))
 			end <- errBoom
 			want := append(append(append([]string{}, initial...), "end b"), tt.restart...)
 			require.Equal(t, want, r.waitLen(t, len(want)))
 			require.ErrorIs(t, wait(true), context.Canceled)
-			require.Equal(t, append(want, final...), r.get())
+			fin := final
+			if tt.final != nil {
+				fin = tt.final
+			}
+			require.Equal(t, append(want, fin...), r.get())
 		})
 	}
 }

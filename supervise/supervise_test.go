@@ -3,8 +3,10 @@ package supervise_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -519,4 +521,110 @@ func TestFailedStartInRestartGroup(t *testing.T) {
 	defer mu.Unlock()
 	require.Len(t, failed, 1)
 	require.ErrorIs(t, failed[0], nursery.ErrNotStarted)
+}
+
+// A child that calls the supervisor before it is ready, Backoff and OnEvent
+// get Which at once and an ErrReentrant from StartChild and TerminateChild,
+// instead of a supervisor that waits for itself forever.
+func TestReentrantCallsFailFast(t *testing.T) {
+	t.Parallel()
+	var sup atomic.Pointer[supervise.Supervisor]
+	var mu sync.Mutex
+	var got []error
+	record := func(err error) {
+		mu.Lock()
+		got = append(got, err)
+		mu.Unlock()
+	}
+	calls := func() {
+		s := sup.Load()
+		if s == nil {
+			return
+		}
+		record(errors.New(fmt.Sprint(len(s.Which()))))
+		record(s.StartChild(supervise.Child{Name: "x", Run: func(ctx context.Context) error { <-ctx.Done(); return nil }}))
+		record(s.TerminateChild("a"))
+	}
+	r := newRecorder()
+	end := make(chan error, 1)
+	restarted := make(chan struct{})
+	incarnation := 0
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		s, err := supervise.Start(n, supervise.Spec{
+			Intensity: 10,
+			Backoff:   func(int) time.Duration { calls(); return 0 },
+			OnEvent: func(e supervise.Event) {
+				if e.Kind == supervise.Restarted {
+					calls()
+				}
+			},
+			Children: []supervise.Child{
+				worker(r, "a", supervise.Permanent, nil),
+				{Name: "b", Start: func(ctx context.Context, started func()) error {
+					incarnation++
+					if incarnation > 1 {
+						calls()
+						close(restarted)
+					}
+					started()
+					if incarnation == 1 {
+						return <-end
+					}
+					<-ctx.Done()
+					return nil
+				}},
+			},
+		})
+		require.NoError(t, err)
+		sup.Store(s)
+		end <- errBoom
+		select {
+		case <-restarted:
+		case <-time.After(bound):
+			t.Fatal("no restart")
+		}
+		require.Len(t, s.Which(), 2)
+		n.Cancel(nil)
+		return nil
+	})
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, got, 9) // Backoff, OnEvent, the child
+	for i := 0; i < len(got); i += 3 {
+		require.EqualError(t, got[i], "2")
+		require.ErrorIs(t, got[i+1], supervise.ErrReentrant)
+		require.ErrorIs(t, got[i+2], supervise.ErrReentrant)
+	}
+}
+
+// TerminateChild of the last child still running, the others ended, ends
+// the supervisor with nil, as when that child had ended itself.
+func TestTerminateLastRunningChildEnds(t *testing.T) {
+	t.Parallel()
+	r := newRecorder()
+	failed := make(chan struct{})
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		sup, err := supervise.Start(n, supervise.Spec{
+			OnEvent: func(e supervise.Event) {
+				if e.Kind == supervise.Failed {
+					close(failed)
+				}
+			},
+			Children: []supervise.Child{
+				{Name: "a", Restart: supervise.Temporary, Run: func(ctx context.Context) error { return errBoom }},
+				worker(r, "b", supervise.Permanent, nil),
+			},
+		})
+		require.NoError(t, err)
+		select {
+		case <-failed:
+		case <-time.After(bound):
+			t.Fatal("a did not fail")
+		}
+		require.NoError(t, sup.TerminateChild("b"))
+		return nil // the nursery waits for the supervisor: it must end by itself
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"start b", "stop b"}, r.get())
 }

@@ -319,7 +319,21 @@ func (s *Supervisor) Which() []ChildInfo {
 	if p == nil {
 		return nil
 	}
-	return append([]ChildInfo(nil), (*p)...)
+	out := make([]ChildInfo, 0, len(*p))
+	for _, c := range *p {
+		ci := c.ChildInfo
+		if c.inst != nil {
+			ci.Actor = c.inst.ref.Load() // live: set as the actor is spawned
+		}
+		out = append(out, ci)
+	}
+	return out
+}
+
+// published is a child as the loop last published it for Which.
+type published struct {
+	ChildInfo
+	inst *instance
 }
 
 // request is a call of the Supervisor's, run by the loop.
@@ -404,7 +418,7 @@ type loop struct {
 	quit  chan struct{}  // closed when run returns
 	wg    sync.WaitGroup // every child goroutine
 
-	info       atomic.Pointer[[]ChildInfo] // published for Which
+	info       atomic.Pointer[[]published] // for Which
 	inCallback atomic.Bool                 // the loop is in Backoff or OnEvent
 }
 
@@ -451,7 +465,10 @@ func refuse(req *request) {
 
 // publish makes the children's state what Which reports.
 func (l *loop) publish() {
-	info := l.which()
+	info := make([]published, 0, len(l.children))
+	for _, c := range l.children {
+		info = append(info, published{ChildInfo{Name: c.spec.Name, State: c.state, Restarts: c.restarts}, c.inst})
+	}
 	l.info.Store(&info)
 }
 
@@ -754,18 +771,6 @@ func (l *loop) terminate(name string) error {
 		}
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownChild, name)
-}
-
-func (l *loop) which() []ChildInfo {
-	out := make([]ChildInfo, 0, len(l.children))
-	for _, c := range l.children {
-		ci := ChildInfo{Name: c.spec.Name, State: c.state, Restarts: c.restarts}
-		if c.inst != nil {
-			ci.Actor = c.inst.ref.Load()
-		}
-		out = append(out, ci)
-	}
-	return out
 }
 
 // ActorChild is a child that spawns an actor called name with opts in its

@@ -23,8 +23,9 @@
 //     normally, none to be restarted, returns nil.
 //
 // One goroutine, the supervisor's loop, owns all of its state; children
-// report their end to it over a channel, and StartChild, TerminateChild and
-// Which are requests it answers between two steps. Every goroutine the package
+// report their end to it over a channel, and StartChild and TerminateChild
+// are requests it answers between two steps (ErrReentrant while it is blocked
+// inside one); Which reads a copy it publishes. Every goroutine the package
 // starts is joined before Run returns.
 package supervise
 
@@ -48,10 +49,11 @@ const (
 	// OneForOne restarts only the child that ended.
 	OneForOne Strategy = iota
 	// OneForAll stops every other child (in reverse order) and restarts them
-	// all in order.
+	// all in order, except Temporary ones, which stay ended.
 	OneForAll
 	// RestForOne stops the children started after the one that ended (in
-	// reverse order) and restarts it and them in order.
+	// reverse order) and restarts it and them in order, except Temporary
+	// ones, which stay ended.
 	RestForOne
 )
 
@@ -63,7 +65,8 @@ const (
 	Permanent Restart = iota
 	// Transient children are restarted only after a failure.
 	Transient
-	// Temporary children are never restarted.
+	// Temporary children are never restarted, not even when a sibling's
+	// restart under OneForAll or RestForOne stops them.
 	Temporary
 )
 
@@ -88,6 +91,13 @@ var (
 	// ErrEnded is returned by the methods of a Supervisor whose loop has
 	// returned.
 	ErrEnded = errors.New("supervise: the supervisor has ended")
+	// ErrReentrant is returned by StartChild and TerminateChild when the
+	// supervisor's loop is itself blocked in a step: waiting for a child to
+	// start or stop, in Backoff's delay, or calling Backoff or OnEvent. A
+	// call from such a child, Backoff or OnEvent would wait for itself
+	// forever; one from elsewhere may simply be retried.
+	ErrReentrant = errors.New("supervise: called while the supervisor is starting or stopping a child or in Backoff/OnEvent " +
+		"(a child calling it before it is ready or while it stops, Backoff and OnEvent must not wait for the supervisor): call it from elsewhere, or retry")
 )
 
 // errStopping is the cause with which the supervisor cancels a child it stops.
@@ -145,12 +155,13 @@ type Spec struct {
 	Period   time.Duration
 	Children []Child
 	// Backoff, if set, gives the delay before the restart-th restart of a
-	// child (1 for its first). The supervisor answers no request while it
-	// waits, but a cancellation ends the wait.
+	// child (1 for its first). It is called by the supervisor's loop: while
+	// it runs and while the delay lasts, StartChild and TerminateChild fail
+	// with ErrReentrant (Which still answers); a cancellation ends the wait.
 	Backoff func(restart int) time.Duration
 	// OnEvent, if set, is called by the supervisor's loop for every event.
-	// It must return quickly and must not call the Supervisor's methods
-	// (they would wait for the loop that is calling it).
+	// It must return quickly; StartChild and TerminateChild called from it
+	// fail with ErrReentrant (Which answers).
 	OnEvent func(Event)
 }
 
@@ -226,9 +237,13 @@ type ChildInfo struct {
 	Actor *actor.Ref
 }
 
-// Supervisor is a running supervisor started with Start. Its methods are
-// requests to its loop: each waits until the loop is between two steps (a
-// restart with its stops and starts, or a backoff, is one step).
+// Supervisor is a running supervisor started with Start. StartChild and
+// TerminateChild are requests to its loop: each waits until the loop is
+// between two steps (a restart with its stops and starts, or a backoff, is
+// one step), or fails with ErrReentrant if the loop is blocked inside one
+// (waiting for a child to start or stop, in a backoff, or in Backoff or
+// OnEvent), since the call may come from what it waits for. Which never
+// waits.
 type Supervisor struct {
 	l *loop
 }
@@ -268,7 +283,8 @@ func Start(n *nursery.Nursery, spec Spec) (*Supervisor, error) {
 
 // StartChild adds c at the end of the supervisor's children and starts it,
 // returning once it is ready. A child that fails before it is ready is not
-// added and its error is returned; so is a name already in use.
+// added and its error is returned; so is a name already in use. It waits for
+// the loop's current step, or fails with ErrReentrant (see Supervisor).
 func (s *Supervisor) StartChild(c Child) error {
 	var err error
 	if e := s.do(func(l *loop) { err = l.startChild(c) }); e != nil {
@@ -279,7 +295,9 @@ func (s *Supervisor) StartChild(c Child) error {
 
 // TerminateChild stops the child called name (bounded by its Shutdown) and
 // removes it from the supervisor, whatever its Restart. An unknown name gives
-// ErrUnknownChild.
+// ErrUnknownChild. If every remaining child has ended, none to restart, the
+// supervisor then ends with nil. It waits for the loop's current step, or
+// fails with ErrReentrant (see Supervisor).
 func (s *Supervisor) TerminateChild(name string) error {
 	var err error
 	if e := s.do(func(l *loop) { err = l.terminate(name) }); e != nil {
@@ -289,22 +307,56 @@ func (s *Supervisor) TerminateChild(name string) error {
 }
 
 // Which describes the supervisor's children in order; nil once it has ended.
+// It never waits for the loop: it copies what the loop last published (after
+// its last step, or as it began waiting for a child or a backoff).
 func (s *Supervisor) Which() []ChildInfo {
-	var out []ChildInfo
-	_ = s.do(func(l *loop) { out = l.which() })
+	select {
+	case <-s.l.quit:
+		return nil
+	default:
+	}
+	p := s.l.info.Load()
+	if p == nil {
+		return nil
+	}
+	out := make([]ChildInfo, 0, len(*p))
+	for _, c := range *p {
+		ci := c.ChildInfo
+		if c.inst != nil {
+			ci.Actor = c.inst.ref.Load() // live: set as the actor is spawned
+		}
+		out = append(out, ci)
+	}
 	return out
 }
 
-// do runs f in the loop and waits for it; ErrEnded once the loop has returned.
+// published is a child as the loop last published it for Which.
+type published struct {
+	ChildInfo
+	inst *instance
+}
+
+// request is a call of the Supervisor's, run by the loop.
+type request struct {
+	run  func(*loop)
+	err  error // set instead of running, ErrReentrant
+	done chan struct{}
+}
+
+// do runs f in the loop and waits for it; ErrEnded once the loop has
+// returned, ErrReentrant if the loop is blocked in a step.
 func (s *Supervisor) do(f func(*loop)) error {
-	done := make(chan struct{})
+	if s.l.inCallback.Load() {
+		return ErrReentrant // called by Backoff or OnEvent, on the loop itself
+	}
+	req := &request{run: f, done: make(chan struct{})}
 	select {
-	case s.l.reqs <- func(l *loop) { f(l); close(done) }:
+	case s.l.reqs <- req:
 	case <-s.l.quit:
 		return ErrEnded
 	}
-	<-done // the loop runs f to its end before anything else
-	return nil
+	<-req.done // the loop runs f to its end, or refuses it, before anything else
+	return req.err
 }
 
 // Validate checks a child's description.
@@ -326,7 +378,7 @@ func newLoop(spec Spec) (*loop, error) {
 		intensity: spec.Intensity,
 		period:    spec.Period,
 		exits:     make(chan *instance),
-		reqs:      make(chan func(*loop)),
+		reqs:      make(chan *request),
 		quit:      make(chan struct{}),
 	}
 	if l.intensity == 0 {
@@ -361,10 +413,13 @@ type loop struct {
 	restarts []time.Time // within the last period
 	pending  []*instance // exits received but not yet handled
 
-	exits chan *instance   // children report their end here
-	reqs  chan func(*loop) // the Supervisor's requests
-	quit  chan struct{}    // closed when run returns
-	wg    sync.WaitGroup   // every child goroutine
+	exits chan *instance // children report their end here
+	reqs  chan *request  // the Supervisor's requests
+	quit  chan struct{}  // closed when run returns
+	wg    sync.WaitGroup // every child goroutine
+
+	info       atomic.Pointer[[]published] // for Which
+	inCallback atomic.Bool                 // the loop is in Backoff or OnEvent
 }
 
 type child struct {
@@ -389,8 +444,42 @@ type instKey struct{}
 
 func (l *loop) event(kind EventKind, c *child, err error) {
 	if l.spec.OnEvent != nil {
+		l.inCallback.Store(true)
+		defer l.inCallback.Store(false)
 		l.spec.OnEvent(Event{Kind: kind, Child: c.spec.Name, Err: err, Restarts: c.restarts})
 	}
+}
+
+// backoff calls Spec.Backoff.
+func (l *loop) backoff(restart int) time.Duration {
+	l.inCallback.Store(true)
+	defer l.inCallback.Store(false)
+	return l.spec.Backoff(restart)
+}
+
+// refuse answers a request that came while the loop is blocked in a step.
+func refuse(req *request) {
+	req.err = ErrReentrant
+	close(req.done)
+}
+
+// publish makes the children's state what Which reports.
+func (l *loop) publish() {
+	info := make([]published, 0, len(l.children))
+	for _, c := range l.children {
+		info = append(info, published{ChildInfo{Name: c.spec.Name, State: c.state, Restarts: c.restarts}, c.inst})
+	}
+	l.info.Store(&info)
+}
+
+// allEnded reports whether the supervisor has children, all ended.
+func (l *loop) allEnded() bool {
+	for _, o := range l.children {
+		if o.state != Ended {
+			return false
+		}
+	}
+	return len(l.children) > 0
 }
 
 func (l *loop) run(ctx context.Context, ready func()) (err error) {
@@ -417,12 +506,17 @@ func (l *loop) run(ctx context.Context, ready func()) (err error) {
 				return err
 			}
 		}
+		l.publish()
 		select {
 		case inst := <-l.exits:
 			inst.exited = true
 			l.pending = append(l.pending, inst)
 		case req := <-l.reqs:
-			req(l)
+			req.run(l)
+			close(req.done)
+			if l.allEnded() { // TerminateChild removed the last one running
+				return nil
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -460,8 +554,11 @@ func (l *loop) start(c *child) (*instance, bool) {
 		case <-l.quit:
 		}
 	}()
+	l.publish()
 	for {
 		select {
+		case req := <-l.reqs:
+			refuse(req)
 		case <-inst.ready:
 			l.event(Started, c, nil)
 			return inst, true
@@ -479,6 +576,9 @@ func (l *loop) start(c *child) (*instance, bool) {
 			default:
 			}
 			c.inst, c.state = nil, Restarting
+			if inst.err == nil { // returned nil before calling started
+				inst.err = fmt.Errorf("supervise: child %q returned before calling started: %w", c.spec.Name, nursery.ErrNotStarted)
+			}
 			return inst, false
 		case <-l.ctx.Done():
 			return inst, false
@@ -503,10 +603,13 @@ func (l *loop) stop(c *child) {
 	if d <= 0 {
 		d = DefaultShutdown
 	}
+	l.publish()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
+		case req := <-l.reqs:
+			refuse(req)
 		case e := <-l.exits:
 			e.exited = true
 			if e == inst {
@@ -542,12 +645,7 @@ func (l *loop) handleExit(inst *instance) (done bool, err error) {
 	restart := c.spec.Restart == Permanent || (c.spec.Restart == Transient && inst.err != nil)
 	if !restart {
 		c.state = Ended
-		for _, o := range l.children {
-			if o.state != Ended {
-				return false, nil
-			}
-		}
-		return true, nil
+		return l.allEnded(), nil
 	}
 	now := time.Now()
 	kept := l.restarts[:0]
@@ -583,10 +681,15 @@ func (l *loop) handleExit(inst *instance) (done bool, err error) {
 			set[i].state = Restarting
 		}
 	}
+	var failed []*instance
 	for _, o := range set {
+		if o.spec.Restart == Temporary { // stopped with the group, never restarted (OTP)
+			o.state = Ended
+			continue
+		}
 		o.restarts++
 		if l.spec.Backoff != nil {
-			if !l.wait(l.spec.Backoff(o.restarts)) {
+			if !l.wait(l.backoff(o.restarts)) {
 				return true, l.ctx.Err()
 			}
 		}
@@ -596,13 +699,13 @@ func (l *loop) handleExit(inst *instance) (done bool, err error) {
 			if l.ctx.Err() != nil {
 				return true, l.ctx.Err()
 			}
-			// A failed start is a failure like any other: its restart is
-			// decided next, and it covers the rest of this set.
+			// A failed start is a failure like any other, handled next,
+			// once the rest of the group is started again.
 			o.inst = inst
-			l.pending = append([]*instance{inst}, l.pending...)
-			return false, nil
+			failed = append(failed, inst)
 		}
 	}
+	l.pending = append(failed, l.pending...)
 	return false, nil
 }
 
@@ -620,10 +723,13 @@ func (l *loop) wait(d time.Duration) bool {
 	if d <= 0 {
 		return l.ctx.Err() == nil
 	}
+	l.publish()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
+		case req := <-l.reqs:
+			refuse(req)
 		case e := <-l.exits:
 			e.exited = true
 			l.pending = append(l.pending, e)
@@ -665,18 +771,6 @@ func (l *loop) terminate(name string) error {
 		}
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownChild, name)
-}
-
-func (l *loop) which() []ChildInfo {
-	out := make([]ChildInfo, 0, len(l.children))
-	for _, c := range l.children {
-		ci := ChildInfo{Name: c.spec.Name, State: c.state, Restarts: c.restarts}
-		if c.inst != nil {
-			ci.Actor = c.inst.ref.Load()
-		}
-		out = append(out, ci)
-	}
-	return out
 }
 
 // ActorChild is a child that spawns an actor called name with opts in its

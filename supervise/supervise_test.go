@@ -3,8 +3,10 @@ package supervise_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,29 +106,45 @@ func TestStrategyOrders(t *testing.T) {
 	initial := []string{"start a", "start b", "start c"}
 	final := []string{"stop c", "stop b", "stop a"}
 	tests := []struct {
+		name     string
 		strategy supervise.Strategy
+		temp     string   // a sibling that is Temporary
 		restart  []string // after b's end
+		final    []string // when cancelled (default: final)
 	}{
-		{supervise.OneForOne, []string{"start b"}},
-		{supervise.OneForAll, []string{"stop c", "stop a", "start a", "start b", "start c"}},
-		{supervise.RestForOne, []string{"stop c", "start b", "start c"}},
+		{"OneForOne", supervise.OneForOne, "", []string{"start b"}, nil},
+		{"OneForAll", supervise.OneForAll, "", []string{"stop c", "stop a", "start a", "start b", "start c"}, nil},
+		{"RestForOne", supervise.RestForOne, "", []string{"stop c", "start b", "start c"}, nil},
+		// A Temporary sibling is stopped with the group, never restarted.
+		{"OneForAllTemporary", supervise.OneForAll, "a", []string{"stop c", "stop a", "start b", "start c"}, []string{"stop c", "stop b"}},
+		{"RestForOneTemporary", supervise.RestForOne, "c", []string{"stop c", "start b"}, []string{"stop b", "stop a"}},
 	}
 	for _, tt := range tests {
-		t.Run([]string{"OneForOne", "OneForAll", "RestForOne"}[tt.strategy], func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := newRecorder()
 			end := make(chan error, 1)
+			restart := func(name string) supervise.Restart {
+				if name == tt.temp {
+					return supervise.Temporary
+				}
+				return supervise.Permanent
+			}
 			wait := runAsync(t, supervise.Spec{Strategy: tt.strategy, Children: []supervise.Child{
-				worker(r, "a", supervise.Permanent, nil),
+				worker(r, "a", restart("a"), nil),
 				worker(r, "b", supervise.Permanent, end),
-				worker(r, "c", supervise.Permanent, nil),
+				worker(r, "c", restart("c"), nil),
 			}})
 			require.Equal(t, initial, r.waitLen(t, 3))
 			end <- errBoom
 			want := append(append(append([]string{}, initial...), "end b"), tt.restart...)
 			require.Equal(t, want, r.waitLen(t, len(want)))
 			require.ErrorIs(t, wait(true), context.Canceled)
-			require.Equal(t, append(want, final...), r.get())
+			fin := final
+			if tt.final != nil {
+				fin = tt.final
+			}
+			require.Equal(t, append(want, fin...), r.get())
 		})
 	}
 }
@@ -378,7 +396,11 @@ func TestCancelMidRestartLeavesNothing(t *testing.T) {
 		t.Fatal("no backoff")
 	}
 	require.ErrorIs(t, wait(true), context.Canceled)
-	require.Equal(t, []string{"start keeper", "start b", "end b", "stop keeper"}, r.get())
+	got := r.get()
+	require.Len(t, got, 4)
+	// keeper's body records its start after started, so b may come first.
+	require.ElementsMatch(t, []string{"start keeper", "start b"}, got[:2])
+	require.Equal(t, []string{"end b", "stop keeper"}, got[2:])
 }
 
 // Cancelling a supervisor while a restarted child starts (before it is
@@ -453,4 +475,160 @@ func TestShutdownBoundsAStop(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Equal(t, []string{"slow returned"}, r.get(), "joined before the supervisor returned")
+}
+
+// A start that fails inside a restart group (b's second incarnation returns
+// nil before started) is a failure, and does not strand the rest of the
+// group: c is started again and b's failure is handled in its turn.
+func TestFailedStartInRestartGroup(t *testing.T) {
+	t.Parallel()
+	r := newRecorder()
+	endA := make(chan error, 1)
+	var mu sync.Mutex
+	var failed []error
+	incarnation := 0
+	wait := runAsync(t, supervise.Spec{
+		Strategy:  supervise.OneForAll,
+		Intensity: 10,
+		OnEvent: func(e supervise.Event) {
+			if e.Kind == supervise.Failed && e.Child == "b" {
+				mu.Lock()
+				failed = append(failed, e.Err)
+				mu.Unlock()
+			}
+		},
+		Children: []supervise.Child{
+			worker(r, "a", supervise.Permanent, endA),
+			{Name: "b", Restart: supervise.Transient, Start: func(ctx context.Context, started func()) error {
+				incarnation++
+				if incarnation == 2 {
+					r.add("b returns before started")
+					return nil
+				}
+				r.add("start b")
+				started()
+				<-ctx.Done()
+				r.add("stop b")
+				return ctx.Err()
+			}},
+			worker(r, "c", supervise.Permanent, nil),
+		},
+	})
+	require.Equal(t, []string{"start a", "start b", "start c"}, r.waitLen(t, 3))
+	endA <- errBoom
+	want := []string{"start a", "start b", "start c", "end a",
+		"stop c", "stop b", "start a", "b returns before started", "start c",
+		"stop c", "stop a", "start a", "start b", "start c"}
+	require.Equal(t, want, r.waitLen(t, len(want)))
+	require.ErrorIs(t, wait(true), context.Canceled)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, failed, 1)
+	require.ErrorIs(t, failed[0], nursery.ErrNotStarted)
+}
+
+// A child that calls the supervisor before it is ready, Backoff and OnEvent
+// get Which at once and an ErrReentrant from StartChild and TerminateChild,
+// instead of a supervisor that waits for itself forever.
+func TestReentrantCallsFailFast(t *testing.T) {
+	t.Parallel()
+	var sup atomic.Pointer[supervise.Supervisor]
+	var mu sync.Mutex
+	var got []error
+	record := func(err error) {
+		mu.Lock()
+		got = append(got, err)
+		mu.Unlock()
+	}
+	calls := func() {
+		s := sup.Load()
+		if s == nil {
+			return
+		}
+		record(errors.New(fmt.Sprint(len(s.Which()))))
+		record(s.StartChild(supervise.Child{Name: "x", Run: func(ctx context.Context) error { <-ctx.Done(); return nil }}))
+		record(s.TerminateChild("a"))
+	}
+	r := newRecorder()
+	end := make(chan error, 1)
+	restarted := make(chan struct{})
+	incarnation := 0
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		s, err := supervise.Start(n, supervise.Spec{
+			Intensity: 10,
+			Backoff:   func(int) time.Duration { calls(); return 0 },
+			OnEvent: func(e supervise.Event) {
+				if e.Kind == supervise.Restarted {
+					calls()
+				}
+			},
+			Children: []supervise.Child{
+				worker(r, "a", supervise.Permanent, nil),
+				{Name: "b", Start: func(ctx context.Context, started func()) error {
+					incarnation++
+					if incarnation > 1 {
+						calls()
+						close(restarted)
+					}
+					started()
+					if incarnation == 1 {
+						return <-end
+					}
+					<-ctx.Done()
+					return nil
+				}},
+			},
+		})
+		require.NoError(t, err)
+		sup.Store(s)
+		end <- errBoom
+		select {
+		case <-restarted:
+		case <-time.After(bound):
+			t.Fatal("no restart")
+		}
+		require.Len(t, s.Which(), 2)
+		n.Cancel(nil)
+		return nil
+	})
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, got, 9) // Backoff, OnEvent, the child
+	for i := 0; i < len(got); i += 3 {
+		require.EqualError(t, got[i], "2")
+		require.ErrorIs(t, got[i+1], supervise.ErrReentrant)
+		require.ErrorIs(t, got[i+2], supervise.ErrReentrant)
+	}
+}
+
+// TerminateChild of the last child still running, the others ended, ends
+// the supervisor with nil, as when that child had ended itself.
+func TestTerminateLastRunningChildEnds(t *testing.T) {
+	t.Parallel()
+	r := newRecorder()
+	failed := make(chan struct{})
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		sup, err := supervise.Start(n, supervise.Spec{
+			OnEvent: func(e supervise.Event) {
+				if e.Kind == supervise.Failed {
+					close(failed)
+				}
+			},
+			Children: []supervise.Child{
+				{Name: "a", Restart: supervise.Temporary, Run: func(ctx context.Context) error { return errBoom }},
+				worker(r, "b", supervise.Permanent, nil),
+			},
+		})
+		require.NoError(t, err)
+		select {
+		case <-failed:
+		case <-time.After(bound):
+			t.Fatal("a did not fail")
+		}
+		require.NoError(t, sup.TerminateChild("b"))
+		return nil // the nursery waits for the supervisor: it must end by itself
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"start b", "stop b"}, r.get())
 }

@@ -16,7 +16,7 @@ import (
 // The tests of how an actor's end reaches its task and its calls: every
 // report of one end agrees.
 
-// releases holds, per key, a channel that stubborn waits on: it lets a
+// releases holds, per key, a channel that obstinate waits on: it lets a
 // test on the goroutine backend (where the function runs in this process)
 // end a function that ignores its ctx once the test is over.
 var releases sync.Map // string -> chan struct{}
@@ -35,9 +35,9 @@ var (
 		return "", ctx.Err()
 	})
 
-	// stubborn notes that it started and ignores its ctx until the test
+	// obstinate notes that it started and ignores its ctx until the test
 	// releases it.
-	stubborn = actor.Func("end.stubborn", func(ctx context.Context, key string) (string, error) {
+	obstinate = actor.Func("end.obstinate", func(ctx context.Context, key string) (string, error) {
 		lingerCount(key).Add(1)
 		<-release(key)
 		return "released", nil
@@ -134,7 +134,7 @@ func TestAStopWaitsTheKillDelayOnce(t *testing.T) {
 			var cancelled time.Time
 			called := make(chan struct{})
 			err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-				ref, err := actor.Spawn(ctx, n, "stubborn", actor.WithBackend(actor.BackendGoroutine),
+				ref, err := actor.Spawn(ctx, n, "obstinate", actor.WithBackend(actor.BackendGoroutine),
 					actor.WithGrace(tc.grace), actor.WithKillDelay(killDelay))
 				if err != nil {
 					return err
@@ -147,7 +147,7 @@ func TestAStopWaitsTheKillDelayOnce(t *testing.T) {
 				})
 				go func() {
 					defer close(called)
-					_, _ = stubborn.Call(context.Background(), ref, key)
+					_, _ = obstinate.Call(context.Background(), ref, key)
 				}()
 				waitStarted(ctx, t, ref, key, 1)
 				ref.Cancel()

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/nursery"
@@ -212,18 +211,26 @@ func signalIgnoreTerm() { signalIgnore(syscall.SIGTERM) }
 var slowStopped atomic.Int64
 
 var (
-	// slowStop sends one item, then, once cancelled, takes a while to clean
-	// up before it ends.
-	slowStop = actor.StreamFunc("test.slowStop", func(ctx context.Context, _ struct{}, out chan<- int) error {
+	// slowStop sends one item; once cancelled, it notes that its clean-up
+	// began (lingerStarted counts it under key) and holds it until the test
+	// releases key (endCleanup), then ends.
+	slowStop = actor.StreamFunc("test.slowStop", func(ctx context.Context, key string, out chan<- int) error {
 		out <- 1
 		<-ctx.Done()
-		time.Sleep(300 * time.Millisecond) // the clean-up the caller's Close waits for
+		lingerCount(key).Add(1)
+		<-release(key) // the clean-up the caller's Close waits for
 		slowStopped.Add(1)
 		return ctx.Err()
 	})
 
 	slowStops = actor.Func("test.slowStops", func(ctx context.Context, _ struct{}) (int64, error) {
 		return slowStopped.Load(), nil
+	})
+
+	// endCleanup lets the clean-up of slowStop under key finish.
+	endCleanup = actor.Func("test.endCleanup", func(ctx context.Context, key string) (int, error) {
+		close(release(key))
+		return 0, nil
 	})
 
 	// failAfter sends n items, then fails.

@@ -25,10 +25,21 @@ func TestStreamCloseWaitsForTheRemoteEnd(t *testing.T) {
 	inActor(t, func(ctx context.Context, ref *actor.Ref) {
 		before, err := slowStops.Call(ctx, ref, struct{}{})
 		require.NoError(t, err)
-		s, err := slowStop.Open(ctx, ref, struct{}{})
+		key := ref.ID()
+		s, err := slowStop.Open(ctx, ref, key)
 		require.NoError(t, err)
 		require.Equal(t, 1, <-s.C)
-		s.Close()
+		closed := make(chan struct{})
+		go func() { s.Close(); close(closed) }()
+		waitStarted(ctx, t, ref, key, 1) // the remote clean-up is under way
+		select {
+		case <-closed:
+			t.Fatal("Close returned while the remote function was still cleaning up")
+		default:
+		}
+		_, err = endCleanup.Call(ctx, ref, key)
+		require.NoError(t, err)
+		<-closed
 		after, err := slowStops.Call(ctx, ref, struct{}{})
 		require.NoError(t, err)
 		require.Equal(t, before+1, after, "Close returned only once the remote function had ended")

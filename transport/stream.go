@@ -88,6 +88,10 @@ func (s *Stream) DecodeArgs(v any) error {
 // when [Stream.Context] is done, which says why.
 func (s *Stream) Canceled() <-chan struct{} { return s.canceled }
 
+// Peer returns the Hello of the connection's peer: who sent the call, and
+// the role it announced, for a handler that serves several kinds of peer.
+func (s *Stream) Peer() Hello { return s.c.peer }
+
 // Context returns the context of the call on the callee's side, as
 // net/http's Request.Context: it derives from the connection's base
 // context ([WithBaseContext]) and carries its values, and it ends, with a

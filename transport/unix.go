@@ -17,14 +17,25 @@ import (
 // directory must be private: it is created with mode 0700 if missing, and
 // an existing one must be a directory owned by this user that no one else
 // may enter. A stale socket file left by a dead listener is removed. On
-// Linux each peer's uid is checked with SO_PEERCRED and must be ours.
+// Linux a path that begins with '@' is in the abstract namespace instead:
+// no file, nothing to remove after a crash, and no directory to guard it.
+// On Linux each peer's uid is checked with SO_PEERCRED and must be ours.
+// With [WithSecret] (at least 16 bytes) every connection must also prove
+// that it knows the secret, as over TCP, before any message is read: the
+// guard that keeps apart the programs one user runs, and the only guard of
+// an abstract socket where SO_PEERCRED is all there is.
 func ListenUnix(path string, opts ...Option) (*Listener, error) {
 	cfg := newConfig(opts)
-	if err := privateDir(filepath.Dir(path)); err != nil {
+	if err := checkUnixSecret(cfg); err != nil {
 		return nil, err
 	}
-	if err := removeStale(path); err != nil {
-		return nil, err
+	if !abstract(path) {
+		if err := privateDir(filepath.Dir(path)); err != nil {
+			return nil, err
+		}
+		if err := removeStale(path); err != nil {
+			return nil, err
+		}
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -34,14 +45,18 @@ func ListenUnix(path string, opts ...Option) (*Listener, error) {
 		if err := checkPeer(nc); err != nil {
 			return nil, err
 		}
-		return establish(ctx, nc, Responder, cfg, nil)
+		return establish(ctx, nc, Responder, cfg, unixAuth(cfg, Responder))
 	}), nil
 }
 
 // DialUnix connects to a Unix domain socket listener at path and performs
 // the handshake, honouring ctx. On Linux the listener's uid must be ours.
+// A listener with a secret needs the same [WithSecret] here.
 func DialUnix(ctx context.Context, path string, opts ...Option) (*Conn, error) {
 	cfg := newConfig(opts)
+	if err := checkUnixSecret(cfg); err != nil {
+		return nil, err
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
@@ -51,7 +66,28 @@ func DialUnix(ctx context.Context, path string, opts ...Option) (*Conn, error) {
 		nc.Close()
 		return nil, err
 	}
-	return establish(ctx, nc, Initiator, &cfg, nil)
+	return establish(ctx, nc, Initiator, &cfg, unixAuth(&cfg, Initiator))
+}
+
+// abstract reports whether path names a socket in Linux's abstract
+// namespace.
+func abstract(path string) bool { return len(path) > 0 && path[0] == '@' }
+
+// checkUnixSecret refuses a secret too short to guard anything; no secret
+// at all leaves SO_PEERCRED and the directory as the guards.
+func checkUnixSecret(cfg config) error {
+	if cfg.secret != nil && len(cfg.secret) < minSecret {
+		return fmt.Errorf("transport: a Unix socket's secret must be at least %d bytes (WithSecret)", minSecret)
+	}
+	return nil
+}
+
+// unixAuth is the proof of the secret a Unix connection runs, if it has one.
+func unixAuth(cfg *config, side Side) func(net.Conn) error {
+	if cfg.secret == nil {
+		return nil
+	}
+	return func(rw net.Conn) error { return authenticate(rw, cfg.secret, side) }
 }
 
 // privateDir makes sure dir exists, is a real directory owned by this

@@ -221,6 +221,9 @@ func (r *Ref) exit() *ExitError {
 // actor's end cut, or that came after it: it waits until supervise has
 // decided the end (bounded by the ladder and linkLoss).
 func (r *Ref) endError(fn string) error {
+	if r.peer != nil {
+		return r.peer.gone()
+	}
 	<-r.ended
 	if r.endErr == nil {
 		return r.stoppedError(fn)
@@ -233,13 +236,16 @@ func (r *Ref) endError(fn string) error {
 // process): then that is the news for a call, even if the call's ctx ended
 // meanwhile (often because of the death: its nursery cancels on it).
 func (r *Ref) dead() bool {
+	if r.peer != nil {
+		return closed(r.conn.Done())
+	}
 	return closed(r.ended) && r.endErr != nil
 }
 
 // exitReported reports, once the end is decided, whether calls get the
 // process's *ExitError: it died, or Kill killed it.
 func (r *Ref) exitReported() bool {
-	if !closed(r.ended) {
+	if r.peer != nil || !closed(r.ended) {
 		return false
 	}
 	_, ok := r.endErr.(*ExitError)
@@ -253,6 +259,9 @@ func (r *Ref) exitReported() bool {
 // happened.
 func (r *Ref) answerError(fn string, ei *transport.ErrorInfo) error {
 	err := remoteError(ei)
+	if r.peer != nil && ei.Source.ID == r.id.ID && len(ei.Via) == 0 && errors.Is(err, errUnregistered) {
+		return r.peer.gone()
+	}
 	if ei.Source.ID == r.id.ID && len(ei.Via) == 0 && errors.Is(err, errEnded) {
 		return r.endError(fn)
 	}

@@ -20,7 +20,7 @@ import (
 func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) {
 	parentEnd, childEnd := net.Pipe()
 	id := transport.ActorID{Name: name, ID: newID(), PID: os.Getpid()}
-	sv := newServer(context.WithValue(context.Background(), identityKey{}, id))
+	sv := newServer(context.WithValue(context.Background(), identityKey{}, id), id)
 	r := &Ref{
 		id:      id,
 		cfg:     cfg,
@@ -28,6 +28,7 @@ func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) 
 		cancel:  make(chan struct{}),
 		killReq: make(chan struct{}),
 		ended:   make(chan struct{}),
+		names:   serverFor(ctx).names(),
 		inproc:  func() { sv.cancel(errEndedByParent) },
 	}
 	served := make(chan error, 1)
@@ -39,16 +40,19 @@ func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) 
 		if err != nil {
 			return
 		}
+		sv.setLink(conn)
 		select {
 		case <-sv.root.Done(): // stopped: the calls answer within the grace period
 			sv.settle(errEndedByParent, after(sv.gracePeriod()), nil, conn.Done())
 		case <-conn.Done(): // the parent's end is gone
 		}
 		sv.cancel(errParentGone)
+		sv.host.close()
+		sv.links.close()
 		conn.Close() // flushes the answers, then waits for the calls that did not answer
 	}()
 	conn, err := transport.NewConn(ctx, parentEnd, transport.Initiator,
-		transport.WithIdentity(identity(ctx), "parent"))
+		transport.WithIdentity(identity(ctx), "parent"), transport.WithHandler(r.serveChild))
 	if err == nil {
 		err = <-served
 	}

@@ -21,7 +21,8 @@ func serveParent() int {
 	signal.Ignore(os.Interrupt)
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
-	sv := newServer(withProgress(context.Background(), openProgress()))
+	sv := newServer(withProgress(context.Background(), openProgress()), self)
+	mainServer.Store(sv)
 	defer sv.cancel(errParentGone)
 
 	link := os.NewFile(linkFD, "grove-link")
@@ -35,6 +36,7 @@ func serveParent() int {
 		}
 		return 2
 	}
+	sv.setLink(conn)
 	// A stop message cancels the calls and lets them answer, for the grace
 	// period the parent gives before SIGTERM. SIGTERM (the parent's next
 	// step, or someone else's) or the parent's death cancel them too, but
@@ -59,6 +61,8 @@ func serveParent() int {
 	if exitBy == nil {
 		exitBy = after(orphanExit)
 	}
+	sv.host.close()
+	sv.links.close()
 	closed := make(chan struct{})
 	go func() {
 		conn.Close() // flushes the answers, then waits for the calls that did not answer
@@ -107,6 +111,7 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 		cancel:  make(chan struct{}),
 		killReq: make(chan struct{}),
 		ended:   make(chan struct{}),
+		names:   serverFor(ctx).names(),
 	}
 	cmd := exec.Command(exe, cfg.args...)
 	env := cfg.env
@@ -165,7 +170,8 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 	if cfg.handshake != nil {
 		handshake = cfg.handshake
 	}
-	conn, err := handshake(hctx, local, transport.Initiator, transport.WithIdentity(identity(ctx), "parent"))
+	conn, err := handshake(hctx, local, transport.Initiator, transport.WithIdentity(identity(ctx), "parent"),
+		transport.WithHandler(r.serveChild))
 	if err != nil {
 		return nil, r.failedStart(ctx, hctx, err)
 	}

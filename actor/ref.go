@@ -96,6 +96,10 @@ type Ref struct {
 	killReq    chan struct{}
 	killOnce   sync.Once
 	inproc     context.CancelFunc // set for an actor on the goroutine backend
+
+	names nameRegistry // the spawner's, where the actor's registrations go
+	named atomic.Bool  // a registration passed through its link: its end drops its names
+	peer  *peerLink    // set for a Ref from Find, which no nursery owns
 }
 
 // Name returns the name the actor was spawned with.
@@ -130,6 +134,7 @@ func (r *Ref) Cancel() {
 	if r == nil {
 		panic("actor: Cancel called on a nil *Ref: use the Ref that Spawn returned with a nil error")
 	}
+	r.mustOwn("Cancel")
 	r.once.Do(func() { close(r.cancel) })
 }
 
@@ -144,6 +149,7 @@ func (r *Ref) Kill() {
 	if r == nil {
 		panic("actor: Kill called on a nil *Ref: use the Ref that Spawn returned with a nil error")
 	}
+	r.mustOwn("Kill")
 	r.killOnce.Do(func() { close(r.killReq) })
 }
 
@@ -203,7 +209,9 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 			return err
 		}
 		started(r)
-		return r.supervise(nctx, newIdleWatch(cfg.idleWarning, n))
+		err = r.supervise(nctx, newIdleWatch(cfg.idleWarning, n))
+		r.dropNames()
+		return err
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grove-rt/grove/transport"
@@ -32,8 +33,18 @@ var (
 // calls its parent makes, and when the actor stops it refuses new calls and
 // lets those in flight send their answers before the link is closed.
 type server struct {
-	root   context.Context // the actor's calls derive from it
+	id     transport.ActorID
+	root   context.Context // the actor's calls derive from it; it holds the server
 	cancel context.CancelCauseFunc
+	// peerRoot is root without the progress page, which counts only the
+	// parent's calls: the base of the calls of peers ([Find]).
+	peerRoot context.Context
+
+	link   atomic.Pointer[transport.Conn] // the link to the parent, once established
+	linked chan struct{}                  // closed once link is set
+	host   peerHost                       // the registrations it serves to peers
+	links  peerLinks                      // its connections to the peers it found
+	top    bool                           // the root process's: it holds the registrar
 
 	mu     sync.Mutex
 	calls  int           // calls in flight
@@ -42,9 +53,54 @@ type server struct {
 	grace  time.Duration // the parent's grace period, from its stop message
 }
 
-func newServer(parent context.Context) *server {
-	root, cancel := context.WithCancelCause(parent)
-	return &server{root: root, cancel: cancel, idle: make(chan struct{}), grace: DefaultGrace}
+func newServer(parent context.Context, id transport.ActorID) *server {
+	sv := &server{id: id, idle: make(chan struct{}), grace: DefaultGrace, linked: make(chan struct{})}
+	sv.root, sv.cancel = context.WithCancelCause(context.WithValue(parent, serverKey{}, sv))
+	sv.peerRoot = context.WithValue(sv.root, progressKey{}, (*progress)(nil))
+	sv.host.sv = sv
+	return sv
+}
+
+type serverKey struct{}
+
+// setLink records the link to the parent, once it is established.
+func (sv *server) setLink(c *transport.Conn) {
+	sv.link.Store(c)
+	close(sv.linked)
+}
+
+// The server of this process: the actor process's, once Main serves its
+// parent, or the root process's, which has no link and serves only its
+// registrations to peers. Both are facts about the process.
+var (
+	mainServer     atomic.Pointer[server]
+	rootServerOnce sync.Once
+	theRootServer  *server
+)
+
+// serverFor returns the server of the actor whose code holds ctx: the one
+// whose call ctx derives from, else this process's.
+func serverFor(ctx context.Context) *server {
+	if sv, ok := ctx.Value(serverKey{}).(*server); ok {
+		return sv
+	}
+	if sv := mainServer.Load(); sv != nil {
+		return sv
+	}
+	rootServerOnce.Do(func() {
+		theRootServer = newServer(context.Background(), self)
+		theRootServer.top = true
+	})
+	return theRootServer
+}
+
+// names is the registry of the server's actor: the link to its parent,
+// which leads to the root's registrar, or that registrar in the root.
+func (sv *server) names() nameRegistry {
+	if sv.top {
+		return rootRegistrar()
+	}
+	return uplink{sv}
 }
 
 // handle is the link's handler: one call from the parent.

@@ -1,0 +1,433 @@
+package actor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grove-rt/grove/transport"
+)
+
+// peerRole prefixes the role a peer announces in its Hello: the name it
+// found the actor under, which says which registration's exposed
+// functions it may call.
+const peerRole = "peer:"
+
+// A peerHost serves an actor's registrations to its peers: a private Unix
+// socket (abstract on Linux), open while the actor has a registration,
+// whose connections must come from this user (SO_PEERCRED) and prove the
+// tree's secret; peers in the same process connect over an in-memory pipe
+// instead. Its accept loop is its own goroutine, joined by remove and
+// close; the connections it accepted are closed with the registration they
+// were found through.
+type peerHost struct {
+	sv *server
+
+	mu     sync.Mutex
+	closed bool                       // the server has ended
+	regs   map[string]*hosted         // by name
+	conns  map[*transport.Conn]string // the peers' connections, by the name they found
+	ln     *transport.Listener        // nil while no registration lives
+	addr   string                     // ln's address
+	accept sync.WaitGroup             // the accept loop
+}
+
+// A hosted registration: what its peers may call.
+type hosted struct {
+	rev    uint64 // 0 until the registrar answered
+	expose map[string]bool
+}
+
+// hostsInProcess are the peer hosts of this process by actor id, for peers
+// in the same process: a fact about the process, like its actors.
+var hostsInProcess sync.Map // string -> *peerHost
+
+// listen makes sure the host serves, and returns the address peers in
+// other processes dial ("" where there are no Unix sockets).
+func (h *peerHost) listen(ctx context.Context, reg nameRegistry) (string, error) {
+	h.mu.Lock()
+	closed, addr, open := h.closed, h.addr, h.ln != nil
+	h.mu.Unlock()
+	switch {
+	case closed:
+		return "", fmt.Errorf("actor %s has ended", h.sv.id)
+	case open || !unixSockets:
+		hostsInProcess.Store(h.sv.id.ID, h)
+		return addr, nil
+	}
+	key, err := treeSecret(ctx, reg)
+	if err != nil {
+		return "", fmt.Errorf("the tree's secret: %w", err)
+	}
+	addr = peerAddress(h.sv.id)
+	ln, err := listenUnix(addr, h.options(key)...)
+	if err != nil {
+		return "", err
+	}
+	h.mu.Lock()
+	if h.closed || h.ln != nil { // ended meanwhile, or another Register won
+		h.mu.Unlock()
+		ln.Close()
+		return h.listen(ctx, reg)
+	}
+	h.ln, h.addr = ln, addr
+	h.accept.Add(1)
+	h.mu.Unlock()
+	hostsInProcess.Store(h.sv.id.ID, h)
+	go h.acceptLoop(ln)
+	return addr, nil
+}
+
+// options are the transport options of the host's side of a peer's
+// connection.
+func (h *peerHost) options(key []byte) []transport.Option {
+	opts := []transport.Option{transport.WithIdentity(h.sv.id, "peer-host"), transport.WithHandler(h.handle),
+		transport.WithBaseContext(h.sv.peerRoot)}
+	if key != nil {
+		opts = append(opts, transport.WithSecret(key))
+	}
+	return opts
+}
+
+func (h *peerHost) acceptLoop(ln *transport.Listener) {
+	defer h.accept.Done()
+	for {
+		c, err := ln.Accept(context.Background())
+		if err != nil {
+			return // closed
+		}
+		h.track(c)
+	}
+}
+
+// track keeps c, so that it is closed with the registration it was found
+// through; one found through none (it has gone meanwhile) is closed now.
+func (h *peerHost) track(c *transport.Conn) {
+	name := strings.TrimPrefix(c.Peer().Role, peerRole)
+	h.mu.Lock()
+	if h.closed || h.regs[name] == nil {
+		h.mu.Unlock()
+		c.Close()
+		return
+	}
+	for o := range h.conns { // forget the peers that have gone
+		if closed(o.Done()) {
+			delete(h.conns, o)
+		}
+	}
+	if h.conns == nil {
+		h.conns = map[*transport.Conn]string{}
+	}
+	h.conns[c] = name
+	h.mu.Unlock()
+}
+
+// add holds name for a registration on its way to the registrar.
+func (h *peerHost) add(name string, expose []string) (*hosted, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if o := h.regs[name]; o != nil {
+		return nil, fmt.Errorf("%w: %q is registered by this actor (%s) already: keep that Registration, or Close it first",
+			ErrNameTaken, name, h.sv.id)
+	}
+	r := &hosted{expose: map[string]bool{}}
+	for _, fn := range expose {
+		r.expose[fn] = true
+	}
+	if h.regs == nil {
+		h.regs = map[string]*hosted{}
+	}
+	h.regs[name] = r
+	return r, nil
+}
+
+// confirm records the revision the registrar gave.
+func (h *peerHost) confirm(r *hosted, rev uint64) {
+	h.mu.Lock()
+	r.rev = rev
+	h.mu.Unlock()
+}
+
+// remove ends the registration of name with revision rev (or the one on
+// its way, r): the peers that found it are cut off, and with the last
+// registration the socket closes.
+func (h *peerHost) remove(name string, r *hosted) {
+	h.mu.Lock()
+	if h.regs[name] != r {
+		h.mu.Unlock()
+		return
+	}
+	delete(h.regs, name)
+	var cut []*transport.Conn
+	for c, n := range h.conns {
+		if n == name {
+			cut = append(cut, c)
+			delete(h.conns, c)
+		}
+	}
+	var ln *transport.Listener
+	if len(h.regs) == 0 {
+		ln, h.ln, h.addr = h.ln, nil, ""
+		hostsInProcess.CompareAndDelete(h.sv.id.ID, h)
+	}
+	h.mu.Unlock()
+	h.shut(ln, cut)
+}
+
+// close ends every registration when the server ends.
+func (h *peerHost) close() {
+	h.mu.Lock()
+	h.closed = true
+	h.regs = nil
+	ln := h.ln
+	h.ln, h.addr = nil, ""
+	cut := make([]*transport.Conn, 0, len(h.conns))
+	for c := range h.conns {
+		cut = append(cut, c)
+	}
+	h.conns = nil
+	h.mu.Unlock()
+	hostsInProcess.CompareAndDelete(h.sv.id.ID, h)
+	h.shut(ln, cut)
+}
+
+// shut closes a listener (joining its accept loop) and connections.
+func (h *peerHost) shut(ln *transport.Listener, cut []*transport.Conn) {
+	if ln != nil {
+		ln.Close()
+		h.accept.Wait()
+	}
+	for _, c := range cut {
+		c.Close()
+	}
+}
+
+// handle serves one call of a peer: a function the registration it found
+// exposes, run as a call of the actor (its stop cuts it, and waits for
+// it), without the progress page, which counts only the parent's calls.
+func (h *peerHost) handle(s *transport.Stream) {
+	name := strings.TrimPrefix(s.Peer().Role, peerRole)
+	h.mu.Lock()
+	r := h.regs[name]
+	h.mu.Unlock()
+	if r == nil {
+		_ = s.Fail(context.Background(), errorInfo(h.sv.id, fmt.Errorf("%w: actor %s no longer lives under %q", errUnregistered, h.sv.id, name), ""))
+		return
+	}
+	if fn, ok := r.allows(s); !ok {
+		_ = s.Fail(context.Background(), errorInfo(h.sv.id, fmt.Errorf("%w: %s, called by %s: %q, as %s registered it, exposes only %v "+
+			"(list it in actor.Expose when registering)", ErrNotExposed, fn, s.Peer().Actor, name, h.sv.id, r.names()), ""))
+		return
+	}
+	if !h.sv.enter() {
+		cause := context.Cause(h.sv.root)
+		_ = s.Fail(context.Background(), errorInfo(h.sv.id, fmt.Errorf("%w: %s in %s was refused", cause, s.Func(), h.sv.id), ""))
+		return
+	}
+	defer h.sv.leave()
+	serveCall(h.sv.peerRoot, s)
+}
+
+// allows reports whether the registration lets a peer make the call s,
+// and which function it names: one it exposes, or a batch of one.
+func (r *hosted) allows(s *transport.Stream) (string, bool) {
+	fn := s.Func()
+	if fn == batchFunc {
+		var b batchCall
+		if s.DecodeArgs(&b) != nil {
+			return fn, false
+		}
+		fn = b.Func
+	}
+	return fn, !reserved(fn) && r.expose[fn]
+}
+
+func (r *hosted) names() []string {
+	out := make([]string, 0, len(r.expose))
+	for fn := range r.expose {
+		out = append(out, fn)
+	}
+	return out
+}
+
+// treeSecret is the tree's secret, which the connections of peers prove:
+// the registrar's, fetched once per process.
+var treeKey struct {
+	sync.Mutex
+	key []byte
+}
+
+func treeSecret(ctx context.Context, reg nameRegistry) ([]byte, error) {
+	treeKey.Lock()
+	defer treeKey.Unlock()
+	if treeKey.key != nil {
+		return treeKey.key, nil
+	}
+	key, err := reg.secret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	treeKey.key = key
+	return key, nil
+}
+
+// A peerLink is this process's connection to one registration of a peer,
+// shared by every Ref found through it.
+type peerLink struct {
+	conn  *transport.Conn
+	entry nameEntry
+
+	goneOnce sync.Once
+	goneErr  *ActorGoneError
+}
+
+// peerLinks are an actor's links to its peers, by revision: shared by
+// the Refs it found, replaced at the next Find once its connection has
+// ended, and closed when the actor ends.
+type peerLinks struct {
+	mu     sync.Mutex
+	closed bool
+	m      map[uint64]*peerLink
+}
+
+// dialPeer returns a peer Ref to the registration e, over the link of the
+// actor whose code holds ctx, which it opens if there is none.
+func dialPeer(ctx context.Context, reg nameRegistry, e nameEntry) (*Ref, error) {
+	ls := &serverFor(ctx).links
+	ls.mu.Lock()
+	l := ls.m[e.Rev]
+	ls.mu.Unlock()
+	if l == nil || closed(l.conn.Done()) {
+		c, err := connectPeer(ctx, reg, e)
+		if err != nil {
+			return nil, err
+		}
+		if l, err = ls.add(c, e); err != nil {
+			return nil, err
+		}
+	}
+	return &Ref{id: e.Actor, cfg: newConfig(nil), conn: l.conn, peer: l}, nil
+}
+
+// add keeps a new connection to e, unless another Find was quicker.
+func (ls *peerLinks) add(c *transport.Conn, e nameEntry) (*peerLink, error) {
+	ls.mu.Lock()
+	if o := ls.m[e.Rev]; o != nil && !closed(o.conn.Done()) || ls.closed {
+		ls.mu.Unlock()
+		c.Close()
+		if o == nil {
+			return nil, errors.New("the actor that looked it up has ended")
+		}
+		return o, nil
+	}
+	if ls.m == nil {
+		ls.m = map[uint64]*peerLink{}
+	}
+	for rev, o := range ls.m {
+		if closed(o.conn.Done()) {
+			delete(ls.m, rev)
+		}
+	}
+	l := &peerLink{conn: c, entry: e}
+	ls.m[e.Rev] = l
+	ls.mu.Unlock()
+	return l, nil
+}
+
+// close closes every link when the actor ends.
+func (ls *peerLinks) close() {
+	ls.mu.Lock()
+	ls.closed = true
+	m := ls.m
+	ls.m = nil
+	ls.mu.Unlock()
+	for _, l := range m {
+		l.conn.Close()
+	}
+}
+
+// connectPeer opens a connection to the registration e: over a pipe to
+// its host if it lives in this process, else over its socket.
+func connectPeer(ctx context.Context, reg nameRegistry, e nameEntry) (*transport.Conn, error) {
+	me := transport.WithIdentity(identity(ctx), peerRole+e.Name)
+	if e.Actor.PID == os.Getpid() {
+		if v, ok := hostsInProcess.Load(e.Actor.ID); ok {
+			return pipeTo(ctx, v.(*peerHost), me)
+		}
+	}
+	if e.Addr == "" {
+		return nil, fmt.Errorf("actor %s: it serves no socket to peers, and does not live in this process", e.Actor)
+	}
+	key, err := treeSecret(ctx, reg)
+	if err != nil {
+		return nil, fmt.Errorf("the tree's secret: %w", err)
+	}
+	return dialUnix(ctx, e.Addr, me, transport.WithSecret(key))
+}
+
+// pipeTo connects to a host in this process.
+func pipeTo(ctx context.Context, h *peerHost, me transport.Option) (*transport.Conn, error) {
+	near, far := net.Pipe()
+	type result struct {
+		c   *transport.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := transport.NewConn(ctx, far, transport.Responder, h.options(nil)...)
+		done <- result{c, err}
+	}()
+	c, err := transport.NewConn(ctx, near, transport.Initiator, me)
+	res := <-done
+	if err == nil {
+		err = res.err
+	}
+	if err != nil {
+		near.Close()
+		far.Close()
+		if c != nil {
+			c.Close()
+		}
+		if res.c != nil {
+			res.c.Close()
+		}
+		return nil, err
+	}
+	h.track(res.c)
+	return c, nil
+}
+
+// gone is the error of every call on the link once its peer has gone: how
+// the actor ended, if its parent told the registrar within dropBound.
+func (l *peerLink) gone() *ActorGoneError {
+	l.goneOnce.Do(func() {
+		t := time.NewTimer(linkLoss) // an actor that answered its end is on its way out
+		select {
+		case <-l.conn.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		e := &ActorGoneError{Name: l.entry.Name, Actor: l.entry.Actor, Err: l.conn.Err()}
+		ctx, cancel := context.WithTimeout(context.Background(), dropBound)
+		defer cancel()
+		if why, err := serverFor(context.Background()).names().gone(ctx, l.entry.Rev); err == nil && why != nil {
+			errors.As(remoteError(why), &e.Exit)
+		}
+		l.goneErr = e
+	})
+	return l.goneErr
+}
+
+// mustOwn panics, on a Ref from Find, for an operation only the actor's
+// owner may perform.
+func (r *Ref) mustOwn(op string) {
+	if r.peer != nil {
+		panic(fmt.Errorf("actor %s: %s on a Ref from Find: %w (end it through its own nursery, or Close the registration from within it)",
+			r.id, op, ErrNotOwner))
+	}
+}

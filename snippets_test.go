@@ -85,6 +85,7 @@ var snippetImports = []string{
 	"github.com/grove-rt/grove/bridge",
 	"github.com/grove-rt/grove/nursery",
 	"github.com/grove-rt/grove/pool",
+	"github.com/grove-rt/grove/supervise",
 	"github.com/grove-rt/grove/transport",
 }
 
@@ -96,6 +97,7 @@ var (
 	n          *nursery.Nursery
 	p          *pool.Pool
 	Square     *actor.Function[int, int]
+	Get        *actor.Function[string, string]
 	inputs, xs []int
 	urls       []string
 )

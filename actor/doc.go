@@ -52,4 +52,17 @@
 // When a parent dies by any means its actors notice at once (on Linux the
 // kernel SIGKILLs them; everywhere their link reaches EOF) and exit, and
 // their own actors with them: no orphans.
+//
+// Any actor in the tree can make itself findable by name with [Register],
+// and any other can [Find], [FindAll], [Wait] for or [Watch] it: the root
+// process is the registrar, reached along the parent links, and a name dies
+// with its actor (its parent removes it before the actor's task ends).
+// A Ref from Find calls the actor directly, over a private socket, and
+// only the functions its registration exposes ([Expose]); it is not owned,
+// so it cannot be cancelled:
+//
+//	reg, err := actor.Register(ctx, "cache", actor.Unique(), actor.Expose(Square))
+//	// ... elsewhere in the tree:
+//	ref, err := actor.Find(ctx, "cache")
+//	v, err := Square.Call(ctx, ref, 7)
 package actor

@@ -26,8 +26,11 @@
 //     bytes give an error ([ErrFrameTooLarge], [ErrProtocol], [ErrHandshake])
 //     and close that connection; they never panic.
 //   - TCP always authenticates with a shared secret (HMAC challenge-response)
-//     and optionally mutual TLS; Unix sockets live in a private directory and,
-//     on Linux, the peer's uid must match ours.
+//     and optionally mutual TLS. Unix sockets live in a private directory, or
+//     on Linux in the abstract namespace (a path that begins with '@'); on
+//     Linux the peer's uid must match ours (SO_PEERCRED), and with
+//     [WithSecret] both ends prove the secret as over TCP, before any
+//     message is read.
 //   - Every blocking call honours its ctx; [Conn.Close] unblocks everything
 //     and returns only when the connection's goroutines have exited.
 //

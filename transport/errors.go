@@ -28,8 +28,9 @@ var (
 	ErrHandshake = errors.New("transport: handshake failed")
 
 	// ErrAuth is matched when the peer failed to authenticate: a wrong
-	// shared secret, a missing or invalid TLS client certificate, or a Unix
-	// socket peer running as another user. It also matches ErrHandshake.
+	// shared secret, a secret on one end of a Unix socket only, a missing
+	// or invalid TLS client certificate, or a Unix socket peer running as
+	// another user. It also matches ErrHandshake.
 	ErrAuth = errors.New("transport: authentication failed")
 
 	// ErrStreamClosed is returned by a send on a stream whose sending

@@ -135,17 +135,25 @@ func exchange(nc net.Conn, br *bufio.Reader, local *Hello, auth func(net.Conn) e
 	}
 	body, err := ReadFrame(br, maxHelloFrame)
 	if err != nil {
-		return nil, fmt.Errorf("reading the Hello: %w", err)
+		return nil, &noHelloError{fmt.Errorf("reading the Hello: %w", err)}
 	}
 	m, err := DecodeMessage(body)
 	if err != nil {
-		return nil, err
+		return nil, &noHelloError{err}
 	}
 	if m.Kind != KindHello {
-		return nil, fmt.Errorf("%w: expected Hello, got %s", ErrHandshake, m.Kind)
+		return nil, &noHelloError{fmt.Errorf("%w: expected Hello, got %s", ErrHandshake, m.Kind)}
 	}
 	return m.Hello, checkHello(local, m.Hello)
 }
+
+// A noHelloError is a peer's preface followed by something other than a
+// Hello: over a Unix socket, the sign of a peer that authenticates with a
+// secret this side was not given (see establishUnix).
+type noHelloError struct{ err error }
+
+func (e *noHelloError) Error() string { return e.err.Error() }
+func (e *noHelloError) Unwrap() error { return e.err }
 
 // checkHello checks the peer's Hello against this side's.
 func checkHello(local, peer *Hello) error {

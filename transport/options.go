@@ -113,9 +113,9 @@ func WithHandshakeTimeout(d time.Duration) Option {
 }
 
 // WithAuthTimeout bounds how long a Listener lets a new connection stay
-// unauthenticated (default [DefaultAuthTimeout]): over TCP, until the
-// dialer's proof of the secret (TLS included); over a Unix socket, until
-// its preface. A legitimate dialer sends those within a round trip or two
+// unauthenticated (default [DefaultAuthTimeout]): until the dialer's
+// proof of the secret (TLS included), or over a Unix socket without a
+// secret until its preface. A legitimate dialer sends those within a round trip or two
 // of connecting, so a peer silent or slow past it is dropped long before
 // the handshake timeout, which still bounds the whole handshake. When the
 // listener is full, an unauthenticated handshake is safe from eviction for
@@ -138,11 +138,14 @@ func WithIdentity(actor ActorID, role string) Option {
 	return func(c *config) { c.actor, c.role = actor, role }
 }
 
-// WithSecret sets the shared secret TCP connections authenticate with
-// (required for TCP; at least 16 bytes). Both ends prove they know it with
-// an HMAC-SHA256 challenge-response; the secret never crosses the wire.
+// WithSecret sets the shared secret connections authenticate with: at
+// least 16 bytes, required over TCP, optional over a Unix socket (a
+// listener with one serves only the dialers that have it too). Both ends
+// prove they know it with an HMAC-SHA256 challenge-response; the secret
+// never crosses the wire. An empty secret is a secret too short, an error
+// at listen or dial, never the same as none.
 func WithSecret(secret []byte) Option {
-	s := append([]byte(nil), secret...)
+	s := append([]byte{}, secret...)
 	return func(c *config) { c.secret = s }
 }
 

@@ -90,6 +90,8 @@ func (s *Stream) Canceled() <-chan struct{} { return s.canceled }
 
 // Peer returns the Hello of the connection's peer: who sent the call, and
 // the role it announced, for a handler that serves several kinds of peer.
+// It is the Hello the handshake read ([Conn.Peer]), copied, and never
+// blocks.
 func (s *Stream) Peer() Hello { return s.c.peer }
 
 // Context returns the context of the call on the callee's side, as

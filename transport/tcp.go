@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -144,26 +145,49 @@ func authenticate(rw io.ReadWriter, secret []byte, side Side) error {
 	want := mac(secret, peerLabel, mine[:], theirs[:])
 	got := make([]byte, sha256.Size)
 	if side == Initiator {
-		if _, err := rw.Write(proof); err != nil {
-			return err
+		_, err := rw.Write(proof) // fails if a listener without a secret has hung up
+		if err == nil {
+			_, err = io.ReadFull(rw, got)
 		}
-		if _, err := io.ReadFull(rw, got); err != nil {
+		switch {
+		case err == nil && hmac.Equal(got, want):
+			return nil
+		case withoutSecret(theirs[:], err):
+			return authError("the listener has no secret: it sent its Hello where its challenge belongs; give both ends the same WithSecret")
+		case err != nil:
 			return authError("the listener closed the connection instead of proving itself (wrong secret?): %v", err)
 		}
-		if !hmac.Equal(got, want) {
-			return authError("the listener's proof is wrong: it does not know the shared secret")
-		}
-		return nil
+		return authError("the listener's proof is wrong: it does not know the shared secret")
 	}
-	if _, err := io.ReadFull(rw, got); err != nil {
+	_, err := io.ReadFull(rw, got)
+	switch {
+	case err == nil && hmac.Equal(got, want):
+		_, err = rw.Write(proof)
+		return err
+	case withoutSecret(theirs[:], err):
+		return authError("the dialer has no secret: it sent its Hello where its challenge belongs; give both ends the same WithSecret")
+	case err != nil:
 		// Silence or a hang-up, not a wrong proof.
 		return fmt.Errorf("reading the dialer's proof: %w", err)
 	}
-	if !hmac.Equal(got, want) {
-		return authError("the dialer's proof is wrong: it does not know the shared secret")
-	}
-	_, err := rw.Write(proof)
-	return err
+	return authError("the dialer's proof is wrong: it does not know the shared secret")
+}
+
+// withoutSecret reports whether a proof that failed (its read with err)
+// came from a peer without a secret, as a Unix socket's may be: one that
+// sent its Hello where its nonce belongs, all at once, so that reading on
+// did not time out.
+func withoutSecret(nonce []byte, err error) bool {
+	return !errors.Is(err, os.ErrDeadlineExceeded) && helloStart(nonce)
+}
+
+// helloStart reports whether b, the 32 bytes read as the peer's nonce,
+// begin as a Hello frame does: a length within the Hello's limit, then
+// [1, 0, ...]. Only a failed authentication asks, so a nonce that happens
+// to look like this costs nothing but the wording of its error.
+func helloStart(b []byte) bool {
+	n := binary.BigEndian.Uint32(b)
+	return n >= 3 && n <= maxHelloFrame && b[4] == 0x93 && b[5] == byte(KindHello) && b[6] == 0
 }
 
 func mac(secret []byte, label string, verifierNonce, proverNonce []byte) []byte {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -18,12 +19,15 @@ import (
 // an existing one must be a directory owned by this user that no one else
 // may enter. A stale socket file left by a dead listener is removed. On
 // Linux a path that begins with '@' is in the abstract namespace instead:
-// no file, nothing to remove after a crash, and no directory to guard it.
-// On Linux each peer's uid is checked with SO_PEERCRED and must be ours.
-// With [WithSecret] (at least 16 bytes) every connection must also prove
-// that it knows the secret, as over TCP, before any message is read: the
-// guard that keeps apart the programs one user runs, and the only guard of
-// an abstract socket where SO_PEERCRED is all there is.
+// no file, nothing to remove after a crash, and no directory to guard it
+// (any process in the network namespace may connect), so a second listener
+// on a live name fails. On Linux each peer's uid is checked with
+// SO_PEERCRED and must be ours. With [WithSecret] (at least 16 bytes)
+// every connection must also prove that it knows the secret, as over TCP,
+// before any message is read: the guard that keeps apart the programs one
+// user runs. Both ends must agree: a dialer with another secret, or none,
+// fails the handshake with [ErrAuth], and so does a dialer with a secret
+// at a listener without one; the listener reports it to its reject hook.
 func ListenUnix(path string, opts ...Option) (*Listener, error) {
 	cfg := newConfig(opts)
 	if err := checkUnixSecret(cfg); err != nil {
@@ -39,19 +43,24 @@ func ListenUnix(path string, opts ...Option) (*Listener, error) {
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
+		if abstract(path) && errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("transport: a listener is already serving on the abstract socket %s "+
+				"(an abstract name is never stale: close that listener, or choose another name): %w", path, err)
+		}
 		return nil, fmt.Errorf("transport: listen on %s: %w", path, err)
 	}
 	return newListener(ln, cfg, func(ctx context.Context, nc net.Conn, cfg *config) (*Conn, error) {
 		if err := checkPeer(nc); err != nil {
 			return nil, err
 		}
-		return establish(ctx, nc, Responder, cfg, unixAuth(cfg, Responder))
+		return establishUnix(ctx, nc, Responder, cfg)
 	}), nil
 }
 
 // DialUnix connects to a Unix domain socket listener at path and performs
 // the handshake, honouring ctx. On Linux the listener's uid must be ours.
-// A listener with a secret needs the same [WithSecret] here.
+// A listener with a secret needs the same [WithSecret] here, and one
+// without needs none: otherwise the handshake fails with [ErrAuth].
 func DialUnix(ctx context.Context, path string, opts ...Option) (*Conn, error) {
 	cfg := newConfig(opts)
 	if err := checkUnixSecret(cfg); err != nil {
@@ -66,12 +75,12 @@ func DialUnix(ctx context.Context, path string, opts ...Option) (*Conn, error) {
 		nc.Close()
 		return nil, err
 	}
-	return establish(ctx, nc, Initiator, &cfg, unixAuth(&cfg, Initiator))
+	return establishUnix(ctx, nc, Initiator, &cfg)
 }
 
 // abstract reports whether path names a socket in Linux's abstract
-// namespace.
-func abstract(path string) bool { return len(path) > 0 && path[0] == '@' }
+// namespace; elsewhere a leading '@' is part of a file's name.
+func abstract(path string) bool { return runtime.GOOS == "linux" && len(path) > 0 && path[0] == '@' }
 
 // checkUnixSecret refuses a secret too short to guard anything; no secret
 // at all leaves SO_PEERCRED and the directory as the guards.
@@ -82,12 +91,27 @@ func checkUnixSecret(cfg config) error {
 	return nil
 }
 
-// unixAuth is the proof of the secret a Unix connection runs, if it has one.
-func unixAuth(cfg *config, side Side) func(net.Conn) error {
-	if cfg.secret == nil {
-		return nil
+// establishUnix performs the handshake of a Unix socket's connection,
+// proving the secret if this side has one. A peer that proves a secret
+// this side lacks sends its nonce where its Hello belongs, which this side
+// sees as no Hello after the preface: an authentication failure, then,
+// that names the fix. (The side with the secret tells a peer without one
+// by the Hello it gets for a nonce, in authenticate.)
+func establishUnix(ctx context.Context, nc net.Conn, side Side, cfg *config) (*Conn, error) {
+	if cfg.secret != nil {
+		return establish(ctx, nc, side, cfg, func(rw net.Conn) error { return authenticate(rw, cfg.secret, side) })
 	}
-	return func(rw net.Conn) error { return authenticate(rw, cfg.secret, side) }
+	c, err := establish(ctx, nc, side, cfg, nil)
+	var nh *noHelloError
+	if errors.As(err, &nh) && !errors.Is(nh.err, os.ErrDeadlineExceeded) {
+		if side == Initiator {
+			return nil, authError("no Hello after the listener's preface (%v): the listener must require a shared secret, "+
+				"which this dialer lacks; dial with the same WithSecret", nh.err)
+		}
+		return nil, authError("no Hello after the dialer's preface (%v): the dialer must be proving a shared secret, "+
+			"which this listener lacks; listen with the same WithSecret", nh.err)
+	}
+	return c, err
 }
 
 // privateDir makes sure dir exists, is a real directory owned by this

@@ -216,7 +216,8 @@ type tree struct {
 
 // run plays the demo on w and returns the first unexpected error.
 func run(ctx context.Context, w io.Writer) error {
-	w = &lockedWriter{w: w} // the supervisor's log and the client share it
+	// The supervisor's log writes to w only while supervise.Run runs, and
+	// run writes only before and after: no lock is needed.
 	t := &tree{w: w, incarnation: map[string]int{}, reports: map[string][]Report{}}
 	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: dropTime}))
 	var children []supervise.Child
@@ -369,16 +370,4 @@ func dropTime(groups []string, a slog.Attr) slog.Attr {
 		return slog.Attr{}
 	}
 	return a
-}
-
-// lockedWriter serialises the writes of the supervisor's log and of run.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

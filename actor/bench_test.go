@@ -176,6 +176,31 @@ func BenchmarkPeerCall(b *testing.B) {
 			benchInActor(b, ctx, refs[1], benchOp{Op: "call", Name: "bench.peer"})
 		})
 	})
+	// paired alternates the two Refs to one child, call by call, so that
+	// both see the same machine: on a shared machine the round trip
+	// shifts between runs by 2x, which separate benchmarks cannot tell
+	// from a difference of the paths.
+	b.Run("paired", func(b *testing.B) {
+		withActors(b, 1, func(ctx context.Context, refs []*actor.Ref) {
+			registerEcho(b, ctx, refs[0], "bench.peer")
+			peer, err := actor.Find(ctx, "bench.peer")
+			require.NoError(b, err)
+			var spent [2]time.Duration
+			b.ResetTimer()
+			for range b.N {
+				for i, ref := range []*actor.Ref{refs[0], peer} {
+					start := time.Now()
+					if _, err := echo.Call(ctx, ref, benchPayload); err != nil {
+						b.Fatal(err)
+					}
+					spent[i] += time.Since(start)
+				}
+			}
+			b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "spawn-ns/call")
+			b.ReportMetric(float64(spent[1].Nanoseconds())/float64(b.N), "peer-ns/call")
+			b.ReportMetric(float64(spent[1])/float64(spent[0]), "peer/spawn")
+		})
+	})
 }
 
 // benchPayload is the payload of the call benchmarks that compare paths.

@@ -36,27 +36,15 @@ var figures = []struct {
 	{"6", figNursery},
 	{"7", figBridge},
 	{"8", figMemory},
+	{"9", figNames},
+	{"10", figRestart},
 }
 
 // figSpawn: spawn to the first completed call.
 func figSpawn(ctx context.Context, s settings) ([]report.Figure, error) {
 	payload := make([]byte, smallPayload)
 	grove := entry{Contender: measure.Contender{Name: "grove", Sample: measure.Once(func(ctx context.Context) (time.Duration, error) {
-		var d time.Duration
-		err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
-			start := time.Now()
-			ref, err := actor.Spawn(ctx, n, "bench")
-			if err != nil {
-				return err
-			}
-			if _, err := echo.Call(ctx, ref, payload); err != nil {
-				return err
-			}
-			d = time.Since(start)
-			n.Cancel(nil)
-			return nil
-		})
-		return d, err
+		return spawnFirstCall(ctx, payload)
 	})}}
 	bare := entry{Contender: measure.Contender{Name: "bare exec, one byte on a socketpair", Sample: measure.Once(func(context.Context) (time.Duration, error) {
 		return floor.SpawnOnce()
@@ -79,25 +67,30 @@ func figSpawn(ctx context.Context, s settings) ([]report.Figure, error) {
 		"From exec until the first call's reply is read (a 64-byte echo); teardown outside the timed part.")}, nil
 }
 
+// spawnFirstCall times a spawn until its first call, an echo of payload,
+// has returned; the teardown is outside the time.
+func spawnFirstCall(ctx context.Context, payload []byte) (time.Duration, error) {
+	var d time.Duration
+	err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		start := time.Now()
+		ref, err := actor.Spawn(ctx, n, "bench")
+		if err != nil {
+			return err
+		}
+		if _, err := echo.Call(ctx, ref, payload); err != nil {
+			return err
+		}
+		d = time.Since(start)
+		n.Cancel(nil)
+		return nil
+	})
+	return d, err
+}
+
 // figCall: the round trip of a small call, and of the peers' calls.
 func figCall(ctx context.Context, s settings) ([]report.Figure, error) {
 	payload := make([]byte, smallPayload)
-	var g *group
-	grove := entry{Contender: measure.Contender{Name: "grove",
-		Setup: func(ctx context.Context) (err error) {
-			g, err = spawnGroup(ctx, 1)
-			return err
-		},
-		Sample: measure.PerOp(s.target, func(ctx context.Context, n int) error {
-			for range n {
-				if _, err := echo.Call(ctx, g.refs[0], payload); err != nil {
-					return err
-				}
-			}
-			return nil
-		}),
-		Teardown: func() error { return g.Close() },
-	}}
+	grove := spawnedEcho(s, "grove")
 	bare := pingPongEntry(s, smallPayload)
 	var rpc *peer.NetRPC
 	netRPC := entry{Contender: measure.Contender{Name: "net/rpc (gob) on a socketpair",

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
+	"os"
 
 	"github.com/grove-rt/grove/actor"
 )
@@ -12,6 +14,50 @@ import (
 var (
 	// echo returns its payload: the call round trip.
 	echo = actor.Func("bench.echo", func(_ context.Context, b []byte) ([]byte, error) { return b, nil })
+
+	// registerEcho registers the actor under a name, exposing echo, for
+	// as long as it lives: the discovery figures.
+	registerEcho = actor.Func("bench.registerEcho", func(ctx context.Context, name string) (uint64, error) {
+		reg, err := actor.Register(ctx, name, actor.Expose(echo))
+		if err != nil {
+			return 0, err
+		}
+		return reg.Revision(), nil
+	})
+
+	// inActor performs an operation of the discovery figures in the actor,
+	// N times (see repeatOp).
+	inActor = actor.Func("bench.inActor", func(ctx context.Context, op repeatOp) (int, error) {
+		var ref *actor.Ref
+		if op.Op == "call" {
+			var err error
+			if ref, err = actor.Find(ctx, op.Name); err != nil {
+				return 0, err
+			}
+		}
+		payload := make([]byte, smallPayload)
+		for i := range op.N {
+			var err error
+			switch op.Op {
+			case "find":
+				_, err = actor.Find(ctx, op.Name)
+			case "call":
+				_, err = echo.Call(ctx, ref, payload)
+			default:
+				err = fmt.Errorf("bench.inActor: no operation %q", op.Op)
+			}
+			if err != nil {
+				return i, err
+			}
+		}
+		return op.N, nil
+	})
+
+	// crash ends the actor's process with status 3: the restart figure.
+	crash = actor.Func("bench.crash", func(context.Context, int) (int, error) {
+		os.Exit(3)
+		return 0, nil
+	})
 
 	// noop returns its argument: the tiny task of the pool figures.
 	noop = actor.Func("bench.noop", func(_ context.Context, x int) (int, error) { return x, nil })
@@ -57,6 +103,14 @@ var (
 		return cpuWork(rounds), nil
 	})
 )
+
+// repeatOp is what inActor performs N times: "find" Find Name, or "call"
+// echo with 64 bytes on the Ref that a Find of Name gave (the Find before
+// the N calls).
+type repeatOp struct {
+	Op, Name string
+	N        int
+}
 
 // itemSize is the size of a streamed item, for grove and its floor alike.
 const itemSize = 16

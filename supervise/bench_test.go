@@ -39,8 +39,10 @@ func BenchmarkActorChildRestart(b *testing.B) {
 	}()
 	ref := <-refs
 	for b.Loop() {
-		_, _ = crash.Call(ctx, ref, 0) // fails with the actor's death
-		ref = <-refs
+		if _, err := crash.Call(ctx, ref, 0); err == nil {
+			b.Fatal("crash returned: the actor did not die")
+		}
+		ref = <-refs // the new incarnation, spawned and handshaken
 		if _, err := pid.Call(ctx, ref, 0); err != nil {
 			b.Fatal(err)
 		}

@@ -91,10 +91,13 @@ type registrar struct {
 }
 
 // A nameSet is the registrations of one name, and the channel closed (and
-// replaced) at each change, which waiters and watchers wait on.
+// replaced) at each change, which waiters and watchers wait on. It lives
+// while anyone lives under the name or waits on it: a set forgotten under
+// a waiter would leave it waiting on a channel nobody closes.
 type nameSet struct {
 	entries []*liveEntry // in the order they registered
 	changed chan struct{}
+	waiters int // the Waits and Watches on it
 }
 
 type liveEntry struct {
@@ -112,14 +115,18 @@ func (r *registrar) set(name string) *nameSet {
 	return s
 }
 
-// touch wakes whoever waits on s, and forgets s if nobody lives under it
-// any more (a waiter holds the old channel). r.mu is held.
+// forget drops s if nobody lives under it or waits on it. r.mu is held.
+func (r *registrar) forget(name string, s *nameSet) {
+	if len(s.entries) == 0 && s.waiters == 0 {
+		delete(r.names, name)
+	}
+}
+
+// touch wakes whoever waits on s. r.mu is held.
 func (r *registrar) touch(name string, s *nameSet) {
 	close(s.changed)
 	s.changed = make(chan struct{})
-	if len(s.entries) == 0 {
-		delete(r.names, name)
-	}
+	r.forget(name, s)
 }
 
 func (r *registrar) register(_ context.Context, e nameEntry) (nameEntry, error) {
@@ -192,70 +199,98 @@ func (r *registrar) drop(_ context.Context, path []string, why *transport.ErrorI
 	return nil
 }
 
-// entries copies the live entries of name, and the channel of its next
-// change.
-func (r *registrar) entries(name string) ([]nameEntry, <-chan struct{}) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.set(name)
+// entries copies the live entries of s, and the channel of its next
+// change. r.mu is held.
+func (s *nameSet) copyEntries() ([]nameEntry, <-chan struct{}) {
 	out := make([]nameEntry, len(s.entries))
 	for i, le := range s.entries {
 		out[i] = le.nameEntry
 	}
-	changed := s.changed
-	if len(s.entries) == 0 {
-		delete(r.names, name) // made for nothing; the channel still works
-	}
-	return out, changed
+	return out, s.changed
 }
 
 func (r *registrar) lookup(_ context.Context, name string) ([]nameEntry, error) {
-	out, _ := r.entries(name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.names[name]
+	if s == nil {
+		return nil, nil
+	}
+	out, _ := s.copyEntries()
 	return out, nil
 }
 
-func (r *registrar) wait(ctx context.Context, name string) ([]nameEntry, error) {
+// follow calls fn with the entries of name and the channel of their next
+// change, until fn returns false; meanwhile the set stays, so that the
+// change that fn waits for closes the channel it holds.
+func (r *registrar) follow(name string, fn func([]nameEntry, <-chan struct{}) bool) {
+	r.mu.Lock()
+	s := r.set(name)
+	s.waiters++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		s.waiters--
+		r.forget(name, s)
+		r.mu.Unlock()
+	}()
 	for {
-		out, changed := r.entries(name)
-		if len(out) > 0 {
-			return out, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+		r.mu.Lock()
+		out, changed := s.copyEntries()
+		r.mu.Unlock()
+		if !fn(out, changed) {
+			return
 		}
 	}
 }
 
-func (r *registrar) watch(ctx context.Context, name string, fn func(nameChange) bool) error {
+func (r *registrar) wait(ctx context.Context, name string) (found []nameEntry, err error) {
+	r.follow(name, func(out []nameEntry, changed <-chan struct{}) bool {
+		if len(out) > 0 {
+			found = out
+			return false
+		}
+		select {
+		case <-changed:
+			return true
+		case <-ctx.Done():
+			err = context.Cause(ctx)
+			return false
+		}
+	})
+	return found, err
+}
+
+func (r *registrar) watch(ctx context.Context, name string, fn func(nameChange) bool) (err error) {
 	var seen []nameEntry
-	for {
-		now, changed := r.entries(name)
+	r.follow(name, func(now []nameEntry, changed <-chan struct{}) bool {
 		for _, e := range seen {
 			if !slices.ContainsFunc(now, func(n nameEntry) bool { return n.Rev == e.Rev }) {
 				r.mu.Lock()
 				why := r.ended[e.Rev]
 				r.mu.Unlock()
 				if !fn(nameChange{Kind: Gone, Entry: e, Why: why}) {
-					return nil
+					return false
 				}
 			}
 		}
 		for _, e := range now {
 			if !slices.ContainsFunc(seen, func(s nameEntry) bool { return s.Rev == e.Rev }) {
 				if !fn(nameChange{Kind: Registered, Entry: e}) {
-					return nil
+					return false
 				}
 			}
 		}
 		seen = now
 		select {
 		case <-changed:
+			return true
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			err = context.Cause(ctx)
+			return false
 		}
-	}
+	})
+	return err
 }
 
 func (r *registrar) gone(ctx context.Context, rev uint64) (*transport.ErrorInfo, error) {

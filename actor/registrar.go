@@ -63,6 +63,10 @@ type nameRegistry interface {
 // the end of, for peers that ask why their peer went (gone).
 const maxEnded = 1024
 
+// maxDropped bounds how many ended actors the registrar remembers, to
+// refuse the registrations of theirs that arrive after their drop.
+const maxDropped = 4096
+
 // The registrar is the root process's: the one map of the tree's names.
 // It is process-wide because the root process is the registrar.
 var (
@@ -88,6 +92,12 @@ type registrar struct {
 	live  map[uint64]*liveEntry
 	ended map[uint64]*transport.ErrorInfo // why, for the last maxEnded removed
 	order []uint64                        // the keys of ended, oldest first
+	// dropped are the last maxDropped actors whose subtree was dropped,
+	// oldest first in droppedOrder: a registration on its way up through a
+	// parent can reach the root after the drop that its actor's death
+	// sent along another call, and must not outlive it.
+	dropped      map[string]bool
+	droppedOrder []string
 }
 
 // A nameSet is the registrations of one name, and the channel closed (and
@@ -135,6 +145,12 @@ func (r *registrar) register(_ context.Context, e nameEntry) (nameEntry, error) 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, id := range e.Path {
+		if r.dropped[id] {
+			return nameEntry{}, fmt.Errorf("%w: actor: registrar: %s registered %q after the end of %s, whose names were dropped",
+				errEnded, e.Actor, e.Name, id)
+		}
+	}
 	s := r.set(e.Name)
 	for _, o := range s.entries {
 		switch {
@@ -187,6 +203,17 @@ func (r *registrar) drop(_ context.Context, path []string, why *transport.ErrorI
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if id := path[len(path)-1]; !r.dropped[id] {
+		if r.dropped == nil {
+			r.dropped = map[string]bool{}
+		}
+		if len(r.droppedOrder) == maxDropped {
+			delete(r.dropped, r.droppedOrder[0])
+			r.droppedOrder = r.droppedOrder[1:]
+		}
+		r.dropped[id] = true
+		r.droppedOrder = append(r.droppedOrder, id)
+	}
 	for _, le := range r.live {
 		if len(le.Path) >= len(path) && slices.Equal(le.Path[:len(path)], path) {
 			w := why

@@ -1108,3 +1108,26 @@ func TestNamesFindReusesTheConnection(t *testing.T) {
 		require.LessOrEqual(t, fds(), before+2, "200 Finds reuse one connection")
 	})
 }
+
+// A Register while the actor's last other registration closes keeps the
+// socket its peers dial open.
+func TestNamesRegisterWhileTheLastOtherCloses(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	inNursery(t, 60*time.Second, func(ctx context.Context, n *nursery.Nursery) {
+		f := grow(ctx, t, n, []string{"a"})
+		x, y := f.name("x"), f.name("y")
+		for i := range 100 {
+			rx, err := actor.Register(ctx, x, nmExposed)
+			require.NoError(t, err)
+			var wg sync.WaitGroup
+			wg.Go(func() { require.NoError(t, rx.Close(ctx)) })
+			ry, err := actor.Register(ctx, y, nmExposed)
+			require.NoError(t, err)
+			wg.Wait()
+			got, err := f.at(ctx, "a", nmOp{Kind: "find", Name: y})
+			require.NoError(t, err, "round %d", i)
+			require.Equal(t, "root", got.Actor)
+			require.NoError(t, ry.Close(ctx))
+		}
+	})
+}

@@ -149,7 +149,7 @@ var (
 			if err != nil {
 				return err
 			}
-			if _, err := nmRoute.Call(ctx, ref, nmVia{Op: nmOp{Kind: "register", Node: name + "-child", Name: name}}); err != nil {
+			if _, err := registerIn(ctx, ref, name, false); err != nil {
 				return err
 			}
 			switch how {
@@ -462,6 +462,25 @@ func untilWaiting(t *testing.T, name string, n int) {
 	}
 }
 
+// leftNothing checks that the registrar holds nothing under name once
+// the waits and watches of it have ended, and that the links still serve:
+// a1 registers it, and finder waits for it.
+func leftNothing(ctx context.Context, t *testing.T, f *nmForest, name, finder string) {
+	t.Helper()
+	untilWaiting(t, name, 0)
+	require.False(t, actor.RegistrarHolds(name), "nothing is left in the registrar")
+	_, err := f.at(ctx, "a1", nmOp{Kind: "register", Name: name})
+	require.NoError(t, err)
+	got, err := f.at(ctx, finder, nmOp{Kind: "wait", Name: name})
+	require.NoError(t, err)
+	require.Equal(t, f.node("a1"), got.Actor)
+}
+
+// registerIn has the actor ref register name, exposing nmExposed.
+func registerIn(ctx context.Context, ref *actor.Ref, name string, unique bool) (nmResult, error) {
+	return nmRoute.Call(ctx, ref, nmVia{Op: nmOp{Kind: "register", Node: ref.Name(), Name: name, Unique: unique}})
+}
+
 // watchFrom starts a watch of name in this process, and returns the
 // channel of its events; the watch ends with ctx.
 func watchFrom(ctx context.Context, name string) <-chan actor.NameEvent {
@@ -518,7 +537,7 @@ func TestNamesDieWithTheirActor(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				got, err := nmRoute.Call(ctx, ref, nmVia{Op: nmOp{Kind: "register", Node: ref.Name(), Name: name}})
+				got, err := registerIn(ctx, ref, name, false)
 				if err != nil {
 					return err
 				}
@@ -578,7 +597,7 @@ func TestNamesDieWithTheirActorDeepInTheTree(t *testing.T) {
 	}
 }
 
-// nmCrashChildVia runs nmCrashChild in node, a child of ref.
+// nmCrashVia runs nmCrashChild in the node a[0], a child of the actor it runs in.
 var nmCrashVia = actor.Func("test.names.crashVia", func(ctx context.Context, a [3]string) (string, error) {
 	v, ok := nmNodes.Load(a[0])
 	if !ok {
@@ -665,7 +684,7 @@ func TestNamesUniqueRace(t *testing.T) {
 			for j, i := range among {
 				wg.Go(func() {
 					<-start
-					got, err := nmRoute.Call(ctx, refs[i], nmVia{Op: nmOp{Kind: "register", Node: refs[i].Name(), Name: name, Unique: true}})
+					got, err := registerIn(ctx, refs[i], name, true)
 					errs[j], revs[j] = err, got.Rev
 				})
 			}
@@ -750,7 +769,7 @@ func TestNamesRefuseWhatIsNotExposed(t *testing.T) {
 		ref, err := actor.Spawn(ctx, n, nmPrefix()+"-guarded")
 		require.NoError(t, err)
 		name := ref.Name()
-		_, err = nmRoute.Call(ctx, ref, nmVia{Op: nmOp{Kind: "register", Node: name, Name: name}})
+		_, err = registerIn(ctx, ref, name, false)
 		require.NoError(t, err)
 		peer, err := actor.Find(ctx, name)
 		require.NoError(t, err)
@@ -803,7 +822,7 @@ func TestNamesPeerRefFailsTypedWhenItsActorGoes(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if _, err := nmRoute.Call(ctx, ref, nmVia{Op: nmOp{Kind: "register", Node: ref.Name(), Name: name}}); err != nil {
+				if _, err := registerIn(ctx, ref, name, false); err != nil {
 					return err
 				}
 				peer, err = actor.Find(ctx, name)
@@ -845,14 +864,11 @@ func TestNamesPeerRefFailsTypedWhenItsActorGoes(t *testing.T) {
 
 			// A new registrant under the name is not reached through the
 			// old Ref.
-			err = nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+			inNursery(t, 20*time.Second, func(ctx context.Context, n *nursery.Nursery) {
 				ref, err := actor.Spawn(ctx, n, name+"-2")
-				if err != nil {
-					return err
-				}
-				if _, err := nmRoute.Call(ctx, ref, nmVia{Op: nmOp{Kind: "register", Node: ref.Name(), Name: name}}); err != nil {
-					return err
-				}
+				require.NoError(t, err)
+				_, err = registerIn(ctx, ref, name, false)
+				require.NoError(t, err)
 				_, err = square.Call(ctx, peer, 2)
 				check(err)
 				fresh, err := actor.Find(ctx, name)
@@ -861,10 +877,7 @@ func TestNamesPeerRefFailsTypedWhenItsActorGoes(t *testing.T) {
 				got, err := square.Call(ctx, fresh, 3)
 				require.NoError(t, err)
 				require.Equal(t, 9, got)
-				n.Cancel(nil)
-				return nil
 			})
-			require.NoError(t, err)
 		})
 	}
 }
@@ -886,14 +899,7 @@ func TestNamesWaitHonoursCtx(t *testing.T) {
 		// Two levels down, along the links.
 		_, err := f.at(ctx, "a1", nmOp{Kind: "wait", Name: name, Timeout: 50 * time.Millisecond})
 		require.ErrorIs(t, err, context.DeadlineExceeded)
-		untilWaiting(t, name, 0)
-		require.False(t, actor.RegistrarHolds(name), "no waiter is left in the registrar")
-		// The links still work.
-		_, err = f.at(ctx, "a1", nmOp{Kind: "register", Name: name})
-		require.NoError(t, err)
-		got, err := f.at(ctx, "a", nmOp{Kind: "wait", Name: name})
-		require.NoError(t, err)
-		require.Equal(t, f.node("a1"), got.Actor)
+		leftNothing(ctx, t, f, name, "a")
 	})
 }
 
@@ -902,7 +908,7 @@ func TestNamesPeerRefIsNotOwned(t *testing.T) {
 	inNursery(t, 30*time.Second, func(ctx context.Context, n *nursery.Nursery) {
 		ref, err := actor.Spawn(ctx, n, nmPrefix()+"-unowned")
 		require.NoError(t, err)
-		_, err = nmRoute.Call(ctx, ref, nmVia{Op: nmOp{Kind: "register", Node: ref.Name(), Name: ref.Name()}})
+		_, err = registerIn(ctx, ref, ref.Name(), false)
 		require.NoError(t, err)
 		peer, err := actor.Find(ctx, ref.Name())
 		require.NoError(t, err)
@@ -1066,14 +1072,7 @@ func TestNamesWatchCancelledMidStream(t *testing.T) {
 		}
 		_, err = f.at(ctx, "root", nmOp{Kind: "close", Name: name})
 		require.NoError(t, err)
-		untilWaiting(t, name, 0)
-		require.False(t, actor.RegistrarHolds(name), "nothing is left in the registrar")
-		// The links still serve.
-		_, err = f.at(ctx, "a1", nmOp{Kind: "register", Name: name})
-		require.NoError(t, err)
-		got, err := f.at(ctx, "root", nmOp{Kind: "find", Name: name})
-		require.NoError(t, err)
-		require.Equal(t, f.node("a1"), got.Actor)
+		leftNothing(ctx, t, f, name, "root")
 	})
 }
 
@@ -1091,7 +1090,7 @@ func TestNamesFindReusesTheConnection(t *testing.T) {
 		ref, err := actor.Spawn(ctx, n, nmPrefix()+"-popular")
 		require.NoError(t, err)
 		name := ref.Name()
-		_, err = nmRoute.Call(ctx, ref, nmVia{Op: nmOp{Kind: "register", Node: name, Name: name}})
+		_, err = registerIn(ctx, ref, name, false)
 		require.NoError(t, err)
 		peer, err := actor.Find(ctx, name) // the one connection
 		require.NoError(t, err)

@@ -259,7 +259,10 @@ func (r *Ref) exitReported() bool {
 // happened.
 func (r *Ref) answerError(fn string, ei *transport.ErrorInfo) error {
 	err := remoteError(ei)
-	if r.peer != nil && ei.Source.ID == r.id.ID && len(ei.Via) == 0 && errors.Is(err, errUnregistered) {
+	if r.peer != nil && ei.Source.ID == r.id.ID && len(ei.Via) == 0 &&
+		(errors.Is(err, errUnregistered) || errors.Is(err, ErrStopped) || errors.Is(err, errEnded)) {
+		// The peer's own end (its stop, or any other) cut the call: it
+		// has gone, and the link says how.
 		return r.peer.gone()
 	}
 	if ei.Source.ID == r.id.ID && len(ei.Via) == 0 && errors.Is(err, errEnded) {

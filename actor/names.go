@@ -156,15 +156,18 @@ func Register(ctx context.Context, name string, opts ...RegisterOption) (*Regist
 	sv := serverFor(ctx)
 	reg := sv.names()
 	host := &sv.host
-	addr, err := host.listen(ctx, reg)
-	if err != nil {
-		return nil, fmt.Errorf("actor: Register %q: %w", name, err)
-	}
-	e := nameEntry{Name: name, Actor: sv.id, Addr: addr, Expose: cfg.expose, Unique: cfg.unique}
+	// The name is held first, so that the close of the actor's last other
+	// registration meanwhile does not close the socket listen returns.
 	pending, err := host.add(name, cfg.expose)
 	if err != nil {
 		return nil, fmt.Errorf("actor: Register %q: %w", name, err)
 	}
+	addr, err := host.listen(ctx, reg)
+	if err != nil {
+		host.remove(name, pending)
+		return nil, fmt.Errorf("actor: Register %q: %w", name, err)
+	}
+	e := nameEntry{Name: name, Actor: sv.id, Addr: addr, Expose: cfg.expose, Unique: cfg.unique}
 	got, err := reg.register(ctx, e)
 	if err != nil {
 		host.remove(name, pending)

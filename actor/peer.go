@@ -32,9 +32,16 @@ type peerHost struct {
 	closed bool                       // the server has ended
 	regs   map[string]*hosted         // by name
 	conns  map[*transport.Conn]string // the peers' connections, by the name they found
-	ln     *transport.Listener        // nil while no registration lives
+	ln     *hostListener              // nil while no registration lives
 	addr   string                     // ln's address
-	accept sync.WaitGroup             // the accept loop
+}
+
+// A hostListener is a peer host's socket, and the end of its accept loop:
+// each socket's own, since a Register can open the next socket while the
+// close of the last registration still joins the loop of the one before.
+type hostListener struct {
+	*transport.Listener
+	done chan struct{} // closed once its accept loop has returned
 }
 
 // A hosted registration: what its peers may call.
@@ -65,10 +72,11 @@ func (h *peerHost) listen(ctx context.Context, reg nameRegistry) (string, error)
 		return "", fmt.Errorf("the tree's secret: %w", err)
 	}
 	addr = peerAddress(h.sv.id)
-	ln, err := listenUnix(addr, h.options(key)...)
+	tl, err := listenUnix(addr, h.options(key)...)
 	if err != nil {
 		return "", err
 	}
+	ln := &hostListener{Listener: tl, done: make(chan struct{})}
 	h.mu.Lock()
 	if h.closed || h.ln != nil { // ended meanwhile, or another Register won
 		h.mu.Unlock()
@@ -76,7 +84,6 @@ func (h *peerHost) listen(ctx context.Context, reg nameRegistry) (string, error)
 		return h.listen(ctx, reg)
 	}
 	h.ln, h.addr = ln, addr
-	h.accept.Add(1)
 	h.mu.Unlock()
 	hostsInProcess.Store(h.sv.id.ID, h)
 	go h.acceptLoop(ln)
@@ -94,8 +101,8 @@ func (h *peerHost) options(key []byte) []transport.Option {
 	return opts
 }
 
-func (h *peerHost) acceptLoop(ln *transport.Listener) {
-	defer h.accept.Done()
+func (h *peerHost) acceptLoop(ln *hostListener) {
+	defer close(ln.done)
 	for {
 		c, err := ln.Accept(context.Background())
 		if err != nil {
@@ -170,7 +177,7 @@ func (h *peerHost) remove(name string, r *hosted) {
 			delete(h.conns, c)
 		}
 	}
-	var ln *transport.Listener
+	var ln *hostListener
 	if len(h.regs) == 0 {
 		ln, h.ln, h.addr = h.ln, nil, ""
 		hostsInProcess.CompareAndDelete(h.sv.id.ID, h)
@@ -197,10 +204,10 @@ func (h *peerHost) close() {
 }
 
 // shut closes a listener (joining its accept loop) and connections.
-func (h *peerHost) shut(ln *transport.Listener, cut []*transport.Conn) {
+func (h *peerHost) shut(ln *hostListener, cut []*transport.Conn) {
 	if ln != nil {
 		ln.Close()
-		h.accept.Wait()
+		<-ln.done
 	}
 	for _, c := range cut {
 		c.Close()

@@ -63,6 +63,10 @@ type nameRegistry interface {
 // the end of, for peers that ask why their peer went (gone).
 const maxEnded = 1024
 
+// maxDropped bounds how many ended actors the registrar remembers, to
+// refuse the registrations of theirs that arrive after their drop.
+const maxDropped = 4096
+
 // The registrar is the root process's: the one map of the tree's names.
 // It is process-wide because the root process is the registrar.
 var (
@@ -88,13 +92,22 @@ type registrar struct {
 	live  map[uint64]*liveEntry
 	ended map[uint64]*transport.ErrorInfo // why, for the last maxEnded removed
 	order []uint64                        // the keys of ended, oldest first
+	// dropped are the last maxDropped actors whose subtree was dropped,
+	// oldest first in droppedOrder: a registration on its way up through a
+	// parent can reach the root after the drop that its actor's death
+	// sent along another call, and must not outlive it.
+	dropped      map[string]bool
+	droppedOrder []string
 }
 
 // A nameSet is the registrations of one name, and the channel closed (and
-// replaced) at each change, which waiters and watchers wait on.
+// replaced) at each change, which waiters and watchers wait on. It lives
+// while anyone lives under the name or waits on it: a set forgotten under
+// a waiter would leave it waiting on a channel nobody closes.
 type nameSet struct {
 	entries []*liveEntry // in the order they registered
 	changed chan struct{}
+	waiters int // the Waits and Watches on it
 }
 
 type liveEntry struct {
@@ -112,14 +125,18 @@ func (r *registrar) set(name string) *nameSet {
 	return s
 }
 
-// touch wakes whoever waits on s, and forgets s if nobody lives under it
-// any more (a waiter holds the old channel). r.mu is held.
+// forget drops s if nobody lives under it or waits on it. r.mu is held.
+func (r *registrar) forget(name string, s *nameSet) {
+	if len(s.entries) == 0 && s.waiters == 0 {
+		delete(r.names, name)
+	}
+}
+
+// touch wakes whoever waits on s. r.mu is held.
 func (r *registrar) touch(name string, s *nameSet) {
 	close(s.changed)
 	s.changed = make(chan struct{})
-	if len(s.entries) == 0 {
-		delete(r.names, name)
-	}
+	r.forget(name, s)
 }
 
 func (r *registrar) register(_ context.Context, e nameEntry) (nameEntry, error) {
@@ -128,6 +145,12 @@ func (r *registrar) register(_ context.Context, e nameEntry) (nameEntry, error) 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, id := range e.Path {
+		if r.dropped[id] {
+			return nameEntry{}, fmt.Errorf("%w: actor: registrar: %s registered %q after the end of %s, whose names were dropped",
+				errEnded, e.Actor, e.Name, id)
+		}
+	}
 	s := r.set(e.Name)
 	for _, o := range s.entries {
 		switch {
@@ -180,6 +203,17 @@ func (r *registrar) drop(_ context.Context, path []string, why *transport.ErrorI
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if id := path[len(path)-1]; !r.dropped[id] {
+		if r.dropped == nil {
+			r.dropped = map[string]bool{}
+		}
+		if len(r.droppedOrder) == maxDropped {
+			delete(r.dropped, r.droppedOrder[0])
+			r.droppedOrder = r.droppedOrder[1:]
+		}
+		r.dropped[id] = true
+		r.droppedOrder = append(r.droppedOrder, id)
+	}
 	for _, le := range r.live {
 		if len(le.Path) >= len(path) && slices.Equal(le.Path[:len(path)], path) {
 			w := why
@@ -192,70 +226,98 @@ func (r *registrar) drop(_ context.Context, path []string, why *transport.ErrorI
 	return nil
 }
 
-// entries copies the live entries of name, and the channel of its next
-// change.
-func (r *registrar) entries(name string) ([]nameEntry, <-chan struct{}) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.set(name)
+// entries copies the live entries of s, and the channel of its next
+// change. r.mu is held.
+func (s *nameSet) copyEntries() ([]nameEntry, <-chan struct{}) {
 	out := make([]nameEntry, len(s.entries))
 	for i, le := range s.entries {
 		out[i] = le.nameEntry
 	}
-	changed := s.changed
-	if len(s.entries) == 0 {
-		delete(r.names, name) // made for nothing; the channel still works
-	}
-	return out, changed
+	return out, s.changed
 }
 
 func (r *registrar) lookup(_ context.Context, name string) ([]nameEntry, error) {
-	out, _ := r.entries(name)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.names[name]
+	if s == nil {
+		return nil, nil
+	}
+	out, _ := s.copyEntries()
 	return out, nil
 }
 
-func (r *registrar) wait(ctx context.Context, name string) ([]nameEntry, error) {
+// follow calls fn with the entries of name and the channel of their next
+// change, until fn returns false; meanwhile the set stays, so that the
+// change that fn waits for closes the channel it holds.
+func (r *registrar) follow(name string, fn func([]nameEntry, <-chan struct{}) bool) {
+	r.mu.Lock()
+	s := r.set(name)
+	s.waiters++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		s.waiters--
+		r.forget(name, s)
+		r.mu.Unlock()
+	}()
 	for {
-		out, changed := r.entries(name)
-		if len(out) > 0 {
-			return out, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+		r.mu.Lock()
+		out, changed := s.copyEntries()
+		r.mu.Unlock()
+		if !fn(out, changed) {
+			return
 		}
 	}
 }
 
-func (r *registrar) watch(ctx context.Context, name string, fn func(nameChange) bool) error {
+func (r *registrar) wait(ctx context.Context, name string) (found []nameEntry, err error) {
+	r.follow(name, func(out []nameEntry, changed <-chan struct{}) bool {
+		if len(out) > 0 {
+			found = out
+			return false
+		}
+		select {
+		case <-changed:
+			return true
+		case <-ctx.Done():
+			err = context.Cause(ctx)
+			return false
+		}
+	})
+	return found, err
+}
+
+func (r *registrar) watch(ctx context.Context, name string, fn func(nameChange) bool) (err error) {
 	var seen []nameEntry
-	for {
-		now, changed := r.entries(name)
+	r.follow(name, func(now []nameEntry, changed <-chan struct{}) bool {
 		for _, e := range seen {
 			if !slices.ContainsFunc(now, func(n nameEntry) bool { return n.Rev == e.Rev }) {
 				r.mu.Lock()
 				why := r.ended[e.Rev]
 				r.mu.Unlock()
 				if !fn(nameChange{Kind: Gone, Entry: e, Why: why}) {
-					return nil
+					return false
 				}
 			}
 		}
 		for _, e := range now {
 			if !slices.ContainsFunc(seen, func(s nameEntry) bool { return s.Rev == e.Rev }) {
 				if !fn(nameChange{Kind: Registered, Entry: e}) {
-					return nil
+					return false
 				}
 			}
 		}
 		seen = now
 		select {
 		case <-changed:
+			return true
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			err = context.Cause(ctx)
+			return false
 		}
-	}
+	})
+	return err
 }
 
 func (r *registrar) gone(ctx context.Context, rev uint64) (*transport.ErrorInfo, error) {

@@ -130,6 +130,9 @@ func (r *Ref) String() string {
 // the nursery then ends without an error. A process that dies on its own
 // during the stop, before the parent signalled it (a crash, the OOM
 // killer), has died: the task and the calls it cut get its [*ExitError].
+//
+// Cancel on a Ref from [Find] panics with an error wrapping [ErrNotOwner]:
+// only the nursery that spawned an actor may end it.
 func (r *Ref) Cancel() {
 	if r == nil {
 		panic("actor: Cancel called on a nil *Ref: use the Ref that Spawn returned with a nil error")
@@ -145,6 +148,8 @@ func (r *Ref) Cancel() {
 // [ErrStopped]; a function there that ignores its ctx is abandoned after
 // the kill delay); its task in the nursery ends without an error. A Kill
 // after the actor has ended does nothing.
+//
+// Kill on a Ref from [Find] panics with an error wrapping [ErrNotOwner].
 func (r *Ref) Kill() {
 	if r == nil {
 		panic("actor: Kill called on a nil *Ref: use the Ref that Spawn returned with a nil error")

@@ -1,0 +1,2 @@
+// Package natslink is a net.Conn over two NATS subjects.
+package natslink

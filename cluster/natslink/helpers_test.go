@@ -58,6 +58,13 @@ func subjects() (string, string) {
 // test ends. cfg's subjects are filled in.
 func pair(tb testing.TB, s *server.Server, cfg natslink.Config) (a, b *natslink.Link) {
 	tb.Helper()
+	a, b, _ = pairConns(tb, s, cfg)
+	return a, b
+}
+
+// pairConns is pair, and returns b's NATS connection too.
+func pairConns(tb testing.TB, s *server.Server, cfg natslink.Config) (a, b *natslink.Link, ncb *nats.Conn) {
+	tb.Helper()
 	var la, lb atomic.Pointer[natslink.Link]
 	resume := func(p *atomic.Pointer[natslink.Link]) func() {
 		return func() {
@@ -67,7 +74,7 @@ func pair(tb testing.TB, s *server.Server, cfg natslink.Config) (a, b *natslink.
 		}
 	}
 	nca := connect(tb, s.ClientURL(), resume(&la))
-	ncb := connect(tb, s.ClientURL(), resume(&lb))
+	ncb = connect(tb, s.ClientURL(), resume(&lb))
 	up, dn := subjects()
 	ca, cb := cfg, cfg
 	ca.Send, ca.Recv = up, dn
@@ -82,5 +89,5 @@ func pair(tb testing.TB, s *server.Server, cfg natslink.Config) (a, b *natslink.
 	require.NoError(tb, nca.Flush())
 	require.NoError(tb, ncb.Flush())
 	tb.Cleanup(func() { a.Close(); b.Close() })
-	return a, b
+	return a, b, ncb
 }

@@ -64,7 +64,8 @@ func newID() string {
 }
 
 // A Ref is a running actor: a child process serving its parent over an
-// inherited socketpair. It is valid from Spawn until the actor's nursery
+// inherited socketpair (or a goroutine of this process, or a process on
+// another host, see [Backend] and [OnHost]). It is valid from Spawn until the actor's nursery
 // ends, and after: how the actor ended is decided once, by the goroutine of
 // its task in the nursery, and every report of that end agrees. Calls after
 // the actor has died fail with its [*ExitError] (the same value as its
@@ -135,6 +136,10 @@ func (r *Ref) String() string {
 // the nursery then ends without an error. A process that dies on its own
 // during the stop, before the parent signalled it (a crash, the OOM
 // killer), has died: the task and the calls it cut get its [*ExitError].
+// For an actor on another host ([OnHost]) the ladder runs here and its
+// signals through [Remote.Signal]; if the host is lost during the stop, the
+// stop is no failure, but the task returns only at the [*HostLostError]'s
+// DeadBy, when the actor is certainly dead (the fenced return).
 //
 // Cancel on a Ref from [Find] panics with an error wrapping [ErrNotOwner]:
 // only the nursery that spawned an actor may end it.
@@ -196,6 +201,14 @@ func (r *Ref) Kill() {
 // crash of its code (a panic outside a call, os.Exit, a fatal signal) ends
 // the whole program, a function that ignores its ctx cannot be killed, and
 // it shares this process's memory limits, stdout and stderr.
+//
+// With [OnHost], the actor is started on another host by a [Placer] (the
+// spawn then costs the Placer's round trip, and its errors, matching
+// [ErrHostUnavailable] and the like, are returned wrapped with the actor's
+// name) and is a task of n all the same: a loss of its host while it runs
+// fails its calls and its task with a [*HostLostError]; during a stop, the
+// task returns without an error, once the actor is certainly dead (the
+// fenced return, see [Ref.Cancel]).
 //
 // A nil ctx or n is an error that says so.
 func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option) (*Ref, error) {

@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,6 +70,9 @@ type Cluster struct {
 	dead    time.Duration
 	servers *embed.Servers
 	proxies map[string]*proxy
+
+	mu     sync.Mutex
+	agents map[string]*Agent // by host, while running (Agent)
 }
 
 // Start starts the cluster of opts and registers its teardown with
@@ -87,7 +91,7 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	id := make([]byte, 8)
 	_, err := rand.Read(id)
 	require.NoError(t, err)
-	tc := &Cluster{id: hex.EncodeToString(id), hosts: o.hosts, dead: o.dead, proxies: map[string]*proxy{}}
+	tc := &Cluster{id: hex.EncodeToString(id), hosts: o.hosts, dead: o.dead, proxies: map[string]*proxy{}, agents: map[string]*Agent{}}
 
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()

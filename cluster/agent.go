@@ -95,7 +95,7 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 	// Every actor has been reaped and its exit reported: the host is down.
 	_ = c.nc.Publish(evHostDown(a.name, cfg.Host), encode(hostDown{Host: cfg.Host, Incarnation: a.incarnation, Reason: "agent stopped"}))
 	_ = c.nc.Flush()
-	if ctx.Err() != nil && errors.Is(err, context.Cause(ctx)) {
+	if ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, context.Cause(ctx))) {
 		return nil // stopped as asked
 	}
 	return err
@@ -176,8 +176,10 @@ func (a *agent) serve(ctx context.Context, n *nursery.Nursery, m *nats.Msg) {
 		_ = m.Respond(encode(a.spawn(ctx, n, m.Data)))
 	case "ctl":
 		_ = m.Respond(encode(a.ctl(m.Data)))
-	case "ping", "survey":
+	case "ping":
 		_ = m.Respond(encode(a.record()))
+	case "survey": // announced again, on the events every client reads
+		_ = a.c.nc.Publish(evHostUp(a.name, a.cfg.Host), encode(a.record()))
 	}
 }
 

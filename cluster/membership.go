@@ -13,8 +13,9 @@ import (
 )
 
 // Membership (scaleout design §5.7): every agent announces itself
-// (ev.hostup.H) when it starts and answers a survey (ev.survey); a client
-// surveys the hosts once when it joins and keeps a view from the events
+// (ev.hostup.H) when it starts and again on a survey (ev.survey: a
+// broadcast, not a request, so that the answers need no reply
+// permissions); a client surveys the hosts once when it joins and keeps a view from the events
 // that follow, among them ev.hostdown.H, which an agent publishes when it
 // stops and a membership watcher (an agent holding the system user) when
 // another agent's connection closed and a ping went unanswered. On
@@ -65,26 +66,12 @@ func (m *members) start(c *Cluster) error {
 	if err != nil {
 		return fmt.Errorf("cluster: subscribe to the membership events: %w", err)
 	}
-	inbox := c.nc.NewInbox()
-	sv, err := c.nc.Subscribe(inbox, func(msg *nats.Msg) {
-		var rec hostRecord
-		if decode("survey answer", msg.Data, &rec) == nil {
-			m.up(rec)
-			m.mu.Lock()
-			m.settle.Reset(surveyQuiet)
-			m.mu.Unlock()
-		}
-	})
-	if err != nil {
-		_ = ev.Unsubscribe()
-		return fmt.Errorf("cluster: subscribe to the survey's answers: %w", err)
-	}
 	m.mu.Lock()
-	m.subs = []*nats.Subscription{ev, sv}
+	m.subs = []*nats.Subscription{ev}
 	m.mu.Unlock()
 	// An agent may not survey (its permissions): it then learns hosts
 	// from their announcements only.
-	_ = c.nc.PublishRequest(evSurvey(name), inbox, nil)
+	_ = c.nc.Publish(evSurvey(name), nil)
 	return nil
 }
 
@@ -102,6 +89,9 @@ func (m *members) event(name string, msg *nats.Msg) {
 		var rec hostRecord
 		if decode("hostup event", msg.Data, &rec) == nil {
 			m.up(rec)
+			m.mu.Lock()
+			m.settle.Reset(surveyQuiet)
+			m.mu.Unlock()
 		}
 	case "hostdown":
 		var d hostDown

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/cluster"
 	"github.com/grove-rt/grove/cluster/clustertest"
 	"github.com/grove-rt/grove/nursery"
 )
@@ -85,4 +87,94 @@ func TestRemoteSpawnCallStreamDuplex(t *testing.T) {
 	for i, l := range lines {
 		require.Equal(t, "[far@a] line "+string(rune('0'+i)), l)
 	}
+}
+
+// A remote os.Exit(3) ends the actor's calls and task with an ExitError
+// naming its host, with its stderr tail.
+func TestRemoteExit(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	c := tc.Client(t)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "quitter", actor.OnHost(c.Host("a")), actor.WithOutput(&syncBuffer{}))
+		if err != nil {
+			return err
+		}
+		_, err = exit.Call(ctx, ref, 3)
+		var ee *actor.ExitError
+		require.ErrorAs(t, err, &ee)
+		return nil
+	})
+	var ee *actor.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, "a", ee.Host)
+	require.Equal(t, 3, ee.Code)
+	require.Contains(t, ee.Stderr, "about to exit with 3")
+}
+
+// A spawn on a host no agent serves fails with ErrHostUnavailable at once
+// (NATS's no-responders), one known down without a round trip; a host
+// running another build refuses with ErrBuildMismatch naming both.
+func TestRemoteSpawnRefused(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	c := tc.Client(t)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		start := time.Now()
+		_, err := actor.Spawn(ctx, n, "w", actor.OnHost(c.Host("nowhere")))
+		elapsed := time.Since(start)
+		require.ErrorIs(t, err, actor.ErrHostUnavailable)
+		require.Less(t, elapsed, 5*time.Millisecond+20*time.Millisecond, "the bound is 5 ms; slack for a busy box")
+
+		_, err = actor.Spawn(ctx, n, "w", actor.OnHost(otherBuild{c.Host("a")}))
+		require.ErrorIs(t, err, actor.ErrBuildMismatch)
+		require.ErrorContains(t, err, actor.BuildID())
+		require.ErrorContains(t, err, "elsewhere-1")
+
+		_, err = actor.Spawn(ctx, n, "w", actor.OnHost(c.Any(cluster.Where("gpu", "none"))))
+		require.ErrorIs(t, err, actor.ErrHostUnavailable)
+		ref, err := actor.Spawn(ctx, n, "w", actor.OnHost(c.Spread()))
+		require.NoError(t, err)
+		require.Equal(t, "a", ref.Host())
+		ref.Cancel()
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// otherBuild places as if this executable were another build.
+type otherBuild struct{ actor.Placer }
+
+func (p otherBuild) Place(ctx context.Context, spec actor.PlaceSpec) (actor.Remote, error) {
+	spec.Build = "elsewhere-1"
+	return p.Placer.Place(ctx, spec)
+}
+
+// The cancel ladder crosses hosts: an actor that ignores its ctx and
+// SIGTERM is stopped by the agent's SIGKILL after grace and kill delay.
+func TestRemoteCancelLadder(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	c := tc.Client(t)
+	const grace, kill = 100 * time.Millisecond, 100 * time.Millisecond
+	var start time.Time
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "stubborn", actor.OnHost(c.Host("a")),
+			actor.WithGrace(grace), actor.WithKillDelay(kill), actor.WithOutput(&syncBuffer{}))
+		if err != nil {
+			return err
+		}
+		st, err := headstrong.Open(ctx, ref, true)
+		require.NoError(t, err)
+		<-st.C // it runs, ignoring everything but SIGKILL
+		start = time.Now()
+		ref.Cancel()
+		for range st.C {
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	elapsed := time.Since(start)
+	require.GreaterOrEqual(t, elapsed, grace+kill)
+	require.Less(t, elapsed, grace+kill+200*time.Millisecond+300*time.Millisecond)
 }

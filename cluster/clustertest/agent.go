@@ -104,6 +104,10 @@ func (tc *Cluster) Agent(t testing.TB, h string, opts ...AgentOption) *Agent {
 	require.NoError(t, err)
 	env := append(os.Environ(), tc.AgentEnv(h)...)
 	env = append(env, envSys+"="+string(sys.Seed))
+	if !strings.Contains(os.Getenv("GORACE"), "atexit_sleep_ms") {
+		// A race-enabled agent otherwise sleeps a second before exiting.
+		env = append(env, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
+	}
 	var labels []string
 	for k, v := range o.labels {
 		labels = append(labels, k+"="+v)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -91,14 +92,15 @@ type remote struct {
 	lost    chan string   // the reason the host was reported down
 	lostOne sync.Once
 
-	done chan struct{}
-	err  error // set before done closes
+	done   chan struct{}
+	err    error       // set before done closes
+	isLost atomic.Bool // the host was lost: closing the link waits for nothing
 	// logsDone is closed by writeLogs once every log before the end has
 	// been written.
 	logsDone chan struct{}
 }
 
-func (r *remote) Conn() net.Conn        { return r.link }
+func (r *remote) Conn() net.Conn        { return linkConn{r.link, r} }
 func (r *remote) Host() string          { return r.host }
 func (r *remote) PID() int              { return r.pid }
 func (r *remote) Done() <-chan struct{} { return r.done }
@@ -125,6 +127,32 @@ func (r *remote) signal(ctx context.Context, sig syscall.Signal) error {
 		return err
 	}
 	return rep.Err.err(r.host)
+}
+
+// linkConn is the Conn of a remote: its Close, once the host is lost,
+// sends its fin without waiting for an ack that cannot come (the bearer's
+// Close waits for it up to a second, or until its own silence bound).
+type linkConn struct {
+	*natslink.Link
+	r *remote
+}
+
+// Read returns the link's end only once Done has reported it: the Ref
+// takes a link that breaks while its process runs for the actor's fault,
+// and the host's loss is the news.
+func (c linkConn) Read(p []byte) (int, error) {
+	n, err := c.Link.Read(p)
+	if err != nil && c.Link.Err() != nil {
+		<-c.r.done // closed by watch once the link has ended
+	}
+	return n, err
+}
+
+func (c linkConn) Close() error {
+	if c.r.isLost.Load() {
+		_ = c.Link.SetWriteDeadline(time.Unix(1, 0))
+	}
+	return c.Link.Close()
 }
 
 // onLog and onExit run on the link's receive goroutine: they only queue.
@@ -228,10 +256,11 @@ func (r *remote) watch() {
 	}
 	if lost != nil {
 		r.err = lost
+		r.isLost.Store(true)
 	}
 	close(r.done)
 	if lost != nil {
-		r.link.Close() // after Done, as actor.Remote asks
+		linkConn{r.link, r}.Close() // after Done, as actor.Remote asks
 	}
 	<-r.link.Done()
 	r.c.m.removeRemote(r)

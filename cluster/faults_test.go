@@ -3,10 +3,12 @@
 package cluster_test
 
 import (
+	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/cluster"
 	"github.com/grove-rt/grove/cluster/clustertest"
+	"github.com/grove-rt/grove/cluster/embed"
 	"github.com/grove-rt/grove/nursery"
 )
 
@@ -118,4 +122,112 @@ func TestRemoteHostHang(t *testing.T) {
 	require.False(t, gone.After(le.DeadBy.Add(time.Since(cont))), "the actor died by the fenced bound")
 }
 
-var _ = errors.New
+// A partitioned host: both sides give up on their own, the caller within
+// the heartbeat's bound, the agent by killing the actor within
+// B = 1¼T + OrphanGrace of the partition; after Heal nothing resumes.
+func TestRemotePartition(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	c := tc.Client(t)
+	T := tc.DeadInterval()
+	var cut time.Time
+	var childPID int
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "cutoff", actor.OnHost(c.Host("a")), actor.WithOutput(&syncBuffer{}))
+		if err != nil {
+			return err
+		}
+		childPID = ref.PID()
+		_, err = pid.Call(ctx, ref, struct{}{})
+		require.NoError(t, err)
+		cut = time.Now()
+		tc.Partition("a")
+		_, err = block.Call(ctx, ref, struct{}{})
+		return err
+	})
+	elapsed := time.Since(cut)
+	var le *actor.HostLostError
+	require.ErrorAs(t, err, &le)
+	require.Greater(t, elapsed, 3*T/4)
+	require.Less(t, elapsed, 5*T/4+50*time.Millisecond+slack)
+	goneWithin(t, childPID, time.Until(cut.Add(5*T/4+time.Second+slack)))
+	tc.Heal("a")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for { // the agent is back, serving new spawns; its old link is gone
+		err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+			ref, err := actor.Spawn(ctx, n, "after", actor.OnHost(c.Host("a")), actor.WithOutput(&syncBuffer{}))
+			if err != nil {
+				return err
+			}
+			ref.Cancel()
+			return nil
+		})
+		if err == nil {
+			break
+		}
+		require.ErrorIs(t, err, actor.ErrHostUnavailable, "until the agent has reconnected")
+		require.NoError(t, ctx.Err(), "the agent did not come back after Heal")
+		time.Sleep(20 * time.Millisecond) // its reconnection is not an event this process can wait on
+	}
+}
+
+// The environment of the root program of TestRemoteParentKilled.
+const (
+	envParent = "CTEST_PARENT"
+	envURLs   = "CTEST_URLS"
+	envSeed   = "CTEST_SEED"
+)
+
+// runParent is a root program: it joins as the client, spawns an actor on
+// host a, prints its pid and waits to be killed.
+func runParent() int {
+	ctx := context.Background()
+	c, err := cluster.Join(ctx, cluster.Config{User: "client", URLs: strings.Split(os.Getenv(envURLs), ","),
+		NKeySeed: []byte(os.Getenv(envSeed)), DeadInterval: clustertest.DefaultDeadInterval})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return exitCode(nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "abandoned", actor.OnHost(c.Host("a")))
+		if err != nil {
+			return err
+		}
+		fmt.Println(ref.PID())
+		select {}
+	}))
+}
+
+func exitCode(err error) int {
+	fmt.Fprintln(os.Stderr, err)
+	return 1
+}
+
+// A root program SIGKILLed: its remote actor is gone within
+// B = 1¼T + OrphanGrace (the agent hears nothing more on its link).
+func TestRemoteParentKilled(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	cfg := tc.Config(embed.ClientUser)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envParent+"=1", envURLs+"="+strings.Join(cfg.URLs, ","), envSeed+"="+string(cfg.NKeySeed),
+		"GROVE_CLUSTERTEST="+tc.ID(), "GORACE=atexit_sleep_ms=0")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-waited })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err, "the root program's actor's pid")
+	childPID, err := strconv.Atoi(strings.TrimSpace(line))
+	require.NoError(t, err)
+	require.True(t, alive(childPID))
+	killed := time.Now()
+	require.NoError(t, cmd.Process.Kill())
+	T := tc.DeadInterval()
+	gone := goneWithin(t, childPID, 5*T/4+time.Second+slack)
+	t.Logf("the orphan was gone %v after its parent's SIGKILL", gone.Sub(killed))
+}

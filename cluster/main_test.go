@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -12,5 +13,8 @@ import (
 func TestMain(m *testing.M) {
 	actor.Main()            // in a spawned actor: serve, then exit
 	clustertest.AgentMain() // in a host agent: serve, then exit
+	if os.Getenv(envParent) != "" {
+		os.Exit(runParent()) // a root program for TestRemoteParentKilled
+	}
 	goleak.VerifyTestMain(m)
 }

@@ -129,9 +129,10 @@ func (r *remote) signal(ctx context.Context, sig syscall.Signal) error {
 	return rep.Err.err(r.host)
 }
 
-// linkConn is the Conn of a remote: its Close, once the host is lost,
-// sends its fin without waiting for an ack that cannot come (the bearer's
-// Close waits for it up to a second, or until its own silence bound).
+// linkConn is the Conn of a remote: its Close, once the host is lost or
+// the actor's exit has arrived (the agent's fin follows it, and the agent
+// may be gone), sends no fin and waits for no ack that may not come (the
+// bearer's Close waits for one up to a second).
 type linkConn struct {
 	*natslink.Link
 	r *remote
@@ -149,8 +150,13 @@ func (c linkConn) Read(p []byte) (int, error) {
 }
 
 func (c linkConn) Close() error {
-	if c.r.isLost.Load() {
+	select {
+	case <-c.r.exited:
 		_ = c.Link.SetWriteDeadline(time.Unix(1, 0))
+	default:
+		if c.r.isLost.Load() {
+			_ = c.Link.SetWriteDeadline(time.Unix(1, 0))
+		}
 	}
 	return c.Link.Close()
 }

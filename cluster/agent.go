@@ -94,7 +94,7 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 	err = nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error { return a.run(ctx, n, sys) })
 	// Every actor has been reaped and its exit reported: the host is down.
 	_ = c.nc.Publish(evHostDown(a.name, cfg.Host), encode(hostDown{Host: cfg.Host, Incarnation: a.incarnation, Reason: "agent stopped"}))
-	_ = c.nc.Flush()
+	_ = c.nc.FlushTimeout(downFlush)
 	if ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, context.Cause(ctx))) {
 		return nil // stopped as asked
 	}
@@ -116,6 +116,10 @@ type agent struct {
 // flushTimeout bounds the agent's wait for its server to confirm its
 // subscriptions.
 const flushTimeout = 5 * time.Second
+
+// downFlush bounds the wait for the server to take the agent's last
+// announcement: a partitioned agent stops all the same.
+const downFlush = 500 * time.Millisecond
 
 // agentQueue bounds the requests waiting for the agent's loop; beyond it
 // NATS drops them (a slow consumer) and their callers time out.
@@ -155,7 +159,10 @@ func (a *agent) run(ctx context.Context, n *nursery.Nursery, sys *Cluster) error
 	if sys != nil {
 		_ = sys.nc.FlushTimeout(flushTimeout)
 	}
-	_ = nc.Publish(evHostUp(a.name, a.cfg.Host), encode(a.record()))
+	announce := func() { _ = nc.Publish(evHostUp(a.name, a.cfg.Host), encode(a.record())) }
+	announce()
+	a.c.m.onReconnect(announce)
+	defer a.c.m.onReconnect(nil)
 	for {
 		select {
 		case <-ctx.Done():

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/grove-rt/grove/actor"
@@ -124,16 +125,28 @@ func TestRemoteHostHang(t *testing.T) {
 
 // A partitioned host: both sides give up on their own, the caller within
 // the heartbeat's bound, the agent by killing the actor within
-// B = 1¼T + OrphanGrace of the partition; after Heal nothing resumes.
+// B = 1¼T + OrphanGrace of the partition; the other host's membership
+// watcher reports it down; after Heal it is back up (it announces itself
+// again) and serves new spawns, while nothing of the old link resumes.
 func TestRemotePartition(t *testing.T) {
-	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a", "b"))
 	tc.Agent(t, "a")
+	tc.Agent(t, "b")
 	c := tc.Client(t)
 	T := tc.DeadInterval()
+	down := make(chan struct{}, 1)
+	sub, err := c.Conn().Subscribe("grove."+tc.Name()+".ev.hostdown.b", func(*nats.Msg) {
+		select {
+		case down <- struct{}{}:
+		default:
+		}
+	})
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
 	var cut time.Time
 	var childPID int
-	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "cutoff", actor.OnHost(c.Host("a")), actor.WithOutput(&syncBuffer{}))
+	err = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "cutoff", actor.OnHost(c.Host("b")), actor.WithOutput(&syncBuffer{}))
 		if err != nil {
 			return err
 		}
@@ -141,22 +154,35 @@ func TestRemotePartition(t *testing.T) {
 		_, err = pid.Call(ctx, ref, struct{}{})
 		require.NoError(t, err)
 		cut = time.Now()
-		tc.Partition("a")
+		tc.Partition("b")
 		_, err = block.Call(ctx, ref, struct{}{})
 		return err
 	})
 	elapsed := time.Since(cut)
 	var le *actor.HostLostError
 	require.ErrorAs(t, err, &le)
+	require.Equal(t, "silent", le.Reason)
 	require.Greater(t, elapsed, 3*T/4)
 	require.Less(t, elapsed, 5*T/4+50*time.Millisecond+slack)
 	goneWithin(t, childPID, time.Until(cut.Add(5*T/4+time.Second+slack)))
-	tc.Heal("a")
+	select {
+	case <-down:
+	case <-time.After(4 * T):
+		t.Fatal("the watcher of host a did not report host b down")
+	}
+	err = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		_, err := actor.Spawn(ctx, n, "refused", actor.OnHost(c.Host("b")))
+		return err
+	})
+	require.ErrorIs(t, err, actor.ErrHostUnavailable, "a host known down is refused at once")
+	require.ErrorContains(t, err, "is down")
+
+	tc.Heal("b")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for { // the agent is back, serving new spawns; its old link is gone
+	for { // the agent is back, serving new spawns
 		err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
-			ref, err := actor.Spawn(ctx, n, "after", actor.OnHost(c.Host("a")), actor.WithOutput(&syncBuffer{}))
+			ref, err := actor.Spawn(ctx, n, "after", actor.OnHost(c.Host("b")), actor.WithOutput(&syncBuffer{}))
 			if err != nil {
 				return err
 			}
@@ -167,7 +193,7 @@ func TestRemotePartition(t *testing.T) {
 			break
 		}
 		require.ErrorIs(t, err, actor.ErrHostUnavailable, "until the agent has reconnected")
-		require.NoError(t, ctx.Err(), "the agent did not come back after Heal")
+		require.NoError(t, ctx.Err(), "the agent did not come back after Heal: %v", err)
 		time.Sleep(20 * time.Millisecond) // its reconnection is not an event this process can wait on
 	}
 }

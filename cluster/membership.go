@@ -38,6 +38,7 @@ type members struct {
 	links   map[*natslink.Link]struct{}
 	remotes map[string]map[*remote]struct{} // by host
 	subs    []*nats.Subscription
+	rejoin  func() // an agent's: announce itself again after a reconnect
 	settled chan struct{}
 	settle  *time.Timer
 	once    sync.Once
@@ -203,10 +204,23 @@ func (m *members) resume() {
 	for l := range m.links {
 		links = append(links, l)
 	}
+	rejoin := m.rejoin
 	m.mu.Unlock()
 	for _, l := range links {
 		l.Resume()
 	}
+	if rejoin != nil {
+		rejoin()
+	}
+}
+
+// onReconnect sets what an agent does after each reconnect: announce
+// itself, so that a host reported down while it was cut off is up again
+// in every view.
+func (m *members) onReconnect(f func()) {
+	m.mu.Lock()
+	m.rejoin = f
+	m.mu.Unlock()
 }
 
 // stop ends the subscriptions and waits for the remotes' goroutines, which

@@ -37,6 +37,10 @@ type AgentConfig struct {
 	// a stop (silence for T, or a close) gets to exit on the EOF of its
 	// own link before the agent kills it. DefaultOrphanGrace if zero.
 	OrphanGrace time.Duration
+	// MaxActors is the most actors the agent runs at once: beyond it a
+	// spawn is refused with an error matching actor.ErrNoCapacity (and
+	// Any and Spread try another host). 0 for no limit.
+	MaxActors int
 	// SysSeed, if set, is the nkey seed of the cluster's system-account
 	// user (SysUser, "sys" if empty): the agent then watches the servers'
 	// connection events and reports a host whose agent's connection
@@ -209,6 +213,12 @@ func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte) spaw
 	if build := actor.BuildID(); req.Build != build {
 		return spawnReply{Err: refuse(kindBuild, "it runs build %q, the caller %q: deploy the caller's build on %s",
 			build, req.Build, a.cfg.Host)}
+	}
+	a.mu.Lock()
+	full := a.cfg.MaxActors > 0 && len(a.children) >= a.cfg.MaxActors
+	a.mu.Unlock()
+	if full {
+		return spawnReply{Err: refuse(kindCapacity, "it runs %d actors, its AgentConfig.MaxActors", a.cfg.MaxActors)}
 	}
 	if req.Exe != "" {
 		return spawnReply{Err: refuse(kindAuth, "the agent of %s runs only its own executable, not %q", a.cfg.Host, req.Exe)}

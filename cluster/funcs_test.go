@@ -16,6 +16,8 @@ import (
 var (
 	pid = actor.Func("ctest.pid", func(ctx context.Context, _ struct{}) (int, error) { return os.Getpid(), nil })
 
+	environ = actor.Func("ctest.environ", func(ctx context.Context, _ struct{}) ([]string, error) { return os.Environ(), nil })
+
 	panicky = actor.Func("ctest.panicky", func(ctx context.Context, _ struct{}) (int, error) { panic("kaboom") })
 
 	exit = actor.Func("ctest.exit", func(ctx context.Context, code int) (int, error) {

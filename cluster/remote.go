@@ -86,6 +86,8 @@ type remote struct {
 
 	mu      sync.Mutex
 	logs    []natslink.Log // received, not yet written
+	queued  int            // their bytes
+	dropped int            // lines dropped since the last write
 	wake    chan struct{}  // a log arrived, or the exit did
 	exit    *natslink.Exit
 	exited  chan struct{} // closed once the exit arrived
@@ -161,10 +163,24 @@ func (c linkConn) Close() error {
 	return c.Link.Close()
 }
 
+// maxQueuedLog bounds the output lines received and not yet written (the
+// Ref's writer may be slow, and the link's receiver must not wait for
+// it); lines beyond it are dropped, and a line says how many.
+const maxQueuedLog = 1 << 20
+
 // onLog and onExit run on the link's receive goroutine: they only queue.
 func (r *remote) onLog(l natslink.Log) {
+	size := 0
+	for _, line := range l.Lines {
+		size += len(line) + 1
+	}
 	r.mu.Lock()
-	r.logs = append(r.logs, l)
+	if r.queued+size > maxQueuedLog {
+		r.dropped += len(l.Lines)
+	} else {
+		r.queued += size
+		r.logs = append(r.logs, l)
+	}
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
@@ -193,9 +209,12 @@ func (r *remote) writeLogs() {
 	defer r.c.m.wg.Done()
 	for {
 		r.mu.Lock()
-		logs := r.logs
-		r.logs = nil
+		logs, dropped := r.logs, r.dropped
+		r.logs, r.queued, r.dropped = nil, 0, 0
 		r.mu.Unlock()
+		if dropped > 0 && r.stderr != nil {
+			_, _ = fmt.Fprintf(r.stderr, "cluster: %d lines of output dropped: this process wrote them out more slowly than the actor wrote them\n", dropped)
+		}
 		for _, l := range logs {
 			w := r.stdout
 			if l.FD == 2 {

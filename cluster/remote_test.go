@@ -14,6 +14,7 @@ import (
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/cluster"
 	"github.com/grove-rt/grove/cluster/clustertest"
+	"github.com/grove-rt/grove/cluster/embed"
 	"github.com/grove-rt/grove/nursery"
 )
 
@@ -177,4 +178,42 @@ func TestRemoteCancelLadder(t *testing.T) {
 	elapsed := time.Since(start)
 	require.GreaterOrEqual(t, elapsed, grace+kill)
 	require.Less(t, elapsed, grace+kill+200*time.Millisecond+300*time.Millisecond)
+}
+
+// Any takes the first host that matches and has room: a full host
+// refuses with ErrNoCapacity and the next one takes the actor; Where
+// selects by label; a remote actor holds none of its agent's credentials.
+func TestRemoteAnyCapacityLabels(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a", "b"))
+	tc.Agent(t, "a", clustertest.MaxActors(1))
+	tc.Agent(t, "b", clustertest.Labels(map[string]string{"gpu": "x"}))
+	c := tc.Client(t)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		first, err := actor.Spawn(ctx, n, "w1", actor.OnHost(c.Any()))
+		require.NoError(t, err)
+		require.Equal(t, "a", first.Host())
+		_, err = actor.Spawn(ctx, n, "w0", actor.OnHost(c.Host("a")))
+		require.ErrorIs(t, err, actor.ErrNoCapacity)
+		second, err := actor.Spawn(ctx, n, "w2", actor.OnHost(c.Any()))
+		require.NoError(t, err)
+		require.Equal(t, "b", second.Host(), "a is full")
+		third, err := actor.Spawn(ctx, n, "w3", actor.OnHost(c.Any(cluster.Where("gpu", "x"))))
+		require.NoError(t, err)
+		require.Equal(t, "b", third.Host())
+
+		env, err := environ.Call(ctx, third, struct{}{})
+		require.NoError(t, err)
+		for _, h := range []string{"a", "b"} {
+			seed := string(tc.Config(embed.AgentUser(h)).NKeySeed)
+			require.NotContains(t, strings.Join(env, "\n"), seed, "the actor holds agent %s's seed", h)
+		}
+		sys := string(tc.Config(embed.SysUser).NKeySeed)
+		require.NotContains(t, strings.Join(env, "\n"), sys, "the actor holds the system user's seed")
+		require.Contains(t, strings.Join(env, "\n"), "GROVE_CLUSTERTEST="+tc.ID(), "the rest of the environment is inherited")
+		for _, r := range []*actor.Ref{first, second, third} {
+			r.Cancel()
+		}
+		return nil
+	})
+	require.NoError(t, err)
 }

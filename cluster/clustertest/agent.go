@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +26,7 @@ import (
 const (
 	envSys    = "GROVE_CLUSTERTEST_SYS_SEED"
 	envLabels = "GROVE_CLUSTERTEST_LABELS"
+	envMax    = "GROVE_CLUSTERTEST_MAX_ACTORS"
 )
 
 // agentStop bounds an agent's orderly stop at the end of its test (its
@@ -56,6 +58,12 @@ func AgentMain() {
 			acfg.Labels[k] = v
 		}
 	}
+	if m := os.Getenv(envMax); m != "" {
+		if acfg.MaxActors, err = strconv.Atoi(m); err != nil {
+			fmt.Fprintf(os.Stderr, "clustertest: %s: %v\n", envMax, err)
+			os.Exit(2)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	err = cluster.Serve(ctx, acfg)
 	stop()
@@ -69,10 +77,17 @@ func AgentMain() {
 // An AgentOption configures Cluster.Agent.
 type AgentOption func(*agentOptions)
 
-type agentOptions struct{ labels map[string]string }
+type agentOptions struct {
+	labels    map[string]string
+	maxActors int
+}
 
 // Labels sets the agent's host labels (cluster.AgentConfig.Labels).
 func Labels(l map[string]string) AgentOption { return func(o *agentOptions) { o.labels = l } }
+
+// MaxActors sets the most actors the agent runs at once
+// (cluster.AgentConfig.MaxActors).
+func MaxActors(n int) AgentOption { return func(o *agentOptions) { o.maxActors = n } }
 
 // An Agent is a host agent process started by [Cluster.Agent].
 type Agent struct {
@@ -112,7 +127,7 @@ func (tc *Cluster) Agent(t testing.TB, h string, opts ...AgentOption) *Agent {
 	for k, v := range o.labels {
 		labels = append(labels, k+"="+v)
 	}
-	env = append(env, envLabels+"="+strings.Join(labels, ","))
+	env = append(env, envLabels+"="+strings.Join(labels, ","), envMax+"="+strconv.Itoa(o.maxActors))
 
 	// The announcement is awaited on a connection of the harness's own.
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)

@@ -257,3 +257,37 @@ func TestRemoteParentKilled(t *testing.T) {
 	gone := goneWithin(t, childPID, 5*T/4+time.Second+slack)
 	t.Logf("the orphan was gone %v after its parent's SIGKILL", gone.Sub(killed))
 }
+
+// A host that hangs while its actor is being stopped: the stop is no
+// failure, but the nursery returns only once the actor is certainly dead
+// (the fenced return, at the loss's DeadBy); the actor is in fact killed
+// by its agent once it runs again.
+func TestRemoteFencedStop(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	c := tc.Client(t)
+	T := tc.DeadInterval()
+	var stopped time.Time
+	var childPID int
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "fenced", actor.OnHost(c.Host("a")), actor.WithOutput(&syncBuffer{}),
+			actor.WithGrace(50*time.Millisecond), actor.WithKillDelay(50*time.Millisecond))
+		if err != nil {
+			return err
+		}
+		childPID = ref.PID()
+		_, err = pid.Call(ctx, ref, struct{}{})
+		require.NoError(t, err)
+		tc.Stop("a")
+		stopped = time.Now()
+		ref.Cancel()
+		return nil
+	})
+	elapsed := time.Since(stopped)
+	require.NoError(t, err, "a host lost during a stop is no failure")
+	fence := 5*T/4 + time.Second + T/4 // DeadBy after the last word heard, just before the stop
+	require.Greater(t, elapsed, fence-50*time.Millisecond, "the nursery returned before the fence")
+	require.Less(t, elapsed, fence+slack+time.Second)
+	tc.Cont("a")
+	goneWithin(t, childPID, time.Second+200*time.Millisecond+slack)
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,4 +217,58 @@ func TestRemoteAnyCapacityLabels(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+}
+
+// Ref.Kill of a remote actor: the agent sends SIGKILL at once; the call in
+// flight fails with its ExitError, naming the host; the task ends cleanly.
+func TestRemoteKill(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	c := tc.Client(t)
+	var start time.Time
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "victim", actor.OnHost(c.Host("a")),
+			actor.WithGrace(time.Minute), actor.WithOutput(&syncBuffer{}))
+		if err != nil {
+			return err
+		}
+		st, err := headstrong.Open(ctx, ref, true)
+		require.NoError(t, err)
+		<-st.C
+		start = time.Now()
+		ref.Kill()
+		for range st.C {
+		}
+		var ee *actor.ExitError
+		require.ErrorAs(t, st.Err(), &ee)
+		require.Equal(t, "a", ee.Host)
+		require.Equal(t, syscall.SIGKILL, ee.Signal)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 200*time.Millisecond+300*time.Millisecond)
+}
+
+// An agent that stops (Serve's ctx ends: SIGTERM to the agent) stops its
+// actors with their ladder and reports their exits: the caller's actor
+// ends with an ExitError from its host, not a lost host.
+func TestRemoteAgentStops(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	ag := tc.Agent(t, "a")
+	c := tc.Client(t)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "tenant", actor.OnHost(c.Host("a")), actor.WithOutput(&syncBuffer{}))
+		if err != nil {
+			return err
+		}
+		_, err = pid.Call(ctx, ref, struct{}{})
+		require.NoError(t, err)
+		require.NoError(t, syscall.Kill(ag.PID(), syscall.SIGTERM))
+		_, err = block.Call(ctx, ref, struct{}{})
+		return err
+	})
+	var ee *actor.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, "a", ee.Host)
+	<-ag.Done()
 }

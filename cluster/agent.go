@@ -305,6 +305,9 @@ func (a *agent) disconnected(ctx context.Context, n *nursery.Nursery, m *nats.Ms
 	if !ok || h == a.cfg.Host || subject.Check("host", h, subject.MaxName) != nil {
 		return
 	}
+	if ev.Reason == "Server Shutdown" {
+		return // its server went away: the agent reconnects to another
+	}
 	n.Go(func(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, confirmPing)
 		defer cancel()

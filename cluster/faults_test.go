@@ -92,35 +92,46 @@ func TestRemoteHostHang(t *testing.T) {
 	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
 	tc.Agent(t, "a")
 	c := tc.Client(t)
+	le, childPID := lostByFault(t, tc, c, "a", func() { tc.Stop("a") })
+	t.Logf("hang detected: %v", le)
+	require.True(t, alive(childPID), "the actor lives on, stopped, on its host")
+	cont := time.Now()
+	tc.Cont("a")
+	gone := goneWithin(t, childPID, time.Second+200*time.Millisecond+slack)
+	t.Logf("orphan gone %v after SIGCONT", gone.Sub(cont))
+}
+
+// lostByFault spawns an actor on host h, and once a call has answered
+// applies fault (a hang, a partition) while a call is in flight: the call
+// and the actor's task must fail with a HostLostError of the heartbeat,
+// within (¾T, 1¼T] + 50 ms (+ slack). It returns the error and the actor's
+// pid.
+func lostByFault(t *testing.T, tc *clustertest.Cluster, c *cluster.Cluster, h string, fault func()) (*actor.HostLostError, int) {
+	t.Helper()
 	T := tc.DeadInterval()
-	var stopped time.Time
+	var start time.Time
 	var childPID int
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "frozen", actor.OnHost(c.Host("a")), actor.WithOutput(&syncBuffer{}))
+		ref, err := actor.Spawn(ctx, n, "cutoff", actor.OnHost(c.Host(h)), actor.WithOutput(&syncBuffer{}))
 		if err != nil {
 			return err
 		}
 		childPID = ref.PID()
 		_, err = pid.Call(ctx, ref, struct{}{})
 		require.NoError(t, err)
-		stopped = time.Now()
-		tc.Stop("a")
+		start = time.Now()
+		fault()
 		_, err = block.Call(ctx, ref, struct{}{})
 		return err
 	})
-	elapsed := time.Since(stopped)
+	elapsed := time.Since(start)
 	var le *actor.HostLostError
 	require.ErrorAs(t, err, &le)
+	require.Equal(t, h, le.Host)
 	require.Equal(t, "silent", le.Reason)
 	require.Greater(t, elapsed, 3*T/4)
 	require.Less(t, elapsed, 5*T/4+50*time.Millisecond+slack)
-	t.Logf("hang detected in %v: %v", elapsed, le)
-	require.True(t, alive(childPID), "the actor lives on, stopped, on its host")
-	cont := time.Now()
-	tc.Cont("a")
-	gone := goneWithin(t, childPID, time.Second+200*time.Millisecond+slack)
-	t.Logf("orphan gone %v after SIGCONT", gone.Sub(cont))
-	require.False(t, gone.After(le.DeadBy.Add(time.Since(cont))), "the actor died by the fenced bound")
+	return le, childPID
 }
 
 // A partitioned host: both sides give up on their own, the caller within
@@ -143,27 +154,8 @@ func TestRemotePartition(t *testing.T) {
 	})
 	require.NoError(t, err)
 	defer sub.Unsubscribe()
-	var cut time.Time
-	var childPID int
-	err = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "cutoff", actor.OnHost(c.Host("b")), actor.WithOutput(&syncBuffer{}))
-		if err != nil {
-			return err
-		}
-		childPID = ref.PID()
-		_, err = pid.Call(ctx, ref, struct{}{})
-		require.NoError(t, err)
-		cut = time.Now()
-		tc.Partition("b")
-		_, err = block.Call(ctx, ref, struct{}{})
-		return err
-	})
-	elapsed := time.Since(cut)
-	var le *actor.HostLostError
-	require.ErrorAs(t, err, &le)
-	require.Equal(t, "silent", le.Reason)
-	require.Greater(t, elapsed, 3*T/4)
-	require.Less(t, elapsed, 5*T/4+50*time.Millisecond+slack)
+	cut := time.Now()
+	_, childPID := lostByFault(t, tc, c, "b", func() { tc.Partition("b") })
 	goneWithin(t, childPID, time.Until(cut.Add(5*T/4+time.Second+slack)))
 	select {
 	case <-down:

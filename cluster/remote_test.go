@@ -272,3 +272,30 @@ func TestRemoteAgentStops(t *testing.T) {
 	require.Equal(t, "a", ee.Host)
 	<-ag.Done()
 }
+
+// Hostile requests get a refusal, never a crash: the agent serves on.
+func TestAgentHostileRequests(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	c := tc.Client(t)
+	for _, tt := range []struct{ op, body string }{
+		{"spawn", "\xff\x00garbage"},
+		{"spawn", `{"name":"x","build":"` + actor.BuildID() + `","link":"../../etc","caller":"client"}`},
+		{"spawn", `{"name":"x","build":"` + actor.BuildID() + `","link":"aaaaaaaaaaaaaaaaaaaaaaaaaa","caller":"Client.*"}`},
+		{"ctl", `{"link":"nope","caller":"client","signal":9}`},
+		{"ctl", `[1,2,3]`},
+	} {
+		m, err := c.Conn().Request("grove."+tc.Name()+".host.a."+tt.op, []byte(tt.body), 2*time.Second)
+		require.NoError(t, err, "%s %q", tt.op, tt.body)
+		require.Contains(t, string(m.Data), `"err":{"kind"`, "%s %q: %s", tt.op, tt.body, m.Data)
+	}
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "after", actor.OnHost(c.Host("a")), actor.WithOutput(&syncBuffer{}))
+		if err != nil {
+			return err
+		}
+		ref.Cancel()
+		return nil
+	})
+	require.NoError(t, err)
+}

@@ -314,7 +314,10 @@ func (a *agent) disconnected(ctx context.Context, n *nursery.Nursery, m *nats.Ms
 		if _, err := a.c.nc.RequestWithContext(pctx, subject.Host(a.name, h, "ping"), nil); err == nil || ctx.Err() != nil {
 			return nil // it answers (it reconnected elsewhere), or we are stopping
 		}
-		_ = a.c.nc.Publish(evHostDown(a.name, h), encode(hostDown{Host: h, Reason: "agent's connection closed (" + ev.Reason + ")"}))
+		// The incarnation this agent last heard of: a stale report never
+		// downs a restarted agent.
+		_ = a.c.nc.Publish(evHostDown(a.name, h), encode(hostDown{Host: h, Incarnation: a.c.m.incarnation(h),
+			Reason: "agent's connection closed (" + ev.Reason + ")"}))
 		return nil
 	})
 }

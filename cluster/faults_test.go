@@ -5,6 +5,7 @@ package cluster_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -282,4 +283,69 @@ func TestRemoteFencedStop(t *testing.T) {
 	require.Less(t, elapsed, fence+slack+time.Second)
 	tc.Cont("a")
 	goneWithin(t, childPID, time.Second+200*time.Millisecond+slack)
+}
+
+// A host that crashed and restarts is up again in the view (its new
+// incarnation announced), and a late report of its old incarnation's loss
+// does not down the new one.
+func TestRemoteHostRestart(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a", "b"))
+	tc.Agent(t, "a")
+	tc.Agent(t, "b")
+	c := tc.Client(t)
+	incarnation := func() string {
+		m, err := c.Conn().Request("grove."+tc.Name()+".host.b.ping", nil, 2*time.Second)
+		require.NoError(t, err)
+		var rec struct{ Incarnation string }
+		require.NoError(t, json.Unmarshal(m.Data, &rec))
+		return rec.Incarnation
+	}
+	spawnOnB := func() error {
+		return nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+			ref, err := actor.Spawn(ctx, n, "w", actor.OnHost(c.Host("b")), actor.WithOutput(&syncBuffer{}))
+			if err != nil {
+				return err
+			}
+			ref.Cancel()
+			return nil
+		})
+	}
+	// A connection that may publish membership events (as agent a), joined
+	// now: a join surveys the hosts, and their answers would hide the late
+	// report below.
+	other := tc.Join(t, tc.Config(embed.AgentUser("a")))
+	old := incarnation()
+	down := make(chan struct{}, 4)
+	sub, err := c.Conn().Subscribe("grove."+tc.Name()+".ev.hostdown.b", func(*nats.Msg) { down <- struct{}{} })
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
+	tc.Kill("b")
+	select {
+	case <-down:
+	case <-time.After(2 * time.Second):
+		t.Fatal("host b's crash was not reported")
+	}
+	// The view's handler runs on its own subscription's goroutine.
+	require.Eventually(t, func() bool { return strings.Contains(fmt.Sprint(spawnOnB()), "is down") }, time.Second, 5*time.Millisecond)
+
+	tc.Agent(t, "b")
+	require.NotEqual(t, old, incarnation())
+	require.NoError(t, spawnOnB(), "the restarted host is up in the view")
+
+	require.NoError(t, other.Conn().Publish("grove."+tc.Name()+".ev.hostdown.b",
+		[]byte(`{"host":"b","incarnation":"`+old+`","reason":"late"}`)))
+	// A probe host announced after it: once the view has it, it has
+	// handled the late report too (one subscription, in order).
+	require.NoError(t, other.Conn().Publish("grove."+tc.Name()+".ev.hostup.zz",
+		[]byte(`{"host":"zz","incarnation":"x","labels":{"probe":"1"}}`)))
+	require.NoError(t, other.Conn().Flush())
+	probe := func() bool {
+		err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+			_, err := actor.Spawn(ctx, n, "p", actor.OnHost(c.Any(cluster.Where("probe", "1"))))
+			return err
+		})
+		return strings.Contains(fmt.Sprint(err), "no agent answers")
+	}
+	require.Eventually(t, probe, time.Second, 5*time.Millisecond)
+	require.NoError(t, spawnOnB(), "a late report of the old incarnation does not down the new one")
 }

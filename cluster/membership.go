@@ -145,6 +145,16 @@ func (m *members) knownDown(h string) string {
 	return ""
 }
 
+// incarnation returns the incarnation of host h last heard of, or "".
+func (m *members) incarnation(h string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if hs := m.hosts[h]; hs != nil {
+		return hs.rec.Incarnation
+	}
+	return ""
+}
+
 // view returns the records of the hosts up, once the survey settled (or
 // ctx ended), with the number of this process's actors on each.
 func (m *members) view(ctx context.Context) ([]hostRecord, map[string]int) {

@@ -83,6 +83,9 @@ func noProcesses(err error) bool {
 
 // spawn starts the actor on the backend cfg asks for.
 func spawn(ctx context.Context, name string, cfg config) (*Ref, error) {
+	if cfg.placer != nil {
+		return spawnRemote(ctx, name, cfg)
+	}
 	b, err := backendOf(cfg)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"syscall"
 	"time"
 
@@ -41,6 +40,10 @@ const (
 	// frame), or it hung up its link and did not exit: it was killed, and
 	// calls and the task get the one error that says so.
 	broken
+	// lost: the host of a remote actor was lost while it ran: calls and the
+	// task get the one *HostLostError. (A host lost during a stop ends the
+	// actor stopped, once its HostLostError's DeadBy has passed.)
+	lost
 )
 
 // linkLoss bounds how long an actor that hung up its link (without a
@@ -73,11 +76,15 @@ func (r *Ref) supervise(ctx context.Context, idle *idleWatch) error {
 			idle.bodyReturned()
 		case <-idle.tick:
 			idle.fired(ctx, r)
-		case <-r.exited:
-			r.closeLink()
-			return r.finish(died, r.exit())
+		case <-r.run.exited():
+			return r.exitedEnd()
 		case <-linkDone:
 			linkDone = nil
+			if closed(r.run.exited()) {
+				// A Placer reports its host lost before it closes the
+				// bearer: the loss, not the link, is the news.
+				return r.exitedEnd()
+			}
 			// This side closes the link only once the actor has ended, so
 			// an error here is the actor's: its going away, or a fault.
 			if err := r.conn.Err(); !transport.PeerGone(err) {
@@ -106,12 +113,26 @@ func (r *Ref) supervise(ctx context.Context, idle *idleWatch) error {
 	}
 }
 
+// exitedEnd ends an actor whose process ended (or whose host was lost)
+// while it ran.
+func (r *Ref) exitedEnd() error {
+	r.closeLink()
+	ee := r.exit()
+	if r.lostErr != nil {
+		return r.finish(lost, r.lostErr)
+	}
+	return r.finish(died, ee)
+}
+
 // stop runs the cancel ladder, unless Kill asked for SIGKILL at once: the
 // stop message (which carries the grace period, so that the actor lets its
 // calls answer within it), SIGTERM after the grace period, SIGKILL after
 // the kill delay. It returns once the process has been waited for, with the
 // death if the process died on its own on the way (before it was
-// signalled), and decides the end.
+// signalled), and decides the end. If the host of a remote actor is lost
+// on the way, nobody can tell whether the process is gone: it returns once
+// the loss's DeadBy has passed, when the host's agent has killed it (the
+// fenced return).
 func (r *Ref) stop() error {
 	if !closed(r.killReq) {
 		r.sendStop()
@@ -124,16 +145,16 @@ func (r *Ref) stop() error {
 	for _, step := range ladder {
 		t := time.NewTimer(step.wait)
 		select {
-		case <-r.exited:
+		case <-r.run.exited():
 		case <-r.killReq:
-			if !closed(r.exited) {
+			if !closed(r.run.exited()) {
 				r.signal(syscall.SIGKILL)
 				killedIt = true
 			}
 		case <-t.C:
 			r.signal(step.sig)
 			signalled = true
-			if r.inproc != nil && step.sig == syscall.SIGKILL {
+			if r.inproc() && step.sig == syscall.SIGKILL {
 				// The goroutine backend's last step: the kill delay since
 				// its cancel (SIGTERM's) has passed, and a function that
 				// ignores its ctx is abandoned now, not after another one.
@@ -150,13 +171,16 @@ func (r *Ref) stop() error {
 	r.closeLink()
 	ee := r.exit()
 	switch {
-	case killedIt && (r.inproc != nil || ee.Signal == syscall.SIGKILL):
-		if r.inproc != nil {
+	case r.lostErr != nil:
+		fence(r.lostErr.DeadBy)
+		return r.finish(stopped, nil)
+	case killedIt && (r.inproc() || ee.Signal == syscall.SIGKILL):
+		if r.inproc() {
 			return r.finish(killed, nil) // no process, no exit: its calls were stopped
 		}
 		r.finish(killed, ee)
 		return nil
-	case signalled || r.waitErr == nil:
+	case signalled || r.clean:
 		return r.finish(stopped, nil)
 	}
 	return r.finish(died, ee)
@@ -173,7 +197,7 @@ func (r *Ref) sendStop() {
 		defer close(watched)
 		select {
 		case <-r.killReq:
-		case <-r.exited:
+		case <-r.run.exited():
 		case <-ctx.Done():
 		}
 		cancel()
@@ -195,24 +219,35 @@ func closed(c <-chan struct{}) bool {
 	}
 }
 
+// fence waits until deadBy: a timer, not a poll.
+func fence(deadBy time.Time) {
+	if d := time.Until(deadBy); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		<-t.C
+	}
+}
+
 // exit is how the process ended, once it has been waited for, made once:
 // one value, so that a nursery that hears of it twice (from the task and
-// from a call) keeps it once. A clean exit is Code 0.
+// from a call) keeps it once. A clean exit is Code 0. It also records a
+// lost host (lostErr) and a clean exit (clean).
 func (r *Ref) exit() *ExitError {
 	r.exitOnce.Do(func() {
 		r.awaitOutput() // the whole stderr tail
-		ee := &ExitError{Actor: r.id, Code: 0, Stderr: r.stderr.String()}
-		if r.waitErr != nil {
-			ee.Code = -1
-			var xe *exec.ExitError
-			if errors.As(r.waitErr, &xe) {
-				ee.Code = xe.ExitCode()
-				if ws, ok := xe.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-					ee.Signal = ws.Signal()
-				}
+		res := r.run.result()
+		ee := &ExitError{Actor: r.id, Host: r.host, Code: res.code, Signal: res.sig, Stderr: res.stderr}
+		if r.out != nil {
+			if tail := r.out.tail.String(); tail != "" {
+				ee.Stderr = tail
 			}
 		}
-		r.exitErr = ee
+		if res.lost != nil {
+			le := *res.lost
+			le.Actor, le.Host = r.id, r.host
+			r.lostErr = &le
+		}
+		r.exitErr, r.clean = ee, res.clean
 	})
 	return r.exitErr
 }

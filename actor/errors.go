@@ -193,8 +193,12 @@ func remoteError(ei *transport.ErrorInfo) error {
 		return errors.Join(members...)
 	}
 	if x := ei.Exit; x != nil {
-		return &ExitError{Actor: ei.Source, Code: x.Code, Signal: syscall.Signal(x.Signal), Stderr: x.Stderr,
+		ee := &ExitError{Actor: ei.Source, Code: x.Code, Signal: syscall.Signal(x.Signal), Stderr: x.Stderr,
 			Via: ei.Via, Context: ei.Context}
+		if h, ok := strings.CutPrefix(ei.Message, ee.status()+" on host "); ok {
+			ee.Host = h
+		}
+		return ee
 	}
 	return &RemoteError{Source: ei.Source, Type: ei.Type, Message: ei.Message, Stack: ei.Stack,
 		Via: ei.Via, Context: ei.Context, is: ei.Is}
@@ -326,6 +330,10 @@ func wrapperWords(err, inner error) string {
 type ExitError struct {
 	// Actor is the actor whose process ended.
 	Actor transport.ActorID
+	// Host is the host the process ran on, as its [Placer] named it: "" for
+	// a process of this host (or of the host of the actor that relayed it
+	// to this one).
+	Host string
 	// Code is the exit code, or -1 if a signal ended the process.
 	Code int
 	// Signal is the signal that ended the process, if any.
@@ -345,7 +353,7 @@ type ExitError struct {
 
 func (e *ExitError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "actor %s: %s", e.Actor, e.status())
+	fmt.Fprintf(&b, "actor %s%s: %s", e.Actor, onHost(e.Host), e.status())
 	writeVia(&b, e.Via, e.Context)
 	if tail := strings.TrimRight(e.Stderr, "\n"); tail != "" {
 		fmt.Fprintf(&b, "\nlast lines of its stderr:\n%s", tail)
@@ -361,8 +369,21 @@ func (e *ExitError) status() string {
 	return fmt.Sprintf("process exited with code %d", e.Code)
 }
 
+// onHost is " on host h", or "" for no host.
+func onHost(h string) string {
+	if h == "" {
+		return ""
+	}
+	return " on host " + h
+}
+
+// wireInfo is the error's wire form. The exit map has no key for the host
+// (yet): the host crosses in the message, the status followed by
+// onHost(Host), which remoteError reads back by computing the status from
+// the exit map's code and signal, so that only that exact suffix is taken
+// for a host.
 func (e *ExitError) wireInfo() *transport.ErrorInfo {
-	return &transport.ErrorInfo{Type: fmt.Sprintf("%T", e), Message: e.status(), Source: e.Actor,
+	return &transport.ErrorInfo{Type: fmt.Sprintf("%T", e), Message: e.status() + onHost(e.Host), Source: e.Actor,
 		Via: e.Via, Context: e.Context,
 		Exit: &transport.ExitInfo{Code: e.Code, Signal: int(e.Signal), Stderr: e.Stderr}}
 }

@@ -54,7 +54,7 @@ func (w *idleWatch) bodyReturned() {
 // fired checks, when a period has passed, whether r is idle and not
 // ending; it warns, once, or waits another period.
 func (w *idleWatch) fired(ctx context.Context, r *Ref) {
-	if ctx.Err() != nil || closed(r.cancel) || closed(r.killReq) || closed(r.exited) || closed(r.conn.Done()) {
+	if ctx.Err() != nil || closed(r.cancel) || closed(r.killReq) || closed(r.run.exited()) || closed(r.conn.Done()) {
 		w.tick = nil // the actor is ending: supervise hears of it next
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"syscall"
 
 	"github.com/grove-rt/grove/transport"
 )
@@ -21,19 +22,11 @@ func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) 
 	parentEnd, childEnd := net.Pipe()
 	id := transport.ActorID{Name: name, ID: newID(), PID: os.Getpid()}
 	sv := newServer(context.WithValue(context.Background(), identityKey{}, id), id)
-	r := &Ref{
-		id:      id,
-		cfg:     cfg,
-		exited:  make(chan struct{}),
-		cancel:  make(chan struct{}),
-		killReq: make(chan struct{}),
-		ended:   make(chan struct{}),
-		names:   serverFor(ctx).names(),
-		inproc:  func() { sv.cancel(errEndedByParent) },
-	}
+	run := &goroutineRunner{done: make(chan struct{}), cancel: func() { sv.cancel(errEndedByParent) }}
+	r := newRef(ctx, id, cfg, run, nil)
 	served := make(chan error, 1)
 	go func() {
-		defer close(r.exited)
+		defer close(run.done)
 		conn, err := transport.NewConn(sv.root, childEnd, transport.Responder,
 			transport.WithIdentity(id, "child"), transport.WithHandler(sv.handle), transport.WithBaseContext(sv.root))
 		served <- err
@@ -60,9 +53,23 @@ func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) 
 		sv.cancel(errParentGone)
 		parentEnd.Close()
 		childEnd.Close()
-		<-r.exited
+		<-run.done
 		return nil, err
 	}
 	r.conn = conn
 	return r, nil
 }
+
+// goroutineRunner is the runner of an actor on the goroutine backend: it
+// has no process, so any signal cancels the actor (its Ref also cuts the
+// link), and it always ends cleanly.
+type goroutineRunner struct {
+	done   chan struct{} // closed once the actor's serving goroutine has returned
+	cancel func()
+}
+
+func (g *goroutineRunner) signal(syscall.Signal) { g.cancel() }
+
+func (g *goroutineRunner) exited() <-chan struct{} { return g.done }
+
+func (g *goroutineRunner) result() runResult { return runResult{clean: true} }

@@ -31,6 +31,8 @@ type config struct {
 	args         []string
 	exe          string
 	output       io.Writer
+	stderr       io.Writer
+	placer       Placer
 	grace        time.Duration
 	killDelay    time.Duration
 	startTimeout time.Duration
@@ -81,6 +83,11 @@ func WithExecutable(path string) Option { return func(c *config) { c.exe = path 
 // Write, and the writes of all actors are serialised; if other code writes
 // to w at the same time, w must be safe for that.
 func WithOutput(w io.Writer) Option { return func(c *config) { c.output = w } }
+
+// WithStderr sends the actor's stderr, line by line as [WithOutput] does,
+// to w instead of WithOutput's writer (which then gets its stdout alone).
+// The tail of stderr in an [*ExitError] is kept either way.
+func WithStderr(w io.Writer) Option { return func(c *config) { c.stderr = w } }
 
 // WithGrace sets how long a cancelled actor may take to exit before SIGTERM
 // (default [DefaultGrace]).

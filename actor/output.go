@@ -56,9 +56,16 @@ func emit(w io.Writer, out []byte, prefixLen int) []byte {
 	if out[len(out)-1] != '\n' {
 		out = append(out, '\n')
 	}
-	lineMu.Lock()
-	_, _ = w.Write(out)
-	lineMu.Unlock()
+	if _, ok := w.(*placeWriter); ok {
+		// A remote actor's output, which its own forwarder emits line by
+		// line under lineMu: holding lineMu here would deadlock a host
+		// agent in this process, whose actors' output is forwarded to it.
+		_, _ = w.Write(out)
+	} else {
+		lineMu.Lock()
+		_, _ = w.Write(out)
+		lineMu.Unlock()
+	}
 	if cap(out) > readSize {
 		return append(make([]byte, 0, 256), out[:prefixLen]...)
 	}

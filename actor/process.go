@@ -75,10 +75,37 @@ func serveParent() int {
 	return code
 }
 
-// startProcess forks the child (on the spawner thread, see startCmd) and
-// completes the handshake. One goroutine per child reaps it, parked in the
-// poller on Linux rather than holding a thread (see exitWatch).
+// startProcess spawns name as an actor: it starts its process (startProc)
+// and completes the handshake over the link.
 func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
+	p, err := startProc(ctx, transport.ActorID{Name: name, ID: newID()}, &cfg, "["+name+"] ")
+	if err != nil {
+		return nil, err
+	}
+	r := newRef(ctx, p.id, cfg, p, &p.out)
+	hctx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
+	defer cancel()
+	handshake := transport.FileConn
+	if cfg.handshake != nil {
+		handshake = cfg.handshake
+	}
+	conn, err := handshake(hctx, p.linkFile, transport.Initiator, transport.WithIdentity(identity(ctx), "parent"),
+		transport.WithHandler(r.serveChild))
+	p.linkFile = nil // the handshake closed it
+	if err != nil {
+		return nil, r.failedStart(ctx, hctx, err)
+	}
+	r.conn = conn
+	return r, nil
+}
+
+// startProc forks the actor's process (on the spawner thread, see
+// startCmd) with the child's end of a socketpair as its link, and returns
+// it with the parent's end in linkFile. Its output is forwarded with each
+// line prefixed. One goroutine per child reaps it, parked in the poller on
+// Linux rather than holding a thread (see exitWatch).
+func startProc(ctx context.Context, id transport.ActorID, cfg *config, prefix string) (*Process, error) {
+	name := id.Name
 	exe := cfg.exe
 	if exe == "" {
 		var err error
@@ -104,21 +131,12 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 		outW.Close()
 		return nil, fmt.Errorf("actor: spawn %s: stderr pipe: %w", name, err)
 	}
-	r := &Ref{
-		id:      transport.ActorID{Name: name, ID: newID()},
-		cfg:     cfg,
-		exited:  make(chan struct{}),
-		cancel:  make(chan struct{}),
-		killReq: make(chan struct{}),
-		ended:   make(chan struct{}),
-		names:   serverFor(ctx).names(),
-	}
 	cmd := exec.Command(exe, cfg.args...)
 	env := cfg.env
 	if !cfg.replaceEnv {
 		env = append(os.Environ(), env...)
 	}
-	cmd.Env = append(env, envActor+"=1", envName+"="+name, envID+"="+r.id.ID)
+	cmd.Env = append(env, envActor+"=1", envName+"="+name, envID+"="+id.ID)
 	if raceEnabled && !strings.Contains(os.Getenv("GORACE"), "atexit_sleep_ms") {
 		// A race-enabled child otherwise sleeps a second before exiting.
 		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
@@ -145,38 +163,17 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 		readProgress(page) // closes it
 		return nil, startError(name, err)
 	}
-	r.cmd = cmd
-	r.id.PID = cmd.Process.Pid
-	r.pipes = []*os.File{outR, errR}
-
-	out := cfg.output
-	if out == nil {
-		out = os.Stderr
-	}
-	prefix := "[" + name + "] "
-	r.output.Add(2)
-	go func() { defer r.output.Done(); forward(outR, out, prefix, nil); outR.Close() }()
-	go func() { defer r.output.Done(); forward(errR, out, prefix, &r.stderr); errR.Close() }()
+	id.PID = cmd.Process.Pid
+	p := &Process{id: id, cmd: cmd, done: make(chan struct{}), linkFile: local}
+	out, errw := cfg.writers(os.Stderr)
+	p.out.start(outR, errR, out, errw, prefix)
 	go func() {
-		r.waitErr = watch.reap(cmd)
+		p.waitErr = watch.reap(cmd)
 		release()
-		r.progress = readProgress(page)
-		close(r.exited)
+		p.progress = readProgress(page)
+		close(p.done)
 	}()
-
-	hctx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
-	defer cancel()
-	handshake := transport.FileConn
-	if cfg.handshake != nil {
-		handshake = cfg.handshake
-	}
-	conn, err := handshake(hctx, local, transport.Initiator, transport.WithIdentity(identity(ctx), "parent"),
-		transport.WithHandler(r.serveChild))
-	if err != nil {
-		return nil, r.failedStart(ctx, hctx, err)
-	}
-	r.conn = conn
-	return r, nil
+	return p, nil
 }
 
 // startError is the error of a spawn whose fork, or the child's exit watch

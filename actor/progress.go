@@ -91,12 +91,11 @@ type progressReport struct {
 // began, and for a batch its item state (stateOK when the page's batch word
 // is this call's).
 func (r *Ref) callFate(id uint64) (known, began bool, state uint32, stateOK bool) {
-	select {
-	case <-r.exited:
-	default:
+	p, ok := r.run.(*Process) // only a process of this host has a page
+	if !ok || !closed(p.done) {
 		return false, false, 0, false
 	}
-	pg := r.progress
+	pg := p.progress
 	if !pg.valid {
 		return false, false, 0, false
 	}

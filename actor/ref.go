@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,7 +64,8 @@ func newID() string {
 }
 
 // A Ref is a running actor: a child process serving its parent over an
-// inherited socketpair. It is valid from Spawn until the actor's nursery
+// inherited socketpair (or a goroutine of this process, or a process on
+// another host, see [Backend] and [OnHost]). It is valid from Spawn until the actor's nursery
 // ends, and after: how the actor ended is decided once, by the goroutine of
 // its task in the nursery, and every report of that end agrees. Calls after
 // the actor has died fail with its [*ExitError] (the same value as its
@@ -75,27 +75,23 @@ func newID() string {
 type Ref struct {
 	id   transport.ActorID
 	cfg  config
-	cmd  *exec.Cmd
+	run  runner   // what the actor runs as: nil for a Ref from Find
+	out  *outputs // its output's forwarding: nil on the goroutine backend
+	host string   // the host it runs on, for a remote actor
 	conn *transport.Conn
 
-	exited     chan struct{} // closed once the process has been waited for
-	waitErr    error
-	progress   progressReport // the dead process's page, read before exited closes
-	opened     atomic.Uint64  // the id of a call opened lately, for notOpened
-	output     sync.WaitGroup // the stdout and stderr forwarders
-	outputOnce sync.Once      // awaitOutput
-	pipes      []*os.File     // the read ends of its stdout and stderr
-	stderr     tailBuffer
-	exitOnce   sync.Once
-	exitErr    *ExitError    // how the process ended, made once (exit)
-	ended      chan struct{} // closed by supervise once end and endErr are set
-	end        endState      // how the actor ended: read only once ended is closed
-	endErr     error         // the one error end reports to the task and the calls; nil for a stop
-	cancel     chan struct{}
-	once       sync.Once
-	killReq    chan struct{}
-	killOnce   sync.Once
-	inproc     context.CancelFunc // set for an actor on the goroutine backend
+	opened   atomic.Uint64 // the id of a call opened lately, for notOpened
+	exitOnce sync.Once
+	exitErr  *ExitError     // how the process ended, made once (exit)
+	lostErr  *HostLostError // its host was lost, made with exitErr
+	clean    bool           // it exited with status 0, made with exitErr
+	ended    chan struct{}  // closed by supervise once end and endErr are set
+	end      endState       // how the actor ended: read only once ended is closed
+	endErr   error          // the one error end reports to the task and the calls; nil for a stop
+	cancel   chan struct{}
+	once     sync.Once
+	killReq  chan struct{}
+	killOnce sync.Once
 
 	names nameRegistry // the spawner's, where the actor's registrations go
 	named atomic.Bool  // a registration passed through its link: its end drops its names
@@ -108,8 +104,18 @@ func (r *Ref) Name() string { return r.id.Name }
 // ID returns the actor's unique id.
 func (r *Ref) ID() string { return r.id.ID }
 
-// PID returns the actor's process id.
+// PID returns the actor's process id (on its host, for a remote actor).
 func (r *Ref) PID() int { return r.id.PID }
+
+// Host returns the name of the host the actor runs on, as its [Placer]
+// reported it: "" for an actor of this host.
+func (r *Ref) Host() string { return r.host }
+
+// newRef makes the Ref of an actor that runs as run, spawned under ctx.
+func newRef(ctx context.Context, id transport.ActorID, cfg config, run runner, out *outputs) *Ref {
+	return &Ref{id: id, cfg: cfg, run: run, out: out, cancel: make(chan struct{}), killReq: make(chan struct{}),
+		ended: make(chan struct{}), names: serverFor(ctx).names()}
+}
 
 // String formats the actor as name[id]@pid; a nil Ref as "<nil>".
 func (r *Ref) String() string {
@@ -130,6 +136,11 @@ func (r *Ref) String() string {
 // the nursery then ends without an error. A process that dies on its own
 // during the stop, before the parent signalled it (a crash, the OOM
 // killer), has died: the task and the calls it cut get its [*ExitError].
+//
+// For an actor on another host ([OnHost]) the ladder runs here and its
+// signals through [Remote.Signal]; if the host is lost during the stop, the
+// stop is no failure, but the task returns only at the [*HostLostError]'s
+// DeadBy, when the actor is certainly dead (the fenced return).
 //
 // Cancel on a Ref from [Find] panics with an error wrapping [ErrNotOwner]:
 // only the nursery that spawned an actor may end it.
@@ -192,6 +203,14 @@ func (r *Ref) Kill() {
 // the whole program, a function that ignores its ctx cannot be killed, and
 // it shares this process's memory limits, stdout and stderr.
 //
+// With [OnHost], the actor is started on another host by a [Placer] (the
+// spawn then costs the Placer's round trip, and its errors, matching
+// [ErrHostUnavailable] and the like, are returned wrapped with the actor's
+// name) and is a task of n all the same: a loss of its host while it runs
+// fails its calls and its task with a [*HostLostError]; during a stop, the
+// task returns without an error, once the actor is certainly dead (the
+// fenced return, see [Ref.Cancel]).
+//
 // A nil ctx or n is an error that says so.
 func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option) (*Ref, error) {
 	if ctx == nil {
@@ -246,11 +265,11 @@ func mainFirst() error {
 func (r *Ref) failedStart(ctx, hctx context.Context, err error) error {
 	if transport.PeerGone(err) {
 		select {
-		case <-r.exited: // it died: its exit says why
+		case <-r.run.exited(): // it died: its exit says why
 		case <-time.After(time.Second):
 		}
 		select {
-		case <-r.exited:
+		case <-r.run.exited():
 			return r.diedBeforeHandshake(err)
 		default:
 		}
@@ -271,7 +290,9 @@ func (r *Ref) failedStart(ctx, hctx context.Context, err error) error {
 func (r *Ref) diedBeforeHandshake(err error) error {
 	ee := r.exit()
 	switch {
-	case r.waitErr == nil:
+	case r.lostErr != nil:
+		return fmt.Errorf("actor: spawn %s: %w", r.id, r.lostErr)
+	case r.clean:
 		return fmt.Errorf("%w %s: it exited before the handshake: call actor.Main() first in main: %w",
 			ErrNoHandshake, r.id, err)
 	case strings.Contains(ee.Stderr, noMainLine):
@@ -291,28 +312,31 @@ func (r *Ref) kill() {
 // signal sends sig to the actor's process. An actor on the goroutine
 // backend has no process: any signal cancels it and cuts its link.
 func (r *Ref) signal(sig syscall.Signal) {
-	if r.inproc != nil {
-		r.inproc()
-		if r.conn != nil {
-			go r.conn.Close() // Close waits for the link's goroutines
-		}
-		return
+	r.run.signal(sig)
+	if r.inproc() && r.conn != nil {
+		go r.conn.Close() // Close waits for the link's goroutines
 	}
-	_ = r.cmd.Process.Signal(sig)
 }
 
-// waitExit waits until the process has been waited for. An actor on the
-// goroutine backend whose function ignores its ctx can never be forced to
-// end: after the kill delay it is abandoned (documented on Spawn).
+// inproc reports whether the actor runs on the goroutine backend.
+func (r *Ref) inproc() bool {
+	_, ok := r.run.(*goroutineRunner)
+	return ok
+}
+
+// waitExit waits until the process has been waited for (or its host
+// lost). An actor on the goroutine backend whose function ignores its ctx
+// can never be forced to end: after the kill delay it is abandoned
+// (documented on Spawn).
 func (r *Ref) waitExit() {
-	if r.inproc == nil {
-		<-r.exited
+	if !r.inproc() {
+		<-r.run.exited()
 		return
 	}
 	t := time.NewTimer(r.cfg.killDelay)
 	defer t.Stop()
 	select {
-	case <-r.exited:
+	case <-r.run.exited():
 	case <-t.C:
 	}
 }
@@ -326,23 +350,11 @@ func (r *Ref) waitExit() {
 const waitDelay = 500 * time.Millisecond
 
 // awaitOutput waits, once the process has exited, until its output has
-// been forwarded, for at most waitDelay. Concurrent callers all wait for
-// the first.
+// been forwarded, for at most waitDelay.
 func (r *Ref) awaitOutput() {
-	r.outputOnce.Do(func() {
-		done := make(chan struct{})
-		go func() { r.output.Wait(); close(done) }()
-		t := time.NewTimer(waitDelay)
-		defer t.Stop()
-		select {
-		case <-done:
-		case <-t.C:
-			for _, f := range r.pipes {
-				f.Close() // the forwarders' reads end
-			}
-			<-done
-		}
-	})
+	if r.out != nil {
+		r.out.await()
+	}
 }
 
 // closeLink closes the link once the process has exited, after reading

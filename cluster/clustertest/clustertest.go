@@ -1,0 +1,221 @@
+// Package clustertest starts a whole grove cluster inside a test: embedded
+// NATS servers on 127.0.0.1 with generated credentials and the
+// permissions of production, a fault proxy in front of each host's server
+// to partition or reset it, joined clients, and at the end a check that
+// no process of the cluster is left.
+//
+//	tc := clustertest.Start(t, clustertest.Servers(3))
+//	c := tc.Client(t) // a cluster.Join as the client user
+//	tc.Partition("a") // the agent of host a is cut off, sockets open
+//	tc.Heal("a")
+//
+// Agent processes are started with Cluster.AgentEnv in their environment:
+// it carries the cluster's ID, their credentials and the URL of their
+// host's fault proxy.
+package clustertest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/grove-rt/grove/cluster"
+	"github.com/grove-rt/grove/cluster/embed"
+)
+
+// DefaultDeadInterval is the tests' T: a dead peer is found in about half
+// a second, short enough for fault tests and long enough for two busy
+// cores.
+const DefaultDeadInterval = 400 * time.Millisecond
+
+// startTimeout bounds Start and every Join of the harness.
+const startTimeout = 10 * time.Second
+
+// sweepGrace is how long the cleanup lets the cluster's processes take to
+// exit before it kills them and fails the test.
+const sweepGrace = 2 * time.Second
+
+// An Option configures Start.
+type Option func(*options)
+
+type options struct {
+	servers int
+	dead    time.Duration
+	hosts   []string
+}
+
+// Servers sets the number of NATS servers (3 by default).
+func Servers(n int) Option { return func(o *options) { o.servers = n } }
+
+// DeadInterval sets the cluster's T (DefaultDeadInterval by default).
+func DeadInterval(d time.Duration) Option { return func(o *options) { o.dead = d } }
+
+// Hosts names the cluster's hosts ("a", "b", "c" by default): each gets an
+// agent user and a fault proxy in front of server i mod Servers for the
+// i-th host.
+func Hosts(names ...string) Option { return func(o *options) { o.hosts = names } }
+
+// A Cluster is a test's cluster, made by Start. Its methods may be called
+// from any goroutine.
+type Cluster struct {
+	id      string
+	hosts   []string
+	dead    time.Duration
+	servers *embed.Servers
+	proxies map[string]*proxy
+}
+
+// Start starts the cluster of opts and registers its teardown with
+// t.Cleanup: the fault proxies are closed, the servers shut down (joined),
+// and every process whose environment carries the cluster's ID must be
+// gone within 2 s (survivors are killed and fail the test). Cleanups
+// registered after Start (Client, agents) run before it. Starting three
+// servers takes some tens of milliseconds; Start fails t if they are not
+// up within 10 s.
+func Start(t testing.TB, opts ...Option) *Cluster {
+	t.Helper()
+	o := options{servers: 3, dead: DefaultDeadInterval, hosts: []string{"a", "b", "c"}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	id := make([]byte, 8)
+	_, err := rand.Read(id)
+	require.NoError(t, err)
+	tc := &Cluster{id: hex.EncodeToString(id), hosts: o.hosts, dead: o.dead, proxies: map[string]*proxy{}}
+
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	tc.servers, err = embed.Start(ctx, embed.Options{
+		Servers:      o.servers,
+		Hosts:        o.hosts,
+		DeadInterval: o.dead,
+		// An agent reaches only its own proxy, never a server it
+		// discovered: the proxy is its whole network.
+		NoAdvertise: true,
+	})
+	require.NoError(t, err, "clustertest: start the servers")
+	t.Cleanup(tc.teardown(t))
+	for i, h := range o.hosts {
+		p, err := newProxy(tc.servers.Server(i % tc.servers.Len()).Addr().String())
+		require.NoError(t, err)
+		tc.proxies[h] = p
+	}
+	return tc
+}
+
+// teardown is Start's cleanup.
+func (tc *Cluster) teardown(t testing.TB) func() {
+	return func() {
+		for h, p := range tc.proxies {
+			if err := p.close(); err != nil {
+				t.Errorf("clustertest: close the fault proxy of host %s: %v", h, err)
+			}
+		}
+		tc.servers.Shutdown()
+		if left := sweep(tc.id, sweepGrace); len(left) > 0 {
+			t.Errorf("clustertest: processes of cluster %s left behind (killed now): %v", tc.id, left)
+		}
+	}
+}
+
+// ID is the cluster's random ID, which its processes carry in their
+// environment.
+func (tc *Cluster) ID() string { return tc.id }
+
+// Name is the cluster name C.
+func (tc *Cluster) Name() string { return tc.servers.Name() }
+
+// DeadInterval is the cluster's T.
+func (tc *Cluster) DeadInterval() time.Duration { return tc.dead }
+
+// Hosts are the cluster's host IDs.
+func (tc *Cluster) Hosts() []string { return slices.Clone(tc.hosts) }
+
+// Servers are the embedded NATS servers, e.g. to shut one down.
+func (tc *Cluster) Servers() *embed.Servers { return tc.servers }
+
+// URL is the client URL of server i, not through any proxy.
+func (tc *Cluster) URL(i int) string { return tc.servers.URL(i) }
+
+// ProxyURL is the client URL of host h's fault proxy.
+func (tc *Cluster) ProxyURL(h string) string { return tc.proxy(h).URL() }
+
+// Config is the cluster.Config of user (embed.ClientUser, embed.SysUser
+// or embed.AgentUser(h)) with its credentials and the cluster's T. An
+// agent's URL is its host's fault proxy; the other users get every
+// server's URL. It panics for an unknown user.
+func (tc *Cluster) Config(user string) cluster.Config {
+	u, err := tc.servers.User(user)
+	if err != nil {
+		panic(err)
+	}
+	cfg := cluster.Config{
+		Name:         tc.servers.Name(),
+		User:         u.Name,
+		URLs:         tc.servers.URLs(),
+		NKeySeed:     u.Seed,
+		DeadInterval: tc.dead,
+	}
+	for _, h := range tc.hosts {
+		if user == embed.AgentUser(h) {
+			cfg.URLs = []string{tc.ProxyURL(h)}
+		}
+	}
+	return cfg
+}
+
+// Client joins the cluster as the client user (a root program) and closes
+// the connection when t ends. It fails t if the join does not succeed
+// within 10 s.
+func (tc *Cluster) Client(t testing.TB) *cluster.Cluster {
+	t.Helper()
+	return tc.Join(t, tc.Config(embed.ClientUser))
+}
+
+// Join joins the cluster with cfg (from Config, possibly changed) and
+// closes the connection when t ends. It fails t if the join does not
+// succeed within 10 s.
+func (tc *Cluster) Join(t testing.TB, cfg cluster.Config) *cluster.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	c, err := cluster.Join(ctx, cfg)
+	require.NoError(t, err, "clustertest: join as %s", cfg.User)
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("clustertest: close the connection of %s: %v", cfg.User, err)
+		}
+	})
+	return c
+}
+
+// Partition cuts host h off: its fault proxy stops forwarding both ways
+// and keeps the sockets open, as a network partition does; nothing is
+// lost, what was sent arrives after Heal unless an end gave up first.
+func (tc *Cluster) Partition(h string) { tc.proxy(h).blackhole() }
+
+// Heal undoes Partition.
+func (tc *Cluster) Heal(h string) { tc.proxy(h).pass() }
+
+// Reset closes both sockets of every connection through host h's fault
+// proxy (a link reset, a server failover); new connections pass.
+func (tc *Cluster) Reset(h string) { tc.proxy(h).reset() }
+
+func (tc *Cluster) proxy(h string) *proxy {
+	p, ok := tc.proxies[h]
+	if !ok {
+		panic(fmt.Sprintf("clustertest: no host %q in this cluster: it has %v (clustertest.Hosts)", h, tc.hosts))
+	}
+	return p
+}
+
+func (tc *Cluster) agentUser(h string) string {
+	tc.proxy(h)
+	return embed.AgentUser(h)
+}

@@ -1,0 +1,61 @@
+package clustertest
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/grove-rt/grove/cluster"
+)
+
+// The environment of an agent process (Cluster.AgentEnv): how it finds
+// and joins its cluster. Its credentials travel in its environment, which
+// only its user and root can read (/proc/<pid>/environ is mode 0400).
+const (
+	envName = "GROVE_CLUSTERTEST_NAME"
+	envHost = "GROVE_CLUSTERTEST_HOST"
+	envUser = "GROVE_CLUSTERTEST_USER"
+	envURLs = "GROVE_CLUSTERTEST_URLS"
+	envSeed = "GROVE_CLUSTERTEST_SEED"
+	envDead = "GROVE_CLUSTERTEST_DEAD_INTERVAL"
+)
+
+// AgentEnv is the environment, as KEY=value entries to append to a
+// process's, of the agent of host h: this cluster's ID (which the process
+// sweep looks for), its name, the agent's user and nkey seed, the URL of
+// the host's fault proxy and the dead interval. It panics if h is not one
+// of the cluster's hosts.
+func (tc *Cluster) AgentEnv(h string) []string {
+	cfg := tc.Config(tc.agentUser(h))
+	return []string{
+		envID + "=" + tc.id,
+		envName + "=" + cfg.Name,
+		envHost + "=" + h,
+		envUser + "=" + cfg.User,
+		envURLs + "=" + strings.Join(cfg.URLs, ","),
+		envSeed + "=" + string(cfg.NKeySeed),
+		envDead + "=" + cfg.DeadInterval.String(),
+	}
+}
+
+// configFromEnv is the agent's side of AgentEnv: its host and its
+// cluster.Config, read with getenv (os.Getenv), or an error if the
+// environment is not an agent's.
+func configFromEnv(getenv func(string) string) (host string, cfg cluster.Config, err error) {
+	host = getenv(envHost)
+	if getenv(envID) == "" || host == "" {
+		return "", cfg, fmt.Errorf("clustertest: %s and %s are not set: this process was not started with Cluster.AgentEnv", envID, envHost)
+	}
+	dead, err := time.ParseDuration(getenv(envDead))
+	if err != nil {
+		return "", cfg, fmt.Errorf("clustertest: %s: %w", envDead, err)
+	}
+	cfg = cluster.Config{
+		Name:         getenv(envName),
+		User:         getenv(envUser),
+		URLs:         strings.Split(getenv(envURLs), ","),
+		NKeySeed:     []byte(getenv(envSeed)),
+		DeadInterval: dead,
+	}
+	return host, cfg, nil
+}

@@ -1,0 +1,196 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/grove-rt/grove/cluster/internal/subject"
+)
+
+// Reconnection settings (scaleout design §5.4 rule 3): a client whose server
+// goes away tries the others every 100 ms (plus jitter), for as long as it
+// is open, and buffers nothing meanwhile: the bearer retransmits what a
+// reconnect lost.
+const (
+	reconnectWait   = 100 * time.Millisecond
+	reconnectJitter = 100 * time.Millisecond
+	// connectTimeout bounds one connection attempt (dial, TLS, CONNECT).
+	connectTimeout = 2 * time.Second
+	// closeTimeout bounds Close's wait for the client's last callback.
+	closeTimeout = 5 * time.Second
+)
+
+// A Cluster is this program's connection to a cluster, made by Join. Its
+// methods may be called from any goroutine.
+type Cluster struct {
+	cfg    Config
+	nc     *nats.Conn
+	closed chan struct{} // closed by the client's ClosedHandler
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Join connects to the cluster of cfg as cfg.User, authenticating with its
+// nkey, and returns once connected. It tries the URLs in turn until one
+// accepts, retrying every 100 ms while none answers, until ctx ends; a
+// refusal of the credentials ends it at once with ErrAuth, a Config
+// without credentials with ErrNoCredentials. Once joined, the connection
+// pings every DeadInterval/2 and, when its server goes away, reconnects to
+// any of the URLs until Close. It owns a few goroutines of the NATS client
+// (reader, flusher, callbacks), which Close ends.
+func Join(ctx context.Context, cfg Config) (*Cluster, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	kp, err := nkeys.FromSeed(cfg.NKeySeed)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: Config.NKeySeed is not an nkey seed (it starts \"SU\"): %w", err)
+	}
+	defer kp.Wipe()
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: Config.NKeySeed: %w", err)
+	}
+	c := &Cluster{cfg: cfg, closed: make(chan struct{})}
+	d := &joinDialer{ctx: ctx}
+	defer d.joined()
+	// The seed is kept (a copy) for the signatures of reconnections.
+	seed := append([]byte(nil), cfg.NKeySeed...)
+	sign := func(nonce []byte) ([]byte, error) {
+		kp, err := nkeys.FromSeed(seed)
+		if err != nil {
+			return nil, err
+		}
+		defer kp.Wipe()
+		return kp.Sign(nonce)
+	}
+	opts := []nats.Option{
+		nats.Name("grove " + cfg.Name + " " + cfg.User),
+		nats.Nkey(pub, sign),
+		nats.CustomInboxPrefix(subject.InboxPrefix(cfg.User)),
+		nats.SetCustomDialer(d),
+		nats.ReconnectWait(reconnectWait),
+		nats.ReconnectJitter(reconnectJitter, reconnectJitter),
+		nats.MaxReconnects(-1),
+		nats.ReconnectBufSize(-1),
+		nats.PingInterval(cfg.DeadInterval / 2),
+		nats.MaxPingsOutstanding(2),
+		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
+		// Asynchronous errors (a permission violation) reach the
+		// subscription or request they concern; none is printed.
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
+	}
+	if cfg.TLS != nil {
+		opts = append(opts, nats.Secure(cfg.TLS), nats.TLSHandshakeFirst())
+	}
+	urls := strings.Join(cfg.URLs, ",")
+	for {
+		timeout := connectTimeout
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+			timeout = max(time.Until(dl), time.Millisecond)
+		}
+		d.setTimeout(timeout)
+		nc, err := nats.Connect(urls, append(opts, nats.Timeout(timeout))...)
+		if err == nil {
+			d.joined()
+			if err := ctx.Err(); err != nil {
+				nc.Close()
+				<-c.closed
+				return nil, fmt.Errorf("cluster: join %s as %s: %w", cfg.Name, cfg.User, context.Cause(ctx))
+			}
+			c.nc = nc
+			return c, nil
+		}
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
+			return nil, fmt.Errorf("%w (cluster %s, user %s, nkey %s: check Config.User and Config.NKeySeed against the servers' users): %w",
+				ErrAuth, cfg.Name, cfg.User, pub, err)
+		}
+		t := time.NewTimer(reconnectWait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("cluster: join %s as %s at %s: %w (last attempt: %w)", cfg.Name, cfg.User, urls, context.Cause(ctx), err)
+		case <-t.C:
+		}
+	}
+}
+
+// Conn is the cluster's NATS connection, for the packages of this module
+// (natslink) and for diagnostics. It stays the Cluster's: do not close it
+// or replace its handlers.
+func (c *Cluster) Conn() *nats.Conn { return c.nc }
+
+// Close closes the connection and returns once the NATS client's
+// goroutines have delivered their last callback, within a few
+// milliseconds. Messages not yet flushed are dropped. Later calls return
+// the first call's result.
+func (c *Cluster) Close() error {
+	c.closeOnce.Do(func() {
+		c.nc.Close()
+		t := time.NewTimer(closeTimeout)
+		defer t.Stop()
+		select {
+		case <-c.closed:
+		case <-t.C:
+			c.closeErr = fmt.Errorf("cluster: the NATS client of %s did not report its close within %v", c.cfg.User, closeTimeout)
+		}
+	})
+	return c.closeErr
+}
+
+// joinDialer dials the servers for the NATS client. While Join runs, a
+// dial, and the handshake on its connection, end when Join's context does;
+// afterwards (reconnections) they are bounded by the client's timeout only.
+type joinDialer struct {
+	mu      sync.Mutex
+	timeout time.Duration   // set before each attempt of Join, then fixed
+	ctx     context.Context // Join's; nil once joined
+	stops   []func() bool
+}
+
+func (d *joinDialer) setTimeout(t time.Duration) {
+	d.mu.Lock()
+	d.timeout = t
+	d.mu.Unlock()
+}
+
+// Dial implements nats.CustomDialer.
+func (d *joinDialer) Dial(network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	ctx, timeout := d.ctx, d.timeout
+	d.mu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	conn, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx != nil {
+		// Break the handshake if Join's context ends during it.
+		d.stops = append(d.stops, context.AfterFunc(d.ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) }))
+	}
+	return conn, nil
+}
+
+// joined detaches the dialer from Join's context.
+func (d *joinDialer) joined() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, stop := range d.stops {
+		stop()
+	}
+	d.ctx, d.stops = nil, nil
+}

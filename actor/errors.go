@@ -193,12 +193,8 @@ func remoteError(ei *transport.ErrorInfo) error {
 		return errors.Join(members...)
 	}
 	if x := ei.Exit; x != nil {
-		ee := &ExitError{Actor: ei.Source, Code: x.Code, Signal: syscall.Signal(x.Signal), Stderr: x.Stderr,
+		return &ExitError{Actor: ei.Source, Host: x.Host, Code: x.Code, Signal: syscall.Signal(x.Signal), Stderr: x.Stderr,
 			Via: ei.Via, Context: ei.Context}
-		if h, ok := strings.CutPrefix(ei.Message, ee.status()+" on host "); ok {
-			ee.Host = h
-		}
-		return ee
 	}
 	return &RemoteError{Source: ei.Source, Type: ei.Type, Message: ei.Message, Stack: ei.Stack,
 		Via: ei.Via, Context: ei.Context, is: ei.Is}
@@ -377,13 +373,9 @@ func onHost(h string) string {
 	return " on host " + h
 }
 
-// wireInfo is the error's wire form. The exit map has no key for the host
-// (yet): the host crosses in the message, the status followed by
-// onHost(Host), which remoteError reads back by computing the status from
-// the exit map's code and signal, so that only that exact suffix is taken
-// for a host.
+// wireInfo is the error's wire form; the host crosses in the exit map.
 func (e *ExitError) wireInfo() *transport.ErrorInfo {
 	return &transport.ErrorInfo{Type: fmt.Sprintf("%T", e), Message: e.status() + onHost(e.Host), Source: e.Actor,
 		Via: e.Via, Context: e.Context,
-		Exit: &transport.ExitInfo{Code: e.Code, Signal: int(e.Signal), Stderr: e.Stderr}}
+		Exit: &transport.ExitInfo{Code: e.Code, Signal: int(e.Signal), Stderr: e.Stderr, Host: e.Host}}
 }

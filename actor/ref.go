@@ -136,6 +136,7 @@ func (r *Ref) String() string {
 // the nursery then ends without an error. A process that dies on its own
 // during the stop, before the parent signalled it (a crash, the OOM
 // killer), has died: the task and the calls it cut get its [*ExitError].
+//
 // For an actor on another host ([OnHost]) the ladder runs here and its
 // signals through [Remote.Signal]; if the host is lost during the stop, the
 // stop is no failure, but the task returns only at the [*HostLostError]'s

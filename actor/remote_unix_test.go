@@ -217,15 +217,10 @@ func TestRemoteCancelEscalates(t *testing.T) {
 	p := newLoopPlacer(t)
 	var start time.Time
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "headstrong", actor.OnHost(p), actor.WithGrace(grace), actor.WithKillDelay(killDelay))
+		_, _, err := runningHeadstrong(ctx, n, "headstrong", p, true, actor.WithGrace(grace), actor.WithKillDelay(killDelay))
 		if err != nil {
 			return err
 		}
-		st, err := headstrong.Open(ctx, ref, true) // ignores ctx and SIGTERM
-		if err != nil {
-			return err
-		}
-		<-st.C
 		start = time.Now()
 		n.Cancel(nil)
 		return nil
@@ -246,15 +241,10 @@ func TestRemoteKill(t *testing.T) {
 	p := newLoopPlacer(t)
 	var callErr error
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "doomed", actor.OnHost(p), actor.WithGrace(time.Hour))
+		ref, st, err := runningHeadstrong(ctx, n, "doomed", p, true, actor.WithGrace(time.Hour))
 		if err != nil {
 			return err
 		}
-		st, err := headstrong.Open(ctx, ref, true)
-		if err != nil {
-			return err
-		}
-		<-st.C
 		ref.Kill()
 		callErr = st.Err()
 		return nil
@@ -277,15 +267,10 @@ func TestRemoteHostLostWhileRunning(t *testing.T) {
 			close(siblingCancelled)
 			return nil
 		})
-		ref, err := actor.Spawn(ctx, n, "far", actor.OnHost(p))
+		_, st, err := runningHeadstrong(ctx, n, "far", p, false)
 		if err != nil {
 			return err
 		}
-		st, err := headstrong.Open(ctx, ref, false)
-		if err != nil {
-			return err
-		}
-		<-st.C
 		p.remote(0).loseHost()
 		callErr = st.Err()
 		return nil
@@ -310,15 +295,10 @@ func TestRemoteHostLostWhileStoppingIsFenced(t *testing.T) {
 	p.deadBy = 400 * time.Millisecond
 	var lostAt time.Time
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "far", actor.OnHost(p), actor.WithGrace(time.Hour))
+		ref, _, err := runningHeadstrong(ctx, n, "far", p, true, actor.WithGrace(time.Hour))
 		if err != nil {
 			return err
 		}
-		st, err := headstrong.Open(ctx, ref, true)
-		if err != nil {
-			return err
-		}
-		<-st.C
 		ref.Cancel() // the ladder waits an hour for the grace...
 		lostAt = time.Now()
 		p.remote(0).loseHost() // ...when the host is lost
@@ -373,6 +353,23 @@ func TestBuildIDIsGoBuildID(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, strings.TrimSpace(string(want)), actor.BuildID())
 	require.Equal(t, actor.BuildID(), actor.BuildID())
+}
+
+// runningHeadstrong spawns name through p and returns it once a call of
+// headstrong runs there, which ignores its ctx (and SIGTERM if
+// ignoreTerm).
+func runningHeadstrong(ctx context.Context, n *nursery.Nursery, name string, p *loopPlacer, ignoreTerm bool,
+	opts ...actor.Option) (*actor.Ref, *actor.Stream[int], error) {
+	ref, err := actor.Spawn(ctx, n, name, append(opts, actor.OnHost(p))...)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := headstrong.Open(ctx, ref, ignoreTerm)
+	if err != nil {
+		return nil, nil, err
+	}
+	<-st.C
+	return ref, st, nil
 }
 
 // errAs returns err as a T, failing the test if it is not one.

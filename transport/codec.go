@@ -268,6 +268,9 @@ func encodeValue(e *msgpack.Encoder, v any) error {
 		}
 		return nil
 	case *ExitInfo:
+		if v.Host != "" {
+			return encodeMap(e, "code", int64(v.Code), "signal", int64(v.Signal), "stderr", v.Stderr, "host", v.Host)
+		}
 		return encodeMap(e, "code", int64(v.Code), "signal", int64(v.Signal), "stderr", v.Stderr)
 	case []*ErrorInfo:
 		if err := e.EncodeArrayLen(len(v)); err != nil {

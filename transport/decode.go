@@ -282,6 +282,8 @@ func decodeExitInfo(d *msgpack.Decoder) (*ExitInfo, error) {
 			x.Signal = int(v)
 		case "stderr":
 			x.Stderr, err = d.DecodeString()
+		case "host":
+			x.Host, err = d.DecodeString()
 		default:
 			return false, nil
 		}

@@ -21,6 +21,8 @@ func TestErrorInfoExitContextAndGroupRoundTrip(t *testing.T) {
 				Via: []transport.ActorID{b}, Context: []string{"spawn a"},
 				Exit: &transport.ExitInfo{Code: 3, Stderr: "fatal error: x\n"}},
 			{Type: "panic", Message: "boom", Stack: "goroutine 1 [running]:\n", Source: b, Is: []string{"io.EOF"}},
+			{Type: "*actor.ExitError", Message: "process killed by signal SIGKILL (9) on host h2", Source: a,
+				Exit: &transport.ExitInfo{Code: -1, Signal: 9, Host: "h2"}},
 		},
 	}}
 	frame, err := transport.AppendFrame(nil, want)

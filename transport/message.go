@@ -164,4 +164,7 @@ type ExitInfo struct {
 	Signal int
 	// Stderr is the end of what the process wrote to its standard error.
 	Stderr string
+	// Host is the host the process ran on, for an actor on another host;
+	// "" for one of the sender's own host.
+	Host string
 }

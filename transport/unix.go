@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -103,7 +104,7 @@ func establishUnix(ctx context.Context, nc net.Conn, side Side, cfg *config) (*C
 	}
 	c, err := establish(ctx, nc, side, cfg, nil)
 	var nh *noHelloError
-	if errors.As(err, &nh) && !errors.Is(nh.err, os.ErrDeadlineExceeded) {
+	if errors.As(err, &nh) && sentInstead(nh.err) {
 		if side == Initiator {
 			return nil, authError("no Hello after the listener's preface (%v): the listener must require a shared secret, "+
 				"which this dialer lacks; dial with the same WithSecret", nh.err)
@@ -112,6 +113,17 @@ func establishUnix(ctx context.Context, nc net.Conn, side Side, cfg *config) (*C
 			"which this listener lacks; listen with the same WithSecret", nh.err)
 	}
 	return c, err
+}
+
+// sentInstead reports whether the failure to read a Hello means the peer
+// sent something else in its place (a partial or foreign frame), rather
+// than that it went away before sending anything (a clean EOF at a frame's
+// start, a reset) or said nothing in time: only the first is the sign of a
+// secret this side lacks.
+func sentInstead(err error) bool {
+	gone := errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return !gone && !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // privateDir makes sure dir exists, is a real directory owned by this

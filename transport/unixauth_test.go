@@ -215,3 +215,31 @@ func TestStreamPeer(t *testing.T) {
 	require.True(t, got.Initiator, "the dialer is the initiator")
 	require.Equal(t, c.Local(), got, "the handler sees the Hello the dialer sent")
 }
+
+// TestUnixPeerGoneIsNotAnAuthFailure: a listener that goes away after its
+// preface, without sending anything in place of its Hello (it died), fails
+// the dial as a peer gone, not as a secret the dialer lacks.
+func TestUnixPeerGoneIsNotAnAuthFailure(t *testing.T) {
+	t.Parallel()
+	path := unixPath(t)
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
+	ln, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	defer ln.Close()
+	served := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			_, err = c.Write([]byte(transport.Preface))
+			c.Close()
+		}
+		served <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = transport.DialUnix(ctx, path)
+	require.Error(t, err)
+	require.NoError(t, <-served)
+	require.NotErrorIs(t, err, transport.ErrAuth, "a peer that died is not a missing secret: %v", err)
+	require.True(t, transport.PeerGone(err), "the dial's error says the peer went away: %v", err)
+}

@@ -113,6 +113,7 @@ type Link struct {
 	ackSent   uint64  // the last cumulative ack sent
 	lastNack  time.Time
 	lastHeard time.Time
+	grace     time.Time // no silence verdict before it (set after a stall of this process)
 	peerFin   bool
 	readable  chan struct{} // closed (and replaced) when data, fin or an end arrives
 }
@@ -613,7 +614,9 @@ func (l *Link) receiveLoop() {
 func (l *Link) heartbeat() {
 	defer l.wg.Done()
 	t := l.cfg.DeadInterval
-	timer := time.NewTimer(t / 4)
+	wait := t / 4
+	planned := time.Now().Add(wait)
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
 		select {
@@ -621,24 +624,32 @@ func (l *Link) heartbeat() {
 			return
 		case <-timer.C:
 		}
-		timer.Reset(l.tick(time.Now()))
+		now := time.Now()
+		wait = l.tick(now, now.Sub(planned))
+		planned = now.Add(wait)
+		timer.Reset(wait)
 	}
 }
 
-// tick runs the heartbeat's checks at now and returns the wait until the
-// next one.
-func (l *Link) tick(now time.Time) time.Duration {
+// tick runs the heartbeat's checks at now, late after it was due, and
+// returns the wait until the next one.
+func (l *Link) tick(now time.Time, late time.Duration) time.Duration {
 	t := l.cfg.DeadInterval
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
 		return t
 	}
-	if silence := now.Sub(l.lastHeard); silence >= t && !l.peerFin {
+	if silence := now.Sub(l.lastHeard); silence >= t && !l.peerFin && !now.Before(l.grace) {
 		if l.pending != nil && l.pending() > 0 {
 			// Messages arrived but the receiver has not run yet (a starved
 			// scheduler): that is life, not silence.
 			l.lastHeard = now
+		} else if late > t/8 {
+			// This process itself stalled (this timer fired late): the
+			// peer's messages may be unread in the socket. One more look,
+			// T/4 from now, after a ping.
+			l.grace = now.Add(t / 4)
 		} else {
 			l.failLocked(&SilenceError{Silence: silence, DeadInterval: t})
 			return t
@@ -650,6 +661,9 @@ func (l *Link) tick(now time.Time) time.Duration {
 		_ = l.publishLocked(encodeU64(typePing, l.nextSeq-1, l.consumed))
 	}
 	next := min(l.lastSent.Add(t/4).Sub(now), l.lastHeard.Add(t).Sub(now))
+	if g := l.grace.Sub(now); g > 0 && g < next {
+		next = g
+	}
 	return max(next, time.Millisecond)
 }
 

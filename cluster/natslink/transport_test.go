@@ -122,7 +122,8 @@ func TestTransport64MiBFrame(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 64 MiB frame: not in -short")
 	}
-	t.Parallel()
+	// Not parallel: under the race detector its copies stall the process,
+	// which would stretch the other tests' timers.
 	client, _ := conns(t, natslink.Config{DeadInterval: 5 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()

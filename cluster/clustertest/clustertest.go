@@ -9,9 +9,11 @@
 //	tc.Partition("a") // the agent of host a is cut off, sockets open
 //	tc.Heal("a")
 //
-// Agent processes are started with Cluster.AgentEnv in their environment:
-// it carries the cluster's ID, their credentials and the URL of their
-// host's fault proxy.
+// tc.Agent(t, "a") starts host a's agent as a separate process (the test
+// binary re-executed: its TestMain calls AgentMain after actor.Main), with
+// Cluster.AgentEnv in its environment: the cluster's ID, its credentials
+// and the URL of its host's fault proxy. tc.Kill, tc.Stop and tc.Cont
+// crash it or hang it with its actors.
 package clustertest
 
 import (

@@ -4,6 +4,7 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"syscall"
@@ -295,6 +296,26 @@ func TestAgentHostileRequests(t *testing.T) {
 			return err
 		}
 		ref.Cancel()
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// Spread puts each actor on the host running the fewest.
+func TestRemoteSpread(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a", "b"))
+	tc.Agent(t, "a")
+	tc.Agent(t, "b")
+	c := tc.Client(t)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		hosts := map[string]int{}
+		for i := range 4 {
+			ref, err := actor.Spawn(ctx, n, fmt.Sprint("w", i), actor.OnHost(c.Spread()), actor.WithOutput(&syncBuffer{}))
+			require.NoError(t, err)
+			hosts[ref.Host()]++
+		}
+		require.Equal(t, map[string]int{"a": 2, "b": 2}, hosts)
+		n.Cancel(nil)
 		return nil
 	})
 	require.NoError(t, err)

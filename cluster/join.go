@@ -34,6 +34,7 @@ type Cluster struct {
 	cfg    Config
 	nc     *nats.Conn
 	closed chan struct{} // closed by the client's ClosedHandler
+	m      members       // the view of the hosts, and the links held
 
 	closeOnce sync.Once
 	closeErr  error
@@ -86,6 +87,7 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 		nats.PingInterval(cfg.DeadInterval / 2),
 		nats.MaxPingsOutstanding(2),
 		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
+		nats.ReconnectHandler(func(*nats.Conn) { c.m.resume() }),
 		// Asynchronous errors (a permission violation) reach the
 		// subscription or request they concern; none is printed.
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
@@ -109,6 +111,11 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 				return nil, fmt.Errorf("cluster: join %s as %s: %w", cfg.Name, cfg.User, context.Cause(ctx))
 			}
 			c.nc = nc
+			if err := c.m.start(c); err != nil {
+				nc.Close()
+				<-c.closed
+				return nil, fmt.Errorf("cluster: join %s as %s: %w", cfg.Name, cfg.User, err)
+			}
 			return c, nil
 		}
 		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
@@ -137,6 +144,7 @@ func (c *Cluster) Conn() *nats.Conn { return c.nc }
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
 		c.nc.Close()
+		defer c.m.stop()
 		t := time.NewTimer(closeTimeout)
 		defer t.Stop()
 		select {

@@ -9,9 +9,11 @@
 //	tc.Partition("a") // the agent of host a is cut off, sockets open
 //	tc.Heal("a")
 //
-// Agent processes are started with Cluster.AgentEnv in their environment:
-// it carries the cluster's ID, their credentials and the URL of their
-// host's fault proxy.
+// tc.Agent(t, "a") starts host a's agent as a separate process (the test
+// binary re-executed: its TestMain calls AgentMain after actor.Main), with
+// Cluster.AgentEnv in its environment: the cluster's ID, its credentials
+// and the URL of its host's fault proxy. tc.Kill, tc.Stop and tc.Cont
+// crash it or hang it with its actors.
 package clustertest
 
 import (
@@ -20,6 +22,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,6 +72,9 @@ type Cluster struct {
 	dead    time.Duration
 	servers *embed.Servers
 	proxies map[string]*proxy
+
+	mu     sync.Mutex
+	agents map[string]*Agent // by host, while running (Agent)
 }
 
 // Start starts the cluster of opts and registers its teardown with
@@ -87,7 +93,7 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	id := make([]byte, 8)
 	_, err := rand.Read(id)
 	require.NoError(t, err)
-	tc := &Cluster{id: hex.EncodeToString(id), hosts: o.hosts, dead: o.dead, proxies: map[string]*proxy{}}
+	tc := &Cluster{id: hex.EncodeToString(id), hosts: o.hosts, dead: o.dead, proxies: map[string]*proxy{}, agents: map[string]*Agent{}}
 
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()

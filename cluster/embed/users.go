@@ -84,6 +84,7 @@ func clientPermissions(c, u string) *server.Permissions {
 			subject.Host(c, "*", "ctl"),
 			subject.Host(c, "*", "ping"),
 			subject.Link(c, "*", u, "*", "up"),
+			subject.Survey(c),
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{
 			subject.Link(c, "*", u, "*", "dn"),

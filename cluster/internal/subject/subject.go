@@ -63,3 +63,8 @@ func InboxPrefix(u string) string { return "_INBOX_" + u }
 func Inboxes(u string) string { return InboxPrefix(u) + ".>" }
 
 func join(tokens ...string) string { return strings.Join(tokens, ".") }
+
+// Survey is the subject on which a caller asks every agent of cluster c
+// for its host record (each answers to the request's inbox): how a newly
+// joined client learns the hosts without waiting for their announcements.
+func Survey(c string) string { return join("grove", c, "ev", "survey") }

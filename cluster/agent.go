@@ -1,0 +1,440 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/cluster/internal/subject"
+	"github.com/grove-rt/grove/cluster/natslink"
+	"github.com/grove-rt/grove/nursery"
+)
+
+// DefaultOrphanGrace is AgentConfig.OrphanGrace when it is zero.
+const DefaultOrphanGrace = time.Second
+
+// AgentConfig configures a host agent ([Serve]).
+type AgentConfig struct {
+	// Config says how the agent joins its cluster; its User is the
+	// agent's ("agent-" and Host, the default when it is empty).
+	Config
+	// Host is this host's ID ([a-z0-9-], up to 63 characters), unique in
+	// the cluster.
+	Host string
+	// Labels describe the host for placement ([Where]).
+	Labels map[string]string
+	// OrphanGrace is how long an actor whose parent's link ended without
+	// a stop (silence for T, or a close) gets to exit on the EOF of its
+	// own link before the agent kills it. DefaultOrphanGrace if zero.
+	OrphanGrace time.Duration
+	// MaxActors is the most actors the agent runs at once: beyond it a
+	// spawn is refused with an error matching actor.ErrNoCapacity (and
+	// Any and Spread try another host). 0 for no limit.
+	MaxActors int
+	// SysSeed, if set, is the nkey seed of the cluster's system-account
+	// user (SysUser, "sys" if empty): the agent then watches the servers'
+	// connection events and reports a host whose agent's connection
+	// closed, once a ping confirms it, in milliseconds (the crash path).
+	// Core hosts set it.
+	SysSeed []byte
+	SysUser string
+}
+
+// Serve runs a host agent of the cluster in this process until ctx ends:
+// it starts actors for callers on other hosts (re-executing this binary:
+// call [actor.Main] first in main), relays their links, signals them on
+// request, and kills an actor whose parent is gone within OrphanGrace of
+// noticing. Every actor is a task of the agent's nursery; when ctx ends,
+// each gets its ladder (its link closed, SIGTERM after its grace, SIGKILL
+// after its kill delay) and Serve returns once all have been reaped and
+// the agent's connection closed: nil after ctx's end, or the error that
+// stopped it (a configuration mistake, a join that failed).
+//
+// Actor processes get the agent's environment without its credentials:
+// every variable whose value holds the agent's or the system user's seed
+// is left out.
+func Serve(ctx context.Context, cfg AgentConfig) error {
+	if err := subject.Check("cluster: AgentConfig.Host", cfg.Host, subject.MaxName); err != nil {
+		return err
+	}
+	if cfg.User == "" {
+		cfg.User = subject.Agent(cfg.Host)
+	}
+	if cfg.OrphanGrace == 0 {
+		cfg.OrphanGrace = DefaultOrphanGrace
+	}
+	if cfg.OrphanGrace < 0 {
+		return fmt.Errorf("cluster: AgentConfig.OrphanGrace is %v: set it to a positive duration, or 0 for %v", cfg.OrphanGrace, DefaultOrphanGrace)
+	}
+	if cfg.SysUser == "" {
+		cfg.SysUser = "sys"
+	}
+	c, err := Join(ctx, cfg.Config)
+	if err != nil {
+		return fmt.Errorf("cluster: agent of %s: %w", cfg.Host, err)
+	}
+	defer c.Close()
+	var sys *Cluster
+	if len(cfg.SysSeed) > 0 {
+		scfg := c.cfg
+		scfg.User, scfg.NKeySeed = cfg.SysUser, cfg.SysSeed
+		if sys, err = Join(ctx, scfg); err != nil {
+			return fmt.Errorf("cluster: agent of %s: the system user for membership: %w", cfg.Host, err)
+		}
+		defer sys.Close()
+	}
+	a := &agent{c: c, cfg: cfg, name: c.cfg.Name, incarnation: newLinkID()[:13],
+		env: childEnv(os.Environ(), cfg.NKeySeed, cfg.SysSeed), children: map[string]*child{}}
+	err = nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error { return a.run(ctx, n, sys) })
+	// Every actor has been reaped and its exit reported: the host is down.
+	_ = c.nc.Publish(evHostDown(a.name, cfg.Host), encode(hostDown{Host: cfg.Host, Incarnation: a.incarnation, Reason: "agent stopped"}))
+	_ = c.nc.FlushTimeout(downFlush)
+	if ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, context.Cause(ctx))) {
+		return nil // stopped as asked
+	}
+	return err
+}
+
+// An agent is Serve's state.
+type agent struct {
+	c           *Cluster
+	cfg         AgentConfig
+	name        string // the cluster name C
+	incarnation string
+	env         []string // the children's environment
+
+	mu       sync.Mutex
+	children map[string]*child // by caller "." link
+}
+
+// flushTimeout bounds the agent's wait for its server to confirm its
+// subscriptions.
+const flushTimeout = 5 * time.Second
+
+// downFlush bounds the wait for the server to take the agent's last
+// announcement: a partitioned agent stops all the same.
+const downFlush = 500 * time.Millisecond
+
+// agentQueue bounds the requests waiting for the agent's loop; beyond it
+// NATS drops them (a slow consumer) and their callers time out.
+const agentQueue = 1024
+
+// run subscribes to the host's requests and serves them on this goroutine
+// until ctx ends; each actor started is a task of n.
+func (a *agent) run(ctx context.Context, n *nursery.Nursery, sys *Cluster) error {
+	nc := a.c.nc
+	reqs := make(chan *nats.Msg, agentQueue)
+	var subs []*nats.Subscription
+	defer func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	}()
+	for _, subj := range []string{subject.HostAll(a.name, a.cfg.Host), evSurvey(a.name)} {
+		s, err := nc.ChanSubscribe(subj, reqs)
+		if err != nil {
+			return fmt.Errorf("cluster: agent of %s: subscribe to %s: %w", a.cfg.Host, subj, err)
+		}
+		subs = append(subs, s)
+	}
+	var events chan *nats.Msg
+	if sys != nil {
+		events = make(chan *nats.Msg, agentQueue)
+		s, err := sys.nc.ChanSubscribe("$SYS.ACCOUNT.*.DISCONNECT", events)
+		if err != nil {
+			return fmt.Errorf("cluster: agent of %s: subscribe to the servers' DISCONNECT events: %w", a.cfg.Host, err)
+		}
+		subs = append(subs, s)
+	}
+	// Subscriptions reach the server before the announcement does.
+	if err := nc.FlushTimeout(flushTimeout); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("cluster: agent of %s: flush: %w", a.cfg.Host, err)
+	}
+	if sys != nil {
+		_ = sys.nc.FlushTimeout(flushTimeout)
+	}
+	announce := func() { _ = nc.Publish(evHostUp(a.name, a.cfg.Host), encode(a.record())) }
+	announce()
+	a.c.m.onReconnect(announce)
+	defer a.c.m.onReconnect(nil)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-reqs:
+			a.serve(ctx, n, m)
+		case m := <-events:
+			a.disconnected(ctx, n, m)
+		}
+	}
+}
+
+// serve answers one request.
+func (a *agent) serve(ctx context.Context, n *nursery.Nursery, m *nats.Msg) {
+	op := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	switch op {
+	case "spawn":
+		_ = m.Respond(encode(a.spawn(ctx, n, m.Data)))
+	case "ctl":
+		_ = m.Respond(encode(a.ctl(m.Data)))
+	case "ping":
+		_ = m.Respond(encode(a.record()))
+	case "survey": // announced again, on the events every client reads
+		_ = a.c.nc.Publish(evHostUp(a.name, a.cfg.Host), encode(a.record()))
+	}
+}
+
+func (a *agent) record() hostRecord {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return hostRecord{Host: a.cfg.Host, Incarnation: a.incarnation, Labels: a.cfg.Labels, Build: actor.BuildID(),
+		Actors: len(a.children), OrphanGrace: a.cfg.OrphanGrace}
+}
+
+// spawn starts the actor req asks for and its relay, a task of n.
+func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte) spawnReply {
+	var req spawnRequest
+	if err := decode("spawn request", data, &req); err != nil {
+		return spawnReply{Err: refuse(kindBad, "%v", err)}
+	}
+	if ctx.Err() != nil {
+		return spawnReply{Err: refuse(kindGone, "the agent of %s is stopping", a.cfg.Host)}
+	}
+	if build := actor.BuildID(); req.Build != build {
+		return spawnReply{Err: refuse(kindBuild, "it runs build %q, the caller %q: deploy the caller's build on %s",
+			build, req.Build, a.cfg.Host)}
+	}
+	a.mu.Lock()
+	full := a.cfg.MaxActors > 0 && len(a.children) >= a.cfg.MaxActors
+	a.mu.Unlock()
+	if full {
+		return spawnReply{Err: refuse(kindCapacity, "it runs %d actors, its AgentConfig.MaxActors", a.cfg.MaxActors)}
+	}
+	if req.Exe != "" {
+		return spawnReply{Err: refuse(kindAuth, "the agent of %s runs only its own executable, not %q", a.cfg.Host, req.Exe)}
+	}
+	if err := subject.Check("link", req.Link, 26); err != nil {
+		return spawnReply{Err: refuse(kindBad, "%v", err)}
+	}
+	if err := subject.Check("caller", req.Caller, subject.MaxUser); err != nil {
+		return spawnReply{Err: refuse(kindBad, "%v", err)}
+	}
+	dead := req.Dead
+	if dead <= 0 {
+		dead = a.c.cfg.DeadInterval
+	}
+	link, err := natslink.New(a.c.nc, natslink.Config{
+		Send:         subject.Link(a.name, a.cfg.Host, req.Caller, req.Link, "dn"),
+		Recv:         subject.Link(a.name, a.cfg.Host, req.Caller, req.Link, "up"),
+		DeadInterval: dead,
+	})
+	if err != nil {
+		return spawnReply{Err: refuse(kindStart, "%v", err)}
+	}
+	env := a.env
+	if req.EnvOnly {
+		env = nil
+	}
+	env = append(append([]string(nil), env...), req.Env...)
+	opts := []actor.Option{
+		actor.WithOutput(&logWriter{link: link, fd: 1}), actor.WithStderr(&logWriter{link: link, fd: 2}),
+		actor.WithArgs(req.Args...), actor.WithEnvOnly(env...), actor.WithDir(req.Dir),
+	}
+	proc, err := actor.StartProcess(ctx, req.Name, req.ID, opts...)
+	if err != nil {
+		link.Close()
+		return spawnReply{Err: refuse(kindStart, "%v", err)}
+	}
+	ch := &child{a: a, key: req.Caller + "." + req.Link, proc: proc, link: link, grace: req.Grace, killDelay: req.KillDelay}
+	a.mu.Lock()
+	a.children[ch.key] = ch
+	a.mu.Unlock()
+	a.c.m.addLink(link)
+	n.Go(ch.run)
+	return spawnReply{PID: proc.PID(), Incarnation: a.incarnation, OrphanGrace: a.cfg.OrphanGrace}
+}
+
+// ctl signals the actor of a link.
+func (a *agent) ctl(data []byte) ctlReply {
+	var req ctlRequest
+	if err := decode("ctl request", data, &req); err != nil {
+		return ctlReply{Err: refuse(kindBad, "%v", err)}
+	}
+	a.mu.Lock()
+	ch := a.children[req.Caller+"."+req.Link]
+	a.mu.Unlock()
+	if ch == nil {
+		return ctlReply{Err: refuse(kindGone, "no actor of link %s runs on %s", req.Link, a.cfg.Host)}
+	}
+	sig := syscall.Signal(req.Signal)
+	if sig != syscall.SIGTERM && sig != syscall.SIGKILL && sig != syscall.SIGINT {
+		return ctlReply{Err: refuse(kindAuth, "the agent sends only SIGINT, SIGTERM and SIGKILL, not %v", sig)}
+	}
+	_ = ch.proc.Signal(sig) // an actor that has just exited gets nothing; its exit is on its way
+	return ctlReply{}
+}
+
+// confirmPing bounds the ping that confirms a host's loss (scaleout
+// design §5.7): a host merely reconnecting to another server answers it.
+const confirmPing = 200 * time.Millisecond
+
+// disconnected handles a $SYS DISCONNECT event: if the connection was a
+// host agent's, a task pings that host and, without an answer, reports it
+// down to the cluster.
+func (a *agent) disconnected(ctx context.Context, n *nursery.Nursery, m *nats.Msg) {
+	var ev struct {
+		Client struct {
+			Name string `json:"name"`
+		} `json:"client"`
+		Reason string `json:"reason"`
+	}
+	if decode("DISCONNECT event", m.Data, &ev) != nil {
+		return
+	}
+	h, ok := strings.CutPrefix(ev.Client.Name, "grove "+a.name+" "+subject.Agent(""))
+	if !ok || h == a.cfg.Host || subject.Check("host", h, subject.MaxName) != nil {
+		return
+	}
+	if ev.Reason == "Server Shutdown" {
+		return // its server went away: the agent reconnects to another
+	}
+	n.Go(func(ctx context.Context) error {
+		pctx, cancel := context.WithTimeout(ctx, confirmPing)
+		defer cancel()
+		if _, err := a.c.nc.RequestWithContext(pctx, subject.Host(a.name, h, "ping"), nil); err == nil || ctx.Err() != nil {
+			return nil // it answers (it reconnected elsewhere), or we are stopping
+		}
+		// The incarnation this agent last heard of: a stale report never
+		// downs a restarted agent.
+		_ = a.c.nc.Publish(evHostDown(a.name, h), encode(hostDown{Host: h, Incarnation: a.c.m.incarnation(h),
+			Reason: "agent's connection closed (" + ev.Reason + ")"}))
+		return nil
+	})
+}
+
+// A child is an actor the agent runs for a remote parent.
+type child struct {
+	a                *agent
+	key              string
+	proc             *actor.Process
+	link             *natslink.Link
+	grace, killDelay time.Duration
+}
+
+// relayDrain bounds the wait, after the actor's exit, for the last bytes
+// it wrote on its link.
+const relayDrain = 500 * time.Millisecond
+
+// run relays the actor's link to its parent's until the actor ends, then
+// reports its exit and closes the parent's link. If the parent's link ends
+// first (silence, or closed without a stop) the actor is an orphan: its
+// link is closed and it is killed after the orphan grace. If the agent
+// stops (ctx), the actor gets its ladder.
+func (ch *child) run(ctx context.Context) error {
+	defer func() {
+		ch.a.mu.Lock()
+		delete(ch.a.children, ch.key)
+		ch.a.mu.Unlock()
+		ch.a.c.m.removeLink(ch.link)
+	}()
+	own := ch.proc.Link()
+	parentGone := make(chan struct{})
+	childEOF := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // parent → actor
+		defer wg.Done()
+		_, _ = io.Copy(own, ch.link)
+		close(parentGone)
+	}()
+	go func() { // actor → parent
+		defer wg.Done()
+		_, _ = io.Copy(ch.link, own)
+		close(childEOF)
+	}()
+	select {
+	case <-ch.proc.Done():
+	case <-parentGone:
+		own.Close() // EOF: the actor cancels its tree and exits
+		ch.killAfter(ch.a.cfg.OrphanGrace, syscall.SIGKILL)
+	case <-ctx.Done():
+		own.Close()
+		if !ch.killAfter(ch.grace, syscall.SIGTERM) {
+			ch.killAfter(ch.killDelay, syscall.SIGKILL)
+		}
+	}
+	err := ch.proc.Wait()
+	t := time.NewTimer(relayDrain)
+	select {
+	case <-childEOF:
+	case <-t.C:
+	}
+	t.Stop()
+	own.Close()
+	var x natslink.Exit
+	var ee *actor.ExitError
+	if errors.As(err, &ee) {
+		x = natslink.Exit{Code: ee.Code, Signal: int(ee.Signal), Stderr: ee.Stderr}
+	}
+	_ = ch.link.SendExit(x)
+	ch.link.Close() // fin; the parent's side ends the up copy
+	wg.Wait()
+	return nil
+}
+
+// killAfter waits d for the actor's exit, then sends it sig; it reports
+// whether the actor exited within d.
+func (ch *child) killAfter(d time.Duration, sig syscall.Signal) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch.proc.Done():
+		return true
+	case <-t.C:
+		_ = ch.proc.Signal(sig)
+		if sig == syscall.SIGKILL {
+			<-ch.proc.Done()
+		}
+		return false
+	}
+}
+
+// A logWriter sends an actor's output, which StartProcess writes line by
+// line, to its parent as natslink Log messages.
+type logWriter struct {
+	link *natslink.Link
+	fd   int
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	lines := strings.Split(strings.TrimSuffix(string(p), "\n"), "\n")
+	_ = w.link.SendLog(natslink.Log{FD: w.fd, Lines: lines}) // a parent gone loses the output, not the actor
+	return len(p), nil
+}
+
+// childEnv is env without the variables whose value holds one of the
+// secrets: an actor holds no credentials (scaleout design §4.1).
+func childEnv(env []string, secrets ...[]byte) []string {
+	var out []string
+next:
+	for _, kv := range env {
+		_, v, _ := strings.Cut(kv, "=")
+		for _, s := range secrets {
+			if len(s) > 0 && bytes.Contains([]byte(v), bytes.TrimSpace(s)) {
+				continue next
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}

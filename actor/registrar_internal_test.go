@@ -15,7 +15,7 @@ import (
 // owner, whatever the order of their arrival.
 func TestRegistrarRefusesRegistrationsOfADroppedSubtree(t *testing.T) {
 	ctx := context.Background()
-	r := &registrar{names: map[string]*nameSet{}, live: map[uint64]*liveEntry{}, ended: map[uint64]*transport.ErrorInfo{}}
+	r := newRegistrar()
 	a, a1 := transport.ActorID{ID: "a"}, transport.ActorID{ID: "a1"}
 	require.NoError(t, r.drop(ctx, []string{"a", "a1"}, nil))
 	_, err := r.register(ctx, nameEntry{Name: "x", Actor: a1, Path: []string{"a", "a1"}})

@@ -153,7 +153,12 @@ func (h *peerHost) track(c *transport.Conn) {
 	rev, name, isPeer := parseRole(c.Peer().Role)
 	h.mu.Lock()
 	r := h.regs[name]
-	if !isPeer || h.closed || r == nil || r.rev != 0 && r.rev != rev {
+	if h.closed { // no call of c can be admitted: its close is quick
+		h.mu.Unlock()
+		c.Close()
+		return
+	}
+	if !isPeer || r == nil || r.rev != 0 && r.rev != rev {
 		h.cut(c)
 		h.mu.Unlock()
 		return
@@ -170,8 +175,9 @@ func (h *peerHost) track(c *transport.Conn) {
 	h.mu.Unlock()
 }
 
-// cut closes c in a goroutine of the host's. h.mu is held (so that wait,
-// which holds it to see the host closed, cannot miss one).
+// cut closes c in a goroutine of the host's. h.mu is held, and the host
+// is not closed but by close itself: so no cut starts once close has
+// returned, and wait, after it, joins every one.
 func (h *peerHost) cut(c *transport.Conn) {
 	h.cutting.Add(1)
 	go func() {

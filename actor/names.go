@@ -157,11 +157,8 @@ func Register(ctx context.Context, name string, opts ...RegisterOption) (*Regist
 	for _, o := range opts {
 		o(&cfg)
 	}
-	for _, fn := range cfg.expose {
-		if reserved(fn) {
-			return nil, fmt.Errorf("actor: Register %q: %s is one of grove's reserved functions, which peers may never call: "+
-				"expose your own functions only", name, fn)
-		}
+	if err := checkEntry(nameEntry{Name: name, Expose: cfg.expose}); err != nil {
+		return nil, err // what the registrar, and each parent on the way, would refuse
 	}
 	sv := serverFor(ctx)
 	reg := sv.names()

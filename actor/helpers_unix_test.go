@@ -34,6 +34,8 @@ func runHelper() (int, bool) {
 	switch os.Getenv(helperEnv) {
 	case "nomain":
 		return forgetMain(), true
+	case "registerbeforemain":
+		return registerBeforeMain(), true
 	case "fds":
 		return spawnWithoutDescriptors(), true
 	case "threadcap":
@@ -230,6 +232,22 @@ func spawnWithoutProcesses() int {
 	fmt.Printf("spawn error: %v\n", err)
 	if errors.Is(err, syscall.EAGAIN) {
 		fmt.Println("eagain")
+	}
+	return 0
+}
+
+// registerBeforeMain is a process started as an actor that uses discovery
+// before actor.Main has taken over, and prints what each call returned.
+func registerBeforeMain() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := actor.Register(ctx, "before-main")
+	fmt.Printf("register: %v\n", err)
+	_, err = actor.Find(ctx, "before-main")
+	fmt.Printf("find: %v\n", err)
+	for _, err := range actor.Watch(ctx, "before-main") {
+		fmt.Printf("watch: %v\n", err)
+		break
 	}
 	return 0
 }

@@ -40,9 +40,13 @@ func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) 
 		case <-conn.Done(): // the parent's end is gone
 		}
 		sv.cancel(errParentGone)
+		// The peers' connections are cut first, and joined last: a peer's
+		// call that ignores its ctx must not keep the parent's answers
+		// from being flushed (the actor is abandoned after the kill delay).
 		sv.host.close()
-		sv.links.close()
-		conn.Close() // flushes the answers, then waits for the calls that did not answer
+		sv.links.close(id, context.Cause(sv.root))
+		conn.Close()   // flushes the answers, then waits for the calls that did not answer
+		sv.host.wait() // the peers' calls
 	}()
 	conn, err := transport.NewConn(ctx, parentEnd, transport.Initiator,
 		transport.WithIdentity(identity(ctx), "parent"), transport.WithHandler(r.serveChild))

@@ -34,20 +34,46 @@ type dropArgs struct {
 	Why  *transport.ErrorInfo
 }
 
+// unregisterArgs are the arguments of fnUnregister: like a drop's, the path
+// is prefixed by each parent on the way, so that an actor can remove only
+// the registrations of its own subtree.
+type unregisterArgs struct {
+	Path []string
+	Rev  uint64
+}
+
+// errLinkGone is the error of a call on the registry of an actor whose
+// link to its parent has ended (it has ended, or is ending).
+var errLinkGone = errors.New("the link to its parent is gone")
+
 // An uplink is the registry of an actor: calls on the link to its parent.
 type uplink struct{ sv *server }
 
 // conn waits for the link to be established (a call can run before the
-// server has recorded it).
+// server has recorded it). A link established serves for as long as it
+// lives, the actor's stop notwithstanding: its ending children's drops go
+// through it.
 func (u uplink) conn(ctx context.Context) (*transport.Conn, error) {
 	select {
 	case <-u.sv.linked:
-		return u.sv.link.Load(), nil
-	case <-u.sv.root.Done():
-		return nil, fmt.Errorf("actor %s: the link to its parent is gone: %w", u.sv.id, context.Cause(u.sv.root))
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
+	default:
+		select {
+		case <-u.sv.linked:
+		case <-u.sv.root.Done():
+			select {
+			case <-u.sv.linked:
+			default:
+				return nil, fmt.Errorf("actor %s: %w: %w", u.sv.id, errLinkGone, context.Cause(u.sv.root))
+			}
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
 	}
+	c := u.sv.link.Load()
+	if c == nil || closed(c.Done()) {
+		return nil, fmt.Errorf("actor %s: %w", u.sv.id, errLinkGone)
+	}
+	return c, nil
 }
 
 // open starts fn on the parent.
@@ -56,7 +82,11 @@ func (u uplink) open(ctx context.Context, fn string, args any) (*transport.Strea
 	if err != nil {
 		return nil, err
 	}
-	return c.Call(ctx, fn, args)
+	s, err := c.Call(ctx, fn, args)
+	if err != nil && closed(c.Done()) {
+		return nil, fmt.Errorf("actor %s: %w: %w", u.sv.id, errLinkGone, err)
+	}
+	return s, err
 }
 
 // next receives the stream's next message; when ctx ends first it cancels
@@ -103,8 +133,8 @@ func (u uplink) register(ctx context.Context, e nameEntry) (nameEntry, error) {
 	return got, err
 }
 
-func (u uplink) unregister(ctx context.Context, rev uint64) error {
-	return u.call(ctx, fnUnregister, rev, nil)
+func (u uplink) unregister(ctx context.Context, path []string, rev uint64) error {
+	return u.call(ctx, fnUnregister, unregisterArgs{Path: path, Rev: rev}, nil)
 }
 
 func (u uplink) lookup(ctx context.Context, name string) ([]nameEntry, error) {
@@ -182,16 +212,25 @@ func (r *Ref) serveChild(s *transport.Stream) {
 			break
 		}
 		e.Path = append([]string{r.id.ID}, e.Path...)
+		if err = checkEntry(e); err != nil {
+			break
+		}
 		r.named.Store(true)
 		out, err = r.names.register(ctx, e)
 	case fnUnregister:
-		var rev uint64
-		if err = s.DecodeArgs(&rev); err == nil {
-			err = r.names.unregister(ctx, rev)
+		var u unregisterArgs
+		if err = s.DecodeArgs(&u); err == nil {
+			u.Path = append([]string{r.id.ID}, u.Path...)
+			if err = checkPath(u.Path); err == nil {
+				err = r.names.unregister(ctx, u.Path, u.Rev)
+			}
 		}
 	case fnLookup, fnWait:
 		var name string
 		if err = s.DecodeArgs(&name); err != nil {
+			break
+		}
+		if err = checkName(fn, name); err != nil {
 			break
 		}
 		if fn == fnLookup {
@@ -202,7 +241,9 @@ func (r *Ref) serveChild(s *transport.Stream) {
 	case fnWatch:
 		var name string
 		if err = s.DecodeArgs(&name); err == nil {
-			err = r.names.watch(ctx, name, func(c nameChange) bool { return s.Yield(ctx, c) == nil })
+			if err = checkName(fn, name); err == nil {
+				err = r.names.watch(ctx, name, func(c nameChange) bool { return s.Yield(ctx, c) == nil })
+			}
 		}
 		if err == nil {
 			return // the caller cancelled it, or is gone: nobody to answer
@@ -210,7 +251,10 @@ func (r *Ref) serveChild(s *transport.Stream) {
 	case fnDrop:
 		var d dropArgs
 		if err = s.DecodeArgs(&d); err == nil {
-			err = r.names.drop(ctx, append([]string{r.id.ID}, d.Path...), d.Why)
+			d.Path = append([]string{r.id.ID}, d.Path...)
+			if err = checkPath(d.Path); err == nil {
+				err = r.names.drop(ctx, d.Path, d.Why)
+			}
 		}
 	case fnGone:
 		var rev uint64
@@ -245,3 +289,29 @@ func (r *Ref) dropNames() {
 	defer cancel()
 	_ = r.names.drop(ctx, []string{r.id.ID}, why)
 }
+
+// errNoMainYet is the error of discovery in a process started as an actor
+// before Main has taken over: that process's code is no actor's, and only
+// Main's server reaches the tree's registrar.
+var errNoMainYet = errors.New("actor: discovery by name was used in a process started as an actor, " +
+	"before actor.Main() took over: call actor.Main() first in main, and Register, Find, Wait and Watch " +
+	"from the actor's functions, with their ctx")
+
+// noRegistry is the registry of a process started as an actor before Main
+// has taken over: every call fails with errNoMainYet.
+type noRegistry struct{}
+
+func (noRegistry) register(context.Context, nameEntry) (nameEntry, error) {
+	return nameEntry{}, errNoMainYet
+}
+func (noRegistry) unregister(context.Context, []string, uint64) error  { return errNoMainYet }
+func (noRegistry) lookup(context.Context, string) ([]nameEntry, error) { return nil, errNoMainYet }
+func (noRegistry) wait(context.Context, string) ([]nameEntry, error)   { return nil, errNoMainYet }
+func (noRegistry) watch(context.Context, string, func(nameChange) bool) error {
+	return errNoMainYet
+}
+func (noRegistry) drop(context.Context, []string, *transport.ErrorInfo) error { return errNoMainYet }
+func (noRegistry) gone(context.Context, uint64) (*transport.ErrorInfo, error) {
+	return nil, errNoMainYet
+}
+func (noRegistry) secret(context.Context) ([]byte, error) { return nil, errNoMainYet }

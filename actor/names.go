@@ -112,14 +112,17 @@ func (r *Registration) Revision() uint64 { return r.entry.Rev }
 
 // Close removes the registration: Find no longer returns it, watchers see
 // it gone, and the peer Refs found through it fail their calls with an
-// [*ActorGoneError]. It waits for the registrar's answer, bounded by ctx.
-// Closing twice, or after the actor has ended, does nothing.
+// [*ActorGoneError]. It waits for the registrar's answer, bounded by ctx,
+// and never for the peers' calls in flight (they are cut, and their
+// answers fail). Closing twice, or after the actor has ended, does nothing
+// and returns nil.
 func (r *Registration) Close(ctx context.Context) error {
 	if ctx == nil {
 		return fmt.Errorf("actor: Registration.Close %q: nil ctx: pass the caller's ctx (or context.Background())", r.name)
 	}
 	r.host.remove(r.name, r.hosted)
-	if err := r.reg.unregister(ctx, r.entry.Rev); err != nil && !transport.PeerGone(err) {
+	err := r.reg.unregister(ctx, nil, r.entry.Rev)
+	if err != nil && !transport.PeerGone(err) && !errors.Is(err, errLinkGone) {
 		return fmt.Errorf("actor: Registration.Close %q: %w", r.name, err)
 	}
 	return nil
@@ -127,7 +130,14 @@ func (r *Registration) Close(ctx context.Context) error {
 
 // Register makes the calling actor findable under name: the actor whose
 // call ctx is (or derives from), or this process if ctx comes from outside
-// any actor's call (the root process, or an actor process's own code). The
+// any actor's call (the root process, or an actor process's own code).
+//
+// Pass the ctx of the actor's call, never context.Background() from
+// inside it: on the goroutine backend (and under WebAssembly) every actor
+// lives in the root process, and a ctx from outside any call registers the
+// root process, not the actor, so the name outlives the actor. In a
+// process started as an actor, Register (and Find, FindAll, Wait, Watch)
+// before actor.Main() has taken over fails: call actor.Main() first. The
 // registration lasts until that actor exits, however it ends, or Close is
 // called; its parent removes it when it sees the exit, before the actor's
 // task in the parent's nursery ends, so a name never outlives its owner.
@@ -147,11 +157,8 @@ func Register(ctx context.Context, name string, opts ...RegisterOption) (*Regist
 	for _, o := range opts {
 		o(&cfg)
 	}
-	for _, fn := range cfg.expose {
-		if reserved(fn) {
-			return nil, fmt.Errorf("actor: Register %q: %s is one of grove's reserved functions, which peers may never call: "+
-				"expose your own functions only", name, fn)
-		}
+	if err := checkEntry(nameEntry{Name: name, Expose: cfg.expose}); err != nil {
+		return nil, err // what the registrar, and each parent on the way, would refuse
 	}
 	sv := serverFor(ctx)
 	reg := sv.names()
@@ -201,18 +208,40 @@ func Find(ctx context.Context, name string) (*Ref, error) {
 		return nil, fmt.Errorf("actor: Find %q: %w", name, err)
 	}
 	rand.Shuffle(len(entries), func(i, j int) { entries[i], entries[j] = entries[j], entries[i] })
-	var last error
+	ref, err := dialAny(ctx, reg, entries)
+	switch {
+	case ref != nil:
+		return ref, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("actor: Find %q: %w", name, context.Cause(ctx))
+	case err != nil && !dialGone(err):
+		return nil, fmt.Errorf("actor: Find %q: %w", name, err)
+	}
+	return nil, notFound("Find", name, err)
+}
+
+// dialAny returns a peer Ref to the first of entries it reaches. When none
+// can be reached, the error is a failure that says nothing of whether its
+// registrant lives (see [dialGone]) if there was one, else the last.
+func dialAny(ctx context.Context, reg nameRegistry, entries []nameEntry) (*Ref, error) {
+	var failed, last error
 	for _, e := range entries {
 		ref, err := dialPeer(ctx, reg, e)
 		if err == nil {
 			return ref, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("actor: Find %q: %w", name, context.Cause(ctx))
+			return nil, context.Cause(ctx)
 		}
 		last = err
+		if !dialGone(err) && failed == nil {
+			failed = fmt.Errorf("%s: %w", e.Actor, err)
+		}
 	}
-	return nil, notFound("Find", name, last)
+	if failed != nil {
+		return nil, failed
+	}
+	return nil, last
 }
 
 // notFound is the error of a name nobody lives under.
@@ -245,6 +274,9 @@ func FindAll(ctx context.Context, name string) ([]*Ref, error) {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("actor: FindAll %q: %w", name, context.Cause(ctx))
 			}
+			if !dialGone(err) {
+				return nil, fmt.Errorf("actor: FindAll %q: %s: %w", name, e.Actor, err)
+			}
 			continue // it has just gone
 		}
 		refs = append(refs, ref)
@@ -263,24 +295,36 @@ func Wait(ctx context.Context, name string) (*Ref, error) {
 	if err := checkName("Wait", name); err != nil {
 		return nil, err
 	}
-	reg := serverFor(ctx).names()
+	ref, err := waitFor(ctx, serverFor(ctx).names(), name)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("actor: Wait %q: %w", name, context.Cause(ctx))
+		}
+		return nil, fmt.Errorf("actor: Wait %q: %w", name, err)
+	}
+	return ref, nil
+}
+
+// waitFor is Wait on the registry reg.
+func waitFor(ctx context.Context, reg nameRegistry, name string) (*Ref, error) {
 	for {
 		entries, err := reg.wait(ctx, name)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("actor: Wait %q: %w", name, context.Cause(ctx))
-			}
-			return nil, fmt.Errorf("actor: Wait %q: %w", name, err)
+			return nil, err
 		}
-		for _, e := range entries {
-			if ref, err := dialPeer(ctx, reg, e); err == nil {
-				return ref, nil
-			}
+		ref, err := dialAny(ctx, reg, entries)
+		switch {
+		case ref != nil:
+			return ref, nil
+		case ctx.Err() != nil:
+			return nil, context.Cause(ctx)
+		case err != nil && !dialGone(err):
+			return nil, err
 		}
 		// Each had just gone: wait for the registrar to see it, then again.
 		for _, e := range entries {
 			if _, err := reg.gone(ctx, e.Rev); err != nil {
-				return nil, fmt.Errorf("actor: Wait %q: %w", name, context.Cause(ctx))
+				return nil, err
 			}
 		}
 	}

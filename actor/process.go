@@ -61,11 +61,14 @@ func serveParent() int {
 	if exitBy == nil {
 		exitBy = after(orphanExit)
 	}
+	// Every close is bounded by exitBy: a call that ignores its ctx, the
+	// parent's or a peer's, must not keep the process from exiting.
 	sv.host.close()
-	sv.links.close()
 	closed := make(chan struct{})
 	go func() {
-		conn.Close() // flushes the answers, then waits for the calls that did not answer
+		sv.links.close(sv.id, context.Cause(sv.root))
+		conn.Close()   // flushes the answers, then waits for the calls that did not answer
+		sv.host.wait() // the peers' calls
 		close(closed)
 	}()
 	select {

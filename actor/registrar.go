@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/grove-rt/grove/transport"
@@ -42,7 +43,10 @@ type nameChange struct {
 // cluster's) implements it too; nothing here knows of a network.
 type nameRegistry interface {
 	register(ctx context.Context, e nameEntry) (nameEntry, error)
-	unregister(ctx context.Context, rev uint64) error
+	// unregister removes the registration rev, if it lives in the
+	// subtree at path (each parent on the way prefixes its child's id; the
+	// root process's own calls, with an empty path, may remove any).
+	unregister(ctx context.Context, path []string, rev uint64) error
 	lookup(ctx context.Context, name string) ([]nameEntry, error)
 	// wait is lookup that blocks until the answer is not empty.
 	wait(ctx context.Context, name string) ([]nameEntry, error)
@@ -63,9 +67,25 @@ type nameRegistry interface {
 // the end of, for peers that ask why their peer went (gone).
 const maxEnded = 1024
 
-// maxDropped bounds how many ended actors the registrar remembers, to
-// refuse the registrations of theirs that arrive after their drop.
-const maxDropped = 4096
+// maxDropped and maxDroppedBytes bound how many ended subtrees the
+// registrar remembers, to refuse the registrations of theirs that arrive
+// after their drop.
+const (
+	maxDropped      = 4096
+	maxDroppedBytes = 1 << 20
+)
+
+// The bounds of what an actor may make the registrar hold: the registrar
+// refuses anything beyond them (each parent on the way checks too), so
+// that no actor, however hostile, gets it to hold unbounded memory.
+const (
+	maxPerActor = 1024 // live registrations of one actor
+	maxDepth    = 64   // actors on a registration's path: the tree's depth
+	maxIDLen    = 64   // bytes of an actor id on a path
+	maxExpose   = 256  // functions a registration exposes
+	maxFuncName = 256  // bytes of one of them
+	maxAddr     = 256  // bytes of the registrant's address
+)
 
 // The registrar is the root process's: the one map of the tree's names.
 // It is process-wide because the root process is the registrar.
@@ -76,10 +96,15 @@ var (
 
 func rootRegistrar() *registrar {
 	theRegistrarOnce.Do(func() {
-		theRegistrar = &registrar{names: map[string]*nameSet{}, live: map[uint64]*liveEntry{}, ended: map[uint64]*transport.ErrorInfo{}}
+		theRegistrar = newRegistrar()
 		_, _ = rand.Read(theRegistrar.key[:])
 	})
 	return theRegistrar
+}
+
+func newRegistrar() *registrar {
+	return &registrar{names: map[string]*nameSet{}, live: map[uint64]*liveEntry{}, ended: map[uint64]*transport.ErrorInfo{},
+		perActor: map[string]int{}, dropped: map[string]bool{}}
 }
 
 // A registrar holds the names of a tree, in its root process.
@@ -92,12 +117,60 @@ type registrar struct {
 	live  map[uint64]*liveEntry
 	ended map[uint64]*transport.ErrorInfo // why, for the last maxEnded removed
 	order []uint64                        // the keys of ended, oldest first
-	// dropped are the last maxDropped actors whose subtree was dropped,
-	// oldest first in droppedOrder: a registration on its way up through a
-	// parent can reach the root after the drop that its actor's death
-	// sent along another call, and must not outlive it.
+	// dropped are the paths of the last subtrees dropped (at most
+	// maxDropped of them, of maxDroppedBytes in all), oldest first in
+	// droppedOrder, as pathKey makes them: a registration on its way up
+	// through a parent can reach the root after the drop that its actor's
+	// death sent along another call, and must not outlive it. Whole paths,
+	// since a drop can come only from within the subtree it names.
 	dropped      map[string]bool
 	droppedOrder []string
+	droppedBytes int
+	perActor     map[string]int // live registrations by actor id
+}
+
+// pathKey is the key of a path in dropped.
+func pathKey(path []string) string { return strings.Join(path, "\x00") }
+
+// checkPath refuses a path no parent could have built.
+func checkPath(path []string) error {
+	if len(path) > maxDepth {
+		return fmt.Errorf("actor: registrar: a path of %d actors, over the tree's depth limit of %d", len(path), maxDepth)
+	}
+	for _, id := range path {
+		if id == "" || len(id) > maxIDLen || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+			return fmt.Errorf("actor: registrar: %.80q is no actor id", id)
+		}
+	}
+	return nil
+}
+
+// checkEntry refuses a registration that Register would not have sent, or
+// beyond the registrar's bounds: the registrar and every parent on the way
+// check it, whatever the registrant claims to have checked.
+func checkEntry(e nameEntry) error {
+	if err := checkName("Register", e.Name); err != nil {
+		return err
+	}
+	if err := checkPath(e.Path); err != nil {
+		return err
+	}
+	if len(e.Addr) > maxAddr {
+		return fmt.Errorf("actor: Register %q: an address of %d bytes, over the limit of %d", e.Name, len(e.Addr), maxAddr)
+	}
+	if len(e.Expose) > maxExpose {
+		return fmt.Errorf("actor: Register %q: %d functions exposed, over the limit of %d: expose fewer", e.Name, len(e.Expose), maxExpose)
+	}
+	for _, fn := range e.Expose {
+		switch {
+		case len(fn) > maxFuncName:
+			return fmt.Errorf("actor: Register %q: a function name of %d bytes exposed, over the limit of %d", e.Name, len(fn), maxFuncName)
+		case reserved(fn):
+			return fmt.Errorf("actor: Register %q: %s is one of grove's reserved functions, which peers may never call: "+
+				"expose your own functions only", e.Name, fn)
+		}
+	}
+	return nil
 }
 
 // A nameSet is the registrations of one name, and the channel closed (and
@@ -106,13 +179,24 @@ type registrar struct {
 // a waiter would leave it waiting on a channel nobody closes.
 type nameSet struct {
 	entries []*liveEntry // in the order they registered
+	// view is what finders see of entries, in the same order: made anew
+	// at each change and never modified, so that waiters and watchers take
+	// it without copying it under the registrar's lock.
+	view    []nameEntry
 	changed chan struct{}
 	waiters int // the Waits and Watches on it
 }
 
 type liveEntry struct {
 	nameEntry
+	view    nameEntry     // what finders see of it ([nameEntry.finders])
 	removed chan struct{} // closed once it is gone
+}
+
+// finders is what lookup, wait and watch answer of e: what a finder needs
+// to reach the registrant, not the path, nor the exposed functions.
+func (e nameEntry) finders() nameEntry {
+	return nameEntry{Name: e.Name, Actor: e.Actor, Addr: e.Addr, Unique: e.Unique, Rev: e.Rev}
 }
 
 // set returns the set of name, made on first use. r.mu is held.
@@ -132,24 +216,36 @@ func (r *registrar) forget(name string, s *nameSet) {
 	}
 }
 
-// touch wakes whoever waits on s. r.mu is held.
+// touch makes the new view of s and wakes whoever waits on it. r.mu is
+// held.
 func (r *registrar) touch(name string, s *nameSet) {
+	s.view = make([]nameEntry, len(s.entries))
+	for i, le := range s.entries {
+		s.view[i] = le.view
+	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	r.forget(name, s)
 }
 
 func (r *registrar) register(_ context.Context, e nameEntry) (nameEntry, error) {
+	if err := checkEntry(e); err != nil {
+		return nameEntry{}, err
+	}
 	if n := len(e.Path); n > 0 && e.Path[n-1] != e.Actor.ID {
 		return nameEntry{}, fmt.Errorf("actor: registrar: %s claims a registration made on behalf of %s", e.Actor, e.Path[n-1])
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, id := range e.Path {
-		if r.dropped[id] {
+	for i := range e.Path {
+		if r.dropped[pathKey(e.Path[:i+1])] {
 			return nameEntry{}, fmt.Errorf("%w: actor: registrar: %s registered %q after the end of %s, whose names were dropped",
-				errEnded, e.Actor, e.Name, id)
+				errEnded, e.Actor, e.Name, e.Path[i])
 		}
+	}
+	if r.perActor[e.Actor.ID] >= maxPerActor {
+		return nameEntry{}, fmt.Errorf("actor: Register %q: %s holds %d registrations already, the limit: Close those it no longer needs",
+			e.Name, e.Actor, maxPerActor)
 	}
 	s := r.set(e.Name)
 	for _, o := range s.entries {
@@ -166,25 +262,37 @@ func (r *registrar) register(_ context.Context, e nameEntry) (nameEntry, error) 
 	}
 	r.seq++
 	e.Rev = r.seq
-	le := &liveEntry{nameEntry: e, removed: make(chan struct{})}
+	le := &liveEntry{nameEntry: e, view: e.finders(), removed: make(chan struct{})}
 	s.entries = append(s.entries, le)
 	r.live[e.Rev] = le
+	r.perActor[e.Actor.ID]++
 	r.touch(e.Name, s)
 	return e, nil
 }
 
-func (r *registrar) unregister(_ context.Context, rev uint64) error {
+func (r *registrar) unregister(_ context.Context, path []string, rev uint64) error {
+	if err := checkPath(path); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if le := r.live[rev]; le != nil {
+	if le := r.live[rev]; le != nil && hasPrefix(le.Path, path) {
 		r.remove(le, nil)
 	}
 	return nil
 }
 
+// hasPrefix reports whether path lies in the subtree at prefix.
+func hasPrefix(path, prefix []string) bool {
+	return len(path) >= len(prefix) && slices.Equal(path[:len(prefix)], prefix)
+}
+
 // remove takes le out of the registry. r.mu is held.
 func (r *registrar) remove(le *liveEntry, why *transport.ErrorInfo) {
 	delete(r.live, le.Rev)
+	if r.perActor[le.Actor.ID]--; r.perActor[le.Actor.ID] <= 0 {
+		delete(r.perActor, le.Actor.ID)
+	}
 	s := r.names[le.Name]
 	s.entries = slices.DeleteFunc(s.entries, func(o *liveEntry) bool { return o == le })
 	r.touch(le.Name, s)
@@ -201,21 +309,24 @@ func (r *registrar) drop(_ context.Context, path []string, why *transport.ErrorI
 	if len(path) == 0 {
 		return nil
 	}
+	if err := checkPath(path); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if id := path[len(path)-1]; !r.dropped[id] {
-		if r.dropped == nil {
-			r.dropped = map[string]bool{}
-		}
-		if len(r.droppedOrder) == maxDropped {
-			delete(r.dropped, r.droppedOrder[0])
+	if key := pathKey(path); !r.dropped[key] {
+		for len(r.droppedOrder) > 0 && (len(r.droppedOrder) >= maxDropped || r.droppedBytes+len(key) > maxDroppedBytes) {
+			old := r.droppedOrder[0]
+			delete(r.dropped, old)
+			r.droppedBytes -= len(old)
 			r.droppedOrder = r.droppedOrder[1:]
 		}
-		r.dropped[id] = true
-		r.droppedOrder = append(r.droppedOrder, id)
+		r.dropped[key] = true
+		r.droppedBytes += len(key)
+		r.droppedOrder = append(r.droppedOrder, key)
 	}
 	for _, le := range r.live {
-		if len(le.Path) >= len(path) && slices.Equal(le.Path[:len(path)], path) {
+		if hasPrefix(le.Path, path) {
 			w := why
 			if len(le.Path) != len(path) {
 				w = nil // an actor further down: its own parent died, not it
@@ -226,16 +337,6 @@ func (r *registrar) drop(_ context.Context, path []string, why *transport.ErrorI
 	return nil
 }
 
-// entries copies the live entries of s, and the channel of its next
-// change. r.mu is held.
-func (s *nameSet) copyEntries() ([]nameEntry, <-chan struct{}) {
-	out := make([]nameEntry, len(s.entries))
-	for i, le := range s.entries {
-		out[i] = le.nameEntry
-	}
-	return out, s.changed
-}
-
 func (r *registrar) lookup(_ context.Context, name string) ([]nameEntry, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -243,13 +344,12 @@ func (r *registrar) lookup(_ context.Context, name string) ([]nameEntry, error) 
 	if s == nil {
 		return nil, nil
 	}
-	out, _ := s.copyEntries()
-	return out, nil
+	return slices.Clone(s.view), nil
 }
 
-// follow calls fn with the entries of name and the channel of their next
-// change, until fn returns false; meanwhile the set stays, so that the
-// change that fn waits for closes the channel it holds.
+// follow calls fn with the view of name (which fn must not modify) and the
+// channel of its next change, until fn returns false; meanwhile the set
+// stays, so that the change that fn waits for closes the channel it holds.
 func (r *registrar) follow(name string, fn func([]nameEntry, <-chan struct{}) bool) {
 	r.mu.Lock()
 	s := r.set(name)
@@ -263,7 +363,7 @@ func (r *registrar) follow(name string, fn func([]nameEntry, <-chan struct{}) bo
 	}()
 	for {
 		r.mu.Lock()
-		out, changed := s.copyEntries()
+		out, changed := s.view, s.changed
 		r.mu.Unlock()
 		if !fn(out, changed) {
 			return
@@ -274,7 +374,7 @@ func (r *registrar) follow(name string, fn func([]nameEntry, <-chan struct{}) bo
 func (r *registrar) wait(ctx context.Context, name string) (found []nameEntry, err error) {
 	r.follow(name, func(out []nameEntry, changed <-chan struct{}) bool {
 		if len(out) > 0 {
-			found = out
+			found = slices.Clone(out)
 			return false
 		}
 		select {
@@ -289,26 +389,45 @@ func (r *registrar) wait(ctx context.Context, name string) (found []nameEntry, e
 }
 
 func (r *registrar) watch(ctx context.Context, name string, fn func(nameChange) bool) (err error) {
-	var seen []nameEntry
-	r.follow(name, func(now []nameEntry, changed <-chan struct{}) bool {
-		for _, e := range seen {
-			if !slices.ContainsFunc(now, func(n nameEntry) bool { return n.Rev == e.Rev }) {
-				r.mu.Lock()
-				why := r.ended[e.Rev]
-				r.mu.Unlock()
-				if !fn(nameChange{Kind: Gone, Entry: e, Why: why}) {
-					return false
-				}
+	// seen is what the watcher has been told lives: as much as the name
+	// holds, what finders see of it. Each change costs a pass over the
+	// name's view, not a pass per entry.
+	seen := map[uint64]nameEntry{}
+	var now map[uint64]bool
+	var gone []uint64
+	r.follow(name, func(view []nameEntry, changed <-chan struct{}) bool {
+		clear(now)
+		if now == nil {
+			now = make(map[uint64]bool, len(view))
+		}
+		for _, e := range view {
+			now[e.Rev] = true
+		}
+		gone = gone[:0]
+		for rev := range seen {
+			if !now[rev] {
+				gone = append(gone, rev)
 			}
 		}
-		for _, e := range now {
-			if !slices.ContainsFunc(seen, func(s nameEntry) bool { return s.Rev == e.Rev }) {
+		slices.Sort(gone) // in the order they registered
+		for _, rev := range gone {
+			e := seen[rev]
+			delete(seen, rev)
+			r.mu.Lock()
+			why := r.ended[rev]
+			r.mu.Unlock()
+			if !fn(nameChange{Kind: Gone, Entry: e, Why: why}) {
+				return false
+			}
+		}
+		for _, e := range view {
+			if _, ok := seen[e.Rev]; !ok {
+				seen[e.Rev] = e
 				if !fn(nameChange{Kind: Registered, Entry: e}) {
 					return false
 				}
 			}
 		}
-		seen = now
 		select {
 		case <-changed:
 			return true

@@ -97,7 +97,11 @@ func serverFor(ctx context.Context) *server {
 // names is the registry of the server's actor: the link to its parent,
 // which leads to the root's registrar, or that registrar in the root.
 func (sv *server) names() nameRegistry {
-	if sv.top {
+	switch {
+	case sv.top && startedAsActor:
+		// Only Main's server has the link to the parent, and so the tree.
+		return noRegistry{}
+	case sv.top:
 		return rootRegistrar()
 	}
 	return uplink{sv}

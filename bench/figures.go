@@ -38,6 +38,7 @@ var figures = []struct {
 	{"8", figMemory},
 	{"9", figNames},
 	{"10", figRestart},
+	{"11", figCluster},
 }
 
 // figSpawn: spawn to the first completed call.
@@ -67,13 +68,13 @@ func figSpawn(ctx context.Context, s settings) ([]report.Figure, error) {
 		"From exec until the first call's reply is read (a 64-byte echo); teardown outside the timed part.")}, nil
 }
 
-// spawnFirstCall times a spawn until its first call, an echo of payload,
-// has returned; the teardown is outside the time.
-func spawnFirstCall(ctx context.Context, payload []byte) (time.Duration, error) {
+// spawnFirstCall times a spawn with opts until its first call, an echo of
+// payload, has returned; the teardown is outside the time.
+func spawnFirstCall(ctx context.Context, payload []byte, opts ...actor.Option) (time.Duration, error) {
 	var d time.Duration
 	err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
 		start := time.Now()
-		ref, err := actor.Spawn(ctx, n, "bench")
+		ref, err := actor.Spawn(ctx, n, "bench", opts...)
 		if err != nil {
 			return err
 		}
@@ -149,10 +150,35 @@ func pingPongEntry(s settings, size int) entry {
 
 // figStream: small items per second streamed from an actor.
 func figStream(ctx context.Context, s settings) ([]report.Figure, error) {
+	grove := streamEntry(s, "grove")
+	var c *floor.Child
+	var r *bufio.Reader
+	bare := entry{Contender: measure.Contender{Name: fmt.Sprintf("bare socketpair, %d-byte items, buffered", itemSize),
+		Setup: func(context.Context) (err error) {
+			c, err = floor.Start(floor.Stream, itemSize)
+			if err == nil {
+				r = bufio.NewReaderSize(c.Conn, 64<<10)
+			}
+			return err
+		},
+		Sample:   measure.Rate(s.target, func(_ context.Context, n int) error { return c.Stream(r, n) }),
+		Teardown: func() error { return c.Close() },
+	}}
+	gr, f, peers, err := compare(ctx, s.rounds, grove, bare)
+	if err != nil {
+		return nil, err
+	}
+	return []report.Figure{report.NewFigure("3", fmt.Sprintf("stream, %d-byte items", itemSize), report.ItemsPerSecond, gr, f, peers,
+		"Items per second from a StreamFunc read off its channel; the floor moves the same bytes through a 64 KiB buffer.")}, nil
+}
+
+// streamEntry times a stream of itemSize-byte items from an actor spawned
+// with opts, in items per second.
+func streamEntry(s settings, name string, opts ...actor.Option) entry {
 	var g *group
-	grove := entry{Contender: measure.Contender{Name: "grove",
+	return entry{Contender: measure.Contender{Name: name,
 		Setup: func(ctx context.Context) (err error) {
-			g, err = spawnGroup(ctx, 1)
+			g, err = spawnGroup(ctx, 1, opts...)
 			return err
 		},
 		Sample: measure.Rate(s.target, func(ctx context.Context, n int) error {
@@ -174,25 +200,6 @@ func figStream(ctx context.Context, s settings) ([]report.Figure, error) {
 		}),
 		Teardown: func() error { return g.Close() },
 	}}
-	var c *floor.Child
-	var r *bufio.Reader
-	bare := entry{Contender: measure.Contender{Name: fmt.Sprintf("bare socketpair, %d-byte items, buffered", itemSize),
-		Setup: func(context.Context) (err error) {
-			c, err = floor.Start(floor.Stream, itemSize)
-			if err == nil {
-				r = bufio.NewReaderSize(c.Conn, 64<<10)
-			}
-			return err
-		},
-		Sample:   measure.Rate(s.target, func(_ context.Context, n int) error { return c.Stream(r, n) }),
-		Teardown: func() error { return c.Close() },
-	}}
-	gr, f, peers, err := compare(ctx, s.rounds, grove, bare)
-	if err != nil {
-		return nil, err
-	}
-	return []report.Figure{report.NewFigure("3", fmt.Sprintf("stream, %d-byte items", itemSize), report.ItemsPerSecond, gr, f, peers,
-		"Items per second from a StreamFunc read off its channel; the floor moves the same bytes through a 64 KiB buffer.")}, nil
 }
 
 // pythonVersion returns python3's version line, or "" if it is absent.

@@ -98,6 +98,14 @@ var (
 		}
 	})
 
+	// hold sends one item, then waits for its context's end: a stream in
+	// flight for the fault figures.
+	hold = actor.StreamFunc("bench.hold", func(ctx context.Context, _ int, out chan<- int) error {
+		out <- 1
+		<-ctx.Done()
+		return ctx.Err()
+	})
+
 	// work is a CPU-bound task of fixed size: the pool scaling curve.
 	work = actor.Func("bench.work", func(_ context.Context, rounds int) ([]byte, error) {
 		return cpuWork(rounds), nil

@@ -14,7 +14,9 @@
 // peers take turns, with the spread (half the interquartile range) beside
 // it. Floors re-execute this binary as a bare child on a socketpair; the
 // peers are hashicorp/go-plugin, net/rpc, conc, errgroup and Python's
-// multiprocessing (when python3 is on the PATH).
+// multiprocessing (when python3 is on the PATH). The cross-host figures
+// (11a-e, Linux) run two embedded NATS servers and host agents (this
+// binary re-executed) on 127.0.0.1, all stopped and swept at the end.
 package main
 
 import (
@@ -41,6 +43,7 @@ func main() {
 	floor.ChildMain()
 	peer.ChildMain()
 	actor.Main()
+	agentMain() // a host agent of the cross-host figures
 	os.Exit(run())
 }
 
@@ -48,7 +51,7 @@ func run() int {
 	quick := flag.Bool("quick", false, "a short run: fewer rounds, shorter samples, smaller curves")
 	jsonFile := flag.String("json", "", "write every figure and curve as JSON to `file`")
 	svgDir := flag.String("svg", "", "draw the scaling curves as SVG charts in `dir`")
-	only := flag.String("run", "", "measure only the figures (1 to 10) and curves (nursery, workers, payload) whose id matches `regexp`")
+	only := flag.String("run", "", "measure only the figures (1 to 11) and curves (nursery, workers, payload) whose id matches `regexp`")
 	from := flag.String("from", "", "print and draw the run saved in JSON `file` instead of measuring")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\nMeasures grove beside its floors and peers and prints the table.")
@@ -79,7 +82,7 @@ func run() int {
 		defer stop()
 		res, failed = measureAll(ctx, newSettings(*quick), match)
 		if len(res.Figures)+len(res.Curves) == 0 && !failed {
-			fmt.Fprintf(os.Stderr, "grove-bench: -run %q matches no figure (1 to 10) or curve (nursery, workers, payload)\n", *only)
+			fmt.Fprintf(os.Stderr, "grove-bench: -run %q matches no figure (1 to 11) or curve (nursery, workers, payload)\n", *only)
 			return 2
 		}
 	}

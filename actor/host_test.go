@@ -13,45 +13,30 @@ import (
 	"github.com/grove-rt/grove/transport"
 )
 
-// relayOnHost is relayFrom with the top of the chain started as on host b
-// (as a host agent starts it): its child inherits the host.
-func relayOnHost(t *testing.T, req relayReq) error {
-	t.Helper()
-	proctest.NoChildrenLeft(t)
-	var callErr error
-	_ = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "top", actor.WithHost("b"))
-		if err != nil {
-			return err
-		}
-		require.Equal(t, "", ref.Host(), "WithHost names the actor's host, not a placement")
-		_, callErr = relay.Call(ctx, ref, req)
-		n.Cancel(nil)
-		return nil
-	})
-	require.Error(t, callErr)
-	return callErr
-}
-
+// An actor started as on host b (as a host agent starts one) names b in
+// its errors, and so does its child, which inherits the host: the source
+// and every hop of the relay path.
 func TestRemoteErrorNamesTheHosts(t *testing.T) {
-	err := relayOnHost(t, relayReq{Fn: "panic", Depth: 1})
+	err := relayFrom(t, relayReq{Fn: "panic", Depth: 1}, actor.WithHost("b"))
 	var re *actor.RemoteError
 	require.ErrorAs(t, err, &re, "%v", err)
 	require.True(t, re.Panicked())
 	require.Equal(t, "level1", re.Source.Name)
 	require.Equal(t, "b", re.Source.Host, "the source's host, inherited from its parent")
 	require.Len(t, re.Via, 1, "%v", err)
-	require.Equal(t, "top", re.Via[0].Name)
+	require.Equal(t, "level2", re.Via[0].Name)
 	require.Equal(t, "b", re.Via[0].Host, "the relay's host")
 	text := err.Error()
 	require.Contains(t, text, "actor level1[")
 	require.Equal(t, 2, strings.Count(text, " on host b"), "once per actor:\n%s", text)
 }
 
+// The death of an actor with a host names it once, as its parent reports
+// it and as it is relayed.
 func TestExitErrorNamesTheHostOnce(t *testing.T) {
 	proctest.NeedsProcesses(t, "an exit code")
 	t.Run("relayed", func(t *testing.T) {
-		err := relayOnHost(t, relayReq{Fn: "exit", Depth: 1})
+		err := relayFrom(t, relayReq{Fn: "exit", Depth: 1}, actor.WithHost("b"))
 		var ee *actor.ExitError
 		require.ErrorAs(t, err, &ee, "%v", err)
 		require.Equal(t, "level1", ee.Actor.Name)
@@ -71,6 +56,7 @@ func TestExitErrorNamesTheHostOnce(t *testing.T) {
 				return err
 			}
 			require.Contains(t, ref.String(), " on host b")
+			require.Equal(t, "", ref.Host(), "WithHost names the actor's host, not a placement")
 			_, callErr = exit.Call(ctx, ref, 3)
 			return nil
 		})

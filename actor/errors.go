@@ -142,7 +142,9 @@ func (e *RemoteError) Error() string {
 	}
 	writeVia(&b, e.Via, e.Context)
 	if e.Stack != "" {
-		fmt.Fprintf(&b, "\n\nremote stack of %s:\n%s", e.Source, strings.TrimRight(e.Stack, "\n"))
+		src := e.Source
+		src.Host = "" // the headline names it
+		fmt.Fprintf(&b, "\n\nremote stack of %s:\n%s", src, strings.TrimRight(e.Stack, "\n"))
 	}
 	return b.String()
 }
@@ -328,7 +330,9 @@ type ExitError struct {
 	Actor transport.ActorID
 	// Host is the host the process ran on, as its [Placer] named it: "" for
 	// a process of this host (or of the host of the actor that relayed it
-	// to this one).
+	// to this one). Actor.Host names the host too when the actor's
+	// identity carries one (see [WithHost]); the error's text names it
+	// once.
 	Host string
 	// Code is the exit code, or -1 if a signal ended the process.
 	Code int
@@ -349,7 +353,7 @@ type ExitError struct {
 
 func (e *ExitError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "actor %s%s: %s", e.Actor, onHost(e.Host), e.status())
+	fmt.Fprintf(&b, "actor %s: %s", onHost(e.Actor, e.Host), e.status())
 	writeVia(&b, e.Via, e.Context)
 	if tail := strings.TrimRight(e.Stderr, "\n"); tail != "" {
 		fmt.Fprintf(&b, "\nlast lines of its stderr:\n%s", tail)
@@ -365,17 +369,22 @@ func (e *ExitError) status() string {
 	return fmt.Sprintf("process exited with code %d", e.Code)
 }
 
-// onHost is " on host h", or "" for no host.
-func onHost(h string) string {
-	if h == "" {
-		return ""
+// onHost is id with host as its host, when host is not "": an actor's
+// identity and its Placer name the same host, and its String names it.
+func onHost(id transport.ActorID, host string) transport.ActorID {
+	if host != "" {
+		id.Host = host
 	}
-	return " on host " + h
+	return id
 }
 
 // wireInfo is the error's wire form; the host crosses in the exit map.
 func (e *ExitError) wireInfo() *transport.ErrorInfo {
-	return &transport.ErrorInfo{Type: fmt.Sprintf("%T", e), Message: e.status() + onHost(e.Host), Source: e.Actor,
+	msg := e.status()
+	if h := onHost(e.Actor, e.Host).Host; h != "" {
+		msg += " on host " + h // for a peer that reads only the message
+	}
+	return &transport.ErrorInfo{Type: fmt.Sprintf("%T", e), Message: msg, Source: e.Actor,
 		Via: e.Via, Context: e.Context,
 		Exit: &transport.ExitInfo{Code: e.Code, Signal: int(e.Signal), Stderr: e.Stderr, Host: e.Host}}
 }

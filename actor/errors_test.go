@@ -175,14 +175,14 @@ func relayCall(ctx context.Context, ref *actor.Ref, req relayReq) (int, error) {
 	return actor.CallByName[int](ctx, ref, "test.relay", req)
 }
 
-// relayFrom spawns the top of a relay chain and returns what reaches the
-// root.
-func relayFrom(t *testing.T, req relayReq) error {
+// relayFrom spawns the top of a relay chain, with opts, and returns what
+// reaches the root.
+func relayFrom(t *testing.T, req relayReq, opts ...actor.Option) error {
 	t.Helper()
 	proctest.NoChildrenLeft(t)
 	var callErr error
 	_ = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, fmt.Sprintf("level%d", req.Depth+1))
+		ref, err := actor.Spawn(ctx, n, fmt.Sprintf("level%d", req.Depth+1), opts...)
 		if err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ import (
 // stdout and stderr (they are this process's), and a pid of its own.
 func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) {
 	parentEnd, childEnd := net.Pipe()
-	id := transport.ActorID{Name: name, ID: newID(), PID: os.Getpid()}
+	id := transport.ActorID{Name: name, ID: newID(), PID: os.Getpid(), Host: cfg.hostFor(ctx)}
 	sv := newServer(context.WithValue(context.Background(), identityKey{}, id), id)
 	run := &goroutineRunner{done: make(chan struct{}), cancel: func() { sv.cancel(errEndedByParent) }}
 	r := newRef(ctx, id, cfg, run, nil)

@@ -39,6 +39,7 @@ type config struct {
 	idleWarning  time.Duration
 	backend      Backend
 	strict       bool
+	host         string // WithHost's
 	// start replaces the process spawn, for tests that simulate a sandbox.
 	start func(ctx context.Context, name string, cfg config) (*Ref, error)
 	// handshake replaces transport.FileConn in the parent, for tests that
@@ -64,6 +65,24 @@ func WithEnv(kv ...string) Option {
 // environment (grove adds only the variables of its own protocol).
 func WithEnvOnly(env ...string) Option {
 	return func(c *config) { c.env, c.replaceEnv = append([]string(nil), env...), true }
+}
+
+// WithHost names the host the actor runs on in its identity
+// ([transport.ActorID.Host]), so that every error it raises or relays
+// names that host: what a host agent passes to [StartProcess] for the
+// actors it starts. Without it, an actor takes the host of the actor that
+// spawns it (none for a program's root); an actor spawned through
+// [OnHost] takes the host its Placer reports. It does not make [Ref.Host]
+// report a host: that is where a Placer put the actor.
+func WithHost(host string) Option { return func(c *config) { c.host = host } }
+
+// hostFor is the host of an actor spawned under ctx: WithHost's, or the
+// spawner's own.
+func (c *config) hostFor(ctx context.Context) string {
+	if c.host != "" {
+		return c.host
+	}
+	return identity(ctx).Host
 }
 
 // WithDir sets the actor's working directory.

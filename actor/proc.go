@@ -34,7 +34,8 @@ type Process struct {
 // millisecond), before any handshake: the caller relays [Process.Link]
 // to the actor's parent, which runs the handshake as [transport.Initiator].
 // The options of [Spawn] that concern the process apply (WithExecutable,
-// WithArgs, WithEnv, WithEnvOnly, WithDir, WithOutput, WithStderr); the
+// WithArgs, WithEnv, WithEnvOnly, WithDir, WithOutput, WithStderr, and
+// WithHost, which a host agent sets to its host); the
 // actor's stdout and stderr lines are written whole, without a prefix (the
 // parent adds its own), stdout to WithOutput's writer (this process's
 // stderr by default) and stderr to WithStderr's (WithOutput's by
@@ -53,7 +54,7 @@ func StartProcess(ctx context.Context, name, id string, opts ...Option) (*Proces
 		id = newID()
 	}
 	cfg := newConfig(opts)
-	p, err := startProc(ctx, transport.ActorID{Name: name, ID: id}, &cfg, "")
+	p, err := startProc(ctx, transport.ActorID{Name: name, ID: id, Host: cfg.hostFor(ctx)}, &cfg, "")
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func serveParent() int {
 // startProcess spawns name as an actor: it starts its process (startProc)
 // and completes the handshake over the link.
 func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
-	p, err := startProc(ctx, transport.ActorID{Name: name, ID: newID()}, &cfg, "["+name+"] ")
+	p, err := startProc(ctx, transport.ActorID{Name: name, ID: newID(), Host: cfg.hostFor(ctx)}, &cfg, "["+name+"] ")
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +140,9 @@ func startProc(ctx context.Context, id transport.ActorID, cfg *config, prefix st
 		env = append(os.Environ(), env...)
 	}
 	cmd.Env = append(env, envActor+"=1", envName+"="+name, envID+"="+id.ID)
+	if id.Host != "" {
+		cmd.Env = append(cmd.Env, envHost+"="+id.Host)
+	}
 	if raceEnabled && !strings.Contains(os.Getenv("GORACE"), "atexit_sleep_ms") {
 		// A race-enabled child otherwise sleeps a second before exiting.
 		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))

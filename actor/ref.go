@@ -23,6 +23,7 @@ const (
 	envActor = "GROVE_ACTOR"
 	envName  = "GROVE_ACTOR_NAME"
 	envID    = "GROVE_ACTOR_ID"
+	envHost  = "GROVE_ACTOR_HOST" // absent for an actor of no host: see WithHost
 	linkFD   = 3
 )
 
@@ -40,11 +41,11 @@ var ErrStopped = errors.New("actor: the actor was stopped (by Ref.Cancel, its nu
 func init() { RegisterError("actor.ErrStopped", ErrStopped) }
 
 // self is this process's identity as an actor: "root" unless it was
-// spawned as one. It is fixed at start-up.
+// spawned as one, on the host its spawner named. It is fixed at start-up.
 var self = func() transport.ActorID {
 	id := transport.ActorID{Name: "root", ID: newID(), PID: os.Getpid()}
 	if os.Getenv(envActor) == "1" {
-		id.Name, id.ID = os.Getenv(envName), os.Getenv(envID)
+		id.Name, id.ID, id.Host = os.Getenv(envName), os.Getenv(envID), os.Getenv(envHost)
 	}
 	return id
 }()
@@ -117,7 +118,8 @@ func newRef(ctx context.Context, id transport.ActorID, cfg config, run runner, o
 		ended: make(chan struct{}), names: serverFor(ctx).names()}
 }
 
-// String formats the actor as name[id]@pid; a nil Ref as "<nil>".
+// String formats the actor as name[id]@pid, followed by " on host h" for
+// an actor with a host (see [WithHost] and [OnHost]); a nil Ref as "<nil>".
 func (r *Ref) String() string {
 	if r == nil {
 		return "<nil>"

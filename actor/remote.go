@@ -145,8 +145,8 @@ type HostLostError struct {
 }
 
 func (e *HostLostError) Error() string {
-	return fmt.Sprintf("actor %s%s: host lost (%s) after %v of silence; the actor is dead by %s",
-		e.Actor, onHost(e.Host), e.Reason, e.Silence.Round(time.Millisecond), e.DeadBy.Format("15:04:05.000"))
+	return fmt.Sprintf("actor %s: host lost (%s) after %v of silence; the actor is dead by %s",
+		onHost(e.Actor, e.Host), e.Reason, e.Silence.Round(time.Millisecond), e.DeadBy.Format("15:04:05.000"))
 }
 
 // Is reports whether target is [ErrHostLost].
@@ -181,7 +181,7 @@ func spawnRemote(ctx context.Context, name string, cfg config) (*Ref, error) {
 		}
 		return nil, fmt.Errorf("actor: spawn %s: %w", name, err)
 	}
-	id.PID = rem.PID()
+	id.PID, id.Host = rem.PID(), rem.Host()
 	run := &remoteRunner{rem: rem}
 	r := newRef(ctx, id, cfg, run, &outputs{})
 	r.host = rem.Host()

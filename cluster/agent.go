@@ -249,6 +249,7 @@ func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte) spaw
 	opts := []actor.Option{
 		actor.WithOutput(&logWriter{link: link, fd: 1}), actor.WithStderr(&logWriter{link: link, fd: 2}),
 		actor.WithArgs(req.Args...), actor.WithEnvOnly(env...), actor.WithDir(req.Dir),
+		actor.WithHost(a.cfg.Host), // the actor's identity, and so its errors, name this host
 	}
 	proc, err := actor.StartProcess(ctx, req.Name, req.ID, opts...)
 	if err != nil {

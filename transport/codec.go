@@ -190,8 +190,10 @@ func encodePayload(e *msgpack.Encoder, m *Message, payload any) error {
 	return e.Encode(payload)
 }
 
+// encodeHello writes the Hello's eight keys, and "host" after them when
+// the sender has one.
 func encodeHello(e *msgpack.Encoder, h *Hello) error {
-	return encodeMap(e,
+	kv := []any{
 		"version", uint64(h.Version),
 		"name", h.Actor.Name,
 		"id", h.Actor.ID,
@@ -200,7 +202,11 @@ func encodeHello(e *msgpack.Encoder, h *Hello) error {
 		"initiator", h.Initiator,
 		"window", uint64(h.Window),
 		"max_frame", uint64(h.MaxFrame),
-	)
+	}
+	if h.Actor.Host != "" {
+		kv = append(kv, "host", h.Actor.Host)
+	}
+	return encodeMap(e, kv...)
 }
 
 // encodeErrorInfo writes the six keys of version 1 always, and the later
@@ -256,6 +262,9 @@ func encodeValue(e *msgpack.Encoder, v any) error {
 	case bool:
 		return e.EncodeBool(v)
 	case ActorID:
+		if v.Host != "" {
+			return encodeMap(e, "name", v.Name, "id", v.ID, "pid", int64(v.PID), "host", v.Host)
+		}
 		return encodeMap(e, "name", v.Name, "id", v.ID, "pid", int64(v.PID))
 	case []ActorID:
 		if err := e.EncodeArrayLen(len(v)); err != nil {

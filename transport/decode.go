@@ -171,6 +171,8 @@ func decodeHello(d *msgpack.Decoder) (*Hello, error) {
 			var pid int64
 			pid, err = d.DecodeInt64()
 			h.Actor.PID = int(pid)
+		case "host":
+			h.Actor.Host, err = d.DecodeString()
 		case "role":
 			h.Role, err = d.DecodeString()
 		case "initiator":
@@ -200,6 +202,8 @@ func decodeActorID(d *msgpack.Decoder) (ActorID, error) {
 			var pid int64
 			pid, err = d.DecodeInt64()
 			a.PID = int(pid)
+		case "host":
+			a.Host, err = d.DecodeString()
 		default:
 			return false, nil
 		}

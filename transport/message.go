@@ -89,15 +89,24 @@ func (m *Message) Decode(v any) error {
 	return nil
 }
 
-// ActorID identifies an actor: a name, a unique id and a process id.
+// ActorID identifies an actor: a name, a unique id and a process id, and
+// the host it runs on when it runs on a host of a cluster.
 type ActorID struct {
 	Name string
 	ID   string
 	PID  int
+	// Host names the host the actor's process runs on, as its host agent
+	// named it to the actor; "" when the actor was not started on a host of
+	// a cluster. It crosses as the actor map's optional "host" key.
+	Host string
 }
 
-// String formats the id as name[id]@pid.
+// String formats the id as name[id]@pid, followed by " on host h" when
+// it has a host.
 func (a ActorID) String() string {
+	if a.Host != "" {
+		return fmt.Sprintf("%s[%s]@%d on host %s", a.Name, a.ID, a.PID, a.Host)
+	}
 	return fmt.Sprintf("%s[%s]@%d", a.Name, a.ID, a.PID)
 }
 

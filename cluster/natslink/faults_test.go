@@ -329,6 +329,27 @@ func TestFin(t *testing.T) {
 		require.ErrorIs(t, a.Err(), net.ErrClosed)
 		require.ErrorIs(t, b.Err(), net.ErrClosed)
 	})
+	t.Run("a Close after the peer's fin waits for no ack", func(t *testing.T) {
+		t.Parallel()
+		s := startServer(t, -1)
+		a, b := pair(t, s, natslink.Config{DeadInterval: testT})
+		// b has closed, so nobody will ack a's fin: a must not wait for it
+		// once it has the peer's own fin (a simultaneous close, where each
+		// side's receiver can stop before it acks the other's fin).
+		natslink.SetPublishHook(b, func(m []byte, publish func([]byte) error) error {
+			if len(m) > 0 && m[0] == 2 { // an ack
+				return nil
+			}
+			return publish(m)
+		})
+		go func() { _ = b.Close() }()
+		require.NoError(t, a.SetReadDeadline(time.Now().Add(2*time.Second)))
+		_, err := io.ReadAll(a) // to the peer's fin
+		require.NoError(t, err)
+		start := time.Now()
+		require.NoError(t, a.Close())
+		require.Less(t, time.Since(start), natslink.CloseTimeout/2, "the peer's fin makes its ack needless")
+	})
 	t.Run("read after the peer's fin: data, then EOF; writes fail", func(t *testing.T) {
 		t.Parallel()
 		s := startServer(t, -1)

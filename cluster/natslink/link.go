@@ -515,6 +515,8 @@ func (l *Link) receiveLocked(m []byte) (func(), error) {
 			return nil, protocolf("a fin with a %d-byte body", len(body))
 		}
 		l.peerFin = true
+		close(l.space) // a Close waiting for its fin's ack waits no more
+		l.space = make(chan struct{})
 	}
 	// A log, exit or fin is consumed on delivery, after the data before it.
 	l.toAck += len(body)
@@ -704,7 +706,9 @@ func (l *Link) waitFinAck() {
 	defer timeout.Stop()
 	for {
 		l.mu.Lock()
-		if l.err != nil || l.acked >= l.finSeq {
+		// The peer's own fin ends the wait too: it reads nothing more, and
+		// in a simultaneous close its receiver may stop before it acks ours.
+		if l.err != nil || l.acked >= l.finSeq || l.peerFin {
 			l.mu.Unlock()
 			return
 		}

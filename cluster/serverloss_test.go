@@ -52,12 +52,12 @@ func callsAcross(ctx context.Context, t *testing.T, ref *actor.Ref, lose func())
 func connectedTo(t *testing.T, tc *clustertest.Cluster, c *cluster.Cluster) int {
 	t.Helper()
 	url := c.Conn().ConnectedUrl()
-	for i := range tc.Servers().Len() {
-		if tc.URL(i) == url {
+	for i, u := range tc.URLs() {
+		if u == url {
 			return i
 		}
 	}
-	t.Fatalf("the client is connected to %q, none of the servers %v", url, tc.Servers().URLs())
+	t.Fatalf("the client is connected to %q, none of the servers %v", url, tc.URLs())
 	return -1
 }
 

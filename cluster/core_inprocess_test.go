@@ -16,24 +16,13 @@ import (
 	"github.com/grove-rt/grove/nursery"
 )
 
-// freeAddr is a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // A core agent in this process, given only the other core host's URL:
 // it starts its own server, connects to it (not to the other), serves
 // spawns routed from a client of the other server, and shuts its server
 // down when it stops. Misconfigurations are refused with the fix.
 func TestServeCore(t *testing.T) {
-	core := map[string]embed.CoreAddrs{
-		"a": {Client: freeAddr(t), Route: freeAddr(t)},
-		"b": {Client: freeAddr(t), Route: freeAddr(t)},
-	}
+	core, err := embed.LoopbackCore("a", "b")
+	require.NoError(t, err)
 	d, users, err := embed.NewDeployment("", []string{"a", "b"}, core)
 	require.NoError(t, err)
 	const T = 400 * time.Millisecond

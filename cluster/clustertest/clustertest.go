@@ -21,7 +21,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -149,25 +148,15 @@ func agentUsers(hosts []string) []string {
 	return users
 }
 
-// startCore is Start for Core: the Deployment every agent gets, with two
-// loopback ports per host that were free a moment ago.
+// startCore is Start for Core: the Deployment every agent gets, on
+// loopback ports (embed.LoopbackCore).
 func (tc *Cluster) startCore(t testing.TB) {
-	core := map[string]embed.CoreAddrs{}
-	for _, h := range tc.hosts {
-		core[h] = embed.CoreAddrs{Client: freeAddr(t), Route: freeAddr(t)}
-	}
+	core, err := embed.LoopbackCore(tc.hosts...)
+	require.NoError(t, err, "clustertest: the core hosts' ports")
 	d, users, err := embed.NewDeployment("", tc.hosts, core)
 	require.NoError(t, err, "clustertest: the core hosts' deployment")
 	tc.core, tc.users, tc.name, tc.urls = &d, users, d.Name, d.URLs()
 	t.Cleanup(tc.teardown(t))
-}
-
-// freeAddr is a loopback address whose port was free a moment ago.
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // teardown is Start's cleanup.

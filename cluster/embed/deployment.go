@@ -46,6 +46,27 @@ type CoreAddrs struct {
 	Route string `json:"route"`
 }
 
+// LoopbackCore returns addresses on 127.0.0.1 for the core hosts hosts,
+// two ports each that were free a moment ago (another process may take
+// one before the server listens): for tests and for trying a cluster of
+// several processes on one machine.
+func LoopbackCore(hosts ...string) (map[string]CoreAddrs, error) {
+	core := make(map[string]CoreAddrs, len(hosts))
+	for _, h := range hosts {
+		var addrs [2]string
+		for i := range addrs {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, fmt.Errorf("embed: find a free loopback port: %w", err)
+			}
+			addrs[i] = l.Addr().String()
+			l.Close()
+		}
+		core[h] = CoreAddrs{Client: addrs[0], Route: addrs[1]}
+	}
+	return core, nil
+}
+
 // NewDeployment generates the users of a cluster called name (ClientUser,
 // SysUser, and AgentUser(h) for each of hosts, core or not) and its route
 // password: the Deployment to write on every core host, with core's

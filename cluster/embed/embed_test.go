@@ -118,25 +118,15 @@ func TestUnauthenticatedConnectionIsClosedWithinAuthTimeout(t *testing.T) {
 	}
 }
 
-// freeAddr is a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // Three core hosts each start their own server from the one Deployment,
 // the first before the others exist: they route to each other, a user
 // whose public key it lists is served on any of them (and messages cross
 // the routes), and the servers hold no seed.
 func TestStartServerFromADeployment(t *testing.T) {
 	t.Parallel()
-	core := map[string]embed.CoreAddrs{}
-	for _, h := range []string{"a", "b", "c"} {
-		core[h] = embed.CoreAddrs{Client: freeAddr(t), Route: freeAddr(t)}
-	}
+	core, err := embed.LoopbackCore("a", "b", "c")
+	require.NoError(t, err)
+	require.Len(t, core, 3)
 	d, users, err := embed.NewDeployment("", []string{"a", "b", "c", "d"}, core)
 	require.NoError(t, err)
 	require.Equal(t, "grove", d.Name)

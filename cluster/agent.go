@@ -113,7 +113,7 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 	if len(cfg.SysSeed) > 0 {
 		scfg := c.cfg
 		scfg.User, scfg.NKeySeed = cfg.SysUser, cfg.SysSeed
-		if sys, err = Join(ctx, scfg); err != nil {
+		if sys, err = join(ctx, scfg, more...); err != nil {
 			return fmt.Errorf("cluster: agent of %s: the system user for membership: %w", cfg.Host, err)
 		}
 		defer sys.Close()

@@ -14,6 +14,16 @@
 // Cluster.AgentEnv in its environment: the cluster's ID, its credentials
 // and the URL of its host's fault proxy. tc.Kill, tc.Stop and tc.Cont
 // crash it or hang it with its actors.
+//
+// With Core, each host's agent is a core host (cluster.AgentConfig.Core)
+// that embeds its own server, and the test process runs none:
+//
+//	tc := clustertest.Start(t, clustertest.Core())
+//	for _, h := range tc.Hosts() {
+//		tc.Agent(t, h)
+//	}
+//	c := tc.Client(t)
+//	tc.Kill("a") // host a's agent crashes, its server with it
 package clustertest
 
 import (

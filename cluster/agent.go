@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/cluster/embed"
 	"github.com/grove-rt/grove/cluster/internal/subject"
 	"github.com/grove-rt/grove/cluster/natslink"
 	"github.com/grove-rt/grove/nursery"
@@ -48,6 +49,16 @@ type AgentConfig struct {
 	// Core hosts set it.
 	SysSeed []byte
 	SysUser string
+	// Core, if set, makes this host a core host (scaleout design §4.1):
+	// Serve first starts the host's own NATS server with it
+	// (embed.StartServer, Core.Host defaulting to Host and
+	// Core.DeadInterval to Config's), the agent's connection goes to it
+	// first (then Config.URLs, Core.URLs() if empty, in order), and the
+	// server shuts down after the agent has left. A core host runs the
+	// membership watcher: SysSeed is required. Every core host is started
+	// the same way from one embed.Deployment; a crashed one takes its
+	// server along, whose clients reconnect to the others.
+	Core *embed.ServerOptions
 }
 
 // Serve runs a host agent of the cluster in this process until ctx ends:
@@ -60,9 +71,12 @@ type AgentConfig struct {
 // the agent's connection closed: nil after ctx's end, or the error that
 // stopped it (a configuration mistake, a join that failed).
 //
+// With AgentConfig.Core set, Serve first starts this core host's NATS
+// server (returning its error if it cannot listen) and shuts it down last.
+//
 // Actor processes get the agent's environment without its credentials:
-// every variable whose value holds the agent's or the system user's seed
-// is left out.
+// every variable whose value holds the agent's or the system user's seed,
+// or a core host's route password, is left out.
 func Serve(ctx context.Context, cfg AgentConfig) error {
 	if err := subject.Check("cluster: AgentConfig.Host", cfg.Host, subject.MaxName); err != nil {
 		return err
@@ -77,9 +91,20 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 		return fmt.Errorf("cluster: AgentConfig.OrphanGrace is %v: set it to a positive duration, or 0 for %v", cfg.OrphanGrace, DefaultOrphanGrace)
 	}
 	if cfg.SysUser == "" {
-		cfg.SysUser = "sys"
+		cfg.SysUser = embed.SysUser
 	}
-	c, err := Join(ctx, cfg.Config)
+	var more []nats.Option
+	var secret []byte // the route password, of a core host
+	if cfg.Core != nil {
+		srv, err := startCore(ctx, &cfg)
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown() // after the agent's connections have closed
+		more = append(more, nats.DontRandomize())
+		secret = []byte(cfg.Core.RoutePassword)
+	}
+	c, err := join(ctx, cfg.Config, more...)
 	if err != nil {
 		return fmt.Errorf("cluster: agent of %s: %w", cfg.Host, err)
 	}
@@ -88,13 +113,13 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 	if len(cfg.SysSeed) > 0 {
 		scfg := c.cfg
 		scfg.User, scfg.NKeySeed = cfg.SysUser, cfg.SysSeed
-		if sys, err = Join(ctx, scfg); err != nil {
+		if sys, err = join(ctx, scfg, more...); err != nil {
 			return fmt.Errorf("cluster: agent of %s: the system user for membership: %w", cfg.Host, err)
 		}
 		defer sys.Close()
 	}
 	a := &agent{c: c, cfg: cfg, name: c.cfg.Name, incarnation: newLinkID()[:13],
-		env: childEnv(os.Environ(), cfg.NKeySeed, cfg.SysSeed), children: map[string]*child{}}
+		env: childEnv(os.Environ(), cfg.NKeySeed, cfg.SysSeed, secret), children: map[string]*child{}}
 	err = nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error { return a.run(ctx, n, sys) })
 	// Every actor has been reaped and its exit reported: the host is down.
 	_ = c.nc.Publish(evHostDown(a.name, cfg.Host), encode(hostDown{Host: cfg.Host, Incarnation: a.incarnation, Reason: "agent stopped"}))
@@ -103,6 +128,43 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 		return nil // stopped as asked
 	}
 	return err
+}
+
+// startCore starts the server of core host cfg.Host and points cfg's
+// connection at it first.
+func startCore(ctx context.Context, cfg *AgentConfig) (*embed.Servers, error) {
+	if len(cfg.SysSeed) == 0 {
+		return nil, fmt.Errorf("cluster: AgentConfig.Core is set for %s but SysSeed is not: a core host runs the membership watcher; set SysSeed to the seed of the system user (embed.SysUser)", cfg.Host)
+	}
+	so := *cfg.Core
+	if so.Host == "" {
+		so.Host = cfg.Host
+	}
+	if so.DeadInterval == 0 {
+		so.DeadInterval = cfg.DeadInterval
+	}
+	if cfg.Name == "" {
+		cfg.Name = so.Name
+	}
+	if cfg.Name != so.Name {
+		return nil, fmt.Errorf("cluster: AgentConfig.Name %q is not the name of its Core's Deployment %q: leave it empty or make them match", cfg.Name, so.Name)
+	}
+	srv, err := embed.StartServer(ctx, so)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: agent of %s: %w", cfg.Host, err)
+	}
+	urls := cfg.URLs
+	if len(urls) == 0 {
+		urls = so.URLs()
+	}
+	own := srv.URL(0)
+	cfg.URLs = []string{own}
+	for _, u := range urls {
+		if u != own {
+			cfg.URLs = append(cfg.URLs, u)
+		}
+	}
+	return srv, nil
 }
 
 // An agent is Serve's state.

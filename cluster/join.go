@@ -48,7 +48,10 @@ type Cluster struct {
 // pings every DeadInterval/2 and, when its server goes away, reconnects to
 // any of the URLs until Close. It owns a few goroutines of the NATS client
 // (reader, flusher, callbacks), which Close ends.
-func Join(ctx context.Context, cfg Config) (*Cluster, error) {
+func Join(ctx context.Context, cfg Config) (*Cluster, error) { return join(ctx, cfg) }
+
+// join is Join with more options of the NATS client.
+func join(ctx context.Context, cfg Config, more ...nats.Option) (*Cluster, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -92,6 +95,7 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 		// subscription or request they concern; none is printed.
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
 	}
+	opts = append(opts, more...)
 	if cfg.TLS != nil {
 		opts = append(opts, nats.Secure(cfg.TLS), nats.TLSHandshakeFirst())
 	}

@@ -133,8 +133,8 @@ func (r *remote) signal(ctx context.Context, sig syscall.Signal) error {
 
 // linkConn is the Conn of a remote: its Close, once the host is lost or
 // the actor's exit has arrived (the agent's fin follows it, and the agent
-// may be gone), sends no fin and waits for no ack that may not come (the
-// bearer's Close waits for one up to a second).
+// may be gone), aborts the link: no fin, no wait for an ack that may not
+// come (the bearer's Close waits for one up to a second).
 type linkConn struct {
 	*natslink.Link
 	r *remote
@@ -154,13 +154,13 @@ func (c linkConn) Read(p []byte) (int, error) {
 func (c linkConn) Close() error {
 	select {
 	case <-c.r.exited:
-		_ = c.Link.SetWriteDeadline(time.Unix(1, 0))
+		c.Link.Abort()
 	default:
 		if c.r.isLost.Load() {
-			_ = c.Link.SetWriteDeadline(time.Unix(1, 0))
+			c.Link.Abort()
 		}
 	}
-	return c.Link.Close()
+	return c.Link.Close() // after Abort, nothing
 }
 
 // maxQueuedLog bounds the output lines received and not yet written (the

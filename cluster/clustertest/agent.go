@@ -47,12 +47,12 @@ func AgentMain() {
 	if os.Getenv(envID) == "" || os.Getenv(envHost) == "" {
 		return
 	}
-	host, cfg, err := configFromEnv(os.Getenv)
+	host, cfg, core, err := configFromEnv(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	acfg := cluster.AgentConfig{Config: cfg, Host: host, SysSeed: []byte(os.Getenv(envSys)), Labels: map[string]string{}}
+	acfg := cluster.AgentConfig{Config: cfg, Host: host, SysSeed: []byte(os.Getenv(envSys)), Labels: map[string]string{}, Core: core}
 	for _, kv := range strings.Split(os.Getenv(envLabels), ",") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			acfg.Labels[k] = v
@@ -106,7 +106,9 @@ func (a *Agent) Done() <-chan struct{} { return a.done }
 // Agent starts the agent of host h as a separate process (this test
 // binary re-executed: its TestMain must call AgentMain) connected through
 // h's fault proxy, and returns once the agent has announced itself, within
-// 10 s or t fails. The agent runs the membership watcher. When t ends it
+// 10 s or t fails. For Core, the agent embeds h's server, and Agent
+// returns once its announcement is heard on the server of every core
+// agent running. The agent runs the membership watcher. When t ends it
 // is stopped (SIGCONT, then SIGTERM: its actors get their ladders) and
 // killed if it has not exited within 5 s.
 func (tc *Cluster) Agent(t testing.TB, h string, opts ...AgentOption) *Agent {
@@ -115,10 +117,8 @@ func (tc *Cluster) Agent(t testing.TB, h string, opts ...AgentOption) *Agent {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	sys, err := tc.servers.User(embed.SysUser)
-	require.NoError(t, err)
 	env := append(os.Environ(), tc.AgentEnv(h)...)
-	env = append(env, envSys+"="+string(sys.Seed))
+	env = append(env, envSys+"="+string(tc.users[embed.SysUser].Seed))
 	if !strings.Contains(os.Getenv("GORACE"), "atexit_sleep_ms") {
 		// A race-enabled agent otherwise sleeps a second before exiting.
 		env = append(env, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
@@ -129,9 +129,12 @@ func (tc *Cluster) Agent(t testing.TB, h string, opts ...AgentOption) *Agent {
 	}
 	env = append(env, envLabels+"="+strings.Join(labels, ","), envMax+"="+strconv.Itoa(o.maxActors))
 
-	// The announcement is awaited on a connection of the harness's own.
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
+	if tc.core != nil {
+		return tc.startCoreAgent(ctx, t, h, env)
+	}
+	// The announcement is awaited on a connection of the harness's own.
 	watch, err := cluster.Join(ctx, tc.Config(embed.ClientUser))
 	require.NoError(t, err)
 	defer watch.Close()
@@ -146,6 +149,21 @@ func (tc *Cluster) Agent(t testing.TB, h string, opts ...AgentOption) *Agent {
 	defer sub.Unsubscribe()
 	require.NoError(t, watch.Conn().Flush())
 
+	a := tc.exec(t, h, env)
+	select {
+	case <-up:
+	case <-a.done:
+		t.Fatalf("clustertest: the agent of %s exited before it announced itself: %v", h, a.err)
+	case <-ctx.Done():
+		t.Fatalf("clustertest: the agent of %s did not announce itself within %v", h, startTimeout)
+	}
+	return a
+}
+
+// exec starts the agent process of host h with env and registers its stop
+// with t.Cleanup.
+func (tc *Cluster) exec(t testing.TB, h string, env []string) *Agent {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -174,14 +192,71 @@ func (tc *Cluster) Agent(t testing.TB, h string, opts ...AgentOption) *Agent {
 		}
 		tc.mu.Unlock()
 	})
-	select {
-	case <-up:
-	case <-a.done:
-		t.Fatalf("clustertest: the agent of %s exited before it announced itself: %v", h, a.err)
-	case <-ctx.Done():
-		t.Fatalf("clustertest: the agent of %s did not announce itself within %v", h, startTimeout)
+	return a
+}
+
+// surveyEvery is how often startCoreAgent asks the agents to announce
+// themselves while it waits for one's announcement on a server: the routes
+// of a server in another process have no event to wait on.
+const surveyEvery = 50 * time.Millisecond
+
+// startCoreAgent starts the core agent of host h and returns once its
+// announcement has been heard on its own server and on that of every
+// other core agent running (so the routes between them carry messages).
+func (tc *Cluster) startCoreAgent(ctx context.Context, t testing.TB, h string, env []string) *Agent {
+	t.Helper()
+	a := tc.exec(t, h, env)
+	var on []string // the hosts whose servers must hear h
+	tc.mu.Lock()
+	for x, ax := range tc.agents {
+		select {
+		case <-ax.done:
+		default:
+			on = append(on, x)
+		}
+	}
+	tc.mu.Unlock()
+	for _, x := range on {
+		cfg := tc.Config(embed.ClientUser)
+		cfg.URLs = []string{"nats://" + tc.core.Core[x].Client}
+		watch, err := cluster.Join(ctx, cfg)
+		require.NoError(t, err, "clustertest: join the server of core host %s", x)
+		err = heard(ctx, watch.Conn(), tc.Name(), h, a)
+		watch.Close()
+		require.NoError(t, err, "clustertest: the agent of %s, heard on the server of %s", h, x)
 	}
 	return a
+}
+
+// heard surveys the hosts on nc every surveyEvery until host h's
+// announcement arrives, a's process exits, or ctx ends.
+func heard(ctx context.Context, nc *nats.Conn, name, h string, a *Agent) error {
+	sub, err := nc.SubscribeSync("grove." + name + ".ev.hostup." + h)
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		return err
+	}
+	for {
+		if err := nc.Publish("grove."+name+".ev.survey", nil); err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, surveyEvery)
+		_, err := sub.NextMsgWithContext(wctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-a.done:
+			return fmt.Errorf("it exited before it announced itself: %v", a.err)
+		case <-ctx.Done():
+			return fmt.Errorf("no announcement within %v", startTimeout)
+		default:
+		}
+	}
 }
 
 // agent returns the running agent of host h, or panics.

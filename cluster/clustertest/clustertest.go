@@ -14,6 +14,16 @@
 // Cluster.AgentEnv in its environment: the cluster's ID, its credentials
 // and the URL of its host's fault proxy. tc.Kill, tc.Stop and tc.Cont
 // crash it or hang it with its actors.
+//
+// With Core, each host's agent is a core host (cluster.AgentConfig.Core)
+// that embeds its own server, and the test process runs none:
+//
+//	tc := clustertest.Start(t, clustertest.Core())
+//	for _, h := range tc.Hosts() {
+//		tc.Agent(t, h)
+//	}
+//	c := tc.Client(t)
+//	tc.Kill("a") // host a's agent crashes, its server with it
 package clustertest
 
 import (
@@ -51,6 +61,7 @@ type options struct {
 	servers int
 	dead    time.Duration
 	hosts   []string
+	core    bool
 }
 
 // Servers sets the number of NATS servers (3 by default).
@@ -64,13 +75,26 @@ func DeadInterval(d time.Duration) Option { return func(o *options) { o.dead = d
 // i-th host.
 func Hosts(names ...string) Option { return func(o *options) { o.hosts = names } }
 
+// Core makes every host a core host (cluster.AgentConfig.Core): the test
+// process runs no server, each agent process embeds its host's server
+// (routed to the others' on loopback ports chosen at Start) and connects
+// to it first. The cluster's servers are up only while their agents run:
+// start the agents (Cluster.Agent) before clients. There is no fault
+// proxy (Partition, Heal and Reset panic) and Servers is nil; Kill
+// crashes a host with its server.
+func Core() Option { return func(o *options) { o.core = true } }
+
 // A Cluster is a test's cluster, made by Start. Its methods may be called
 // from any goroutine.
 type Cluster struct {
 	id      string
 	hosts   []string
 	dead    time.Duration
-	servers *embed.Servers
+	name    string
+	urls    []string              // every server's client URL
+	users   map[string]embed.User // by name
+	servers *embed.Servers        // nil for Core
+	core    *embed.Deployment     // for Core
 	proxies map[string]*proxy
 
 	mu     sync.Mutex
@@ -95,6 +119,10 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	require.NoError(t, err)
 	tc := &Cluster{id: hex.EncodeToString(id), hosts: o.hosts, dead: o.dead, proxies: map[string]*proxy{}, agents: map[string]*Agent{}}
 
+	if o.core {
+		tc.startCore(t)
+		return tc
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	tc.servers, err = embed.Start(ctx, embed.Options{
@@ -107,12 +135,38 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	})
 	require.NoError(t, err, "clustertest: start the servers")
 	t.Cleanup(tc.teardown(t))
+	tc.name, tc.urls = tc.servers.Name(), tc.servers.URLs()
+	tc.users = map[string]embed.User{}
+	for _, name := range append([]string{embed.ClientUser, embed.SysUser}, agentUsers(o.hosts)...) {
+		u, err := tc.servers.User(name)
+		require.NoError(t, err)
+		tc.users[name] = u
+	}
 	for i, h := range o.hosts {
 		p, err := newProxy(tc.servers.Server(i % tc.servers.Len()).Addr().String())
 		require.NoError(t, err)
 		tc.proxies[h] = p
 	}
 	return tc
+}
+
+func agentUsers(hosts []string) []string {
+	var users []string
+	for _, h := range hosts {
+		users = append(users, embed.AgentUser(h))
+	}
+	return users
+}
+
+// startCore is Start for Core: the Deployment every agent gets, on
+// loopback ports (embed.LoopbackCore).
+func (tc *Cluster) startCore(t testing.TB) {
+	core, err := embed.LoopbackCore(tc.hosts...)
+	require.NoError(t, err, "clustertest: the core hosts' ports")
+	d, users, err := embed.NewDeployment("", tc.hosts, core)
+	require.NoError(t, err, "clustertest: the core hosts' deployment")
+	tc.core, tc.users, tc.name, tc.urls = &d, users, d.Name, d.URLs()
+	t.Cleanup(tc.teardown(t))
 }
 
 // teardown is Start's cleanup.
@@ -123,7 +177,9 @@ func (tc *Cluster) teardown(t testing.TB) func() {
 				t.Errorf("clustertest: close the fault proxy of host %s: %v", h, err)
 			}
 		}
-		tc.servers.Shutdown()
+		if tc.servers != nil {
+			tc.servers.Shutdown()
+		}
 		if left := sweep(tc.id, sweepGrace); len(left) > 0 {
 			t.Errorf("clustertest: processes of cluster %s left behind (killed now): %v", tc.id, left)
 		}
@@ -135,7 +191,7 @@ func (tc *Cluster) teardown(t testing.TB) func() {
 func (tc *Cluster) ID() string { return tc.id }
 
 // Name is the cluster name C.
-func (tc *Cluster) Name() string { return tc.servers.Name() }
+func (tc *Cluster) Name() string { return tc.name }
 
 // DeadInterval is the cluster's T.
 func (tc *Cluster) DeadInterval() time.Duration { return tc.dead }
@@ -143,11 +199,16 @@ func (tc *Cluster) DeadInterval() time.Duration { return tc.dead }
 // Hosts are the cluster's host IDs.
 func (tc *Cluster) Hosts() []string { return slices.Clone(tc.hosts) }
 
-// Servers are the embedded NATS servers, e.g. to shut one down.
+// Servers are the embedded NATS servers, e.g. to shut one down; nil for
+// Core (the agents run them).
 func (tc *Cluster) Servers() *embed.Servers { return tc.servers }
 
-// URL is the client URL of server i, not through any proxy.
-func (tc *Cluster) URL(i int) string { return tc.servers.URL(i) }
+// URL is the client URL of server i, not through any proxy (for Core, of
+// the i-th host in name order).
+func (tc *Cluster) URL(i int) string { return tc.urls[i] }
+
+// URLs are every server's client URL, as URL gives them.
+func (tc *Cluster) URLs() []string { return slices.Clone(tc.urls) }
 
 // ProxyURL is the client URL of host h's fault proxy.
 func (tc *Cluster) ProxyURL(h string) string { return tc.proxy(h).URL() }
@@ -157,19 +218,20 @@ func (tc *Cluster) ProxyURL(h string) string { return tc.proxy(h).URL() }
 // agent's URL is its host's fault proxy; the other users get every
 // server's URL. It panics for an unknown user.
 func (tc *Cluster) Config(user string) cluster.Config {
-	u, err := tc.servers.User(user)
-	if err != nil {
-		panic(err)
+	u, ok := tc.users[user]
+	if !ok {
+		panic(fmt.Sprintf("clustertest: no user %q in this cluster: there are %s, %s and agent-<h> for each host of %v",
+			user, embed.ClientUser, embed.SysUser, tc.hosts))
 	}
 	cfg := cluster.Config{
-		Name:         tc.servers.Name(),
+		Name:         tc.name,
 		User:         u.Name,
-		URLs:         tc.servers.URLs(),
+		URLs:         slices.Clone(tc.urls),
 		NKeySeed:     u.Seed,
 		DeadInterval: tc.dead,
 	}
 	for _, h := range tc.hosts {
-		if user == embed.AgentUser(h) {
+		if user == embed.AgentUser(h) && tc.core == nil {
 			cfg.URLs = []string{tc.ProxyURL(h)}
 		}
 	}
@@ -215,6 +277,9 @@ func (tc *Cluster) Reset(h string) { tc.proxy(h).reset() }
 
 func (tc *Cluster) proxy(h string) *proxy {
 	p, ok := tc.proxies[h]
+	if !ok && tc.core != nil && slices.Contains(tc.hosts, h) {
+		panic(fmt.Sprintf("clustertest: host %q is a core host (clustertest.Core): its agent connects to its own server, through no fault proxy", h))
+	}
 	if !ok {
 		panic(fmt.Sprintf("clustertest: no host %q in this cluster: it has %v (clustertest.Hosts)", h, tc.hosts))
 	}
@@ -222,6 +287,8 @@ func (tc *Cluster) proxy(h string) *proxy {
 }
 
 func (tc *Cluster) agentUser(h string) string {
-	tc.proxy(h)
+	if !slices.Contains(tc.hosts, h) {
+		panic(fmt.Sprintf("clustertest: no host %q in this cluster: it has %v (clustertest.Hosts)", h, tc.hosts))
+	}
 	return embed.AgentUser(h)
 }

@@ -154,8 +154,9 @@ func TestAgentEnv(t *testing.T) {
 		env[k] = v
 	}
 	require.Equal(t, tc.ID(), env["GROVE_CLUSTERTEST"])
-	host, cfg, err := clustertest.ConfigFromEnv(func(k string) string { return env[k] })
+	host, cfg, core, err := clustertest.ConfigFromEnv(func(k string) string { return env[k] })
 	require.NoError(t, err)
+	require.Nil(t, core)
 	require.Equal(t, "b", host)
 	require.Equal(t, tc.Config(embed.AgentUser("b")), cfg)
 	require.Equal(t, []string{tc.ProxyURL("b")}, cfg.URLs)
@@ -163,7 +164,7 @@ func TestAgentEnv(t *testing.T) {
 	c := tc.Join(t, cfg)
 	require.Equal(t, tc.ProxyURL("b"), c.Conn().ConnectedUrl())
 
-	_, _, err = clustertest.ConfigFromEnv(func(string) string { return "" })
+	_, _, _, err = clustertest.ConfigFromEnv(func(string) string { return "" })
 	require.ErrorContains(t, err, "not started with Cluster.AgentEnv")
 	require.PanicsWithValue(t, `clustertest: no host "z" in this cluster: it has [a b] (clustertest.Hosts)`, func() { tc.Partition("z") })
 }

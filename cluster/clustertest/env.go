@@ -1,11 +1,13 @@
 package clustertest
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/grove-rt/grove/cluster"
+	"github.com/grove-rt/grove/cluster/embed"
 )
 
 // The environment of an agent process (Cluster.AgentEnv): how it finds
@@ -18,37 +20,53 @@ const (
 	envURLs = "GROVE_CLUSTERTEST_URLS"
 	envSeed = "GROVE_CLUSTERTEST_SEED"
 	envDead = "GROVE_CLUSTERTEST_DEAD_INTERVAL"
+	envCore = "GROVE_CLUSTERTEST_CORE" // a core host's embed.Deployment, JSON
 )
 
 // AgentEnv is the environment, as KEY=value entries to append to a
 // process's, of the agent of host h: this cluster's ID (which the process
 // sweep looks for), its name, the agent's user and nkey seed, the URL of
-// the host's fault proxy and the dead interval. It panics if h is not one
-// of the cluster's hosts.
+// the host's fault proxy and the dead interval; for Core, instead of the
+// proxy, every server's URL and the Deployment its server is started from.
+// It panics if h is not one of the cluster's hosts.
 func (tc *Cluster) AgentEnv(h string) []string {
 	cfg := tc.Config(tc.agentUser(h))
-	return []string{
-		envID + "=" + tc.id,
-		envName + "=" + cfg.Name,
-		envHost + "=" + h,
-		envUser + "=" + cfg.User,
-		envURLs + "=" + strings.Join(cfg.URLs, ","),
-		envSeed + "=" + string(cfg.NKeySeed),
-		envDead + "=" + cfg.DeadInterval.String(),
+	var core []string
+	if tc.core != nil {
+		d, err := json.Marshal(tc.core)
+		if err != nil {
+			panic(fmt.Sprintf("clustertest: the deployment: %v", err))
+		}
+		core = []string{envCore + "=" + string(d)}
 	}
+	return append(core,
+		envID+"="+tc.id,
+		envName+"="+cfg.Name,
+		envHost+"="+h,
+		envUser+"="+cfg.User,
+		envURLs+"="+strings.Join(cfg.URLs, ","),
+		envSeed+"="+string(cfg.NKeySeed),
+		envDead+"="+cfg.DeadInterval.String(),
+	)
 }
 
-// configFromEnv is the agent's side of AgentEnv: its host and its
-// cluster.Config, read with getenv (os.Getenv), or an error if the
-// environment is not an agent's.
-func configFromEnv(getenv func(string) string) (host string, cfg cluster.Config, err error) {
+// configFromEnv is the agent's side of AgentEnv: its host, its
+// cluster.Config and, for a core host, its server's options, read with
+// getenv (os.Getenv), or an error if the environment is not an agent's.
+func configFromEnv(getenv func(string) string) (host string, cfg cluster.Config, core *embed.ServerOptions, err error) {
 	host = getenv(envHost)
 	if getenv(envID) == "" || host == "" {
-		return "", cfg, fmt.Errorf("clustertest: %s and %s are not set: this process was not started with Cluster.AgentEnv", envID, envHost)
+		return "", cfg, nil, fmt.Errorf("clustertest: %s and %s are not set: this process was not started with Cluster.AgentEnv", envID, envHost)
 	}
 	dead, err := time.ParseDuration(getenv(envDead))
 	if err != nil {
-		return "", cfg, fmt.Errorf("clustertest: %s: %w", envDead, err)
+		return "", cfg, nil, fmt.Errorf("clustertest: %s: %w", envDead, err)
+	}
+	if c := getenv(envCore); c != "" {
+		core = &embed.ServerOptions{Host: host, DeadInterval: dead, NoAdvertise: true}
+		if err := json.Unmarshal([]byte(c), &core.Deployment); err != nil {
+			return "", cfg, nil, fmt.Errorf("clustertest: %s: %w", envCore, err)
+		}
 	}
 	cfg = cluster.Config{
 		Name:         getenv(envName),
@@ -57,5 +75,5 @@ func configFromEnv(getenv func(string) string) (host string, cfg cluster.Config,
 		NKeySeed:     []byte(getenv(envSeed)),
 		DeadInterval: dead,
 	}
-	return host, cfg, nil
+	return host, cfg, core, nil
 }

@@ -16,7 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"path/filepath"
+
 	"strconv"
 	"time"
 
@@ -80,59 +80,48 @@ type Servers struct {
 // server started is shut down). Starting three servers takes some tens of
 // milliseconds. Shutdown stops them.
 func Start(ctx context.Context, opts Options) (*Servers, error) {
-	if opts.Name == "" {
-		opts.Name = subject.Default
-	}
-	if err := subject.Check("embed: Options.Name", opts.Name, subject.MaxName); err != nil {
-		return nil, err
-	}
 	if opts.Servers == 0 {
 		opts.Servers = 3
 	}
 	if opts.Servers < 0 {
 		return nil, fmt.Errorf("embed: Options.Servers is %d: set it to 1 or more, or 0 for 3", opts.Servers)
 	}
-	if opts.DeadInterval == 0 {
-		opts.DeadInterval = DefaultDeadInterval
-	}
-	if opts.AuthTimeout == 0 {
-		opts.AuthTimeout = DefaultAuthTimeout
-	}
-	if opts.DeadInterval < 0 || opts.AuthTimeout < 0 {
-		return nil, errors.New("embed: Options.DeadInterval and AuthTimeout must not be negative (0 for the defaults)")
-	}
-	if opts.JetStream && opts.StoreDir == "" {
-		return nil, errors.New("embed: Options.JetStream needs Options.StoreDir: set it to a directory for the streams")
-	}
-	users, err := newUsers(opts.Hosts)
+	c, err := common{
+		dead: opts.DeadInterval, auth: opts.AuthTimeout, tls: opts.TLS,
+		jetStream: opts.JetStream, storeDir: opts.StoreDir, noAdvertise: opts.NoAdvertise,
+	}.withDefaults("Options")
 	if err != nil {
 		return nil, err
 	}
-	routePass, err := secret()
+	if opts.Name == "" {
+		opts.Name = subject.Default
+	}
+	if err := subject.Check("embed: Options.Name", opts.Name, subject.MaxName); err != nil {
+		return nil, err
+	}
+	d, users, err := NewDeployment(opts.Name, opts.Hosts, nil)
 	if err != nil {
 		return nil, err
 	}
-	s := &Servers{name: opts.Name, users: users}
-	var seed *url.URL
+	s := &Servers{name: d.Name, users: users}
+	var routes []*url.URL
 	for i := range opts.Servers {
-		srv, err := server.NewServer(s.options(opts, i, routePass, seed))
+		o, err := serverOptions(d, c, d.Name+"-"+strconv.Itoa(i), "127.0.0.1:0", "127.0.0.1:0", routes)
 		if err != nil {
 			s.Shutdown()
-			return nil, fmt.Errorf("embed: configure server %d: %w", i, err)
+			return nil, err
 		}
-		srv.Start()
-		s.servers = append(s.servers, srv)
-		if err := ready(ctx, srv); err != nil {
+		if err := s.start(ctx, o); err != nil {
 			s.Shutdown()
-			return nil, fmt.Errorf("embed: start server %d: %w", i, err)
+			return nil, fmt.Errorf("embed: server %d: %w", i, err)
 		}
-		if seed == nil {
-			addr := srv.ClusterAddr()
+		if routes == nil {
+			addr := s.servers[0].ClusterAddr()
 			if addr == nil {
 				s.Shutdown()
 				return nil, errors.New("embed: server 0 has no cluster listener")
 			}
-			seed = &url.URL{Scheme: "nats", User: url.UserPassword(routeUser, routePass), Host: addr.String()}
+			routes = []*url.URL{routeURL(d.RoutePassword, addr.String())}
 		}
 	}
 	if err := s.meshed(ctx); err != nil {
@@ -142,67 +131,21 @@ func Start(ctx context.Context, opts Options) (*Servers, error) {
 	return s, nil
 }
 
-const routeUser = "route"
-
-// options are the nats-server options of server i; seed is the route URL
-// of server 0 (nil for server 0 itself).
-func (s *Servers) options(opts Options, i int, routePass string, seed *url.URL) *server.Options {
-	// Accounts belong to one server: each gets its own, and its users
-	// point to them.
-	grove := server.NewAccount("GROVE")
-	sys := server.NewAccount("SYS")
-	var nkeys []*server.NkeyUser
-	for _, u := range s.users {
-		nu := &server.NkeyUser{Nkey: u.PublicKey, Account: grove}
-		switch {
-		case u.Name == SysUser:
-			nu.Account = sys
-		case u.Name == ClientUser:
-			nu.Permissions = clientPermissions(s.name, u.Name)
-		default:
-			nu.Permissions = agentPermissions(s.name, u.Name[len("agent-"):])
-		}
-		nkeys = append(nkeys, nu)
+// start starts a server with o, adds it to s and waits until it accepts
+// connections or ctx ends (then it is shut down).
+func (s *Servers) start(ctx context.Context, o *server.Options) error {
+	srv, err := server.NewServer(o)
+	if err != nil {
+		return fmt.Errorf("configure: %w", err)
 	}
-	name := s.name + "-" + strconv.Itoa(i)
-	o := &server.Options{
-		ServerName:    name,
-		Host:          "127.0.0.1",
-		Port:          server.RANDOM_PORT,
-		NoLog:         true,
-		NoSigs:        true,
-		MaxPayload:    1 << 20,
-		PingInterval:  opts.DeadInterval / 2,
-		MaxPingsOut:   2,
-		AuthTimeout:   opts.AuthTimeout.Seconds(),
-		Accounts:      []*server.Account{grove, sys},
-		SystemAccount: "SYS",
-		Nkeys:         nkeys,
-		Cluster: server.ClusterOpts{
-			Name:         s.name,
-			Host:         "127.0.0.1",
-			Port:         server.RANDOM_PORT,
-			Username:     routeUser,
-			Password:     routePass,
-			AuthTimeout:  opts.AuthTimeout.Seconds(),
-			NoAdvertise:  opts.NoAdvertise,
-			PingInterval: opts.DeadInterval / 2,
-			MaxPingsOut:  2,
-		},
-		JetStream: opts.JetStream,
+	srv.Start()
+	if err := ready(ctx, srv); err != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return err
 	}
-	if seed != nil {
-		o.Routes = []*url.URL{seed}
-	}
-	if opts.TLS != nil {
-		o.TLSConfig = opts.TLS
-		o.TLSTimeout = opts.AuthTimeout.Seconds()
-		o.TLSHandshakeFirst = true
-	}
-	if opts.JetStream {
-		o.StoreDir = filepath.Join(opts.StoreDir, name)
-	}
-	return o
+	s.servers = append(s.servers, srv)
+	return nil
 }
 
 // newUsers generates the client, system and agent users.
@@ -300,6 +243,9 @@ func (s *Servers) Server(i int) *server.Server { return s.servers[i] }
 // User returns the user called name (ClientUser, SysUser or an
 // AgentUser of Options.Hosts), or an error naming the users there are.
 func (s *Servers) User(name string) (User, error) {
+	if s.users == nil {
+		return User{}, fmt.Errorf("embed: no user %q here: a server of StartServer holds no user's seed (NewDeployment returned them)", name)
+	}
 	u, ok := s.users[name]
 	if !ok {
 		return User{}, fmt.Errorf("embed: no user %q in cluster %s: there are %s, %s and agent-<h> for each host of Options.Hosts",

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
 
 	"github.com/grove-rt/grove/cluster/embed"
@@ -114,4 +116,92 @@ func TestUnauthenticatedConnectionIsClosedWithinAuthTimeout(t *testing.T) {
 			require.Less(t, elapsed, authTimeout+500*time.Millisecond)
 		})
 	}
+}
+
+// Three core hosts each start their own server from the one Deployment,
+// the first before the others exist: they route to each other, a user
+// whose public key it lists is served on any of them (and messages cross
+// the routes), and the servers hold no seed.
+func TestStartServerFromADeployment(t *testing.T) {
+	t.Parallel()
+	core, err := embed.LoopbackCore("a", "b", "c")
+	require.NoError(t, err)
+	require.Len(t, core, 3)
+	d, users, err := embed.NewDeployment("", []string{"a", "b", "c", "d"}, core)
+	require.NoError(t, err)
+	require.Equal(t, "grove", d.Name)
+	require.Len(t, d.Users, 6)
+	require.Equal(t, users[embed.AgentUser("d")].PublicKey, d.Users[embed.AgentUser("d")])
+	require.Equal(t, []string{"nats://" + core["a"].Client, "nats://" + core["b"].Client, "nats://" + core["c"].Client}, d.URLs())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var servers []*embed.Servers
+	for _, h := range []string{"a", "b", "c"} {
+		s, err := embed.StartServer(ctx, embed.ServerOptions{Deployment: d, Host: h, DeadInterval: time.Second})
+		require.NoError(t, err, h)
+		t.Cleanup(s.Shutdown)
+		require.Equal(t, "nats://"+core[h].Client, s.URL(0))
+		servers = append(servers, s)
+	}
+	_, err = servers[0].User(embed.ClientUser)
+	require.ErrorContains(t, err, "holds no user's seed")
+	require.Eventually(t, func() bool {
+		for _, s := range servers {
+			if s.Server(0).NumRemotes() != 2 {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 10*time.Millisecond, "the core servers route to each other")
+
+	sub := connectAs(t, d.URLs()[0], users[embed.ClientUser])
+	pub := connectAs(t, d.URLs()[2], users[embed.AgentUser("d")])
+	s, err := sub.SubscribeSync("grove.grove.ev.hostup.d")
+	require.NoError(t, err)
+	require.NoError(t, sub.Flush())
+	require.Eventually(t, func() bool {
+		_ = pub.Publish("grove.grove.ev.hostup.d", []byte("up"))
+		_, err := s.NextMsg(10 * time.Millisecond)
+		return err == nil
+	}, 5*time.Second, time.Millisecond, "an agent's event on server c reaches a client of server a")
+}
+
+func TestStartServerRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	d, _, err := embed.NewDeployment("", nil, map[string]embed.CoreAddrs{"a": {Client: "127.0.0.1:0", Route: "nowhere"}})
+	require.NoError(t, err)
+	cases := []struct {
+		name string
+		opts embed.ServerOptions
+		want string
+	}{
+		{"not a core host", embed.ServerOptions{Deployment: d, Host: "z"}, `Host "z" is not a core host of the Deployment (it has [a])`},
+		{"bad address", embed.ServerOptions{Deployment: d, Host: "a"}, `the route address "nowhere"`},
+		{"no route password", embed.ServerOptions{Deployment: embed.Deployment{Core: map[string]embed.CoreAddrs{"a": {Client: "127.0.0.1:0", Route: "127.0.0.1:0"}}}, Host: "a"}, "has no RoutePassword"},
+		{"jetstream without a directory", embed.ServerOptions{Deployment: d, Host: "a", JetStream: true}, "ServerOptions.JetStream needs ServerOptions.StoreDir"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := embed.StartServer(context.Background(), tc.opts)
+			require.Nil(t, s)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+// connectAs connects to url as user u, closed when the test ends.
+func connectAs(t *testing.T, url string, u embed.User) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Nkey(u.PublicKey, func(nonce []byte) ([]byte, error) {
+		kp, err := nkeys.FromSeed(u.Seed)
+		if err != nil {
+			return nil, err
+		}
+		return kp.Sign(nonce)
+	}))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	return nc
 }

@@ -372,11 +372,7 @@ func TestFin(t *testing.T) {
 	})
 	t.Run("close with no peer returns within CloseTimeout", func(t *testing.T) {
 		t.Parallel()
-		s := startServer(t, -1)
-		nc := connect(t, s.ClientURL(), nil)
-		up, dn := subjects()
-		l, err := natslink.New(nc, natslink.Config{Send: up, Recv: dn, DeadInterval: testT})
-		require.NoError(t, err)
+		l := alone(t)
 		start := time.Now()
 		require.NoError(t, l.Close())
 		require.Less(t, time.Since(start), natslink.CloseTimeout+slack)

@@ -91,3 +91,16 @@ func pairConns(tb testing.TB, s *server.Server, cfg natslink.Config) (a, b *nats
 	tb.Cleanup(func() { a.Close(); b.Close() })
 	return a, b, ncb
 }
+
+// alone returns a link on its own connection to a new server with no
+// peer: nothing acks what it sends.
+func alone(tb testing.TB) *natslink.Link {
+	tb.Helper()
+	s := startServer(tb, -1)
+	nc := connect(tb, s.ClientURL(), nil)
+	up, dn := subjects()
+	l, err := natslink.New(nc, natslink.Config{Send: up, Recv: dn, DeadInterval: testT})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { l.Close() })
+	return l
+}

@@ -672,8 +672,24 @@ func (l *Link) tick(now time.Time, late time.Duration) time.Duration {
 // Close sends fin, waits (at most [CloseTimeout]) for the peer to ack
 // everything sent, then unsubscribes and joins the link's goroutines.
 // Blocked Reads and Writes return an error matching net.ErrClosed. It does
-// not close the NATS connection. Close is idempotent and returns nil.
+// not close the NATS connection. Close is idempotent and returns nil; after
+// [Link.Abort] it does nothing.
 func (l *Link) Close() error {
+	l.end(true)
+	return nil
+}
+
+// Abort ends the link at once, for a peer known to be gone (its exit
+// arrived, or its host was reported down): no fin is sent and nothing
+// waits for an ack; what the peer has not acked is dropped. Like Close it
+// unsubscribes, joins the link's goroutines (a few microseconds: neither
+// blocks on the network) and makes blocked Reads and Writes return an
+// error matching net.ErrClosed; it does not close the NATS connection.
+// Abort after Close, or again, does nothing.
+func (l *Link) Abort() { l.end(false) }
+
+// end is Close (fin true) or Abort.
+func (l *Link) end(fin bool) {
 	l.closeOnce.Do(func() {
 		l.mu.Lock()
 		l.closing = true
@@ -682,14 +698,18 @@ func (l *Link) Close() error {
 		l.signalReadableLocked()
 		l.mu.Unlock()
 
-		l.writeMu.Lock()
-		err := l.send(typeFin, nil, true)
-		l.writeMu.Unlock()
-		if err == nil {
-			l.waitFinAck()
+		why := "aborted"
+		if fin {
+			why = "closed"
+			l.writeMu.Lock()
+			err := l.send(typeFin, nil, true)
+			l.writeMu.Unlock()
+			if err == nil {
+				l.waitFinAck()
+			}
 		}
 		l.mu.Lock()
-		l.failLocked(fmt.Errorf("natslink: link closed: %w", net.ErrClosed))
+		l.failLocked(fmt.Errorf("natslink: link %s: %w", why, net.ErrClosed))
 		l.mu.Unlock()
 		l.wg.Wait()
 		if l.sub != nil {
@@ -698,7 +718,6 @@ func (l *Link) Close() error {
 		l.rdl.stop()
 		l.wdl.stop()
 	})
-	return nil
 }
 
 func (l *Link) waitFinAck() {

@@ -140,6 +140,10 @@ func (s *Servers) start(ctx context.Context, o *server.Options) error {
 	}
 	srv.Start()
 	if err := ready(ctx, srv); err != nil {
+		// A server shut down while its listeners are still coming up can
+		// miss one (its accept loop then outlives the shutdown): let them
+		// come up first, for a bounded time.
+		srv.ReadyForConnections(listenersUp)
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		return err
@@ -179,6 +183,10 @@ func secret() (string, error) {
 	}
 	return hex.EncodeToString(b), nil
 }
+
+// listenersUp bounds how long a server that Start abandons is given to
+// bring its listeners up before it is shut down.
+const listenersUp = 5 * time.Second
 
 // poll is how often Start looks at a server's state while it waits: the
 // server has no event to wait on for either readiness or its routes.

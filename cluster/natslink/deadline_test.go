@@ -32,11 +32,9 @@ func TestDeadlineAfterClose(t *testing.T) {
 
 func TestDeadlineFiresAndMoves(t *testing.T) {
 	t.Parallel()
-	l, _, err := natslink.NewDetached(natslink.Config{Send: "a", Recv: "b", DeadInterval: testT})
-	require.NoError(t, err)
-	defer l.Close()
+	l, _ := detached(t, natslink.Config{Send: "a", Recv: "b", DeadInterval: testT})
 	require.NoError(t, l.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
-	_, err = l.Read(make([]byte, 1))
+	_, err := l.Read(make([]byte, 1))
 	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 	// After it fired, a new one in the future and then none: Read blocks
 	// until the next one.

@@ -13,6 +13,16 @@ import (
 	"github.com/grove-rt/grove/cluster/natslink"
 )
 
+// detached returns a link of cfg with no NATS connection and the function
+// that feeds it its peer's messages, closed when the test ends.
+func detached(t *testing.T, cfg natslink.Config) (*natslink.Link, func([]byte)) {
+	t.Helper()
+	l, feed, err := natslink.NewDetached(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	return l, feed
+}
+
 // ctl returns a control message of type typ with body v.
 func ctl(typ byte, v uint64) []byte {
 	m := make([]byte, 17)
@@ -25,9 +35,7 @@ func ctl(typ byte, v uint64) []byte {
 // the link resend its window per nack.
 func TestNackAmplification(t *testing.T) {
 	t.Parallel()
-	l, feed, err := natslink.NewDetached(natslink.Config{Send: "a", Recv: "b", DeadInterval: 10 * time.Second})
-	require.NoError(t, err)
-	defer l.Close()
+	l, feed := detached(t, natslink.Config{Send: "a", Recv: "b", DeadInterval: 10 * time.Second})
 	var published atomic.Int64
 	natslink.SetPublishHook(l, func(m []byte, publish func([]byte) error) error {
 		if m[0] == 0 {
@@ -53,9 +61,7 @@ func TestNackAmplification(t *testing.T) {
 func TestSilenceGraceOnce(t *testing.T) {
 	t.Parallel()
 	const T = time.Second
-	l, _, err := natslink.NewDetached(natslink.Config{Send: "a", Recv: "b", DeadInterval: T})
-	require.NoError(t, err)
-	defer l.Close()
+	l, _ := detached(t, natslink.Config{Send: "a", Recv: "b", DeadInterval: T})
 	late := T / 2 // every tick is late: a loaded host
 	heard := l.LastHeard()
 	now := heard.Add(T)
@@ -75,9 +81,7 @@ func TestSilenceGraceOnce(t *testing.T) {
 func TestSilenceGracePerEpisode(t *testing.T) {
 	t.Parallel()
 	const T = time.Second
-	l, feed, err := natslink.NewDetached(natslink.Config{Send: "a", Recv: "b", DeadInterval: T})
-	require.NoError(t, err)
-	defer l.Close()
+	l, feed := detached(t, natslink.Config{Send: "a", Recv: "b", DeadInterval: T})
 	natslink.Tick(l, l.LastHeard().Add(T), T/2)
 	require.NoError(t, l.Err())
 	feed(ctl(2, 0)) // an ack of nothing: the peer is heard
@@ -104,9 +108,7 @@ func TestHostileLog(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs int
-			l, feed, err := natslink.NewDetached(natslink.Config{Send: "a", Recv: "b", DeadInterval: testT, OnLog: func(natslink.Log) { logs++ }})
-			require.NoError(t, err)
-			defer l.Close()
+			l, feed := detached(t, natslink.Config{Send: "a", Recv: "b", DeadInterval: testT, OnLog: func(natslink.Log) { logs++ }})
 			m := append([]byte{4, 0, 0, 0, 0, 0, 0, 0, 1}, tc.body...)
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
@@ -121,10 +123,8 @@ func TestHostileLog(t *testing.T) {
 
 func TestSendLogTooManyLines(t *testing.T) {
 	t.Parallel()
-	l, _, err := natslink.NewDetached(natslink.Config{Send: "a", Recv: "b", DeadInterval: testT})
-	require.NoError(t, err)
-	defer l.Close()
-	err = l.SendLog(natslink.Log{FD: 1, Lines: make([]string, natslink.MaxLogLines+1)})
+	l, _ := detached(t, natslink.Config{Send: "a", Recv: "b", DeadInterval: testT})
+	err := l.SendLog(natslink.Log{FD: 1, Lines: make([]string, natslink.MaxLogLines+1)})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "split")
 	require.NoError(t, l.SendLog(natslink.Log{FD: 1, Lines: make([]string, natslink.MaxLogLines)}))

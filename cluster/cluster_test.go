@@ -205,6 +205,11 @@ func TestPermissions(t *testing.T) {
 		{"agent-a", "pub", "grove.C.host.b.spawn", false}, // agents do not spawn elsewhere
 		{"agent-a", "sub", "_INBOX_client.x", false},
 		{"agent-a", "pub", "$SYS.REQ.SERVER.PING", false}, // not the system account
+		{"agent-a", "pub", "grove.C.ev.hostup.a", true},
+		{"agent-a", "pub", "grove.C.ev.survey", true},
+		{"agent-a", "pub", "grove.C.ev.hostdown.b", true},    // the membership watcher's report (checked on receipt)
+		{"agent-a", "pub", "grove.C.ev.hostup.b", false},     // another host's announcement
+		{"agent-a", "pub", "grove.C.ev.clientdown.x", false}, // no other event
 	}
 	for _, c := range cases {
 		subj := strings.Replace(c.subj, ".C.", "."+C+".", 1)

@@ -289,7 +289,7 @@ func TestRemoteFencedStop(t *testing.T) {
 // incarnation announced), and a late report of its old incarnation's loss
 // does not down the new one.
 func TestRemoteHostRestart(t *testing.T) {
-	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a", "b"))
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a", "b", "zz"))
 	tc.Agent(t, "a")
 	tc.Agent(t, "b")
 	c := tc.Client(t)
@@ -310,10 +310,10 @@ func TestRemoteHostRestart(t *testing.T) {
 			return nil
 		})
 	}
-	// A connection that may publish membership events (as agent a), joined
-	// now: a join surveys the hosts, and their answers would hide the late
-	// report below.
-	other := tc.Join(t, tc.Config(embed.AgentUser("a")))
+	// A connection that may report hosts down and announce host zz (as
+	// zz's agent, which runs nothing), joined now: a join surveys the
+	// hosts, and their answers would hide the late report below.
+	other := tc.Join(t, tc.Config(embed.AgentUser("zz")))
 	old := incarnation()
 	down := make(chan struct{}, 4)
 	sub, err := c.Conn().Subscribe("grove."+tc.Name()+".ev.hostdown.b", func(*nats.Msg) { down <- struct{}{} })
@@ -337,7 +337,7 @@ func TestRemoteHostRestart(t *testing.T) {
 	// A probe host announced after it: once the view has it, it has
 	// handled the late report too (one subscription, in order).
 	require.NoError(t, other.Conn().Publish("grove."+tc.Name()+".ev.hostup.zz",
-		[]byte(`{"host":"zz","incarnation":"x","labels":{"probe":"1"}}`)))
+		[]byte(`{"host":"zz","incarnation":"x","build":"`+actor.BuildID()+`","labels":{"probe":"1"}}`)))
 	require.NoError(t, other.Conn().Flush())
 	probe := func() bool {
 		err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/grove-rt/grove/cluster/internal/subject"
 	"github.com/grove-rt/grove/cluster/natslink"
 )
 
@@ -22,6 +23,15 @@ import (
 // ev.hostdown.H every remote actor of H this process holds is lost at
 // once, and spawns on H fail with ErrHostUnavailable without a round trip
 // until H is heard from again.
+//
+// Any agent may publish ev.hostdown.H (the servers' permissions cannot tell
+// a watcher, whose role is its system-user connection, from another
+// agent), and announcements are only checked against the subject: so a
+// report is taken only if it names H's incarnation, and only once H's
+// agent, pinged on receipt, does not answer as that incarnation (no
+// responders comes back at once for a closed connection; a hung agent
+// costs confirmPing). The servers allow an agent to announce only its own
+// host.
 
 // surveyQuiet and surveyMax bound the wait for the survey's answers: the
 // view is settled once no answer came for surveyQuiet after one did, or
@@ -42,6 +52,8 @@ type members struct {
 	settled chan struct{}
 	settle  *time.Timer
 	once    sync.Once
+	nc      *nats.Conn // pings a host reported down
+	name    string
 	wg      sync.WaitGroup // the remotes' goroutines
 }
 
@@ -61,8 +73,9 @@ func (m *members) start(c *Cluster) error {
 	m.remotes = map[string]map[*remote]struct{}{}
 	m.settled = make(chan struct{})
 	m.settle = time.AfterFunc(surveyMax, m.markSettled)
-	m.mu.Unlock()
 	name := c.cfg.Name
+	m.nc, m.name = c.nc, name
+	m.mu.Unlock()
 	ev, err := c.nc.Subscribe("grove."+name+".ev.>", func(msg *nats.Msg) { m.event(name, msg) })
 	if err != nil {
 		return fmt.Errorf("cluster: subscribe to the membership events: %w", err)
@@ -84,11 +97,11 @@ func (m *members) event(name string, msg *nats.Msg) {
 	if !ok {
 		return
 	}
-	kind, _, _ := strings.Cut(rest, ".")
+	kind, host, _ := strings.Cut(rest, ".")
 	switch kind {
 	case "hostup":
 		var rec hostRecord
-		if decode("hostup event", msg.Data, &rec) == nil {
+		if decode("hostup event", msg.Data, &rec) == nil && rec.Host == host {
 			m.up(rec)
 			m.mu.Lock()
 			m.settle.Reset(surveyQuiet)
@@ -96,7 +109,7 @@ func (m *members) event(name string, msg *nats.Msg) {
 		}
 	case "hostdown":
 		var d hostDown
-		if decode("hostdown event", msg.Data, &d) == nil {
+		if decode("hostdown event", msg.Data, &d) == nil && d.Host == host && d.Incarnation != "" && m.gone(d) {
 			m.down(d)
 		}
 	}
@@ -111,8 +124,20 @@ func (m *members) up(rec hostRecord) {
 	m.hosts[rec.Host] = &hostState{rec: rec}
 }
 
-// down marks a host down and loses every remote actor of it (of the
-// incarnation reported, if one is).
+// gone reports whether the agent of d's host and incarnation is gone: it
+// does not answer a ping within confirmPing, or another incarnation does.
+// It runs on the events' subscription, so events stay in order.
+func (m *members) gone(d hostDown) bool {
+	msg, err := m.nc.Request(subject.Host(m.name, d.Host, "ping"), nil, confirmPing)
+	if err != nil {
+		return true
+	}
+	var rec hostRecord
+	return decode("ping reply", msg.Data, &rec) != nil || rec.Incarnation != d.Incarnation
+}
+
+// down marks a host down and loses every remote actor of it of the
+// incarnation reported.
 func (m *members) down(d hostDown) {
 	m.mu.Lock()
 	hs := m.hosts[d.Host]
@@ -120,12 +145,12 @@ func (m *members) down(d hostDown) {
 		hs = &hostState{rec: hostRecord{Host: d.Host, Incarnation: d.Incarnation}}
 		m.hosts[d.Host] = hs
 	}
-	if d.Incarnation == "" || d.Incarnation == hs.rec.Incarnation {
+	if d.Incarnation == hs.rec.Incarnation {
 		hs.down, hs.why = true, d.Reason
 	}
 	var lost []*remote
 	for r := range m.remotes[d.Host] {
-		if d.Incarnation == "" || d.Incarnation == r.incarnation {
+		if d.Incarnation == r.incarnation {
 			lost = append(lost, r)
 		}
 	}

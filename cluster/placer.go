@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -31,8 +32,9 @@ func (s Selector) match(rec hostRecord) bool { return rec.Labels[s.label] == s.v
 func (c *Cluster) Host(name string) actor.Placer { return &placer{c: c, host: name} }
 
 // Any returns the placer that starts actors on the first host, in name
-// order, that every selector matches, trying the next one when a host is
-// unavailable or has no room. Its first use waits for the cluster's
+// order, that every selector matches and that runs this build (a spawn
+// fails with actor.ErrBuildMismatch only if none does), trying the next
+// one when a host is unavailable or has no room. Its first use waits for the cluster's
 // survey of the hosts (a few milliseconds, at most 200 ms after Join).
 func (c *Cluster) Any(sel ...Selector) actor.Placer { return &placer{c: c, sel: sel} }
 
@@ -72,6 +74,20 @@ func (p *placer) Place(ctx context.Context, spec actor.PlaceSpec) (actor.Remote,
 	})
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("cluster: no host up matches %v: %w", p.sel, actor.ErrHostUnavailable)
+	}
+	// In a rolling deploy some hosts run another build: place on the
+	// others, and say ErrBuildMismatch only if none runs this one.
+	others := map[string]bool{}
+	recs = slices.DeleteFunc(recs, func(rec hostRecord) bool {
+		if rec.Build != spec.Build {
+			others[rec.Build] = true
+			return true
+		}
+		return false
+	})
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("cluster: no host up matching %v runs this build %q (they run %q): deploy it there: %w",
+			p.sel, spec.Build, slices.Sorted(maps.Keys(others)), actor.ErrBuildMismatch)
 	}
 	var errs []error
 	for _, rec := range recs {

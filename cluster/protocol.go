@@ -127,8 +127,8 @@ func (e *replyError) err(host string) error {
 }
 
 // The subjects of membership (besides subject.Host's requests).
-func evHostUp(c, h string) string   { return "grove." + c + ".ev.hostup." + h }
-func evHostDown(c, h string) string { return "grove." + c + ".ev.hostdown." + h }
+func evHostUp(c, h string) string   { return subject.Event(c, "hostup", h) }
+func evHostDown(c, h string) string { return subject.Event(c, "hostdown", h) }
 func evSurvey(c string) string      { return subject.Survey(c) }
 
 // newLinkID returns a link ID: 128 random bits, base32 without padding (26

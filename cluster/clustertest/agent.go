@@ -170,6 +170,7 @@ func (tc *Cluster) exec(t testing.TB, h string, env []string) *Agent {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, cmd.Start(), "clustertest: start the agent of %s", h)
 	a := &Agent{host: h, cmd: cmd, done: make(chan struct{})}
+	tc.track(a.PID()) // its own group (Setpgid), which its actors share
 	go func() { a.err = cmd.Wait(); close(a.done) }()
 	tc.mu.Lock()
 	tc.agents[h] = a

@@ -99,12 +99,28 @@ type Cluster struct {
 
 	mu     sync.Mutex
 	agents map[string]*Agent // by host, while running (Agent)
+	groups []int             // the process groups of every agent started, for the sweep
+}
+
+// track records the process group pgid (an agent's, which its actors
+// share) for the sweep.
+func (tc *Cluster) track(pgid int) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	tc.groups = append(tc.groups, pgid)
+}
+
+// tracked returns the process groups the sweep looks in.
+func (tc *Cluster) tracked() []int {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return slices.Clone(tc.groups)
 }
 
 // Start starts the cluster of opts and registers its teardown with
 // t.Cleanup: the fault proxies are closed, the servers shut down (joined),
-// and every process whose environment carries the cluster's ID must be
-// gone within 2 s (survivors are killed and fail the test). Cleanups
+// and every process whose environment carries the cluster's ID, or that
+// is in an agent's process group, must be gone within 2 s (survivors are killed and fail the test). Cleanups
 // registered after Start (Client, agents) run before it. Starting three
 // servers takes some tens of milliseconds; Start fails t if they are not
 // up within 10 s.
@@ -180,7 +196,7 @@ func (tc *Cluster) teardown(t testing.TB) func() {
 		if tc.servers != nil {
 			tc.servers.Shutdown()
 		}
-		if left := sweep(tc.id, sweepGrace); len(left) > 0 {
+		if left := sweep(tc.id, tc.tracked(), sweepGrace); len(left) > 0 {
 			t.Errorf("clustertest: processes of cluster %s left behind (killed now): %v", tc.id, left)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -182,18 +183,41 @@ func TestSweep(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	require.Equal(t, []int{cmd.Process.Pid}, clustertest.Marked(tc.ID()))
-	require.Empty(t, clustertest.Marked("0000000000000000"), "another cluster's ID")
+	require.Equal(t, []int{cmd.Process.Pid}, clustertest.Marked(tc.ID(), nil))
+	require.Empty(t, clustertest.Marked("0000000000000000", nil), "another cluster's ID")
 
-	require.Equal(t, []int{cmd.Process.Pid}, clustertest.Sweep(tc.ID(), 50*time.Millisecond))
+	require.Equal(t, []int{cmd.Process.Pid}, clustertest.Sweep(tc.ID(), nil, 50*time.Millisecond))
 	select {
 	case err := <-exited:
 		require.ErrorContains(t, err, "killed")
 	case <-time.After(5 * time.Second):
 		t.Fatal("the swept process did not die within 5 s")
 	}
-	require.Empty(t, clustertest.Marked(tc.ID()))
-	require.Empty(t, clustertest.Sweep(tc.ID(), time.Second))
+	require.Empty(t, clustertest.Marked(tc.ID(), nil))
+	require.Empty(t, clustertest.Sweep(tc.ID(), nil, time.Second))
+}
+
+// The sweep finds the processes of an agent's process group that do not
+// carry the cluster's ID (an actor spawned with actor.WithEnvOnly).
+func TestSweepProcessGroup(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc")
+	}
+	t.Parallel()
+	tc := clustertest.Start(t, clustertest.Servers(1))
+	cmd := exec.Command("sleep", "60")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no GROVE_CLUSTERTEST
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	require.Empty(t, clustertest.Left(tc), "not an agent's group yet")
+	clustertest.Track(tc, cmd.Process.Pid)
+	require.Equal(t, []int{cmd.Process.Pid}, clustertest.Left(tc))
+	require.NoError(t, cmd.Process.Kill())
+	<-exited
+	require.Empty(t, clustertest.Left(tc))
 }
 
 // Start fails on options the servers refuse; Client joins with the client

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -16,9 +17,11 @@ import (
 const envID = "GROVE_CLUSTERTEST"
 
 // marked lists the processes, other than this one, whose environment holds
-// envID=id, zombies excluded (their environment is gone). It reads /proc,
-// so it finds nothing where there is none, and nothing of another user's.
-func marked(id string) []int {
+// envID=id or whose process group is one of groups (an agent's: actors
+// spawned with actor.WithEnvOnly do not carry envID), zombies excluded.
+// It reads /proc, so it finds nothing where there is none, and no
+// environment of another user's.
+func marked(id string, groups []int) []int {
 	want := []byte(envID + "=" + id)
 	self := os.Getpid()
 	var pids []int
@@ -26,6 +29,10 @@ func marked(id string) []int {
 	for _, dir := range dirs {
 		pid, err := strconv.Atoi(filepath.Base(dir))
 		if err != nil || pid == self {
+			continue
+		}
+		if inGroup(dir, groups) {
+			pids = append(pids, pid)
 			continue
 		}
 		env, err := os.ReadFile(filepath.Join(dir, "environ"))
@@ -42,17 +49,40 @@ func marked(id string) []int {
 	return pids
 }
 
+// inGroup reports whether the process of /proc directory dir is alive (not
+// a zombie) and in one of groups.
+func inGroup(dir string, groups []int) bool {
+	if len(groups) == 0 {
+		return false
+	}
+	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ppid pgrp ...: comm may hold spaces and parens.
+	_, rest, ok := bytes.Cut(stat[bytes.LastIndexByte(stat, ')')+1:], []byte(" "))
+	if !ok {
+		return false
+	}
+	f := bytes.Fields(rest)
+	if len(f) < 3 || string(f[0]) == "Z" {
+		return false
+	}
+	pgrp, err := strconv.Atoi(string(f[2]))
+	return err == nil && slices.Contains(groups, pgrp)
+}
+
 // sweepPoll is how often sweep looks again: another process's exit cannot
 // be waited on unless it is a child.
 const sweepPoll = 10 * time.Millisecond
 
-// sweep waits up to grace for the processes of cluster id to be gone,
-// then kills the survivors with SIGKILL and returns them (nil if none
-// was left).
-func sweep(id string, grace time.Duration) []int {
+// sweep waits up to grace for the processes of cluster id (and of its
+// agents' process groups) to be gone, then kills the survivors with
+// SIGKILL and returns them (nil if none was left).
+func sweep(id string, groups []int, grace time.Duration) []int {
 	deadline := time.Now().Add(grace)
 	for {
-		left := marked(id)
+		left := marked(id, groups)
 		if len(left) == 0 {
 			return nil
 		}

@@ -55,13 +55,17 @@ func newUser(name string) (User, error) {
 // agentPermissions are the subjects of the agent of host h in cluster c
 // (scaleout §9.3, the subjects of §4.3): it serves its own host's requests
 // and the agent end of its own links, answers requests (allow_responses),
-// probes other hosts and publishes membership events.
+// probes other hosts, announces only its own host and reports others down
+// (the membership watcher's role, which is its sys connection's and which
+// permissions cannot tell: receivers confirm every report by a ping).
 func agentPermissions(c, h string) *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
 			subject.Link(c, h, "*", "*", "dn"),
 			subject.Host(c, "*", "ping"),
-			subject.Events(c),
+			subject.Event(c, "hostup", h),
+			subject.Event(c, "hostdown", "*"),
+			subject.Survey(c),
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{
 			subject.HostAll(c, h),

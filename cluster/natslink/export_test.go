@@ -1,5 +1,7 @@
 package natslink
 
+import "time"
+
 // SetPublishHook makes every message l publishes go through hook, which
 // may drop, duplicate, delay or reorder it (publish sends one).
 func SetPublishHook(l *Link, hook func(m []byte, publish func([]byte) error) error) {
@@ -37,3 +39,7 @@ func NewDetached(cfg Config) (*Link, func([]byte), error) {
 		}
 	}, nil
 }
+
+// Tick runs l's heartbeat check at now, late after it was due, and
+// returns the wait until the next one.
+func Tick(l *Link, now time.Time, late time.Duration) time.Duration { return l.tick(now, late) }

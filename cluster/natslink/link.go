@@ -94,15 +94,14 @@ type Link struct {
 	done    chan struct{}
 
 	// Sender.
-	nextSeq   uint64  // the seq the next data, log, exit or fin takes
-	unacked   []sentM // sent and not acked, in seq order
-	inflight  int     // body bytes in unacked
-	acked     uint64  // the peer consumed every seq up to it
-	lastSent  time.Time
-	resentSeq uint64 // the last nack served, and when
-	resentAt  time.Time
-	space     chan struct{} // closed (and replaced) when inflight shrinks or the link ends
-	finSeq    uint64        // our fin's seq, once Close sent it
+	nextSeq  uint64  // the seq the next data, log, exit or fin takes
+	unacked  []sentM // sent and not acked, in seq order
+	inflight int     // body bytes in unacked
+	acked    uint64  // the peer consumed every seq up to it
+	lastSent time.Time
+	resentAt time.Time     // when the last retransmission ran
+	space    chan struct{} // closed (and replaced) when inflight shrinks or the link ends
+	finSeq   uint64        // our fin's seq, once Close sent it
 
 	// Receiver.
 	expected  uint64  // the seq of the next message to deliver
@@ -114,6 +113,7 @@ type Link struct {
 	lastNack  time.Time
 	lastHeard time.Time
 	grace     time.Time // no silence verdict before it (set after a stall of this process)
+	graceFor  time.Time // the lastHeard grace was given for: one extension per silence
 	peerFin   bool
 	readable  chan struct{} // closed (and replaced) when data, fin or an end arrives
 }
@@ -285,9 +285,15 @@ func (l *Link) Write(p []byte) (int, error) {
 }
 
 // SendLog sends output lines to the peer, in order with the data written
-// before it. It blocks as Write does; the encoded batch must fit in a
-// chunk (512 KiB): split larger ones.
-func (l *Link) SendLog(m Log) error { return l.sendSide(typeLog, m) }
+// before it. It blocks as Write does; the batch must have at most
+// [MaxLogLines] lines and its encoding must fit in a chunk (512 KiB):
+// split larger ones.
+func (l *Link) SendLog(m Log) error {
+	if len(m.Lines) > MaxLogLines {
+		return fmt.Errorf("natslink: a log of %d lines exceeds MaxLogLines (%d): split it", len(m.Lines), MaxLogLines)
+	}
+	return l.sendSide(typeLog, m)
+}
 
 // SendExit sends an exit status to the peer, in order with the data
 // written before it. It blocks as Write does.
@@ -386,9 +392,10 @@ func (l *Link) Resume() {
 	_ = l.publishLocked(encodeU64(typeNack, 0, l.expected))
 }
 
-// resendLocked republishes every unacked message from seq on.
+// resendLocked republishes every unacked message from seq on: at most a
+// window's worth.
 func (l *Link) resendLocked(seq uint64) {
-	l.resentSeq, l.resentAt = seq, time.Now()
+	l.resentAt = time.Now()
 	for _, s := range l.unacked {
 		if s.seq >= seq {
 			if l.publishLocked(s.msg) != nil {
@@ -453,12 +460,19 @@ func (l *Link) receiveLocked(m []byte) (func(), error) {
 		if from <= l.acked || from > l.nextSeq {
 			return nil, protocolf("nack of seq %d, outside the unacknowledged range %d..%d", from, l.acked+1, l.nextSeq)
 		}
-		if from == l.resentSeq && time.Since(l.resentAt) < l.cfg.DeadInterval/16 {
-			return nil, nil // served just now
+		// One retransmission (at most a window) per T/16, whatever the seq
+		// nacked: a peer nacks at most once per T/8, so an honest nack is
+		// always served, and a hostile peer gets at most a window per T/16.
+		if time.Since(l.resentAt) < l.cfg.DeadInterval/16 {
+			return nil, nil
 		}
 		l.resendLocked(from)
 		return nil, nil
-	case typeData, typeLog, typeExit, typeFin:
+	case typeLog, typeExit:
+		if len(body) > MaxChunk {
+			return nil, protocolf("a message of type %d of %d bytes: at most %d", typ, len(body), MaxChunk)
+		}
+	case typeData, typeFin:
 	default:
 		return nil, protocolf("unknown message type %d", typ)
 	}
@@ -495,8 +509,8 @@ func (l *Link) receiveLocked(m []byte) (func(), error) {
 		l.signalReadableLocked()
 		return nil, nil
 	case typeLog:
-		var v Log
-		if err := unmarshalSide(typ, body, &v); err != nil {
+		v, err := decodeLog(body)
+		if err != nil {
 			return nil, err
 		}
 		if f := l.cfg.OnLog; f != nil {
@@ -647,11 +661,12 @@ func (l *Link) tick(now time.Time, late time.Duration) time.Duration {
 			// Messages arrived but the receiver has not run yet (a starved
 			// scheduler): that is life, not silence.
 			l.lastHeard = now
-		} else if late > t/8 {
+		} else if late > t/8 && !l.graceFor.Equal(l.lastHeard) {
 			// This process itself stalled (this timer fired late): the
 			// peer's messages may be unread in the socket. One more look,
-			// T/4 from now, after a ping.
-			l.grace = now.Add(t / 4)
+			// T/4 from now, after a ping; once per silence, so the verdict
+			// comes by T + T/4 of silence (plus two ticks' lateness).
+			l.grace, l.graceFor = now.Add(t/4), l.lastHeard
 		} else {
 			l.failLocked(&SilenceError{Silence: silence, DeadInterval: t})
 			return t

@@ -1,6 +1,7 @@
 package natslink
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -19,6 +20,11 @@ const (
 
 // headerLen is the length of a message's header: type (1) and seq (8).
 const headerLen = 9
+
+// MaxLogLines is the most lines one [Log] message may carry: SendLog
+// refuses more, and a received Log declaring more is a protocol error
+// (checked before anything is allocated for them).
+const MaxLogLines = 4096
 
 // Log is a batch of output lines of a remote actor, sent by its host's
 // agent to the caller ([Link.SendLog], [Config.OnLog]).
@@ -65,4 +71,51 @@ func unmarshalSide(typ byte, body []byte, v any) error {
 		return protocolf("a message of type %d does not decode: %v", typ, err)
 	}
 	return nil
+}
+
+// decodeLog decodes a Log body, checking what it declares before
+// allocating: at most MaxLogLines lines, none longer than the body.
+func decodeLog(body []byte) (Log, error) {
+	var v Log
+	bad := func(format string, a ...any) (Log, error) {
+		return Log{}, protocolf("a log message "+format, a...)
+	}
+	d := msgpack.NewDecoder(bytes.NewReader(body))
+	n, err := d.DecodeMapLen()
+	if err != nil {
+		return bad("does not decode: %v", err)
+	}
+	for range max(n, 0) {
+		key, err := d.DecodeString()
+		if err != nil {
+			return bad("does not decode: %v", err)
+		}
+		switch key {
+		case "fd":
+			if v.FD, err = d.DecodeInt(); err != nil {
+				return bad("does not decode: %v", err)
+			}
+		case "lines":
+			k, err := d.DecodeArrayLen()
+			if err != nil {
+				return bad("does not decode: %v", err)
+			}
+			if k > MaxLogLines || k > len(body) {
+				return bad("declares %d lines: at most %d", k, MaxLogLines)
+			}
+			v.Lines = make([]string, 0, max(k, 0))
+			for range k {
+				line, err := d.DecodeString()
+				if err != nil {
+					return bad("does not decode: %v", err)
+				}
+				v.Lines = append(v.Lines, line)
+			}
+		default:
+			if err := d.Skip(); err != nil {
+				return bad("does not decode: %v", err)
+			}
+		}
+	}
+	return v, nil
 }

@@ -52,6 +52,10 @@ func HostAll(c, h string) string { return join("grove", c, "host", h, ">") }
 // any of h, u, l may be "*" in a permission.
 func Link(c, h, u, l, dir string) string { return join("grove", c, "link", h, u, l, dir) }
 
+// Event is the subject of membership event kind (hostup, hostdown) of
+// host h; h may be "*" in a permission.
+func Event(c, kind, h string) string { return join("grove", c, "ev", kind, h) }
+
 // Events matches the membership events of cluster c.
 func Events(c string) string { return join("grove", c, "ev", ">") }
 

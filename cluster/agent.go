@@ -246,9 +246,9 @@ func (a *agent) serve(ctx context.Context, n *nursery.Nursery, m *nats.Msg) {
 	op := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
 	switch op {
 	case "spawn":
-		_ = m.Respond(encode(a.spawn(ctx, n, m.Data)))
+		_ = m.Respond(encode(a.spawn(ctx, n, m.Data, m.Reply)))
 	case "ctl":
-		_ = m.Respond(encode(a.ctl(m.Data)))
+		_ = m.Respond(encode(a.ctl(m.Data, m.Reply)))
 	case "ping":
 		_ = m.Respond(encode(a.record()))
 	case "survey": // announced again, on the events every client reads
@@ -264,10 +264,13 @@ func (a *agent) record() hostRecord {
 }
 
 // spawn starts the actor req asks for and its relay, a task of n.
-func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte) spawnReply {
+func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte, reply string) spawnReply {
 	var req spawnRequest
 	if err := decode("spawn request", data, &req); err != nil {
 		return spawnReply{Err: refuse(kindBad, "%v", err)}
+	}
+	if e := a.checkCaller(req.Caller, reply); e != nil {
+		return spawnReply{Err: e}
 	}
 	if ctx.Err() != nil {
 		return spawnReply{Err: refuse(kindGone, "the agent of %s is stopping", a.cfg.Host)}
@@ -327,11 +330,24 @@ func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte) spaw
 	return spawnReply{PID: proc.PID(), Incarnation: a.incarnation, OrphanGrace: a.cfg.OrphanGrace}
 }
 
+// checkCaller refuses a request whose reply inbox is not the private inbox
+// of the caller it names: the servers let each user subscribe to its own
+// inbox prefix only, so a request naming another caller is a forgery.
+func (a *agent) checkCaller(caller, reply string) *replyError {
+	if caller == "" || !strings.HasPrefix(reply, subject.InboxPrefix(caller)+".") {
+		return refuse(kindAuth, "the request names caller %q but its reply inbox is %q: a program asks for itself only, with the inbox prefix of its own user (cluster.Join sets it)", caller, reply)
+	}
+	return nil
+}
+
 // ctl signals the actor of a link.
-func (a *agent) ctl(data []byte) ctlReply {
+func (a *agent) ctl(data []byte, reply string) ctlReply {
 	var req ctlRequest
 	if err := decode("ctl request", data, &req); err != nil {
 		return ctlReply{Err: refuse(kindBad, "%v", err)}
+	}
+	if e := a.checkCaller(req.Caller, reply); e != nil {
+		return ctlReply{Err: e}
 	}
 	a.mu.Lock()
 	ch := a.children[req.Caller+"."+req.Link]

@@ -1,0 +1,91 @@
+//go:build linux
+
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/cluster/clustertest"
+	"github.com/grove-rt/grove/nursery"
+)
+
+// Two root programs have users of their own: the second can neither read
+// the first's link nor write on it, and the first's actor survives its
+// try.
+func TestClientCannotTouchAnothersLinks(t *testing.T) {
+	t.Parallel()
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	ca, cb := tc.Client(t), tc.Client(t)
+	userA := strings.Fields(ca.Conn().Opts.Name)[2] // "grove C user"
+	linkDn := "grove." + tc.Name() + ".link.a." + userA + ".*.dn"
+	seenA := make(chan string, 16) // A's own view of its link
+	subA, err := ca.Conn().Subscribe(linkDn, func(m *nats.Msg) {
+		select {
+		case seenA <- m.Subject:
+		default:
+		}
+	})
+	require.NoError(t, err)
+	defer subA.Unsubscribe()
+	seenB := make(chan string, 16)
+	subB, err := cb.Conn().Subscribe(linkDn, func(m *nats.Msg) {
+		select {
+		case seenB <- m.Subject:
+		default:
+		}
+	})
+	require.NoError(t, err)
+	defer subB.Unsubscribe()
+	require.NoError(t, ca.Conn().Flush())
+	require.NoError(t, cb.Conn().Flush())
+
+	err = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "far", actor.OnHost(ca.Host("a")))
+		if err != nil {
+			return err
+		}
+		_, err = pid.Call(ctx, ref, struct{}{})
+		require.NoError(t, err)
+		var dn string
+		select {
+		case dn = <-seenA:
+		case <-time.After(5 * time.Second):
+			t.Fatal("A saw nothing on its own link")
+		}
+		select {
+		case s := <-seenB:
+			t.Fatalf("B read A's link on %s", s)
+		default:
+		}
+		// B writes garbage on A's link: the servers refuse it.
+		up := strings.TrimSuffix(dn, ".dn") + ".up"
+		require.NoError(t, cb.Conn().Publish(up, []byte{9}))
+		require.NoError(t, cb.Conn().Flush())
+		// A signal for A's link, with B's inbox: the agent refuses it.
+		link := strings.Split(dn, ".")[5]
+		req, _ := json.Marshal(map[string]any{"caller": userA, "link": link, "signal": 9})
+		msg, err := cb.Conn().Request("grove."+tc.Name()+".host.a.ctl", req, 5*time.Second)
+		require.NoError(t, err)
+		require.Contains(t, string(msg.Data), `"auth"`)
+
+		_, err = pid.Call(ctx, ref, struct{}{})
+		require.NoError(t, err, "A's actor after B's tries")
+		select {
+		case s := <-seenB:
+			t.Fatalf("B read A's link on %s", s)
+		default:
+		}
+		ref.Cancel()
+		return nil
+	})
+	require.NoError(t, err)
+}

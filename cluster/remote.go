@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 
@@ -86,7 +87,7 @@ type remote struct {
 
 	mu      sync.Mutex
 	logs    []natslink.Log // received, not yet written
-	queued  int            // their bytes
+	queued  int            // the memory they hold (lineCost, logCost)
 	dropped int            // lines dropped since the last write
 	wake    chan struct{}  // a log arrived, or the exit did
 	exit    *natslink.Exit
@@ -168,11 +169,19 @@ func (c linkConn) Close() error {
 // it); lines beyond it are dropped, and a line says how many.
 const maxQueuedLog = 1 << 20
 
+// lineCost and logCost are what a queued line and a queued Log hold in
+// memory besides the line's bytes: a string header, a Log and its slice
+// header. maxQueuedLog counts them, so that empty lines cost too.
+const (
+	lineCost = int(unsafe.Sizeof(""))
+	logCost  = int(unsafe.Sizeof(natslink.Log{}))
+)
+
 // onLog and onExit run on the link's receive goroutine: they only queue.
 func (r *remote) onLog(l natslink.Log) {
-	size := 0
+	size := logCost
 	for _, line := range l.Lines {
-		size += len(line) + 1
+		size += len(line) + lineCost
 	}
 	r.mu.Lock()
 	if r.queued+size > maxQueuedLog {

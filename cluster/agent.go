@@ -76,8 +76,15 @@ type AgentConfig struct {
 //
 // Actor processes get the agent's environment without its credentials:
 // every variable whose value holds the agent's or the system user's seed,
-// or a core host's route password, is left out.
+// or a core host's route password, is left out. On Linux, Serve makes
+// the process non-dumpable (prctl PR_SET_DUMPABLE 0), so that an actor of
+// the same uid cannot read the agent's memory or /proc/<pid>/environ;
+// root still can. Give the agent its seeds from a file it reads and
+// removes, or a descriptor, never its environment (see [ReadSecret]).
 func Serve(ctx context.Context, cfg AgentConfig) error {
+	if err := undumpable(); err != nil {
+		return fmt.Errorf("cluster: agent of %s: make the process non-dumpable (prctl PR_SET_DUMPABLE): %w", cfg.Host, err)
+	}
 	if err := subject.Check("cluster: AgentConfig.Host", cfg.Host, subject.MaxName); err != nil {
 		return err
 	}
@@ -128,6 +135,26 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 		return nil // stopped as asked
 	}
 	return err
+}
+
+// ReadSecret reads a seed (or any secret) from the file at path and
+// removes the file, so that no process started later, the agent's actors
+// among them, finds it: a production agent's seeds come this way (a file
+// its deployment writes with mode 0600, or /dev/fd/N for a descriptor its
+// parent passed), not from its environment, which its actors could read
+// before Serve made the process non-dumpable. Surrounding whitespace is
+// trimmed. Removing /dev/fd/N fails harmlessly and is ignored.
+func ReadSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read the secret: %w", err)
+	}
+	if !strings.HasPrefix(path, "/dev/fd/") && !strings.HasPrefix(path, "/proc/self/fd/") {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("cluster: remove the secret's file once read (it must not outlive its reading): %w", err)
+		}
+	}
+	return bytes.TrimSpace(b), nil
 }
 
 // startCore starts the server of core host cfg.Host and points cfg's

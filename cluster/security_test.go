@@ -5,6 +5,8 @@ package cluster_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/cluster/clustertest"
+	"github.com/grove-rt/grove/cluster/embed"
 	"github.com/grove-rt/grove/nursery"
 )
 
@@ -83,6 +86,43 @@ func TestClientCannotTouchAnothersLinks(t *testing.T) {
 		case s := <-seenB:
 			t.Fatalf("B read A's link on %s", s)
 		default:
+		}
+		ref.Cancel()
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// parentEnviron is what an actor reads of its agent's environment: its
+// bytes, or the error of reading them.
+var parentEnviron = actor.Func("ctest.parentenviron", func(ctx context.Context, _ struct{}) ([2]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", os.Getppid()))
+	if err != nil {
+		return [2]string{"", err.Error()}, nil
+	}
+	return [2]string{string(b), ""}, nil
+})
+
+// An actor finds no seed in its agent's environment, and (when not root)
+// cannot read it at all: the agent is not dumpable.
+func TestActorCannotReadAgentsSeed(t *testing.T) {
+	t.Parallel()
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	c := tc.Client(t)
+	seeds := []string{string(tc.Config(embed.AgentUser("a")).NKeySeed), string(tc.Config(embed.SysUser).NKeySeed)}
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "far", actor.OnHost(c.Host("a")))
+		if err != nil {
+			return err
+		}
+		got, err := parentEnviron.Call(ctx, ref, struct{}{})
+		require.NoError(t, err)
+		for _, s := range seeds {
+			require.NotContains(t, got[0], s, "the agent's environment holds a seed")
+		}
+		if os.Geteuid() != 0 {
+			require.NotEmpty(t, got[1], "the actor read its agent's /proc/<pid>/environ")
 		}
 		ref.Cancel()
 		return nil

@@ -24,7 +24,7 @@ import (
 // More of an agent process's environment: the system user's seed (every
 // test agent watches membership, as a core host's does) and its labels.
 const (
-	envSys    = "GROVE_CLUSTERTEST_SYS_SEED"
+	envSys    = "GROVE_CLUSTERTEST_SYS_SEED_FILE"
 	envLabels = "GROVE_CLUSTERTEST_LABELS"
 	envMax    = "GROVE_CLUSTERTEST_MAX_ACTORS"
 )
@@ -52,7 +52,12 @@ func AgentMain() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	acfg := cluster.AgentConfig{Config: cfg, Host: host, SysSeed: []byte(os.Getenv(envSys)), Labels: map[string]string{}, Core: core}
+	sys, err := cluster.ReadSecret(os.Getenv(envSys))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "clustertest: %s: %v\n", envSys, err)
+		os.Exit(2)
+	}
+	acfg := cluster.AgentConfig{Config: cfg, Host: host, SysSeed: sys, Labels: map[string]string{}, Core: core}
 	for _, kv := range strings.Split(os.Getenv(envLabels), ",") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			acfg.Labels[k] = v
@@ -118,7 +123,7 @@ func (tc *Cluster) Agent(t testing.TB, h string, opts ...AgentOption) *Agent {
 		opt(&o)
 	}
 	env := append(os.Environ(), tc.AgentEnv(h)...)
-	env = append(env, envSys+"="+string(tc.users[embed.SysUser].Seed))
+	env = append(env, envSys+"="+tc.secretFile(tc.users[embed.SysUser].Seed))
 	if !strings.Contains(os.Getenv("GORACE"), "atexit_sleep_ms") {
 		// A race-enabled agent otherwise sleeps a second before exiting.
 		env = append(env, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))

@@ -11,8 +11,8 @@
 //
 // tc.Agent(t, "a") starts host a's agent as a separate process (the test
 // binary re-executed: its TestMain calls AgentMain after actor.Main), with
-// Cluster.AgentEnv in its environment: the cluster's ID, its credentials
-// and the URL of its host's fault proxy. tc.Kill, tc.Stop and tc.Cont
+// Cluster.AgentEnv in its environment: the cluster's ID, the files of its
+// credentials (removed once read) and the URL of its host's fault proxy. tc.Kill, tc.Stop and tc.Cont
 // crash it or hang it with its actors.
 //
 // With Core, each host's agent is a core host (cluster.AgentConfig.Core)
@@ -106,6 +106,7 @@ type Cluster struct {
 	users   map[string]embed.User // by name
 	servers *embed.Servers        // nil for Core
 	core    *embed.Deployment     // for Core
+	dir     string                // the agents' seed files (t.TempDir)
 	proxies map[string]*proxy
 
 	mu      sync.Mutex
@@ -129,7 +130,8 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	id := make([]byte, 8)
 	_, err := rand.Read(id)
 	require.NoError(t, err)
-	tc := &Cluster{id: hex.EncodeToString(id), hosts: o.hosts, dead: o.dead, proxies: map[string]*proxy{}, agents: map[string]*Agent{}}
+	tc := &Cluster{id: hex.EncodeToString(id), hosts: o.hosts, dead: o.dead, proxies: map[string]*proxy{}, agents: map[string]*Agent{},
+		dir: t.TempDir()}
 
 	var clients []string
 	for i := range o.clients {

@@ -45,7 +45,7 @@ type AgentConfig struct {
 	// SysSeed, if set, is the nkey seed of the cluster's system-account
 	// user (SysUser, "sys" if empty): the agent then watches the servers'
 	// connection events and reports a host whose agent's connection
-	// closed, once a ping confirms it, in milliseconds (the crash path).
+	// closed, once pings over max(T/2, 400 ms) confirm it (the crash path).
 	// Core hosts set it.
 	SysSeed []byte
 	SysUser string
@@ -390,13 +390,43 @@ func (a *agent) ctl(data []byte, reply string) ctlReply {
 	return ctlReply{}
 }
 
-// confirmPing bounds the ping that confirms a host's loss (scaleout
-// design §5.7): a host merely reconnecting to another server answers it.
-const confirmPing = 200 * time.Millisecond
+// confirmRetry is the pause between the pings that confirm a host's loss
+// while its agent has no subscription (no responders: it may be
+// reconnecting).
+const confirmRetry = 25 * time.Millisecond
+
+// confirmWindow is how long the watcher pings a host whose agent's
+// connection closed before it reports it down (scaleout design §5.7):
+// T/2, and at least twice the longest reconnect wait (reconnectWait plus
+// its jitter), so that an agent reconnecting after a reset, which answers
+// nothing while it waits, is heard again first.
+func confirmWindow(t time.Duration) time.Duration {
+	return max(t/2, 2*(reconnectWait+reconnectJitter))
+}
+
+// confirmLost pings host h until it answers, ctx ends or window has
+// passed; it reports whether h stayed silent throughout.
+func (a *agent) confirmLost(ctx context.Context, h string, window time.Duration) bool {
+	wctx, cancel := context.WithTimeout(ctx, window)
+	defer cancel()
+	for {
+		_, err := a.c.nc.RequestWithContext(wctx, subject.Host(a.name, h, "ping"), nil)
+		if err == nil || ctx.Err() != nil {
+			return false // it answers (it reconnected), or we are stopping
+		}
+		t := time.NewTimer(confirmRetry) // no responders yet: it may be reconnecting
+		select {
+		case <-wctx.Done():
+			t.Stop()
+			return ctx.Err() == nil
+		case <-t.C:
+		}
+	}
+}
 
 // disconnected handles a $SYS DISCONNECT event: if the connection was a
-// host agent's, a task pings that host and, without an answer, reports it
-// down to the cluster.
+// host agent's, a task pings that host over confirmWindow and, without an
+// answer, reports it down to the cluster.
 func (a *agent) disconnected(ctx context.Context, n *nursery.Nursery, m *nats.Msg) {
 	var ev struct {
 		Client struct {
@@ -415,10 +445,8 @@ func (a *agent) disconnected(ctx context.Context, n *nursery.Nursery, m *nats.Ms
 		return // its server went away: the agent reconnects to another
 	}
 	n.Go(func(ctx context.Context) error {
-		pctx, cancel := context.WithTimeout(ctx, confirmPing)
-		defer cancel()
-		if _, err := a.c.nc.RequestWithContext(pctx, subject.Host(a.name, h, "ping"), nil); err == nil || ctx.Err() != nil {
-			return nil // it answers (it reconnected elsewhere), or we are stopping
+		if !a.confirmLost(ctx, h, confirmWindow(a.c.cfg.DeadInterval)) {
+			return nil
 		}
 		// The incarnation this agent last heard of: a stale report never
 		// downs a restarted agent.

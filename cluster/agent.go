@@ -219,7 +219,8 @@ const downFlush = 500 * time.Millisecond
 const agentQueue = 1024
 
 // run subscribes to the host's requests and serves them on this goroutine
-// until ctx ends; each actor started is a task of n.
+// until ctx ends, spawns on a task of n of their own; each actor started
+// is a task of n.
 func (a *agent) run(ctx context.Context, n *nursery.Nursery, sys *Cluster) error {
 	nc := a.c.nc
 	reqs := make(chan *nats.Msg, agentQueue)
@@ -256,12 +257,32 @@ func (a *agent) run(ctx context.Context, n *nursery.Nursery, sys *Cluster) error
 	announce()
 	a.c.m.onReconnect(announce)
 	defer a.c.m.onReconnect(nil)
+	// Spawns, which fork and exec, have a loop of their own: a slow one
+	// never delays a ping (the watchers' confirmation) or a signal.
+	spawns := make(chan *nats.Msg, agentQueue)
+	n.Go(func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case m := <-spawns:
+				a.serve(ctx, n, m)
+			}
+		}
+	})
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case m := <-reqs:
-			a.serve(ctx, n, m)
+			if !strings.HasSuffix(m.Subject, ".spawn") {
+				a.serve(ctx, n, m)
+				continue
+			}
+			select {
+			case spawns <- m:
+			default: // as NATS does beyond agentQueue: the caller times out
+			}
 		case m := <-events:
 			a.disconnected(ctx, n, m)
 		}
@@ -345,7 +366,7 @@ func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte, repl
 	}
 	proc, err := actor.StartProcess(ctx, req.Name, req.ID, opts...)
 	if err != nil {
-		link.Close()
+		link.Abort() // the caller has no end yet: no fin, no wait for its ack
 		return spawnReply{Err: refuse(kindStart, "%v", err)}
 	}
 	ch := &child{a: a, key: req.Caller + "." + req.Link, proc: proc, link: link, grace: req.Grace, killDelay: req.KillDelay}

@@ -129,3 +129,32 @@ func TestActorCannotReadAgentsSeed(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
+
+// Spawns that fail (a directory that does not exist) do not delay the
+// agent's answer to a ping.
+func TestFailedSpawnsDoNotStallAgent(t *testing.T) {
+	t.Parallel()
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	c := tc.Client(t)
+	nc := c.Conn()
+	user := strings.Fields(nc.Opts.Name)[2]
+	replies, err := nc.SubscribeSync("_INBOX_" + user + ".spawns.*")
+	require.NoError(t, err)
+	defer replies.Unsubscribe()
+	for i := range 3 {
+		req, _ := json.Marshal(map[string]any{"name": "ctest.pid", "id": "x", "build": actor.BuildID(), "caller": user,
+			"link": fmt.Sprintf("aaaaaaaaaaaaaaaaaaaaaaaaa%d", i), "dir": "/nonexistent"})
+		require.NoError(t, nc.PublishRequest("grove."+tc.Name()+".host.a.spawn", fmt.Sprintf("_INBOX_%s.spawns.%d", user, i), req))
+	}
+	require.NoError(t, nc.Flush())
+	start := time.Now()
+	_, err = nc.Request("grove."+tc.Name()+".host.a.ping", nil, 5*time.Second)
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 300*time.Millisecond, "the ping waited behind failed spawns")
+	for range 3 {
+		m, err := replies.NextMsg(5 * time.Second)
+		require.NoError(t, err)
+		require.Contains(t, string(m.Data), `"kind":"start"`)
+	}
+}

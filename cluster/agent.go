@@ -49,6 +49,13 @@ type AgentConfig struct {
 	// Core hosts set it.
 	SysSeed []byte
 	SysUser string
+	// Users are the public nkeys ("U…") of the cluster's users by name,
+	// as embed.Deployment.Users (Core's when nil): the crash watcher takes
+	// a DISCONNECT for host h's only if the connection authenticated with
+	// the key of AgentUser(h). Without them it goes by the connection's
+	// name, which any client chooses: a client could then have a host
+	// that does not answer at once reported down.
+	Users map[string]string
 	// Core, if set, makes this host a core host (scaleout design §4.1):
 	// Serve first starts the host's own NATS server with it
 	// (embed.StartServer, Core.Host defaulting to Host and
@@ -100,6 +107,9 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 	if cfg.SysUser == "" {
 		cfg.SysUser = embed.SysUser
 	}
+	if cfg.Users == nil && cfg.Core != nil {
+		cfg.Users = cfg.Core.Users
+	}
 	var more []nats.Option
 	var secret []byte // the route password, of a core host
 	if cfg.Core != nil {
@@ -126,7 +136,8 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 		defer sys.Close()
 	}
 	a := &agent{c: c, cfg: cfg, name: c.cfg.Name, incarnation: newLinkID()[:13],
-		env: childEnv(os.Environ(), cfg.NKeySeed, cfg.SysSeed, secret), children: map[string]*child{}}
+		env: childEnv(os.Environ(), cfg.NKeySeed, cfg.SysSeed, secret), children: map[string]*child{},
+		agentKeys: agentKeys(cfg.Users)}
 	err = nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error { return a.run(ctx, n, sys) })
 	// Every actor has been reaped and its exit reported: the host is down.
 	_ = c.nc.Publish(evHostDown(a.name, cfg.Host), encode(hostDown{Host: cfg.Host, Incarnation: a.incarnation, Reason: "agent stopped"}))
@@ -202,8 +213,26 @@ type agent struct {
 	incarnation string
 	env         []string // the children's environment
 
+	// agentKeys maps the public nkey of each agent user to its host, for
+	// the crash watcher; nil if AgentConfig.Users is.
+	agentKeys map[string]string
+
 	mu       sync.Mutex
 	children map[string]*child // by caller "." link
+}
+
+// agentKeys is users' agents: host by public nkey.
+func agentKeys(users map[string]string) map[string]string {
+	if users == nil {
+		return nil
+	}
+	keys := map[string]string{}
+	for name, pub := range users {
+		if h, ok := strings.CutPrefix(name, subject.Agent("")); ok {
+			keys[pub] = h
+		}
+	}
+	return keys
 }
 
 // flushTimeout bounds the agent's wait for its server to confirm its
@@ -452,6 +481,7 @@ func (a *agent) disconnected(ctx context.Context, n *nursery.Nursery, m *nats.Ms
 	var ev struct {
 		Client struct {
 			Name string `json:"name"`
+			User string `json:"user"` // an nkey user's public key
 		} `json:"client"`
 		Reason string `json:"reason"`
 	}
@@ -459,6 +489,9 @@ func (a *agent) disconnected(ctx context.Context, n *nursery.Nursery, m *nats.Ms
 		return
 	}
 	h, ok := strings.CutPrefix(ev.Client.Name, "grove "+a.name+" "+subject.Agent(""))
+	if a.agentKeys != nil {
+		h, ok = a.agentKeys[ev.Client.User] // the key it authenticated with, not the name it chose
+	}
 	if !ok || h == a.cfg.Host || subject.Check("host", h, subject.MaxName) != nil {
 		return
 	}

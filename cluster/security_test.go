@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
 
 	"github.com/grove-rt/grove/actor"
@@ -157,4 +158,32 @@ func TestFailedSpawnsDoNotStallAgent(t *testing.T) {
 		require.NoError(t, err)
 		require.Contains(t, string(m.Data), `"kind":"start"`)
 	}
+}
+
+// A client that names its connection as an agent's ("grove C agent-b")
+// and disconnects does not get host b reported down: the crash watcher
+// goes by the key the connection authenticated with.
+func TestForgedAgentNameIsNoCrash(t *testing.T) {
+	t.Parallel()
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a", "b"))
+	tc.Agent(t, "a") // the watcher; b runs no agent, so a ping finds no one
+	c := tc.Client(t)
+	down, err := c.Conn().SubscribeSync("grove." + tc.Name() + ".ev.hostdown.b")
+	require.NoError(t, err)
+	defer down.Unsubscribe()
+	require.NoError(t, c.Conn().Flush())
+
+	cfg := tc.Config(embed.ClientUserOf("2"))
+	kp, err := nkeys.FromSeed(cfg.NKeySeed)
+	require.NoError(t, err)
+	pub, err := kp.PublicKey()
+	require.NoError(t, err)
+	forger, err := nats.Connect(cfg.URLs[0], nats.Name("grove "+tc.Name()+" "+embed.AgentUser("b")), nats.Nkey(pub, kp.Sign))
+	require.NoError(t, err)
+	require.NoError(t, forger.Flush())
+	forger.Close()
+
+	// Past the confirmation window (max(T/2, 400 ms)) with room to spare.
+	m, err := down.NextMsg(1500 * time.Millisecond)
+	require.ErrorIs(t, err, nats.ErrTimeout, "host b reported down: %v", m)
 }

@@ -4,6 +4,7 @@ package clustertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,6 +26,7 @@ import (
 // test agent watches membership, as a core host's does) and its labels.
 const (
 	envSys    = "GROVE_CLUSTERTEST_SYS_SEED_FILE"
+	envKeys   = "GROVE_CLUSTERTEST_USER_KEYS" // public nkeys by user name, JSON
 	envLabels = "GROVE_CLUSTERTEST_LABELS"
 	envMax    = "GROVE_CLUSTERTEST_MAX_ACTORS"
 )
@@ -58,6 +60,12 @@ func AgentMain() {
 		os.Exit(2)
 	}
 	acfg := cluster.AgentConfig{Config: cfg, Host: host, SysSeed: sys, Labels: map[string]string{}, Core: core}
+	if k := os.Getenv(envKeys); k != "" {
+		if err := json.Unmarshal([]byte(k), &acfg.Users); err != nil {
+			fmt.Fprintf(os.Stderr, "clustertest: %s: %v\n", envKeys, err)
+			os.Exit(2)
+		}
+	}
 	for _, kv := range strings.Split(os.Getenv(envLabels), ",") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			acfg.Labels[k] = v
@@ -124,6 +132,13 @@ func (tc *Cluster) Agent(t testing.TB, h string, opts ...AgentOption) *Agent {
 	}
 	env := append(os.Environ(), tc.AgentEnv(h)...)
 	env = append(env, envSys+"="+tc.secretFile(tc.users[embed.SysUser].Seed))
+	keys := map[string]string{}
+	for name, u := range tc.users {
+		keys[name] = u.PublicKey
+	}
+	kj, err := json.Marshal(keys)
+	require.NoError(t, err)
+	env = append(env, envKeys+"="+string(kj))
 	if !strings.Contains(os.Getenv("GORACE"), "atexit_sleep_ms") {
 		// A race-enabled agent otherwise sleeps a second before exiting.
 		env = append(env, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))

@@ -525,8 +525,9 @@ const relayDrain = 500 * time.Millisecond
 
 // run relays the actor's link to its parent's until the actor ends, then
 // reports its exit and closes the parent's link. If the parent's link ends
-// first (silence, or closed without a stop) the actor is an orphan: its
-// link is closed and it is killed after the orphan grace. If the agent
+// first (silence, or closed without a stop: the link's end, or the EOF of
+// the copy into the actor) the actor is an orphan: its link is closed and
+// it is killed after the orphan grace. If the agent
 // stops (ctx), the actor gets its ladder.
 func (ch *child) run(ctx context.Context) error {
 	defer func() {
@@ -554,6 +555,12 @@ func (ch *child) run(ctx context.Context) error {
 	case <-ch.proc.Done():
 	case <-parentGone:
 		own.Close() // EOF: the actor cancels its tree and exits
+		ch.killAfter(ch.a.cfg.OrphanGrace, syscall.SIGKILL)
+	case <-ch.link.Done():
+		// The parent's link ended while the copy into the actor may be
+		// stuck in its Write (an actor not reading): the end is news
+		// enough. Closing the socket unblocks that copy.
+		own.Close()
 		ch.killAfter(ch.a.cfg.OrphanGrace, syscall.SIGKILL)
 	case <-ctx.Done():
 		own.Close()

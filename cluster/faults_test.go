@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -392,4 +393,54 @@ func TestResetIsNotHostDown(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+}
+
+// An orphan that does not read its socket (stopped) is killed all the
+// same once its parent's link ends: the agent's relay into the actor is
+// blocked, and the link's end alone is the news.
+func TestOrphanNotReadingIsKilled(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := cluster.Join(ctx, tc.Config(embed.ClientUserOf("1")))
+	require.NoError(t, err)
+	var actorPID int
+	_ = nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "deaf", actor.OnHost(c.Host("a")))
+		if err != nil {
+			return err
+		}
+		actorPID = ref.PID()
+		d, err := upper.Open(ctx, ref)
+		require.NoError(t, err)
+		d.In <- "abc"
+		require.Equal(t, "ABC", <-d.Out)
+		require.NoError(t, syscall.Kill(actorPID, syscall.SIGSTOP))
+		big := strings.Repeat("x", 256<<10)
+		full := make(chan struct{})
+		go func() { // fills the actor's socket and the link's window
+			defer close(full)
+			defer close(d.In)
+			for range 64 {
+				select {
+				case d.In <- big:
+				case <-time.After(300 * time.Millisecond): // blocked: the relay is stuck
+					return
+				}
+			}
+		}()
+		<-full
+		require.NoError(t, c.Close()) // the parent's link goes silent
+		return nil
+	})
+	require.NotZero(t, actorPID)
+	defer syscall.Kill(actorPID, syscall.SIGKILL) // a survivor, after the failure
+	bound := time.Now().Add(tc.DeadInterval() + cluster.DefaultOrphanGrace + 2*time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for syscall.Kill(actorPID, 0) == nil {
+		require.True(t, time.Now().Before(bound), "the orphan %d still runs", actorPID)
+		<-tick.C
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +24,15 @@ import (
 
 // DefaultOrphanGrace is AgentConfig.OrphanGrace when it is zero.
 const DefaultOrphanGrace = time.Second
+
+// MaxGrace and MaxKillDelay cap the ladder a caller asks for its actor
+// (actor.WithGrace, WithKillDelay) when the agent stops: it waits at most
+// MaxGrace for the actor's exit before SIGTERM, MaxKillDelay more before
+// SIGKILL, so no caller holds an agent's shutdown longer.
+const (
+	MaxGrace     = 30 * time.Second
+	MaxKillDelay = 10 * time.Second
+)
 
 // AgentConfig configures a host agent ([Serve]).
 type AgentConfig struct {
@@ -42,6 +52,16 @@ type AgentConfig struct {
 	// spawn is refused with an error matching actor.ErrNoCapacity (and
 	// Any and Spread try another host). 0 for no limit.
 	MaxActors int
+	// Allow, if set, is the spawn policy: the agent starts actor name for
+	// caller (a user name, Config.User) only if it returns true, and
+	// refuses others with an error matching actor.ErrNotAuthorized. nil
+	// allows every caller every actor of this executable.
+	Allow func(caller, name string) bool
+	// AllowEnv are the environment variables a caller may set for its
+	// actor (actor.WithEnv): any other, and any GROVE_ one, is refused
+	// with actor.ErrNotAuthorized (LD_PRELOAD, GODEBUG and the like would
+	// run what the caller likes). None if empty.
+	AllowEnv []string
 	// SysSeed, if set, is the nkey seed of the cluster's system-account
 	// user (SysUser, "sys" if empty): the agent then watches the servers'
 	// connection events and reports a host whose agent's connection
@@ -371,9 +391,22 @@ func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte, repl
 	if err := subject.Check("caller", req.Caller, subject.MaxUser); err != nil {
 		return spawnReply{Err: refuse(kindBad, "%v", err)}
 	}
-	dead := req.Dead
-	if dead <= 0 {
-		dead = a.c.cfg.DeadInterval
+	if a.cfg.Allow != nil && !a.cfg.Allow(req.Caller, req.Name) {
+		return spawnReply{Err: refuse(kindAuth, "the agent of %s does not let %s spawn actor %q: allow it in AgentConfig.Allow (clustertest.AllowActors)",
+			a.cfg.Host, req.Caller, req.Name)}
+	}
+	for _, kv := range req.Env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || strings.HasPrefix(k, "GROVE_") || !slices.Contains(a.cfg.AllowEnv, k) {
+			return spawnReply{Err: refuse(kindAuth, "the agent of %s lets callers set only the variables of AgentConfig.AllowEnv %q, never GROVE_ ones, not %q: drop it or add its key there (clustertest.AllowEnv)",
+				a.cfg.Host, a.cfg.AllowEnv, k)}
+		}
+	}
+	// The caller's T, bounded by the agent's: a caller cannot lift the
+	// orphan rule by claiming a T of years.
+	dead := a.c.cfg.DeadInterval
+	if req.Dead > 0 {
+		dead = min(req.Dead, dead)
 	}
 	link, err := natslink.New(a.c.nc, natslink.Config{
 		Send:         subject.Link(a.name, a.cfg.Host, req.Caller, req.Link, "dn"),
@@ -398,7 +431,8 @@ func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte, repl
 		link.Abort() // the caller has no end yet: no fin, no wait for its ack
 		return spawnReply{Err: refuse(kindStart, "%v", err)}
 	}
-	ch := &child{a: a, key: req.Caller + "." + req.Link, proc: proc, link: link, grace: req.Grace, killDelay: req.KillDelay}
+	ch := &child{a: a, key: req.Caller + "." + req.Link, proc: proc, link: link,
+		grace: min(req.Grace, MaxGrace), killDelay: min(req.KillDelay, MaxKillDelay)}
 	a.mu.Lock()
 	a.children[ch.key] = ch
 	a.mu.Unlock()

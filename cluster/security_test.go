@@ -187,3 +187,38 @@ func TestForgedAgentNameIsNoCrash(t *testing.T) {
 	m, err := down.NextMsg(1500 * time.Millisecond)
 	require.ErrorIs(t, err, nats.ErrTimeout, "host b reported down: %v", m)
 }
+
+// An agent spawns only what its policy allows: actors named in Allow,
+// environment variables of AllowEnv (never GROVE_ ones); each refusal is
+// ErrNotAuthorized naming the fix.
+func TestSpawnPolicy(t *testing.T) {
+	t.Parallel()
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a", clustertest.AllowActors("far"), clustertest.AllowEnv("COLOR"))
+	c := tc.Client(t)
+	for _, tt := range []struct {
+		name, actor string
+		opts        []actor.Option
+		want        string // "" for allowed
+	}{
+		{"allowed", "far", []actor.Option{actor.WithEnv("COLOR=red")}, ""},
+		{"another actor", "other", nil, "AllowActors"},
+		{"LD_PRELOAD", "far", []actor.Option{actor.WithEnv("LD_PRELOAD=/tmp/evil.so")}, "AllowEnv"},
+		{"GROVE_", "far", []actor.Option{actor.WithEnv("GROVE_ACTOR_HOST=z")}, "GROVE_"},
+	} {
+		err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+			ref, err := actor.Spawn(ctx, n, tt.actor, append(tt.opts, actor.OnHost(c.Host("a")))...)
+			if err != nil {
+				return err
+			}
+			ref.Cancel()
+			return nil
+		})
+		if tt.want == "" {
+			require.NoError(t, err, tt.name)
+			continue
+		}
+		require.ErrorIs(t, err, actor.ErrNotAuthorized, tt.name)
+		require.ErrorContains(t, err, tt.want, tt.name)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,6 +30,8 @@ const (
 	envKeys   = "GROVE_CLUSTERTEST_USER_KEYS" // public nkeys by user name, JSON
 	envLabels = "GROVE_CLUSTERTEST_LABELS"
 	envMax    = "GROVE_CLUSTERTEST_MAX_ACTORS"
+	envAllow  = "GROVE_CLUSTERTEST_ALLOW"     // actor names, comma-separated
+	envEnv    = "GROVE_CLUSTERTEST_ALLOW_ENV" // keys, comma-separated
 )
 
 // agentStop bounds an agent's orderly stop at the end of its test (its
@@ -71,6 +74,13 @@ func AgentMain() {
 			acfg.Labels[k] = v
 		}
 	}
+	if names := os.Getenv(envAllow); names != "" {
+		allowed := strings.Split(names, ",")
+		acfg.Allow = func(_, name string) bool { return slices.Contains(allowed, name) }
+	}
+	if keys := os.Getenv(envEnv); keys != "" {
+		acfg.AllowEnv = strings.Split(keys, ",")
+	}
 	if m := os.Getenv(envMax); m != "" {
 		if acfg.MaxActors, err = strconv.Atoi(m); err != nil {
 			fmt.Fprintf(os.Stderr, "clustertest: %s: %v\n", envMax, err)
@@ -93,6 +103,8 @@ type AgentOption func(*agentOptions)
 type agentOptions struct {
 	labels    map[string]string
 	maxActors int
+	allow     []string
+	allowEnv  []string
 }
 
 // Labels sets the agent's host labels (cluster.AgentConfig.Labels).
@@ -101,6 +113,16 @@ func Labels(l map[string]string) AgentOption { return func(o *agentOptions) { o.
 // MaxActors sets the most actors the agent runs at once
 // (cluster.AgentConfig.MaxActors).
 func MaxActors(n int) AgentOption { return func(o *agentOptions) { o.maxActors = n } }
+
+// AllowActors sets the agent's AgentConfig.Allow: it spawns actors of
+// these names only (any by default).
+func AllowActors(names ...string) AgentOption {
+	return func(o *agentOptions) { o.allow = names }
+}
+
+// AllowEnv sets the agent's AgentConfig.AllowEnv: the environment
+// variables callers may set (none by default).
+func AllowEnv(keys ...string) AgentOption { return func(o *agentOptions) { o.allowEnv = keys } }
 
 // An Agent is a host agent process started by [Cluster.Agent].
 type Agent struct {
@@ -147,7 +169,8 @@ func (tc *Cluster) Agent(t testing.TB, h string, opts ...AgentOption) *Agent {
 	for k, v := range o.labels {
 		labels = append(labels, k+"="+v)
 	}
-	env = append(env, envLabels+"="+strings.Join(labels, ","), envMax+"="+strconv.Itoa(o.maxActors))
+	env = append(env, envLabels+"="+strings.Join(labels, ","), envMax+"="+strconv.Itoa(o.maxActors),
+		envAllow+"="+strings.Join(o.allow, ","), envEnv+"="+strings.Join(o.allowEnv, ","))
 
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()

@@ -222,3 +222,46 @@ func TestSpawnPolicy(t *testing.T) {
 		require.ErrorContains(t, err, tt.want, tt.name)
 	}
 }
+
+// A user the servers do not let spawn (an agent's) gets ErrNotAuthorized
+// at once, not the start timeout.
+func TestUnauthorizedSpawnFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a", "b"))
+	tc.Agent(t, "b")
+	c := tc.Join(t, tc.Config(embed.AgentUser("a")))
+	start := time.Now()
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		_, err := actor.Spawn(ctx, n, "far", actor.OnHost(c.Host("b")), actor.WithStartTimeout(3*time.Second))
+		return err
+	})
+	require.ErrorIs(t, err, actor.ErrNotAuthorized)
+	require.ErrorContains(t, err, "spawn")
+	require.Less(t, time.Since(start), time.Second)
+}
+
+// A spawn whose host does not answer in time fails with
+// ErrHostUnavailable naming the host and a DeadBy, by which the actor its
+// agent may have started after all is gone.
+func TestSpawnTimeoutIsFenced(t *testing.T) {
+	t.Parallel()
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	c := tc.Client(t)
+	tc.Stop("a")
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		_, err := actor.Spawn(ctx, n, "late", actor.OnHost(c.Host("a")), actor.WithStartTimeout(300*time.Millisecond))
+		return err
+	})
+	tc.Cont("a")
+	require.ErrorIs(t, err, actor.ErrHostUnavailable)
+	require.ErrorContains(t, err, "host a")
+	var lost *actor.HostLostError
+	require.ErrorAs(t, err, &lost)
+	require.False(t, lost.DeadBy.IsZero())
+	// By DeadBy the agent runs no actor.
+	time.Sleep(time.Until(lost.DeadBy)) // a deadline to check, not an event to await
+	msg, err := c.Conn().Request("grove."+tc.Name()+".host.a.ping", nil, 5*time.Second)
+	require.NoError(t, err)
+	require.Contains(t, string(msg.Data), `"actors":0`)
+}

@@ -31,28 +31,10 @@ func TestClientCannotTouchAnothersLinks(t *testing.T) {
 	ca, cb := tc.Client(t), tc.Client(t)
 	userA := strings.Fields(ca.Conn().Opts.Name)[2] // "grove C user"
 	linkDn := "grove." + tc.Name() + ".link.a." + userA + ".*.dn"
-	seenA := make(chan string, 16) // A's own view of its link
-	subA, err := ca.Conn().Subscribe(linkDn, func(m *nats.Msg) {
-		select {
-		case seenA <- m.Subject:
-		default:
-		}
-	})
-	require.NoError(t, err)
-	defer subA.Unsubscribe()
-	seenB := make(chan string, 16)
-	subB, err := cb.Conn().Subscribe(linkDn, func(m *nats.Msg) {
-		select {
-		case seenB <- m.Subject:
-		default:
-		}
-	})
-	require.NoError(t, err)
-	defer subB.Unsubscribe()
-	require.NoError(t, ca.Conn().Flush())
-	require.NoError(t, cb.Conn().Flush())
+	seenA := subjects(t, ca.Conn(), linkDn) // A's own view of its link
+	seenB := subjects(t, cb.Conn(), linkDn)
 
-	err = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 		ref, err := actor.Spawn(ctx, n, "far", actor.OnHost(ca.Host("a")))
 		if err != nil {
 			return err
@@ -92,6 +74,22 @@ func TestClientCannotTouchAnothersLinks(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+}
+
+// subjects subscribes nc to subj until t ends and returns the subjects of
+// the first messages (16) it gets; the servers have the subscription.
+func subjects(t *testing.T, nc *nats.Conn, subj string) <-chan string {
+	seen := make(chan string, 16)
+	sub, err := nc.Subscribe(subj, func(m *nats.Msg) {
+		select {
+		case seen <- m.Subject:
+		default:
+		}
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	require.NoError(t, nc.Flush())
+	return seen
 }
 
 // parentEnviron is what an actor reads of its agent's environment: its

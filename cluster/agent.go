@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +24,15 @@ import (
 
 // DefaultOrphanGrace is AgentConfig.OrphanGrace when it is zero.
 const DefaultOrphanGrace = time.Second
+
+// MaxGrace and MaxKillDelay cap the ladder a caller asks for its actor
+// (actor.WithGrace, WithKillDelay) when the agent stops: it waits at most
+// MaxGrace for the actor's exit before SIGTERM, MaxKillDelay more before
+// SIGKILL, so no caller holds an agent's shutdown longer.
+const (
+	MaxGrace     = 30 * time.Second
+	MaxKillDelay = 10 * time.Second
+)
 
 // AgentConfig configures a host agent ([Serve]).
 type AgentConfig struct {
@@ -42,13 +52,30 @@ type AgentConfig struct {
 	// spawn is refused with an error matching actor.ErrNoCapacity (and
 	// Any and Spread try another host). 0 for no limit.
 	MaxActors int
+	// Allow, if set, is the spawn policy: the agent starts actor name for
+	// caller (a user name, Config.User) only if it returns true, and
+	// refuses others with an error matching actor.ErrNotAuthorized. nil
+	// allows every caller every actor of this executable.
+	Allow func(caller, name string) bool
+	// AllowEnv are the environment variables a caller may set for its
+	// actor (actor.WithEnv): any other, and any GROVE_ one, is refused
+	// with actor.ErrNotAuthorized (LD_PRELOAD, GODEBUG and the like would
+	// run what the caller likes). None if empty.
+	AllowEnv []string
 	// SysSeed, if set, is the nkey seed of the cluster's system-account
 	// user (SysUser, "sys" if empty): the agent then watches the servers'
 	// connection events and reports a host whose agent's connection
-	// closed, once a ping confirms it, in milliseconds (the crash path).
+	// closed, once pings over 160 ms confirm it (the crash path).
 	// Core hosts set it.
 	SysSeed []byte
 	SysUser string
+	// Users are the public nkeys ("U…") of the cluster's users by name,
+	// as embed.Deployment.Users (Core's when nil): the crash watcher takes
+	// a DISCONNECT for host h's only if the connection authenticated with
+	// the key of AgentUser(h). Without them it goes by the connection's
+	// name, which any client chooses: a client could then have a host
+	// that does not answer at once reported down.
+	Users map[string]string
 	// Core, if set, makes this host a core host (scaleout design §4.1):
 	// Serve first starts the host's own NATS server with it
 	// (embed.StartServer, Core.Host defaulting to Host and
@@ -76,8 +103,15 @@ type AgentConfig struct {
 //
 // Actor processes get the agent's environment without its credentials:
 // every variable whose value holds the agent's or the system user's seed,
-// or a core host's route password, is left out.
+// or a core host's route password, is left out. On Linux, Serve makes
+// the process non-dumpable (prctl PR_SET_DUMPABLE 0), so that an actor of
+// the same uid cannot read the agent's memory or /proc/<pid>/environ;
+// root still can. Give the agent its seeds from a file it reads and
+// removes, or a descriptor, never its environment (see [ReadSecret]).
 func Serve(ctx context.Context, cfg AgentConfig) error {
+	if err := undumpable(); err != nil {
+		return fmt.Errorf("cluster: agent of %s: make the process non-dumpable (prctl PR_SET_DUMPABLE): %w", cfg.Host, err)
+	}
 	if err := subject.Check("cluster: AgentConfig.Host", cfg.Host, subject.MaxName); err != nil {
 		return err
 	}
@@ -93,6 +127,9 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 	if cfg.SysUser == "" {
 		cfg.SysUser = embed.SysUser
 	}
+	if cfg.Users == nil && cfg.Core != nil {
+		cfg.Users = cfg.Core.Users
+	}
 	var more []nats.Option
 	var secret []byte // the route password, of a core host
 	if cfg.Core != nil {
@@ -104,6 +141,9 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 		more = append(more, nats.DontRandomize())
 		secret = []byte(cfg.Core.RoutePassword)
 	}
+	// An agent reconnects sooner than a client, so that a reset agent is
+	// heard again well within the watchers' confirmation window.
+	more = append(more, nats.ReconnectWait(agentReconnectWait), nats.ReconnectJitter(agentReconnectJitter, agentReconnectJitter))
 	c, err := join(ctx, cfg.Config, more...)
 	if err != nil {
 		return fmt.Errorf("cluster: agent of %s: %w", cfg.Host, err)
@@ -119,7 +159,8 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 		defer sys.Close()
 	}
 	a := &agent{c: c, cfg: cfg, name: c.cfg.Name, incarnation: newLinkID()[:13],
-		env: childEnv(os.Environ(), cfg.NKeySeed, cfg.SysSeed, secret), children: map[string]*child{}}
+		env: childEnv(os.Environ(), cfg.NKeySeed, cfg.SysSeed, secret), children: map[string]*child{},
+		agentKeys: agentKeys(cfg.Users)}
 	err = nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error { return a.run(ctx, n, sys) })
 	// Every actor has been reaped and its exit reported: the host is down.
 	_ = c.nc.Publish(evHostDown(a.name, cfg.Host), encode(hostDown{Host: cfg.Host, Incarnation: a.incarnation, Reason: "agent stopped"}))
@@ -128,6 +169,26 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 		return nil // stopped as asked
 	}
 	return err
+}
+
+// ReadSecret reads a seed (or any secret) from the file at path and
+// removes the file, so that no process started later, the agent's actors
+// among them, finds it: a production agent's seeds come this way (a file
+// its deployment writes with mode 0600, or /dev/fd/N for a descriptor its
+// parent passed), not from its environment, which its actors could read
+// before Serve made the process non-dumpable. Surrounding whitespace is
+// trimmed. Removing /dev/fd/N fails harmlessly and is ignored.
+func ReadSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read the secret: %w", err)
+	}
+	if !strings.HasPrefix(path, "/dev/fd/") && !strings.HasPrefix(path, "/proc/self/fd/") {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("cluster: remove the secret's file once read (it must not outlive its reading): %w", err)
+		}
+	}
+	return bytes.TrimSpace(b), nil
 }
 
 // startCore starts the server of core host cfg.Host and points cfg's
@@ -175,8 +236,26 @@ type agent struct {
 	incarnation string
 	env         []string // the children's environment
 
+	// agentKeys maps the public nkey of each agent user to its host, for
+	// the crash watcher; nil if AgentConfig.Users is.
+	agentKeys map[string]string
+
 	mu       sync.Mutex
 	children map[string]*child // by caller "." link
+}
+
+// agentKeys is users' agents: host by public nkey.
+func agentKeys(users map[string]string) map[string]string {
+	if users == nil {
+		return nil
+	}
+	keys := map[string]string{}
+	for name, pub := range users {
+		if h, ok := strings.CutPrefix(name, subject.Agent("")); ok {
+			keys[pub] = h
+		}
+	}
+	return keys
 }
 
 // flushTimeout bounds the agent's wait for its server to confirm its
@@ -192,7 +271,8 @@ const downFlush = 500 * time.Millisecond
 const agentQueue = 1024
 
 // run subscribes to the host's requests and serves them on this goroutine
-// until ctx ends; each actor started is a task of n.
+// until ctx ends, spawns on a task of n of their own; each actor started
+// is a task of n.
 func (a *agent) run(ctx context.Context, n *nursery.Nursery, sys *Cluster) error {
 	nc := a.c.nc
 	reqs := make(chan *nats.Msg, agentQueue)
@@ -229,12 +309,32 @@ func (a *agent) run(ctx context.Context, n *nursery.Nursery, sys *Cluster) error
 	announce()
 	a.c.m.onReconnect(announce)
 	defer a.c.m.onReconnect(nil)
+	// Spawns, which fork and exec, have a loop of their own: a slow one
+	// never delays a ping (the watchers' confirmation) or a signal.
+	spawns := make(chan *nats.Msg, agentQueue)
+	n.Go(func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case m := <-spawns:
+				a.serve(ctx, n, m)
+			}
+		}
+	})
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case m := <-reqs:
-			a.serve(ctx, n, m)
+			if !strings.HasSuffix(m.Subject, ".spawn") {
+				a.serve(ctx, n, m)
+				continue
+			}
+			select {
+			case spawns <- m:
+			default: // as NATS does beyond agentQueue: the caller times out
+			}
 		case m := <-events:
 			a.disconnected(ctx, n, m)
 		}
@@ -246,9 +346,9 @@ func (a *agent) serve(ctx context.Context, n *nursery.Nursery, m *nats.Msg) {
 	op := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
 	switch op {
 	case "spawn":
-		_ = m.Respond(encode(a.spawn(ctx, n, m.Data)))
+		_ = m.Respond(encode(a.spawn(ctx, n, m.Data, m.Reply)))
 	case "ctl":
-		_ = m.Respond(encode(a.ctl(m.Data)))
+		_ = m.Respond(encode(a.ctl(m.Data, m.Reply)))
 	case "ping":
 		_ = m.Respond(encode(a.record()))
 	case "survey": // announced again, on the events every client reads
@@ -264,10 +364,13 @@ func (a *agent) record() hostRecord {
 }
 
 // spawn starts the actor req asks for and its relay, a task of n.
-func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte) spawnReply {
+func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte, reply string) spawnReply {
 	var req spawnRequest
 	if err := decode("spawn request", data, &req); err != nil {
 		return spawnReply{Err: refuse(kindBad, "%v", err)}
+	}
+	if e := a.checkCaller(req.Caller, reply); e != nil {
+		return spawnReply{Err: e}
 	}
 	if ctx.Err() != nil {
 		return spawnReply{Err: refuse(kindGone, "the agent of %s is stopping", a.cfg.Host)}
@@ -291,9 +394,22 @@ func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte) spaw
 	if err := subject.Check("caller", req.Caller, subject.MaxUser); err != nil {
 		return spawnReply{Err: refuse(kindBad, "%v", err)}
 	}
-	dead := req.Dead
-	if dead <= 0 {
-		dead = a.c.cfg.DeadInterval
+	if a.cfg.Allow != nil && !a.cfg.Allow(req.Caller, req.Name) {
+		return spawnReply{Err: refuse(kindAuth, "the agent of %s does not let %s spawn actor %q: allow it in AgentConfig.Allow (clustertest.AllowActors)",
+			a.cfg.Host, req.Caller, req.Name)}
+	}
+	for _, kv := range req.Env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || strings.HasPrefix(k, "GROVE_") || !slices.Contains(a.cfg.AllowEnv, k) {
+			return spawnReply{Err: refuse(kindAuth, "the agent of %s lets callers set only the variables of AgentConfig.AllowEnv %q, never GROVE_ ones, not %q: drop it or add its key there (clustertest.AllowEnv)",
+				a.cfg.Host, a.cfg.AllowEnv, k)}
+		}
+	}
+	// The caller's T, bounded by the agent's: a caller cannot lift the
+	// orphan rule by claiming a T of years.
+	dead := a.c.cfg.DeadInterval
+	if req.Dead > 0 {
+		dead = min(req.Dead, dead)
 	}
 	link, err := natslink.New(a.c.nc, natslink.Config{
 		Send:         subject.Link(a.name, a.cfg.Host, req.Caller, req.Link, "dn"),
@@ -315,10 +431,11 @@ func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte) spaw
 	}
 	proc, err := actor.StartProcess(ctx, req.Name, req.ID, opts...)
 	if err != nil {
-		link.Close()
+		link.Abort() // the caller has no end yet: no fin, no wait for its ack
 		return spawnReply{Err: refuse(kindStart, "%v", err)}
 	}
-	ch := &child{a: a, key: req.Caller + "." + req.Link, proc: proc, link: link, grace: req.Grace, killDelay: req.KillDelay}
+	ch := &child{a: a, key: req.Caller + "." + req.Link, proc: proc, link: link,
+		grace: min(req.Grace, MaxGrace), killDelay: min(req.KillDelay, MaxKillDelay)}
 	a.mu.Lock()
 	a.children[ch.key] = ch
 	a.mu.Unlock()
@@ -327,11 +444,24 @@ func (a *agent) spawn(ctx context.Context, n *nursery.Nursery, data []byte) spaw
 	return spawnReply{PID: proc.PID(), Incarnation: a.incarnation, OrphanGrace: a.cfg.OrphanGrace}
 }
 
+// checkCaller refuses a request whose reply inbox is not the private inbox
+// of the caller it names: the servers let each user subscribe to its own
+// inbox prefix only, so a request naming another caller is a forgery.
+func (a *agent) checkCaller(caller, reply string) *replyError {
+	if caller == "" || !strings.HasPrefix(reply, subject.InboxPrefix(caller)+".") {
+		return refuse(kindAuth, "the request names caller %q but its reply inbox is %q: a program asks for itself only, with the inbox prefix of its own user (cluster.Join sets it)", caller, reply)
+	}
+	return nil
+}
+
 // ctl signals the actor of a link.
-func (a *agent) ctl(data []byte) ctlReply {
+func (a *agent) ctl(data []byte, reply string) ctlReply {
 	var req ctlRequest
 	if err := decode("ctl request", data, &req); err != nil {
 		return ctlReply{Err: refuse(kindBad, "%v", err)}
+	}
+	if e := a.checkCaller(req.Caller, reply); e != nil {
+		return ctlReply{Err: e}
 	}
 	a.mu.Lock()
 	ch := a.children[req.Caller+"."+req.Link]
@@ -347,17 +477,57 @@ func (a *agent) ctl(data []byte) ctlReply {
 	return ctlReply{}
 }
 
-// confirmPing bounds the ping that confirms a host's loss (scaleout
-// design §5.7): a host merely reconnecting to another server answers it.
-const confirmPing = 200 * time.Millisecond
+// confirmRetry is the pause between the pings that confirm a host's loss
+// while its agent has no subscription (no responders: it may be
+// reconnecting).
+const confirmRetry = 25 * time.Millisecond
+
+// An agent's reconnection settings: quicker than a client's (reconnectWait),
+// since the watchers wait for a reset agent to be heard again before they
+// report a crash.
+const (
+	agentReconnectWait   = 20 * time.Millisecond
+	agentReconnectJitter = 20 * time.Millisecond
+)
+
+// confirmWindow is how long the watcher pings a host whose agent's
+// connection closed before it reports it down (scaleout design §5.7): four
+// times an agent's longest reconnect wait (its wait plus jitter), 160 ms,
+// so that an agent reconnecting after a reset, which answers nothing
+// (no responders) while it waits, is heard again first, and a crash is
+// still reported within the 250 ms bound.
+func confirmWindow() time.Duration {
+	return 4 * (agentReconnectWait + agentReconnectJitter)
+}
+
+// confirmLost pings host h until it answers, ctx ends or window has
+// passed; it reports whether h stayed silent throughout.
+func (a *agent) confirmLost(ctx context.Context, h string, window time.Duration) bool {
+	wctx, cancel := context.WithTimeout(ctx, window)
+	defer cancel()
+	for {
+		_, err := a.c.nc.RequestWithContext(wctx, subject.Host(a.name, h, "ping"), nil)
+		if err == nil || ctx.Err() != nil {
+			return false // it answers (it reconnected), or we are stopping
+		}
+		t := time.NewTimer(confirmRetry) // no responders yet: it may be reconnecting
+		select {
+		case <-wctx.Done():
+			t.Stop()
+			return ctx.Err() == nil
+		case <-t.C:
+		}
+	}
+}
 
 // disconnected handles a $SYS DISCONNECT event: if the connection was a
-// host agent's, a task pings that host and, without an answer, reports it
-// down to the cluster.
+// host agent's, a task pings that host over confirmWindow and, without an
+// answer, reports it down to the cluster.
 func (a *agent) disconnected(ctx context.Context, n *nursery.Nursery, m *nats.Msg) {
 	var ev struct {
 		Client struct {
 			Name string `json:"name"`
+			User string `json:"user"` // an nkey user's public key
 		} `json:"client"`
 		Reason string `json:"reason"`
 	}
@@ -365,6 +535,9 @@ func (a *agent) disconnected(ctx context.Context, n *nursery.Nursery, m *nats.Ms
 		return
 	}
 	h, ok := strings.CutPrefix(ev.Client.Name, "grove "+a.name+" "+subject.Agent(""))
+	if a.agentKeys != nil {
+		h, ok = a.agentKeys[ev.Client.User] // the key it authenticated with, not the name it chose
+	}
 	if !ok || h == a.cfg.Host || subject.Check("host", h, subject.MaxName) != nil {
 		return
 	}
@@ -372,10 +545,8 @@ func (a *agent) disconnected(ctx context.Context, n *nursery.Nursery, m *nats.Ms
 		return // its server went away: the agent reconnects to another
 	}
 	n.Go(func(ctx context.Context) error {
-		pctx, cancel := context.WithTimeout(ctx, confirmPing)
-		defer cancel()
-		if _, err := a.c.nc.RequestWithContext(pctx, subject.Host(a.name, h, "ping"), nil); err == nil || ctx.Err() != nil {
-			return nil // it answers (it reconnected elsewhere), or we are stopping
+		if !a.confirmLost(ctx, h, confirmWindow()) {
+			return nil
 		}
 		// The incarnation this agent last heard of: a stale report never
 		// downs a restarted agent.
@@ -400,8 +571,9 @@ const relayDrain = 500 * time.Millisecond
 
 // run relays the actor's link to its parent's until the actor ends, then
 // reports its exit and closes the parent's link. If the parent's link ends
-// first (silence, or closed without a stop) the actor is an orphan: its
-// link is closed and it is killed after the orphan grace. If the agent
+// first (silence, or closed without a stop: the link's end, or the EOF of
+// the copy into the actor) the actor is an orphan: its link is closed and
+// it is killed after the orphan grace. If the agent
 // stops (ctx), the actor gets its ladder.
 func (ch *child) run(ctx context.Context) error {
 	defer func() {
@@ -429,6 +601,12 @@ func (ch *child) run(ctx context.Context) error {
 	case <-ch.proc.Done():
 	case <-parentGone:
 		own.Close() // EOF: the actor cancels its tree and exits
+		ch.killAfter(ch.a.cfg.OrphanGrace, syscall.SIGKILL)
+	case <-ch.link.Done():
+		// The parent's link ended while the copy into the actor may be
+		// stuck in its Write (an actor not reading): the end is news
+		// enough. Closing the socket unblocks that copy.
+		own.Close()
 		ch.killAfter(ch.a.cfg.OrphanGrace, syscall.SIGKILL)
 	case <-ctx.Done():
 		own.Close()

@@ -58,7 +58,7 @@ func TestJoinRequestReply(t *testing.T) {
 
 	msg := request(t, client.Conn(), ping, []byte("1"))
 	require.Equal(t, "pong 1", string(msg.Data))
-	require.True(t, strings.HasPrefix(<-inbox, "_INBOX_client."), "replies go to the client's own inbox prefix")
+	require.True(t, strings.HasPrefix(<-inbox, "_INBOX_"+embed.ClientUserOf("1")+"."), "replies go to the client's own inbox prefix")
 }
 
 // Join refuses a Config it cannot use before it dials, and credentials the

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,7 +52,8 @@ func goneWithin(t *testing.T, pid int, d time.Duration) time.Time {
 }
 
 // A host that crashes mid-call (its agent SIGKILLed) fails the call and the
-// actor's task with a HostLostError within 250 ms, through the membership
+// actor's task with a HostLostError within about 400 ms (the confirmation
+// window at T = 400 ms), through the membership
 // watcher of another host; the nursery cancels the siblings.
 func TestRemoteHostCrash(t *testing.T) {
 	tc := clustertest.Start(t, clustertest.Servers(2), clustertest.Hosts("a", "b"))
@@ -81,7 +83,7 @@ func TestRemoteHostCrash(t *testing.T) {
 	require.ErrorAs(t, callErr, &le, "the call in flight")
 	require.ErrorAs(t, err, &le, "the actor's task")
 	require.Equal(t, "b", le.Host)
-	require.Less(t, elapsed, 250*time.Millisecond+slack, "detected after %v (%s)", elapsed, le.Reason)
+	require.Less(t, elapsed, 250*time.Millisecond+slack, "detected after %v (%s): the crash bound is 250 ms", elapsed, le.Reason)
 	t.Logf("crash detected in %v: %v", elapsed, le)
 	<-siblingCancelled
 }
@@ -348,4 +350,97 @@ func TestRemoteHostRestart(t *testing.T) {
 	}
 	require.Eventually(t, probe, time.Second, 5*time.Millisecond)
 	require.NoError(t, spawnOnB(), "a late report of the old incarnation does not down the new one")
+}
+
+// A reset of a host agent's connection (it reconnects within its
+// reconnect wait) is no crash: the other agents' watchers confirm over a
+// window longer than the reconnection, no call fails, the link resumes
+// and no host-down event is published.
+func TestResetIsNotHostDown(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a", "b"))
+	tc.Agent(t, "a")
+	tc.Agent(t, "b")
+	c := tc.Client(t)
+	down := make(chan string, 4)
+	sub, err := c.Conn().Subscribe("grove."+tc.Name()+".ev.hostdown.a", func(m *nats.Msg) {
+		select {
+		case down <- string(m.Data):
+		default:
+		}
+	})
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
+	require.NoError(t, c.Conn().Flush())
+	err = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "far", actor.OnHost(c.Host("a")))
+		if err != nil {
+			return err
+		}
+		_, err = pid.Call(ctx, ref, struct{}{})
+		require.NoError(t, err)
+		tc.Reset("a")
+		until := time.Now().Add(time.Second) // past any confirmation window
+		for i := 0; i < 1000 && time.Now().Before(until); i++ {
+			_, err = pid.Call(ctx, ref, struct{}{})
+			require.NoError(t, err, "call %d after the reset", i)
+		}
+		select {
+		case ev := <-down:
+			t.Fatalf("host a reported down after a reset: %s", ev)
+		default:
+		}
+		ref.Cancel()
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// An orphan that does not read its socket (stopped) is killed all the
+// same once its parent's link ends: the agent's relay into the actor is
+// blocked, and the link's end alone is the news.
+func TestOrphanNotReadingIsKilled(t *testing.T) {
+	tc := clustertest.Start(t, clustertest.Servers(1), clustertest.Hosts("a"))
+	tc.Agent(t, "a")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := cluster.Join(ctx, tc.Config(embed.ClientUserOf("1")))
+	require.NoError(t, err)
+	var actorPID int
+	_ = nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "deaf", actor.OnHost(c.Host("a")))
+		if err != nil {
+			return err
+		}
+		actorPID = ref.PID()
+		d, err := upper.Open(ctx, ref)
+		require.NoError(t, err)
+		d.In <- "abc"
+		require.Equal(t, "ABC", <-d.Out)
+		require.NoError(t, syscall.Kill(actorPID, syscall.SIGSTOP))
+		big := strings.Repeat("x", 256<<10)
+		full := make(chan struct{})
+		go func() { // fills the actor's socket and the link's window
+			defer close(full)
+			defer close(d.In)
+			for range 64 {
+				select {
+				case d.In <- big:
+				case <-time.After(300 * time.Millisecond): // blocked: the relay is stuck
+					return
+				}
+			}
+		}()
+		<-full
+		require.NoError(t, c.Close()) // the parent's link goes silent
+		return nil
+	})
+	require.NotZero(t, actorPID)
+	defer syscall.Kill(actorPID, syscall.SIGKILL) // a survivor, after the failure
+	bound := time.Now().Add(tc.DeadInterval() + cluster.DefaultOrphanGrace + 2*time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for syscall.Kill(actorPID, 0) == nil {
+		require.True(t, time.Now().Before(bound), "the orphan %d still runs", actorPID)
+		<-tick.C
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/cluster/internal/subject"
 )
 
@@ -38,6 +39,63 @@ type Cluster struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	deniedMu sync.Mutex
+	denied   map[string]map[*context.CancelCauseFunc]struct{} // requests by subject
+}
+
+// request is nc.RequestWithContext that ends as soon as the servers refuse
+// this user's publish on subj (a permission violation, which NATS reports
+// only to the error handler), with an error matching
+// actor.ErrNotAuthorized that names the subject.
+func (c *Cluster) request(ctx context.Context, subj string, data []byte) (*nats.Msg, error) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c.deniedMu.Lock()
+	if c.denied == nil {
+		c.denied = map[string]map[*context.CancelCauseFunc]struct{}{}
+	}
+	if c.denied[subj] == nil {
+		c.denied[subj] = map[*context.CancelCauseFunc]struct{}{}
+	}
+	c.denied[subj][&cancel] = struct{}{}
+	c.deniedMu.Unlock()
+	defer func() {
+		c.deniedMu.Lock()
+		delete(c.denied[subj], &cancel)
+		if len(c.denied[subj]) == 0 {
+			delete(c.denied, subj)
+		}
+		c.deniedMu.Unlock()
+	}()
+	msg, err := c.nc.RequestWithContext(rctx, subj, data)
+	if err != nil && ctx.Err() == nil {
+		if cause := context.Cause(rctx); errors.Is(cause, actor.ErrNotAuthorized) {
+			return nil, cause
+		}
+	}
+	return msg, err
+}
+
+// onAsyncError ends the requests a permission violation concerns.
+func (c *Cluster) onAsyncError(err error) {
+	if !errors.Is(err, nats.ErrPermissionViolation) {
+		return
+	}
+	// "nats: permissions violation: Permissions Violation for Publish to
+	// \"subj\"" (grove's subjects are lower case)
+	_, rest, ok := strings.Cut(strings.ToLower(err.Error()), "publish to \"")
+	if !ok {
+		return
+	}
+	subj, _, _ := strings.Cut(rest, "\"")
+	cause := fmt.Errorf("cluster: the servers do not let user %s publish on %s: %w (give the program a user whose permissions allow it, e.g. a client's)",
+		c.cfg.User, subj, actor.ErrNotAuthorized)
+	c.deniedMu.Lock()
+	defer c.deniedMu.Unlock()
+	for cancel := range c.denied[subj] {
+		(*cancel)(cause)
+	}
 }
 
 // Join connects to the cluster of cfg as cfg.User, authenticating with its
@@ -93,7 +151,7 @@ func join(ctx context.Context, cfg Config, more ...nats.Option) (*Cluster, error
 		nats.ReconnectHandler(func(*nats.Conn) { c.m.resume() }),
 		// Asynchronous errors (a permission violation) reach the
 		// subscription or request they concern; none is printed.
-		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { c.onAsyncError(err) }),
 	}
 	opts = append(opts, more...)
 	if cfg.TLS != nil {

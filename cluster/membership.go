@@ -124,6 +124,9 @@ func (m *members) up(rec hostRecord) {
 	m.hosts[rec.Host] = &hostState{rec: rec}
 }
 
+// confirmPing bounds a receiver's own ping of a host reported down.
+const confirmPing = 200 * time.Millisecond
+
 // gone reports whether the agent of d's host and incarnation is gone: it
 // does not answer a ping within confirmPing, or another incarnation does.
 // It runs on the events' subscription, so events stay in order.

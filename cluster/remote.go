@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 
@@ -32,12 +33,17 @@ func (c *Cluster) place(ctx context.Context, h string, spec actor.PlaceSpec) (ac
 	req := spawnRequest{Name: spec.Actor.Name, ID: spec.Actor.ID, Parent: spec.Parent.String(), Build: spec.Build,
 		Exe: spec.Exe, Args: spec.Args, Env: spec.Env, EnvOnly: spec.EnvOnly, Dir: spec.Dir,
 		Caller: c.cfg.User, Link: newLinkID(), Dead: c.cfg.DeadInterval, Grace: spec.Grace, KillDelay: spec.KillDelay}
-	msg, err := c.nc.RequestWithContext(ctx, subject.Host(c.cfg.Name, h, "spawn"), encode(req))
+	msg, err := c.request(ctx, subject.Host(c.cfg.Name, h, "spawn"), encode(req))
 	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) {
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
 			return nil, fmt.Errorf("cluster: host %s: no agent answers: %w", h, actor.ErrHostUnavailable)
+		case errors.Is(err, actor.ErrNotAuthorized):
+			return nil, fmt.Errorf("cluster: spawn on host %s: %w", h, err)
 		}
-		return nil, fmt.Errorf("cluster: spawn on host %s: %w", h, err)
+		// The agent may have started the actor all the same: fence it.
+		lost := &actor.HostLostError{Actor: spec.Actor, Host: h, Reason: "no answer to the spawn: " + err.Error(), DeadBy: c.fence(h, req.Link)}
+		return nil, fmt.Errorf("cluster: spawn on host %s: %w: %w", h, actor.ErrHostUnavailable, lost)
 	}
 	var rep spawnReply
 	if err := decode("spawn reply", msg.Data, &rep); err != nil {
@@ -72,6 +78,28 @@ func (c *Cluster) place(ctx context.Context, h string, spec actor.PlaceSpec) (ac
 	return r, nil
 }
 
+// fenceTimeout bounds the SIGKILL that fences an unanswered spawn.
+const fenceTimeout = time.Second
+
+// fence makes sure that an actor the agent of h may have started for an
+// unanswered spawn on link dies: a best-effort ctl SIGKILL, sent on a
+// goroutine Close joins, and otherwise the orphan rule, since the link
+// stays silent. It returns when the actor is certainly gone: T (the
+// link's, at most ours), the agent's orphan grace (DefaultOrphanGrace:
+// no reply said its own) and a margin of T/4.
+func (c *Cluster) fence(h, link string) time.Time {
+	deadBy := time.Now().Add(c.cfg.DeadInterval + c.cfg.DeadInterval/4 + DefaultOrphanGrace)
+	req := encode(ctlRequest{Caller: c.cfg.User, Link: link, Signal: int(syscall.SIGKILL)})
+	c.m.wg.Add(1)
+	go func() {
+		defer c.m.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), fenceTimeout)
+		defer cancel()
+		_, _ = c.request(ctx, subject.Host(c.cfg.Name, h, "ctl"), req)
+	}()
+	return deadBy
+}
+
 // remote is an actor running on another host, as its caller sees it.
 type remote struct {
 	c           *Cluster
@@ -86,7 +114,7 @@ type remote struct {
 
 	mu      sync.Mutex
 	logs    []natslink.Log // received, not yet written
-	queued  int            // their bytes
+	queued  int            // the memory they hold (lineCost, logCost)
 	dropped int            // lines dropped since the last write
 	wake    chan struct{}  // a log arrived, or the exit did
 	exit    *natslink.Exit
@@ -117,7 +145,7 @@ func (r *remote) Signal(ctx context.Context, sig syscall.Signal) error { return 
 
 func (r *remote) signal(ctx context.Context, sig syscall.Signal) error {
 	req := ctlRequest{Caller: r.c.cfg.User, Link: r.linkID, Signal: int(sig)}
-	msg, err := r.c.nc.RequestWithContext(ctx, subject.Host(r.c.cfg.Name, r.host, "ctl"), encode(req))
+	msg, err := r.c.request(ctx, subject.Host(r.c.cfg.Name, r.host, "ctl"), encode(req))
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return fmt.Errorf("cluster: signal %v to pid %d on host %s: no agent answers: %w", sig, r.pid, r.host, actor.ErrHostUnavailable)
@@ -168,11 +196,19 @@ func (c linkConn) Close() error {
 // it); lines beyond it are dropped, and a line says how many.
 const maxQueuedLog = 1 << 20
 
+// lineCost and logCost are what a queued line and a queued Log hold in
+// memory besides the line's bytes: a string header, a Log and its slice
+// header. maxQueuedLog counts them, so that empty lines cost too.
+const (
+	lineCost = int(unsafe.Sizeof(""))
+	logCost  = int(unsafe.Sizeof(natslink.Log{}))
+)
+
 // onLog and onExit run on the link's receive goroutine: they only queue.
 func (r *remote) onLog(l natslink.Log) {
-	size := 0
+	size := logCost
 	for _, line := range l.Lines {
-		size += len(line) + 1
+		size += len(line) + lineCost
 	}
 	r.mu.Lock()
 	if r.queued+size > maxQueuedLog {

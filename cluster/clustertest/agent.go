@@ -4,10 +4,12 @@ package clustertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,9 +26,12 @@ import (
 // More of an agent process's environment: the system user's seed (every
 // test agent watches membership, as a core host's does) and its labels.
 const (
-	envSys    = "GROVE_CLUSTERTEST_SYS_SEED"
+	envSys    = "GROVE_CLUSTERTEST_SYS_SEED_FILE"
+	envKeys   = "GROVE_CLUSTERTEST_USER_KEYS" // public nkeys by user name, JSON
 	envLabels = "GROVE_CLUSTERTEST_LABELS"
 	envMax    = "GROVE_CLUSTERTEST_MAX_ACTORS"
+	envAllow  = "GROVE_CLUSTERTEST_ALLOW"     // actor names, comma-separated
+	envEnv    = "GROVE_CLUSTERTEST_ALLOW_ENV" // keys, comma-separated
 )
 
 // agentStop bounds an agent's orderly stop at the end of its test (its
@@ -52,11 +57,29 @@ func AgentMain() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	acfg := cluster.AgentConfig{Config: cfg, Host: host, SysSeed: []byte(os.Getenv(envSys)), Labels: map[string]string{}, Core: core}
+	sys, err := cluster.ReadSecret(os.Getenv(envSys))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "clustertest: %s: %v\n", envSys, err)
+		os.Exit(2)
+	}
+	acfg := cluster.AgentConfig{Config: cfg, Host: host, SysSeed: sys, Labels: map[string]string{}, Core: core}
+	if k := os.Getenv(envKeys); k != "" {
+		if err := json.Unmarshal([]byte(k), &acfg.Users); err != nil {
+			fmt.Fprintf(os.Stderr, "clustertest: %s: %v\n", envKeys, err)
+			os.Exit(2)
+		}
+	}
 	for _, kv := range strings.Split(os.Getenv(envLabels), ",") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			acfg.Labels[k] = v
 		}
+	}
+	if names := os.Getenv(envAllow); names != "" {
+		allowed := strings.Split(names, ",")
+		acfg.Allow = func(_, name string) bool { return slices.Contains(allowed, name) }
+	}
+	if keys := os.Getenv(envEnv); keys != "" {
+		acfg.AllowEnv = strings.Split(keys, ",")
 	}
 	if m := os.Getenv(envMax); m != "" {
 		if acfg.MaxActors, err = strconv.Atoi(m); err != nil {
@@ -80,6 +103,8 @@ type AgentOption func(*agentOptions)
 type agentOptions struct {
 	labels    map[string]string
 	maxActors int
+	allow     []string
+	allowEnv  []string
 }
 
 // Labels sets the agent's host labels (cluster.AgentConfig.Labels).
@@ -88,6 +113,16 @@ func Labels(l map[string]string) AgentOption { return func(o *agentOptions) { o.
 // MaxActors sets the most actors the agent runs at once
 // (cluster.AgentConfig.MaxActors).
 func MaxActors(n int) AgentOption { return func(o *agentOptions) { o.maxActors = n } }
+
+// AllowActors sets the agent's AgentConfig.Allow: it spawns actors of
+// these names only (any by default).
+func AllowActors(names ...string) AgentOption {
+	return func(o *agentOptions) { o.allow = names }
+}
+
+// AllowEnv sets the agent's AgentConfig.AllowEnv: the environment
+// variables callers may set (none by default).
+func AllowEnv(keys ...string) AgentOption { return func(o *agentOptions) { o.allowEnv = keys } }
 
 // An Agent is a host agent process started by [Cluster.Agent].
 type Agent struct {
@@ -118,7 +153,14 @@ func (tc *Cluster) Agent(t testing.TB, h string, opts ...AgentOption) *Agent {
 		opt(&o)
 	}
 	env := append(os.Environ(), tc.AgentEnv(h)...)
-	env = append(env, envSys+"="+string(tc.users[embed.SysUser].Seed))
+	env = append(env, envSys+"="+tc.secretFile(tc.users[embed.SysUser].Seed))
+	keys := map[string]string{}
+	for name, u := range tc.users {
+		keys[name] = u.PublicKey
+	}
+	kj, err := json.Marshal(keys)
+	require.NoError(t, err)
+	env = append(env, envKeys+"="+string(kj))
 	if !strings.Contains(os.Getenv("GORACE"), "atexit_sleep_ms") {
 		// A race-enabled agent otherwise sleeps a second before exiting.
 		env = append(env, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
@@ -127,7 +169,8 @@ func (tc *Cluster) Agent(t testing.TB, h string, opts ...AgentOption) *Agent {
 	for k, v := range o.labels {
 		labels = append(labels, k+"="+v)
 	}
-	env = append(env, envLabels+"="+strings.Join(labels, ","), envMax+"="+strconv.Itoa(o.maxActors))
+	env = append(env, envLabels+"="+strings.Join(labels, ","), envMax+"="+strconv.Itoa(o.maxActors),
+		envAllow+"="+strings.Join(o.allow, ","), envEnv+"="+strings.Join(o.allowEnv, ","))
 
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()

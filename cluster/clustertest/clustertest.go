@@ -5,14 +5,14 @@
 // no process of the cluster is left.
 //
 //	tc := clustertest.Start(t, clustertest.Servers(3))
-//	c := tc.Client(t) // a cluster.Join as the client user
+//	c := tc.Client(t) // a cluster.Join as a root program's user of its own
 //	tc.Partition("a") // the agent of host a is cut off, sockets open
 //	tc.Heal("a")
 //
 // tc.Agent(t, "a") starts host a's agent as a separate process (the test
 // binary re-executed: its TestMain calls AgentMain after actor.Main), with
-// Cluster.AgentEnv in its environment: the cluster's ID, its credentials
-// and the URL of its host's fault proxy. tc.Kill, tc.Stop and tc.Cont
+// Cluster.AgentEnv in its environment: the cluster's ID, the files of its
+// credentials (removed once read) and the URL of its host's fault proxy. tc.Kill, tc.Stop and tc.Cont
 // crash it or hang it with its actors.
 //
 // With Core, each host's agent is a core host (cluster.AgentConfig.Core)
@@ -32,6 +32,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -62,7 +63,17 @@ type options struct {
 	dead    time.Duration
 	hosts   []string
 	core    bool
+	clients int
 }
+
+// DefaultClients is the number of root-program users Start generates when
+// no Clients option is given.
+const DefaultClients = 8
+
+// Clients sets the number of root programs that may join (DefaultClients
+// by default): each Client call takes a user of its own,
+// embed.ClientUserOf("1"), "2", and so on.
+func Clients(n int) Option { return func(o *options) { o.clients = n } }
 
 // Servers sets the number of NATS servers (3 by default).
 func Servers(n int) Option { return func(o *options) { o.servers = n } }
@@ -95,11 +106,13 @@ type Cluster struct {
 	users   map[string]embed.User // by name
 	servers *embed.Servers        // nil for Core
 	core    *embed.Deployment     // for Core
+	dir     string                // the agents' seed files (t.TempDir)
 	proxies map[string]*proxy
 
-	mu     sync.Mutex
-	agents map[string]*Agent // by host, while running (Agent)
-	groups []int             // the process groups of every agent started, for the sweep
+	mu      sync.Mutex
+	agents  map[string]*Agent // by host, while running (Agent)
+	groups  []int             // the process groups of every agent started, for the sweep
+	clients int               // the Client users taken
 }
 
 // track records the process group pgid (an agent's, which its actors
@@ -126,17 +139,22 @@ func (tc *Cluster) tracked() []int {
 // up within 10 s.
 func Start(t testing.TB, opts ...Option) *Cluster {
 	t.Helper()
-	o := options{servers: 3, dead: DefaultDeadInterval, hosts: []string{"a", "b", "c"}}
+	o := options{servers: 3, dead: DefaultDeadInterval, hosts: []string{"a", "b", "c"}, clients: DefaultClients}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	id := make([]byte, 8)
 	_, err := rand.Read(id)
 	require.NoError(t, err)
-	tc := &Cluster{id: hex.EncodeToString(id), hosts: o.hosts, dead: o.dead, proxies: map[string]*proxy{}, agents: map[string]*Agent{}}
+	tc := &Cluster{id: hex.EncodeToString(id), hosts: o.hosts, dead: o.dead, proxies: map[string]*proxy{}, agents: map[string]*Agent{},
+		dir: t.TempDir()}
 
+	var clients []string
+	for i := range o.clients {
+		clients = append(clients, strconv.Itoa(i+1))
+	}
 	if o.core {
-		tc.startCore(t)
+		tc.startCore(t, clients)
 		return tc
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
@@ -144,6 +162,7 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	tc.servers, err = embed.Start(ctx, embed.Options{
 		Servers:      o.servers,
 		Hosts:        o.hosts,
+		Clients:      clients,
 		DeadInterval: o.dead,
 		// An agent reaches only its own proxy, never a server it
 		// discovered: the proxy is its whole network.
@@ -153,7 +172,11 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	t.Cleanup(tc.teardown(t))
 	tc.name, tc.urls = tc.servers.Name(), tc.servers.URLs()
 	tc.users = map[string]embed.User{}
-	for _, name := range append([]string{embed.ClientUser, embed.SysUser}, agentUsers(o.hosts)...) {
+	names := append([]string{embed.ClientUser, embed.SysUser}, agentUsers(o.hosts)...)
+	for _, p := range clients {
+		names = append(names, embed.ClientUserOf(p))
+	}
+	for _, name := range names {
 		u, err := tc.servers.User(name)
 		require.NoError(t, err)
 		tc.users[name] = u
@@ -176,11 +199,16 @@ func agentUsers(hosts []string) []string {
 
 // startCore is Start for Core: the Deployment every agent gets, on
 // loopback ports (embed.LoopbackCore).
-func (tc *Cluster) startCore(t testing.TB) {
+func (tc *Cluster) startCore(t testing.TB, clients []string) {
 	core, err := embed.LoopbackCore(tc.hosts...)
 	require.NoError(t, err, "clustertest: the core hosts' ports")
 	d, users, err := embed.NewDeployment("", tc.hosts, core)
 	require.NoError(t, err, "clustertest: the core hosts' deployment")
+	for _, p := range clients {
+		u, err := d.AddClient(embed.ClientUserOf(p))
+		require.NoError(t, err, "clustertest: the root programs' users")
+		users[u.Name] = u
+	}
 	tc.core, tc.users, tc.name, tc.urls = &d, users, d.Name, d.URLs()
 	t.Cleanup(tc.teardown(t))
 }
@@ -229,8 +257,8 @@ func (tc *Cluster) URLs() []string { return slices.Clone(tc.urls) }
 // ProxyURL is the client URL of host h's fault proxy.
 func (tc *Cluster) ProxyURL(h string) string { return tc.proxy(h).URL() }
 
-// Config is the cluster.Config of user (embed.ClientUser, embed.SysUser
-// or embed.AgentUser(h)) with its credentials and the cluster's T. An
+// Config is the cluster.Config of user (embed.ClientUser, embed.SysUser,
+// embed.ClientUserOf(p) for a Clients user or embed.AgentUser(h)) with its credentials and the cluster's T. An
 // agent's URL is its host's fault proxy; the other users get every
 // server's URL. It panics for an unknown user.
 func (tc *Cluster) Config(user string) cluster.Config {
@@ -254,12 +282,21 @@ func (tc *Cluster) Config(user string) cluster.Config {
 	return cfg
 }
 
-// Client joins the cluster as the client user (a root program) and closes
-// the connection when t ends. It fails t if the join does not succeed
-// within 10 s.
+// Client joins the cluster as a root program with a user of its own (the
+// next unused of the Clients option's, embed.ClientUserOf("1") first: no
+// two Clients share a user, and so none can touch another's links) and
+// closes the connection when t ends. It fails t if the users are all taken
+// or the join does not succeed within 10 s.
 func (tc *Cluster) Client(t testing.TB) *cluster.Cluster {
 	t.Helper()
-	return tc.Join(t, tc.Config(embed.ClientUser))
+	tc.mu.Lock()
+	tc.clients++
+	user := embed.ClientUserOf(strconv.Itoa(tc.clients))
+	tc.mu.Unlock()
+	if _, ok := tc.users[user]; !ok {
+		t.Fatalf("clustertest: Client: every root program's user is taken (%d): start the cluster with clustertest.Clients(n) for more", tc.clients-1)
+	}
+	return tc.Join(t, tc.Config(user))
 }
 
 // Join joins the cluster with cfg (from Config, possibly changed) and

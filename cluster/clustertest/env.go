@@ -3,6 +3,7 @@ package clustertest
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -11,14 +12,16 @@ import (
 )
 
 // The environment of an agent process (Cluster.AgentEnv): how it finds
-// and joins its cluster. Its credentials travel in its environment, which
-// only its user and root can read (/proc/<pid>/environ is mode 0400).
+// and joins its cluster. Its credentials are not in it (an actor could
+// read its parent's /proc/<pid>/environ): the environment names files of
+// mode 0600 that the agent reads and removes (cluster.ReadSecret) before
+// it serves.
 const (
 	envName = "GROVE_CLUSTERTEST_NAME"
 	envHost = "GROVE_CLUSTERTEST_HOST"
 	envUser = "GROVE_CLUSTERTEST_USER"
 	envURLs = "GROVE_CLUSTERTEST_URLS"
-	envSeed = "GROVE_CLUSTERTEST_SEED"
+	envSeed = "GROVE_CLUSTERTEST_SEED_FILE"
 	envDead = "GROVE_CLUSTERTEST_DEAD_INTERVAL"
 	envCore = "GROVE_CLUSTERTEST_CORE" // a core host's embed.Deployment, JSON
 )
@@ -45,9 +48,25 @@ func (tc *Cluster) AgentEnv(h string) []string {
 		envHost+"="+h,
 		envUser+"="+cfg.User,
 		envURLs+"="+strings.Join(cfg.URLs, ","),
-		envSeed+"="+string(cfg.NKeySeed),
+		envSeed+"="+tc.secretFile(cfg.NKeySeed),
 		envDead+"="+cfg.DeadInterval.String(),
 	)
+}
+
+// secretFile writes secret to a new file of mode 0600 in the cluster's
+// directory (removed with the cluster) and returns its path.
+func (tc *Cluster) secretFile(secret []byte) string {
+	f, err := os.CreateTemp(tc.dir, "seed-")
+	if err == nil {
+		_, err = f.Write(secret)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		panic(fmt.Sprintf("clustertest: write a seed file: %v", err))
+	}
+	return f.Name()
 }
 
 // configFromEnv is the agent's side of AgentEnv: its host, its
@@ -68,11 +87,15 @@ func configFromEnv(getenv func(string) string) (host string, cfg cluster.Config,
 			return "", cfg, nil, fmt.Errorf("clustertest: %s: %w", envCore, err)
 		}
 	}
+	seed, err := cluster.ReadSecret(getenv(envSeed))
+	if err != nil {
+		return "", cfg, nil, fmt.Errorf("clustertest: %s: %w", envSeed, err)
+	}
 	cfg = cluster.Config{
 		Name:         getenv(envName),
 		User:         getenv(envUser),
 		URLs:         strings.Split(getenv(envURLs), ","),
-		NKeySeed:     []byte(getenv(envSeed)),
+		NKeySeed:     seed,
 		DeadInterval: dead,
 	}
 	return host, cfg, core, nil

@@ -94,6 +94,32 @@ func NewDeployment(name string, hosts []string, core map[string]CoreAddrs) (Depl
 	return d, users, nil
 }
 
+// AddClient generates the user of one more root program, called name, and
+// adds its public key to d: each program that joins gets a user of its own
+// (ClientUserOf), whose permissions cover its own links only, so that no
+// program can read or write another's. Add every user before the servers
+// start from d (they read d.Users once). It costs one nkey generation.
+func (d *Deployment) AddClient(name string) (User, error) {
+	if err := subject.Check("embed: user", name, subject.MaxUser); err != nil {
+		return User{}, err
+	}
+	if _, agent := strings.CutPrefix(name, subject.Agent("")); agent || name == SysUser {
+		return User{}, fmt.Errorf("embed: %q is the name of an agent or system user: name a root program's user e.g. ClientUserOf(\"worker\")", name)
+	}
+	if _, dup := d.Users[name]; dup {
+		return User{}, fmt.Errorf("embed: the Deployment has a user %s already: give each program a name of its own", name)
+	}
+	u, err := newUser(name)
+	if err != nil {
+		return User{}, err
+	}
+	if d.Users == nil {
+		d.Users = map[string]string{}
+	}
+	d.Users[name] = u.PublicKey
+	return u, nil
+}
+
 // URLs are the client URLs of every core host's server, in host order:
 // cluster.Config.URLs for any program of the cluster.
 func (d Deployment) URLs() []string {

@@ -44,6 +44,9 @@ type Options struct {
 	// Hosts are the host IDs ([a-z0-9-], up to 63 characters) that get an
 	// agent user each, AgentUser(h).
 	Hosts []string
+	// Clients names the root programs that get a user of their own
+	// besides ClientUser, ClientUserOf(p) for each p (Servers.User).
+	Clients []string
 	// DeadInterval is the cluster's T: servers ping every client and route
 	// every T/2 and drop it after two unanswered pings, so a silent peer
 	// is cut within about 1½T. DefaultDeadInterval if zero.
@@ -102,6 +105,13 @@ func Start(ctx context.Context, opts Options) (*Servers, error) {
 	d, users, err := NewDeployment(opts.Name, opts.Hosts, nil)
 	if err != nil {
 		return nil, err
+	}
+	for _, p := range opts.Clients {
+		u, err := d.AddClient(ClientUserOf(p))
+		if err != nil {
+			return nil, fmt.Errorf("embed: Options.Clients: %w", err)
+		}
+		users[u.Name] = u
 	}
 	s := &Servers{name: d.Name, users: users}
 	var routes []*url.URL
@@ -248,8 +258,8 @@ func (s *Servers) URLs() []string {
 // shutting down one server to simulate a core host's loss).
 func (s *Servers) Server(i int) *server.Server { return s.servers[i] }
 
-// User returns the user called name (ClientUser, SysUser or an
-// AgentUser of Options.Hosts), or an error naming the users there are.
+// User returns the user called name (ClientUser, SysUser, a
+// ClientUserOf of Options.Clients or an AgentUser of Options.Hosts), or an error naming the users there are.
 func (s *Servers) User(name string) (User, error) {
 	if s.users == nil {
 		return User{}, fmt.Errorf("embed: no user %q here: a server of StartServer holds no user's seed (NewDeployment returned them)", name)

@@ -12,12 +12,17 @@ import (
 // The users every cluster has besides one agent user per host
 // (AgentUser).
 const (
-	// ClientUser is the user of root programs (cluster.Join).
+	// ClientUser is the user of a root program (cluster.Join). Two
+	// programs sharing a user can read and end each other's links: give
+	// each program its own (Options.Clients, Deployment.AddClient).
 	ClientUser = "client"
 	// SysUser is the system account's user, which reads the servers'
 	// $SYS events (CONNECT, DISCONNECT) for the membership watcher.
 	SysUser = "sys"
 )
+
+// ClientUserOf is the user name of root program p: "client-<p>".
+func ClientUserOf(p string) string { return ClientUser + "-" + p }
 
 // AgentUser is the user name of the agent of host h: "agent-<h>".
 func AgentUser(h string) string { return subject.Agent(h) }

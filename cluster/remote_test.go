@@ -162,7 +162,7 @@ func TestRemoteCancelLadder(t *testing.T) {
 	const grace, kill = 100 * time.Millisecond, 100 * time.Millisecond
 	var start time.Time
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "stubborn", actor.OnHost(c.Host("a")),
+		ref, err := actor.Spawn(ctx, n, "headstrong", actor.OnHost(c.Host("a")),
 			actor.WithGrace(grace), actor.WithKillDelay(kill), actor.WithOutput(&syncBuffer{}))
 		if err != nil {
 			return err

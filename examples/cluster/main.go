@@ -16,8 +16,9 @@
 //     has announced itself.
 //   - A tree: one actor per host ([actor.OnHost] with [cluster.Cluster.Host]),
 //     each a task of one nursery. Each streams a few squares back, and says
-//     which host's agent started it and that its environment holds no
-//     credentials (the agent leaves its seeds out of an actor's).
+//     which host's agent started it and that it holds no credentials (the
+//     agent reads its seeds from files it removes, never from its
+//     environment).
 //   - A crash: while every actor streams, h3's agent is SIGKILLed (its
 //     actor dies with it, by its death signal). Another agent's membership
 //     watcher sees the agent's connection close and reports h3 down; h3's
@@ -46,6 +47,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,15 +88,18 @@ const (
 )
 
 // The environment of an agent process: how it joins the cluster. The
-// credentials travel in the environment, which only this user can read;
-// the agent leaves them out of its actors' environment. envRun marks
+// seeds travel in 0600 files the agent reads and removes
+// (cluster.ReadSecret), never in an environment its actors could read
+// from /proc; the public keys let its membership watcher tell agents'
+// connections by the key they authenticated with. envRun marks
 // every process of one run, actors included, for the final look at /proc.
 const (
 	envRun     = "GROVE_EXAMPLE_CLUSTER_RUN"
 	envHost    = "GROVE_EXAMPLE_CLUSTER_HOST"
 	envURL     = "GROVE_EXAMPLE_CLUSTER_URL"
-	envSeed    = "GROVE_EXAMPLE_CLUSTER_SEED"
-	envSysSeed = "GROVE_EXAMPLE_CLUSTER_SYS_SEED"
+	envSeed    = "GROVE_EXAMPLE_CLUSTER_SEED_FILE"     // a file the agent reads and removes
+	envSysSeed = "GROVE_EXAMPLE_CLUSTER_SYS_SEED_FILE" // likewise
+	envKeys    = "GROVE_EXAMPLE_CLUSTER_AGENT_KEYS"    // user=public key, comma-separated: whose DISCONNECT is whose
 )
 
 // agentMain runs this process as the host agent of $GROVE_EXAMPLE_CLUSTER_HOST
@@ -105,16 +110,35 @@ func agentMain() {
 	if host == "" {
 		return
 	}
+	// The seeds come in files the agent removes once read, never in its
+	// environment, which its actors could read.
+	seed, err := cluster.ReadSecret(os.Getenv(envSeed))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cluster: the agent of %s: %v\n", host, err)
+		os.Exit(1)
+	}
+	sysSeed, err := cluster.ReadSecret(os.Getenv(envSysSeed))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cluster: the agent of %s: %v\n", host, err)
+		os.Exit(1)
+	}
+	users := map[string]string{}
+	for _, kv := range strings.Split(os.Getenv(envKeys), ",") {
+		if user, key, ok := strings.Cut(kv, "="); ok {
+			users[user] = key
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	err := cluster.Serve(ctx, cluster.AgentConfig{
+	err = cluster.Serve(ctx, cluster.AgentConfig{
 		Config: cluster.Config{
 			User:         embed.AgentUser(host),
 			URLs:         []string{os.Getenv(envURL)},
-			NKeySeed:     []byte(os.Getenv(envSeed)),
+			NKeySeed:     seed,
 			DeadInterval: deadInterval,
 		},
 		Host:    host,
-		SysSeed: []byte(os.Getenv(envSysSeed)),
+		SysSeed: sysSeed,
+		Users:   users,
 	})
 	stop()
 	if err != nil {
@@ -124,13 +148,24 @@ func agentMain() {
 	os.Exit(0)
 }
 
+// noSeedFile reports whether the seed file named by the variable env is
+// gone (its agent read and removed it) or was never given.
+func noSeedFile(env string) bool {
+	path := os.Getenv(env)
+	if path == "" {
+		return true
+	}
+	_, err := os.Stat(path)
+	return errors.Is(err, os.ErrNotExist)
+}
+
 // The functions the actors run, package-level variables so that this
 // program and every actor (the same binary) register the same names.
 var (
 	// squares streams the squares of 1..n, after a Where that says where
 	// it runs.
 	squares = actor.StreamFunc("cluster.squares", func(ctx context.Context, n int, out chan<- Item) error {
-		where := Item{Host: os.Getenv(envHost), NoCredentials: os.Getenv(envSeed) == "" && os.Getenv(envSysSeed) == ""}
+		where := Item{Host: os.Getenv(envHost), NoCredentials: noSeedFile(envSeed) && noSeedFile(envSysSeed)}
 		select {
 		case out <- where:
 		case <-ctx.Done():
@@ -414,15 +449,33 @@ func startAgents(ctx context.Context, servers *embed.Servers, c *cluster.Cluster
 		return nil, err
 	}
 	exited := make(chan string, len(hosts))
+	var keys []string
+	for _, h := range hosts {
+		u, err := servers.User(embed.AgentUser(h))
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, u.Name+"="+u.PublicKey)
+	}
+	dir, err := os.MkdirTemp("", "grove-example-cluster-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir) // what an agent did not read (it failed to start)
 	for _, h := range hosts {
 		u, err := servers.User(embed.AgentUser(h))
 		if err != nil {
 			ag.killAll()
 			return nil, err
 		}
+		seedFile, sysFile := filepath.Join(dir, h+".seed"), filepath.Join(dir, h+".sys.seed")
+		if err := errors.Join(os.WriteFile(seedFile, u.Seed, 0o600), os.WriteFile(sysFile, sys.Seed, 0o600)); err != nil {
+			ag.killAll()
+			return nil, err
+		}
 		cmd := exec.Command(exe)
 		cmd.Env = append(os.Environ(), envRun+"="+ag.run, envHost+"="+h, envURL+"="+servers.URL(0),
-			envSeed+"="+string(u.Seed), envSysSeed+"="+string(sys.Seed))
+			envSeed+"="+seedFile, envSysSeed+"="+sysFile, envKeys+"="+strings.Join(keys, ","))
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		cmd.SysProcAttr = sysProcAttr()
 		if err := cmd.Start(); err != nil {

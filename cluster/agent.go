@@ -83,7 +83,11 @@ type AgentConfig struct {
 	// Core.DeadInterval to Config's), the agent's connection goes to it
 	// first (then Config.URLs, Core.URLs() if empty, in order), and the
 	// server shuts down after the agent has left. A core host runs the
-	// membership watcher: SysSeed is required. Every core host is started
+	// membership watcher: SysSeed is required. It also watches its
+	// server's routes (every 20 ms: the server has no event for them) and
+	// reports another core host whose route closed once pings over 160 ms
+	// confirm it, since a core host's crash takes along its server and the
+	// DISCONNECT event the server would have sent. Every core host is started
 	// the same way from one embed.Deployment; a crashed one takes its
 	// server along, whose clients reconnect to the others.
 	Core *embed.ServerOptions

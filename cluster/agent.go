@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/grove-rt/grove/actor"
@@ -82,7 +83,11 @@ type AgentConfig struct {
 	// Core.DeadInterval to Config's), the agent's connection goes to it
 	// first (then Config.URLs, Core.URLs() if empty, in order), and the
 	// server shuts down after the agent has left. A core host runs the
-	// membership watcher: SysSeed is required. Every core host is started
+	// membership watcher: SysSeed is required. It also watches its
+	// server's routes (every 20 ms: the server has no event for them) and
+	// reports another core host whose route closed once pings over 160 ms
+	// confirm it, since a core host's crash takes along its server and the
+	// DISCONNECT event the server would have sent. Every core host is started
 	// the same way from one embed.Deployment; a crashed one takes its
 	// server along, whose clients reconnect to the others.
 	Core *embed.ServerOptions
@@ -132,12 +137,14 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 	}
 	var more []nats.Option
 	var secret []byte // the route password, of a core host
+	var own *server.Server
 	if cfg.Core != nil {
 		srv, err := startCore(ctx, &cfg)
 		if err != nil {
 			return err
 		}
 		defer srv.Shutdown() // after the agent's connections have closed
+		own = srv.Server(0)
 		more = append(more, nats.DontRandomize())
 		secret = []byte(cfg.Core.RoutePassword)
 	}
@@ -160,7 +167,7 @@ func Serve(ctx context.Context, cfg AgentConfig) error {
 	}
 	a := &agent{c: c, cfg: cfg, name: c.cfg.Name, incarnation: newLinkID()[:13],
 		env: childEnv(os.Environ(), cfg.NKeySeed, cfg.SysSeed, secret), children: map[string]*child{},
-		agentKeys: agentKeys(cfg.Users)}
+		agentKeys: agentKeys(cfg.Users), server: own}
 	err = nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error { return a.run(ctx, n, sys) })
 	// Every actor has been reaped and its exit reported: the host is down.
 	_ = c.nc.Publish(evHostDown(a.name, cfg.Host), encode(hostDown{Host: cfg.Host, Incarnation: a.incarnation, Reason: "agent stopped"}))
@@ -240,6 +247,10 @@ type agent struct {
 	// the crash watcher; nil if AgentConfig.Users is.
 	agentKeys map[string]string
 
+	// server is a core host's own server, whose routes it watches
+	// (watchRoutes); nil for a member host.
+	server *server.Server
+
 	mu       sync.Mutex
 	children map[string]*child // by caller "." link
 }
@@ -309,6 +320,9 @@ func (a *agent) run(ctx context.Context, n *nursery.Nursery, sys *Cluster) error
 	announce()
 	a.c.m.onReconnect(announce)
 	defer a.c.m.onReconnect(nil)
+	if a.server != nil && sys != nil {
+		n.Go(func(ctx context.Context) error { return a.watchRoutes(ctx, n, announce) })
+	}
 	// Spawns, which fork and exec, have a loop of their own: a slow one
 	// never delays a ping (the watchers' confirmation) or a signal.
 	spawns := make(chan *nats.Msg, agentQueue)
@@ -544,16 +558,89 @@ func (a *agent) disconnected(ctx context.Context, n *nursery.Nursery, m *nats.Ms
 	if ev.Reason == "Server Shutdown" {
 		return // its server went away: the agent reconnects to another
 	}
+	a.reportIfLost(n, h, "agent's connection closed ("+ev.Reason+")")
+}
+
+// reportIfLost starts a task of n that pings host h over confirmWindow
+// (confirmLost) and, if h stays silent, reports it down to the cluster
+// (ev.hostdown.h) with the incarnation last heard of it and reason: the
+// one way a watcher reports a crash, whatever made it suspect one.
+func (a *agent) reportIfLost(n *nursery.Nursery, h, reason string) {
 	n.Go(func(ctx context.Context) error {
 		if !a.confirmLost(ctx, h, confirmWindow()) {
 			return nil
 		}
 		// The incarnation this agent last heard of: a stale report never
 		// downs a restarted agent.
-		_ = a.c.nc.Publish(evHostDown(a.name, h), encode(hostDown{Host: h, Incarnation: a.c.m.incarnation(h),
-			Reason: "agent's connection closed (" + ev.Reason + ")"}))
+		_ = a.c.nc.Publish(evHostDown(a.name, h), encode(hostDown{Host: h, Incarnation: a.c.m.incarnation(h), Reason: reason}))
 		return nil
 	})
+}
+
+// routePoll is how often a core agent looks at its server's routes.
+const routePoll = 20 * time.Millisecond
+
+// watchRoutes finds the crash of another core host, which takes its
+// server along and with it the $SYS DISCONNECT of its agent's connection:
+// the route from this host's server to that host's is what closes. It is
+// the cluster's one poll, and why: nats-server reports no route's loss or
+// return (no callback, no $SYS event), so every routePoll (20 ms, a
+// Routez under the server's lock, a few microseconds) it lists the
+// servers this one has a route to, and for a core host whose server is no
+// longer among them it confirms and reports the host as disconnected does
+// (reportIfLost): a crash is reported about routePoll + confirmWindow
+// after it. The confirmation pings go through this server, so a route
+// lost between two live servers alone (a partition between them) gets a
+// live host reported down; every receiver pings it again itself, so only
+// the clients of this server (which cannot reach it either) take the
+// report, and they lose only links that had no path left. When a route
+// appears (the mesh forming, a route's return), the agent announces
+// itself again, so that the views that took such a report see it up
+// again. It runs until ctx ends.
+func (a *agent) watchRoutes(ctx context.Context, n *nursery.Nursery, announce func()) error {
+	hosts := map[string]string{} // core host by server name
+	for h := range a.cfg.Core.Core {
+		hosts[embed.ServerName(a.name, h)] = h
+	}
+	routed := func() map[string]bool {
+		rz, err := a.server.Routez(nil)
+		if err != nil {
+			return nil
+		}
+		on := map[string]bool{}
+		for _, r := range rz.Routes {
+			if h, ok := hosts[r.RemoteName]; ok && h != a.cfg.Host {
+				on[h] = true
+			}
+		}
+		return on
+	}
+	t := time.NewTicker(routePoll)
+	defer t.Stop()
+	was := routed()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		is := routed()
+		if is == nil {
+			continue // no answer this time: judge nothing
+		}
+		for h := range was {
+			if !is[h] {
+				a.reportIfLost(n, h, "its server's route closed")
+			}
+		}
+		for h := range is {
+			if !was[h] {
+				announce()
+				break
+			}
+		}
+		was = is
+	}
 }
 
 // A child is an actor the agent runs for a remote parent.

@@ -18,13 +18,16 @@ import (
 // Three core hosts, each an agent process embedding its own server: a
 // client joined to all three calls an actor on each. Then the core host
 // whose server the client is connected to is SIGKILLed, server and all:
-// its actor fails with a HostLostError (by the heartbeat: its server took
-// the membership events along), the other hosts' actors keep answering,
+// its actor fails with a HostLostError within the crash bound (250 ms:
+// its server took the $SYS DISCONNECT along, so the other core agents
+// find it by their servers' lost routes, then confirm and report it),
+// the other hosts' actors keep answering,
 // their links, which ran through the lost server, resuming through
 // another (scaleout §5.4 rule 3) with no call failing, and a new spawn on
 // the lost host fails at once.
 func TestCoreHosts(t *testing.T) {
-	tc := clustertest.Start(t, clustertest.Core(), clustertest.Hosts("a", "b", "c"))
+	// T well above the bound, so that the heartbeat cannot meet it.
+	tc := clustertest.Start(t, clustertest.Core(), clustertest.Hosts("a", "b", "c"), clustertest.DeadInterval(2*time.Second))
 	for _, h := range tc.Hosts() {
 		tc.Agent(t, h)
 	}
@@ -36,7 +39,6 @@ func TestCoreHosts(t *testing.T) {
 			survivors = append(survivors, h)
 		}
 	}
-	T := tc.DeadInterval()
 	type end struct {
 		err error
 		at  time.Time
@@ -95,7 +97,8 @@ func TestCoreHosts(t *testing.T) {
 		elapsed := e.at.Sub(killed)
 		t.Logf("core host %s killed with its server: its actor lost after %v (%v); the links to %v resumed, the longest call took %v",
 			lost, elapsed, le, survivors, longest)
-		require.Less(t, elapsed, 5*T/4+50*time.Millisecond+slack)
+		require.NotEqual(t, "silent", le.Reason, "found by the lost route, not the heartbeat")
+		require.Less(t, elapsed, 250*time.Millisecond+slack, "detected after %v (%s): the crash bound is 250 ms", elapsed, le.Reason)
 		require.Less(t, longest, reconnectPause+slack)
 
 		_, err := actor.Spawn(ctx, n, "late", actor.OnHost(c.Host(lost)))

@@ -144,7 +144,7 @@ type ServerOptions struct {
 	// Deployment is the cluster's, the same on every core host.
 	Deployment
 	// Host is the core host whose server this is: a key of
-	// Deployment.Core. The server is named "<Name>-<Host>" and routes to
+	// Deployment.Core. The server is named "<Name>-<Host>" ([ServerName]) and routes to
 	// every other core host.
 	Host string
 	// DeadInterval, AuthTimeout, TLS, JetStream, StoreDir and NoAdvertise
@@ -182,7 +182,7 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Servers, error) {
 			routes = append(routes, routeURL(opts.RoutePassword, opts.Core[h].Route))
 		}
 	}
-	o, err := serverOptions(opts.Deployment, c, opts.Name+"-"+opts.Host, me.Client, me.Route, routes)
+	o, err := serverOptions(opts.Deployment, c, ServerName(opts.Name, opts.Host), me.Client, me.Route, routes)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +192,11 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Servers, error) {
 	}
 	return s, nil
 }
+
+// ServerName is the name StartServer gives the server of core host host
+// in the cluster called name, "<name>-<host>": what the other servers'
+// routes report as the route's remote (server.RouteInfo.RemoteName).
+func ServerName(name, host string) string { return name + "-" + host }
 
 // common are the options Start and StartServer share.
 type common struct {

@@ -32,8 +32,8 @@ const (
 	envHost  = "GROVE_BENCH_AGENT"
 	envName  = "GROVE_BENCH_AGENT_NAME"
 	envURL   = "GROVE_BENCH_AGENT_URL"
-	envSeed  = "GROVE_BENCH_AGENT_SEED"
-	envSys   = "GROVE_BENCH_AGENT_SYS_SEED"
+	envSeed  = "GROVE_BENCH_AGENT_SEED_FILE"     // a file the agent reads and removes
+	envSys   = "GROVE_BENCH_AGENT_SYS_SEED_FILE" // likewise, for a watching agent
 	envDeadT = "GROVE_BENCH_AGENT_DEAD_INTERVAL"
 )
 
@@ -61,9 +61,23 @@ func agentMain() {
 		fmt.Fprintf(os.Stderr, "grove-bench: agent of %s: %s: %v\n", host, envDeadT, err)
 		os.Exit(2)
 	}
-	cfg := cluster.AgentConfig{Host: host, SysSeed: []byte(os.Getenv(envSys)), Config: cluster.Config{
+	// The seeds come in files (cluster.ReadSecret removes each once read),
+	// never in the environment, which the agent's actors could read.
+	seed, err := cluster.ReadSecret(os.Getenv(envSeed))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "grove-bench: agent of %s: %v\n", host, err)
+		os.Exit(2)
+	}
+	var sysSeed []byte
+	if path := os.Getenv(envSys); path != "" {
+		if sysSeed, err = cluster.ReadSecret(path); err != nil {
+			fmt.Fprintf(os.Stderr, "grove-bench: agent of %s: %v\n", host, err)
+			os.Exit(2)
+		}
+	}
+	cfg := cluster.AgentConfig{Host: host, SysSeed: sysSeed, Config: cluster.Config{
 		Name: os.Getenv(envName), User: embed.AgentUser(host), URLs: []string{os.Getenv(envURL)},
-		NKeySeed: []byte(os.Getenv(envSeed)), DeadInterval: dead,
+		NKeySeed: seed, DeadInterval: dead,
 	}}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	err = cluster.Serve(ctx, cfg)
@@ -81,6 +95,7 @@ func agentMain() {
 // all marked for the sweep.
 type benchCluster struct {
 	id      string
+	dir     string // the agents' seed files, until they read them
 	servers *embed.Servers
 	client  *cluster.Cluster
 	agents  []*agentProc
@@ -104,12 +119,17 @@ func startCluster(ctx context.Context, hosts []string) (*benchCluster, error) {
 	}
 	bc := &benchCluster{id: hex.EncodeToString(id)}
 	var err error
+	if bc.dir, err = os.MkdirTemp("", "grove-bench-cluster-"); err != nil {
+		return nil, err
+	}
 	bc.servers, err = embed.Start(ctx, embed.Options{Servers: 2, Hosts: hosts, DeadInterval: benchT, NoAdvertise: true})
 	if err != nil {
+		os.RemoveAll(bc.dir)
 		return nil, err
 	}
 	if bc.client, err = bc.join(ctx, embed.ClientUser, 0); err != nil {
 		bc.servers.Shutdown()
+		os.RemoveAll(bc.dir)
 		return nil, err
 	}
 	return bc, nil
@@ -137,14 +157,22 @@ func (bc *benchCluster) agent(ctx context.Context, h string, watch bool) (*agent
 	if err != nil {
 		return nil, err
 	}
+	seedFile, err := bc.secretFile(h+".seed", u.Seed)
+	if err != nil {
+		return nil, err
+	}
 	env := append(os.Environ(), envMark+"="+bc.id, envHost+"="+h, envName+"="+bc.servers.Name(),
-		envURL+"="+bc.servers.URL(1), envSeed+"="+string(u.Seed), envDeadT+"="+benchT.String())
+		envURL+"="+bc.servers.URL(1), envSeed+"="+seedFile, envDeadT+"="+benchT.String())
 	if watch {
 		sys, err := bc.servers.User(embed.SysUser)
 		if err != nil {
 			return nil, err
 		}
-		env = append(env, envSys+"="+string(sys.Seed))
+		sysFile, err := bc.secretFile(h+".sys.seed", sys.Seed)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, envSys+"="+sysFile)
 	}
 	up := make(chan struct{}, 1)
 	sub, err := bc.client.Conn().Subscribe("grove."+bc.servers.Name()+".ev.hostup."+h, func(*nats.Msg) {
@@ -220,10 +248,18 @@ func (bc *benchCluster) Close() error {
 	}
 	errs = append(errs, bc.client.Close())
 	bc.servers.Shutdown()
+	errs = append(errs, os.RemoveAll(bc.dir))
 	if left := sweep(bc.id, 2*time.Second); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("processes of the bench cluster left behind (killed): %v", left))
 	}
 	return errors.Join(errs...)
+}
+
+// secretFile writes a seed for an agent to read (and remove) into a 0600
+// file of the cluster's directory, and returns its path.
+func (bc *benchCluster) secretFile(name string, seed []byte) (string, error) {
+	path := filepath.Join(bc.dir, name)
+	return path, os.WriteFile(path, seed, 0o600)
 }
 
 // marked lists the processes, other than this one, whose environment

@@ -1,5 +1,44 @@
 package actor
 
+import (
+	"context"
+	"fmt"
+)
+
+// waitersMoved is closed and replaced (under the registrar's lock) each
+// time the Waits and Watches of a name begin or end.
+var waitersMoved = make(chan struct{})
+
+func init() {
+	rootRegistrar().moved = func() {
+		close(waitersMoved)
+		waitersMoved = make(chan struct{})
+	}
+}
+
+// UntilRegistrarWaiters returns once the root's registrar serves n Waits
+// and Watches of name, or ctx's error (with the count) when ctx ends first.
+func UntilRegistrarWaiters(ctx context.Context, name string, n int) error {
+	r := rootRegistrar()
+	for {
+		r.mu.Lock()
+		got := 0
+		if s := r.names[name]; s != nil {
+			got = s.waiters
+		}
+		moved := waitersMoved
+		r.mu.Unlock()
+		if got == n {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return fmt.Errorf("%d waiters of %q, want %d: %w", got, name, n, ctx.Err())
+		}
+	}
+}
+
 // RegistrarHolds reports whether the root's registrar holds anything under
 // name: a registration, or the state of a waiter or watcher.
 func RegistrarHolds(name string) bool {
@@ -8,16 +47,4 @@ func RegistrarHolds(name string) bool {
 	defer r.mu.Unlock()
 	_, ok := r.names[name]
 	return ok
-}
-
-// RegistrarWaiters is how many Waits and Watches of name the root's
-// registrar is serving.
-func RegistrarWaiters(name string) int {
-	r := rootRegistrar()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if s := r.names[name]; s != nil {
-		return s.waiters
-	}
-	return 0
 }

@@ -451,15 +451,13 @@ func TestNamesWaitAndWatchAcrossSubtrees(t *testing.T) {
 
 // untilWaiting returns once the registrar serves n Waits and Watches of
 // name. They run in other processes and at the registrar's end of their
-// calls (which a cancel reaches after the caller has returned), with
-// nothing to wait on from here: it polls, for at most 10 s.
+// calls (which a cancel reaches after the caller has returned): it waits
+// for the registrar's count to change, for at most 10 s.
 func untilWaiting(t *testing.T, name string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for actor.RegistrarWaiters(name) != n {
-		require.True(t, time.Now().Before(deadline), "%d waiters of %q, want %d", actor.RegistrarWaiters(name), name, n)
-		time.Sleep(time.Millisecond)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, actor.UntilRegistrarWaiters(ctx, name, n))
 }
 
 // leftNothing checks that the registrar holds nothing under name once

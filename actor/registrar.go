@@ -114,6 +114,10 @@ type registrar struct {
 	mu    sync.Mutex
 	seq   uint64
 	names map[string]*nameSet
+	// moved, if set (by the tests only), is called with mu held whenever
+	// the Waits and Watches of a name begin or end: the tests wait on it
+	// instead of polling the counts.
+	moved func()
 	live  map[uint64]*liveEntry
 	ended map[uint64]*transport.ErrorInfo // why, for the last maxEnded removed
 	order []uint64                        // the keys of ended, oldest first
@@ -347,6 +351,14 @@ func (r *registrar) lookup(_ context.Context, name string) ([]nameEntry, error) 
 	return slices.Clone(s.view), nil
 }
 
+// waitersMoved tells the tests' hook, if any, that a name's waiters
+// changed. r.mu is held.
+func (r *registrar) waitersMoved() {
+	if r.moved != nil {
+		r.moved()
+	}
+}
+
 // follow calls fn with the view of name (which fn must not modify) and the
 // channel of its next change, until fn returns false; meanwhile the set
 // stays, so that the change that fn waits for closes the channel it holds.
@@ -354,11 +366,13 @@ func (r *registrar) follow(name string, fn func([]nameEntry, <-chan struct{}) bo
 	r.mu.Lock()
 	s := r.set(name)
 	s.waiters++
+	r.waitersMoved()
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
 		s.waiters--
 		r.forget(name, s)
+		r.waitersMoved()
 		r.mu.Unlock()
 	}()
 	for {

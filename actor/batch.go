@@ -49,90 +49,189 @@ type batchErr struct {
 
 func init() {
 	register(batchFunc, func(ctx context.Context, s *transport.Stream) (any, error) {
-		var b batchCall
-		if err := s.DecodeArgs(&b); err != nil {
+		name, args, ok := splitBatchCall(s.Args())
+		if !ok {
+			var b batchCall
+			err := s.DecodeArgs(&b)
+			if err == nil {
+				err = errors.New("not a function name and an array of arguments")
+			}
 			return nil, fmt.Errorf("%w: %s: %v", ErrBadArgument, batchFunc, err)
 		}
-		return runBatch(ctx, s, b)
+		registry.RLock()
+		run := registry.batchers[name]
+		registry.RUnlock()
+		if run == nil {
+			return nil, unknownFunction(name, identity(ctx))
+		}
+		return run(ctx, s, args)
 	})
 }
 
-// partHeader starts a part's array of results: an array32 header whose
-// count is filled in when the part is sent.
-var partHeader = []byte{0xdd, 0, 0, 0, 0}
-
-// runBatch runs each call of a batch in turn, in the actor; a failed item
-// (error, panic, bad argument, unencodable result) fails alone. It notes
-// each item on the actor's progress page, and sends the results gathered
-// every batchFlush.
-func runBatch(ctx context.Context, s *transport.Stream, b batchCall) (batchReply, error) {
-	registry.RLock()
-	invoke := registry.invokers[b.Func]
-	registry.RUnlock()
-	if invoke == nil {
-		return batchReply{}, unknownFunction(b.Func, identity(ctx))
+// splitBatchCall reads a batchCall without decoding its arguments: the
+// function's name, and the bytes of the array of arguments.
+func splitBatchCall(b []byte) (name string, args []byte, ok bool) {
+	if len(b) < 2 || b[0] != 0x92 {
+		return "", nil, false
 	}
+	n, ok := readString(b[1:], &name)
+	if !ok {
+		return "", nil, false
+	}
+	args = b[1+n:]
+	if _, _, ok := arrayHeader(args); !ok {
+		return "", nil, false
+	}
+	return name, args, true
+}
+
+// partHeader starts a part: the reply's array of two, then an array32
+// header for the results whose count is filled in when the part is sent.
+var partHeader = []byte{0x92, 0xdd, 0, 0, 0, 0}
+
+// A batchRunner runs a batch of calls of one function in the actor, from
+// the bytes of the array of its arguments, and returns the last part.
+type batchRunner func(ctx context.Context, s *transport.Stream, args []byte) (any, error)
+
+// batchRunnerOf returns the batchRunner of fn, declared as name: its
+// argument and result codecs are resolved here, once per function.
+func batchRunnerOf[In, Out any](name string, fn func(context.Context, In) (Out, error)) batchRunner {
+	inC, outC := codecOf[In](), codecOf[Out]()
+	return func(ctx context.Context, s *transport.Stream, args []byte) (any, error) {
+		get, n, err := batchInputs(name, inC, args)
+		if err != nil {
+			return nil, err
+		}
+		return runBatch(ctx, s, n, get, fn, outC, name)
+	}
+}
+
+// batchInputs decodes a batch's arguments: all at once, with the typed
+// codec or in one strict msgpack pass over the array; failing that (an
+// argument that does not decode, or whose decoder panics) each on its own
+// when its turn comes, so that only such an argument fails.
+func batchInputs[In any](name string, inC sliceCodec[In], args []byte) (get func(i int) (In, error), n int, err error) {
+	count, _, _ := arrayHeader(args)
+	var ins []In
+	ok := false
+	if inC.fast() {
+		ins, _, ok = inC.readArray(args, count, nil)
+	}
+	if !ok {
+		ins = make([]In, 0, count)
+		err, rec := tryDecode(transport.KindCall, args, &ins)
+		ok = err == nil && rec == nil && len(ins) == count
+	}
+	if ok {
+		return func(i int) (In, error) { return ins[i], nil }, count, nil
+	}
+	var raws []msgpack.RawMessage
+	if err := decodeValid(transport.KindCall, args, &raws); err != nil {
+		return nil, 0, fmt.Errorf("%w: %s: %v", ErrBadArgument, batchFunc, err)
+	}
+	return func(i int) (In, error) {
+		var in In
+		if err := decodeValid(transport.KindCall, raws[i], &in); err != nil {
+			return in, fmt.Errorf("%w: %s(%T): %v", ErrBadArgument, name, in, err)
+		}
+		return in, nil
+	}, len(raws), nil
+}
+
+// runBatch runs each of the n calls of a batch in turn, in the actor; a
+// failed item (error, panic, bad argument, unencodable result) fails alone.
+// It notes each item on the actor's progress page, and sends the results
+// gathered every batchFlush. Results of a type with a codec are appended
+// to the part without reflection, and the part goes out as raw bytes.
+//
+// The items run under one recover, not one each: a panic ends the run, its
+// item fails, and a new run starts after it.
+func runBatch[In, Out any](ctx context.Context, s *transport.Stream, n int, get func(int) (In, error), fn func(context.Context, In) (Out, error), outC sliceCodec[Out], name string) (any, error) {
 	page, id := progressOf(ctx), s.ID()
 	var due atomic.Bool
 	flush := time.AfterFunc(batchFlush, func() { due.Store(true) })
 	defer flush.Stop()
-	var reply batchReply
+	var errs []batchErr
 	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
+	var enc *msgpack.Encoder
+	if !outC.fast() {
+		enc = msgpack.NewEncoder(&buf)
+	}
 	buf.Write(partHeader)
 	start := 0 // the first item of the part
-	part := func(end int) batchReply {
+	part := func(end int) any {
 		out := buf.Bytes()
-		binary.BigEndian.PutUint32(out[1:], uint32(end-start))
-		return batchReply{Outs: out, Errs: reply.Errs}
+		binary.BigEndian.PutUint32(out[2:], uint32(end-start))
+		if outC.fast() && len(errs) == 0 {
+			// Nothing in it nests: the transport need not scan it.
+			return msgpack.RawMessage(append(out, 0xc0))
+		}
+		return batchReply{Outs: out[1:], Errs: errs}
 	}
-	for i, args := range b.Args {
-		page.item(id, uint32(2*i+1))
-		runItem(ctx, b.Func, invoke, i, args, enc, &buf, &reply.Errs)
-		page.item(id, uint32(2*i+2))
-		if due.Load() && i+1 < len(b.Args) {
-			if err := s.Yield(ctx, part(i+1)); err != nil {
-				return batchReply{}, err
+	fail := func(i int, info *transport.ErrorInfo) {
+		errs = append(errs, batchErr{Index: i, Err: info})
+		buf.WriteByte(0xc0)
+	}
+	done := ctx.Done()
+	var sendErr error
+	for i, mark := 0, 0; i < n; {
+		rec := panics.Try(func() {
+			for ; i < n; i++ {
+				page.item(id, uint32(2*i+1))
+				select {
+				case <-done:
+					fail(i, errorInfo(identity(ctx), ctx.Err(), ""))
+				default:
+					mark = buf.Len()
+					runOne(ctx, i, get, fn, outC, enc, &buf, name, fail)
+				}
+				page.item(id, uint32(2*i+2))
+				if due.Load() && i+1 < n {
+					if sendErr = s.Yield(ctx, part(i+1)); sendErr != nil {
+						i = n
+						return
+					}
+					buf.Reset()
+					buf.Write(partHeader)
+					errs, start = nil, i+1
+					due.Store(false)
+					flush.Reset(batchFlush)
+				}
 			}
-			buf.Reset()
-			buf.Write(partHeader)
-			reply.Errs, start = nil, i+1
-			due.Store(false)
-			flush.Reset(batchFlush)
+		})
+		if rec != nil { // item i panicked, in fn or in its result's encoder
+			buf.Truncate(mark)
+			fail(i, panicInfo(identity(ctx), rec))
+			page.item(id, uint32(2*i+2))
+			i++
 		}
 	}
-	return part(len(b.Args)), nil
+	if sendErr != nil {
+		return nil, sendErr
+	}
+	return part(n), nil
 }
 
-// runItem runs item i of a batch and appends its result to buf, or nil and
-// its error to errs.
-func runItem(ctx context.Context, fn string, invoke invokeFunc, i int, args msgpack.RawMessage, enc *msgpack.Encoder, buf *bytes.Buffer, errs *[]batchErr) {
-	fail := func(info *transport.ErrorInfo) {
-		*errs = append(*errs, batchErr{Index: i, Err: info})
-		_ = enc.EncodeNil()
+// runOne runs item i and appends its result to buf, or fails it.
+func runOne[In, Out any](ctx context.Context, i int, get func(int) (In, error), fn func(context.Context, In) (Out, error), outC sliceCodec[Out], enc *msgpack.Encoder, buf *bytes.Buffer, name string, fail func(int, *transport.ErrorInfo)) {
+	in, err := get(i)
+	if err != nil {
+		fail(i, errorInfo(identity(ctx), err, ""))
+		return
 	}
-	if err := ctx.Err(); err != nil {
-		fail(errorInfo(identity(ctx), err, ""))
+	out, err := fn(ctx, in)
+	if err != nil {
+		fail(i, errorInfo(identity(ctx), err, ""))
+		return
+	}
+	if enc == nil {
+		buf.Write(outC.write(buf.AvailableBuffer(), out))
 		return
 	}
 	mark := buf.Len()
-	var err, encErr error
-	// The result's own EncodeMsgpack may panic too: one Try covers both.
-	rec := panics.Try(func() {
-		var out any
-		if out, err = invoke(ctx, args); err == nil {
-			encErr = enc.Encode(out)
-		}
-	})
-	switch {
-	case rec != nil:
+	if err := enc.Encode(out); err != nil {
 		buf.Truncate(mark)
-		fail(panicInfo(identity(ctx), rec))
-	case err != nil:
-		fail(errorInfo(identity(ctx), err, ""))
-	case encErr != nil:
-		buf.Truncate(mark)
-		fail(errorInfo(identity(ctx), fmt.Errorf("actor: encode the result of %s: %w", fn, encErr), ""))
+		fail(i, errorInfo(identity(ctx), fmt.Errorf("actor: encode the result of %s: %w", name, err), ""))
 	}
 }
 
@@ -159,21 +258,22 @@ func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out],
 	}
 	outs := make([]Out, len(ins))
 	errs := make([]error, len(ins))
-	args, index := encodeArgs(f.name, ins, errs)
-	if len(args) == 0 {
+	call, sent, index := encodeBatch(f.name, ins, errs)
+	if sent == 0 {
 		return outs, errs, nil
 	}
-	s, err := ref.open(ctx, batchFunc, batchCall{Func: f.name, Args: args})
+	s, err := ref.open(ctx, batchFunc, call)
 	if err != nil {
 		if errors.Is(err, ErrNotStarted) {
-			for _, i := range index {
-				errs[i] = err
+			for j := range sent {
+				errs[at(index, j)] = err
 			}
 			return outs, errs, err
 		}
 		return nil, nil, err
 	}
 	defer s.Close()
+	outC := codecOf[Out]()
 	got := 0 // the results received, in argument order
 	for {
 		m, err := ref.recv(ctx, s)
@@ -181,24 +281,20 @@ func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out],
 			if ctx.Err() != nil && err == ctx.Err() {
 				return nil, nil, err
 			}
-			batchDeath(ref, s.ID(), got, index, errs, err)
+			batchDeath(ref, s.ID(), got, sent, index, errs, err)
 			return outs, errs, err
 		}
 		switch m.Kind {
 		case transport.KindYield, transport.KindReturn:
-			var part batchReply
-			if err := m.Decode(&part); err != nil {
-				return nil, nil, fmt.Errorf("actor %s: a batch of %d calls of %s answered with unreadable results: %w", ref, len(args), f.name, err)
-			}
-			n, err := decodePart(ref, f.name, m.Kind, part, got, index, outs, errs)
+			n, err := decodePart(ref, f.name, m, outC, got, sent, index, outs, errs)
 			if err != nil {
 				return nil, nil, err
 			}
 			if got += n; m.Kind == transport.KindYield {
 				continue
 			}
-			if got != len(args) {
-				return nil, nil, fmt.Errorf("actor %s: a batch of %d calls of %s answered with %d results", ref, len(args), f.name, got)
+			if got != sent {
+				return nil, nil, fmt.Errorf("actor %s: a batch of %d calls of %s answered with %d results", ref, sent, f.name, got)
 			}
 			return outs, errs, nil
 		case transport.KindError:
@@ -207,45 +303,87 @@ func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out],
 	}
 }
 
-// decodePart decodes the results of arguments got... of a batch into outs
-// and errs, and returns how many there were; part came in a message of
-// kind.
-func decodePart[Out any](ref *Ref, name string, kind transport.Kind, part batchReply, got int, index []int, outs []Out, errs []error) (int, error) {
-	left := len(index) - got
-	direct := len(index) == len(outs) // every input was sent: decode in place
-	var sent []Out
-	if direct {
-		sent = outs[got:got:len(outs)]
-	} else {
-		sent = make([]Out, 0, left)
+// at is the input of argument j of a batch: index[j], or j when every
+// input was sent (index is nil).
+func at(index []int, j int) int {
+	if index == nil {
+		return j
 	}
-	if err, rec := tryDecode(kind, part.Outs, &sent); err != nil || rec != nil || len(sent) > left {
+	return index[j]
+}
+
+// decodePart decodes the results of arguments got... of a batch of sent
+// into outs and errs, from m, and returns how many there were. Results of a
+// type with a codec are read straight off the frame into outs; otherwise,
+// or when the part is not in the form the actor writes, msgpack decodes it.
+func decodePart[Out any](ref *Ref, name string, m *transport.Message, outC sliceCodec[Out], got, sent int, index []int, outs []Out, errs []error) (int, error) {
+	left := sent - got
+	if outC.fast() {
+		if n, ok := readFastPart(m.Payload, outC, got, left, index, outs); ok {
+			return n, nil
+		}
+	}
+	var part batchReply
+	if err := m.Decode(&part); err != nil {
+		return 0, fmt.Errorf("actor %s: a batch of %d calls of %s answered with unreadable results: %w", ref, sent, name, err)
+	}
+	direct := index == nil // every input was sent: decode in place
+	var dec []Out
+	if direct {
+		dec = outs[got:got:len(outs)]
+	} else {
+		dec = make([]Out, 0, left)
+	}
+	if err, rec := tryDecode(m.Kind, part.Outs, &dec); err != nil || rec != nil || len(dec) > left {
 		// Some result does not fit Out, or its decoder panicked: decode
 		// them one by one, so that only those fail.
 		var raws []msgpack.RawMessage
-		if err := decodeValid(kind, part.Outs, &raws); err != nil || len(raws) > left {
-			return 0, fmt.Errorf("actor %s: a batch of %d calls of %s answered with unreadable results", ref, len(index), name)
+		if err := decodeValid(m.Kind, part.Outs, &raws); err != nil || len(raws) > left {
+			return 0, fmt.Errorf("actor %s: a batch of %d calls of %s answered with unreadable results", ref, sent, name)
 		}
-		sent = make([]Out, len(raws))
+		dec = make([]Out, len(raws))
 		direct = false
 		for j, raw := range raws {
-			if err, rec := tryDecode(kind, raw, &sent[j]); rec != nil {
-				errs[index[got+j]] = &nursery.PanicError{Value: rec.Value, Stack: rec.Stack}
+			if err, rec := tryDecode(m.Kind, raw, &dec[j]); rec != nil {
+				errs[at(index, got+j)] = &nursery.PanicError{Value: rec.Value, Stack: rec.Stack}
 			} else if err != nil {
-				errs[index[got+j]] = fmt.Errorf("actor: decode the result of %s: %w", name, err)
+				errs[at(index, got+j)] = fmt.Errorf("actor: decode the result of %s: %w", name, err)
 			}
 		}
 	}
-	for j := 0; !direct && j < len(sent); j++ {
-		outs[index[got+j]] = sent[j]
+	for j := 0; !direct && j < len(dec); j++ {
+		outs[at(index, got+j)] = dec[j]
 	}
 	for _, e := range part.Errs {
-		if e.Index < got || e.Index >= got+len(sent) || e.Err == nil {
-			return 0, fmt.Errorf("actor %s: a batch answered with an error for item %d of %d", ref, e.Index, len(index))
+		if e.Index < got || e.Index >= got+len(dec) || e.Err == nil {
+			return 0, fmt.Errorf("actor %s: a batch answered with an error for item %d of %d", ref, e.Index, sent)
 		}
-		errs[index[e.Index]] = ref.answerError(name, e.Err)
+		errs[at(index, e.Index)] = ref.answerError(name, e.Err)
 	}
-	return len(sent), nil
+	return len(dec), nil
+}
+
+// readFastPart reads a part without errors in the form runBatch writes it
+// for a type with a codec (the reply's array, the results, nil), straight
+// into outs; ok is false for anything else, which msgpack then decodes.
+func readFastPart[Out any](b []byte, outC sliceCodec[Out], got, left int, index []int, outs []Out) (n int, ok bool) {
+	if len(b) < 2 || b[0] != 0x92 || b[len(b)-1] != 0xc0 {
+		return 0, false
+	}
+	var dst []Out
+	if index == nil {
+		dst = outs[got:]
+	}
+	dec, size, ok := outC.readArray(b[1:], left, dst)
+	if !ok || 1+size != len(b)-1 {
+		return 0, false
+	}
+	if index != nil {
+		for j, v := range dec {
+			outs[index[got+j]] = v
+		}
+	}
+	return len(dec), true
 }
 
 // tryDecode is decodeValid, with a panic in a type's own decoder recovered.
@@ -262,12 +400,13 @@ func decodeValid(kind transport.Kind, b []byte, v any) error {
 	return m.Decode(v)
 }
 
-// batchDeath gives each argument of a batch without a result (from got on)
-// its error after the actor died with death, from the actor's page.
-func batchDeath(ref *Ref, id uint64, got int, index []int, errs []error, death error) {
+// batchDeath gives each of the sent arguments of a batch without a result
+// (from got on) its error after the actor died with death, from the
+// actor's page.
+func batchDeath(ref *Ref, id uint64, got, sent int, index []int, errs []error, death error) {
 	known, began, state, stateOK := ref.callFate(id)
 	done, running := int(state>>1), state&1 == 1
-	for j := got; j < len(index); j++ {
+	for j := got; j < sent; j++ {
 		err := death
 		switch {
 		case !known:
@@ -279,37 +418,49 @@ func batchDeath(ref *Ref, id uint64, got int, index []int, errs []error, death e
 		case j > done || !running:
 			err = fmt.Errorf("%w: %w", ErrNotStarted, death)
 		}
-		errs[index[j]] = err
+		errs[at(index, j)] = err
 	}
 }
 
-// encodeArgs encodes the inputs of a batch, all at once when it can; an
-// input that fails to encode gets its error in errs and is left out, and
-// so does one whose encoder panics (its error is the [*nursery.PanicError]).
-// index maps each argument sent to its input.
-func encodeArgs[In any](name string, ins []In, errs []error) (args []msgpack.RawMessage, index []int) {
+// encodeBatch encodes the call of a batch: its function's name and the
+// array of its inputs, in one buffer. Inputs of a type with a codec are
+// written without reflection and go out as raw bytes (index is then nil:
+// every input was sent). Otherwise msgpack encodes them one after the
+// other; an input that fails to encode gets its error in errs and is left
+// out, and so does one whose encoder panics (its error is the
+// [*nursery.PanicError]); index maps each argument sent to its input, and
+// the transport checks the call's depth.
+func encodeBatch[In any](name string, ins []In, errs []error) (call any, sent int, index []int) {
+	if inC := codecOf[In](); inC.fast() {
+		b := make([]byte, 0, 16+len(name)+2*len(ins))
+		b = appendArrayHeader(appendString(append(b, 0x92), name), len(ins))
+		for _, in := range ins {
+			b = inC.write(b, in)
+		}
+		return msgpack.RawMessage(b), len(ins), nil
+	}
 	var buf bytes.Buffer
+	buf.WriteByte(0x92)
+	buf.Write(appendString(buf.AvailableBuffer(), name))
+	buf.Write(partHeader[1:]) // an array32 header, its count filled in below
+	head := buf.Len()
 	enc := msgpack.NewEncoder(&buf)
-	ends := make([]int, 0, len(ins))
+	end := head // of the last input encoded
+	index = make([]int, 0, len(ins))
 	for next := 0; next < len(ins); {
 		i := next
 		rec := panics.Try(func() {
 			for ; i < len(ins); i++ {
-				mark := buf.Len()
 				if err := enc.Encode(ins[i]); err != nil {
-					buf.Truncate(mark)
+					buf.Truncate(end)
 					errs[i] = fmt.Errorf("actor: encode the argument of %s: %w", name, err)
 					continue
 				}
-				ends = append(ends, buf.Len())
+				end = buf.Len()
 				index = append(index, i)
 			}
 		})
 		if rec != nil { // input i panicked: drop what it wrote, go on after it
-			end := 0
-			if len(ends) > 0 {
-				end = ends[len(ends)-1]
-			}
 			buf.Truncate(end)
 			enc = msgpack.NewEncoder(&buf)
 			errs[i] = &nursery.PanicError{Value: rec.Value, Stack: rec.Stack}
@@ -317,12 +468,21 @@ func encodeArgs[In any](name string, ins []In, errs []error) (args []msgpack.Raw
 		}
 		next = i
 	}
-	all := buf.Bytes()
-	args = make([]msgpack.RawMessage, len(ends))
-	start := 0
-	for j, end := range ends {
-		args[j] = all[start:end:end]
-		start = end
+	b := buf.Bytes()
+	binary.BigEndian.PutUint32(b[head-4:], uint32(len(index)))
+	sent = len(index)
+	if sent == len(ins) {
+		index = nil
 	}
-	return args, index
+	return rawCall(b), sent, index
+}
+
+// rawCall is an encoded batch call that the transport scans (for its
+// depth) as it would any Go value's encoding.
+type rawCall []byte
+
+// EncodeMsgpack writes the call as it is.
+func (c rawCall) EncodeMsgpack(enc *msgpack.Encoder) error {
+	_, err := enc.Writer().Write(c)
+	return err
 }

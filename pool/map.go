@@ -85,8 +85,6 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	next, stop := iter.Pull(ins)
-	defer stop()
 
 	window := 2 * p.Workers()
 	results := make(chan batchDone[Out], window) // never blocks a batch
@@ -96,31 +94,8 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 	}
 	var zero Out
 	inflight, seq, read, done, nextSeq := 0, 0, 0, 0, 0
-	exhausted := false
 	pending := map[int]batchDone[Out]{}
 
-	dispatch := func() {
-		// In order, a batch parked behind a slow one still counts against
-		// the window, so a slow head never lets the input run ahead.
-		for !exhausted && inflight+len(pending) < window && ctx.Err() == nil {
-			batch := make([]In, 0, size)
-			for len(batch) < size {
-				v, ok := next()
-				if !ok {
-					exhausted = true
-					break
-				}
-				batch = append(batch, v)
-			}
-			if len(batch) == 0 {
-				return
-			}
-			read += len(batch)
-			submitBatch(ctx, p, fn, seq, batch, results)
-			seq++
-			inflight++
-		}
-	}
 	emit := func(b batchDone[Out]) bool {
 		for i := range b.outs {
 			done++
@@ -133,15 +108,16 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 		}
 		return true
 	}
-
-	dispatch()
-	for inflight > 0 {
+	// receive waits for a batch to end and yields what is then in order;
+	// false means the Map is over (the consumer stopped, or ctx ended: its
+	// error was yielded).
+	receive := func() bool {
 		var b batchDone[Out]
 		select {
 		case b = <-results:
 		case <-ctx.Done():
 			yield(zero, ctx.Err())
-			return
+			return false
 		}
 		inflight--
 		if cfg.batch == 0 {
@@ -152,23 +128,69 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 				size /= 2
 			}
 		}
-		if ordered {
-			pending[b.seq] = b
-			for {
-				nb, ok := pending[nextSeq]
-				if !ok {
-					break
-				}
-				delete(pending, nextSeq)
-				nextSeq++
-				if !emit(nb) {
-					return
-				}
+		if !ordered {
+			return emit(b)
+		}
+		pending[b.seq] = b
+		for {
+			nb, ok := pending[nextSeq]
+			if !ok {
+				return true
 			}
-		} else if !emit(b) {
+			delete(pending, nextSeq)
+			nextSeq++
+			if !emit(nb) {
+				return false
+			}
+		}
+	}
+	var batch []In
+	send := func() {
+		read += len(batch)
+		submitBatch(ctx, p, fn, seq, batch, results)
+		seq++
+		inflight++
+		batch = nil
+	}
+
+	// The input is ranged over here, not pulled an item at a time (a
+	// coroutine switch each): items gather into the batch, and a full
+	// batch is sent once the window has room, which it waits for before
+	// the next item is read. In order, a batch parked behind a slow one
+	// still counts against the window, so a slow head never lets the input
+	// run ahead.
+	over := false
+	for v := range ins {
+		if batch == nil {
+			batch = make([]In, 0, size)
+		}
+		if batch = append(batch, v); len(batch) < size {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		send()
+		for inflight+len(pending) >= window {
+			if !receive() {
+				over = true
+				break
+			}
+		}
+		if over {
+			break
+		}
+	}
+	if over {
+		return
+	}
+	if len(batch) > 0 && ctx.Err() == nil {
+		send()
+	}
+	for inflight > 0 {
+		if !receive() {
 			return
 		}
-		dispatch()
 	}
 	if err := ctx.Err(); err != nil {
 		yield(zero, err)
@@ -218,6 +240,16 @@ func submitBatch[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[I
 			return nil
 		}
 		first := outs == nil
+		if first && err == nil { // no death: every item has its answer
+			for j := range e {
+				if e[j] != nil {
+					e[j] = p.cut(wctx, ref, e[j])
+				}
+			}
+			outs, errs = o, e
+			finish()
+			return nil
+		}
 		if first {
 			outs, errs = o, e
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,9 @@ const batchFlush = 5 * time.Millisecond
 // arguments and the results each as one array, so that the caller encodes
 // and decodes a whole batch in one go. The results come in parts, in order:
 // a Yield per batchFlush of work, then the Return with the rest.
+//
+// A batch queued behind another ([StartBatch]) carries the id of the call
+// it follows, between the two: [Func, After, Args].
 type batchCall struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Func     string
@@ -49,7 +53,7 @@ type batchErr struct {
 
 func init() {
 	register(batchFunc, func(ctx context.Context, s *transport.Stream) (any, error) {
-		name, args, ok := splitBatchCall(s.Args())
+		name, after, args, ok := splitBatchCall(s.Args())
 		if !ok {
 			var b batchCall
 			err := s.DecodeArgs(&b)
@@ -59,50 +63,87 @@ func init() {
 			return nil, fmt.Errorf("%w: %s: %v", ErrBadArgument, batchFunc, err)
 		}
 		registry.RLock()
-		run := registry.batchers[name]
+		runner := registry.batchers[name]
 		registry.RUnlock()
-		if run == nil {
-			return nil, unknownFunction(name, identity(ctx))
+		var run func(context.Context, *transport.Stream) (any, error)
+		err := unknownFunction(name, identity(ctx))
+		if runner != nil {
+			// Decoded before the gate: while the batch ahead still runs.
+			run, err = runner(name, args)
 		}
-		return run(ctx, s, args)
+		if g := gateOf(ctx); g != nil {
+			if err := g.enter(ctx, s.ID(), after); err != nil {
+				return nil, err
+			}
+			defer g.leave(s.ID())
+		}
+		if err != nil {
+			return nil, err
+		}
+		progressOf(ctx).begin(s.ID())
+		return run(ctx, s)
 	})
+}
+
+// gateOf returns the gate of the link ctx's call came by: the parent's
+// (a peer's calls have none: they are never queued behind each other).
+func gateOf(ctx context.Context) *batchGate {
+	// A peer's calls derive from the server's peerRoot, whose page is an
+	// explicit nil; the parent's have a page, or none at all.
+	if v := ctx.Value(progressKey{}); v != nil && v.(*progress) == nil {
+		return nil
+	}
+	return &serverFor(ctx).queue
 }
 
 // splitBatchCall reads a batchCall without decoding its arguments: the
 // function's name, and the bytes of the array of arguments.
-func splitBatchCall(b []byte) (name string, args []byte, ok bool) {
-	if len(b) < 2 || b[0] != 0x92 {
-		return "", nil, false
+func splitBatchCall(b []byte) (name string, after uint64, args []byte, ok bool) {
+	if len(b) < 2 || b[0] != 0x92 && b[0] != 0x93 {
+		return "", 0, nil, false
 	}
 	n, ok := readString(b[1:], &name)
 	if !ok {
-		return "", nil, false
+		return "", 0, nil, false
 	}
 	args = b[1+n:]
-	if _, _, ok := arrayHeader(args); !ok {
-		return "", nil, false
+	if b[0] == 0x93 {
+		if len(args) == 0 {
+			return "", 0, nil, false
+		}
+		m, ok := readUnsigned(args, &after, math.MaxUint64)
+		if !ok {
+			return "", 0, nil, false
+		}
+		args = args[m:]
 	}
-	return name, args, true
+	if _, _, ok := arrayHeader(args); !ok {
+		return "", 0, nil, false
+	}
+	return name, after, args, true
 }
 
 // partHeader starts a part: the reply's array of two, then an array32
 // header for the results whose count is filled in when the part is sent.
 var partHeader = []byte{0x92, 0xdd, 0, 0, 0, 0}
 
-// A batchRunner runs a batch of calls of one function in the actor, from
-// the bytes of the array of its arguments, and returns the last part.
-type batchRunner func(ctx context.Context, s *transport.Stream, args []byte) (any, error)
+// A batchRunner decodes a batch of calls of one function, from the bytes
+// of the array of its arguments, and returns what runs them in the actor
+// and returns the last part.
+type batchRunner func(name string, args []byte) (func(context.Context, *transport.Stream) (any, error), error)
 
 // batchRunnerOf returns the batchRunner of fn, declared as name: its
 // argument and result codecs are resolved here, once per function.
 func batchRunnerOf[In, Out any](name string, fn func(context.Context, In) (Out, error)) batchRunner {
 	inC, outC := codecOf[In](), codecOf[Out]()
-	return func(ctx context.Context, s *transport.Stream, args []byte) (any, error) {
+	return func(name string, args []byte) (func(context.Context, *transport.Stream) (any, error), error) {
 		get, n, err := batchInputs(name, inC, args)
 		if err != nil {
 			return nil, err
 		}
-		return runBatch(ctx, s, n, get, fn, outC, name)
+		return func(ctx context.Context, s *transport.Stream) (any, error) {
+			return runBatch(ctx, s, n, get, fn, outC, name)
+		}, nil
 	}
 }
 
@@ -209,6 +250,7 @@ func runBatch[In, Out any](ctx context.Context, s *transport.Stream, n int, get 
 	if sendErr != nil {
 		return nil, sendErr
 	}
+	page.finish(id)
 	return part(n), nil
 }
 
@@ -242,7 +284,8 @@ func runOne[In, Out any](ctx context.Context, i int, get func(int) (In, error), 
 // whose call failed in the actor, an encode or decode error, or the
 // [*nursery.PanicError] of a panic in the caller's own EncodeMsgpack or
 // DecodeMsgpack, for one that could not cross) and, apart, an error that
-// ended the whole batch.
+// ended the whole batch. Inputs and results of the predeclared basic types
+// (integers, floats, bool, string, []byte) cross without reflection.
 //
 // That error is ctx's (outs and errs are then nil), or the actor's death.
 // After a death every item still has its result or its error: the results
@@ -256,22 +299,84 @@ func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out],
 	if f == nil {
 		return nil, nil, fmt.Errorf("actor: CallBatch of a nil *Function[%T, %T]: declare it with actor.Func", *new(In), *new(Out))
 	}
-	outs := make([]Out, len(ins))
-	errs := make([]error, len(ins))
-	call, sent, index := encodeBatch(f.name, ins, errs)
-	if sent == 0 {
-		return outs, errs, nil
+	return StartBatch(ctx, ref, f, ins, BatchSlot{}).Wait()
+}
+
+// A BatchSlot is a batch's place in its actor's queue of batches, from
+// [Batch.Slot]: [StartBatch] queues a batch behind it. The zero BatchSlot
+// queues behind nothing.
+type BatchSlot struct {
+	ref *Ref
+	id  uint64
+}
+
+// A Batch is a batch of calls on its way to an actor or running there,
+// from [StartBatch]. Wait for it exactly once.
+type Batch[Out any] struct {
+	ctx   context.Context
+	ref   *Ref
+	name  string
+	s     *transport.Stream // nil when the batch ended before it was sent
+	sent  int
+	index []int
+	outs  []Out
+	errs  []error
+	err   error // the batch's end, when s is nil
+}
+
+// StartBatch is [CallBatch] in two steps: it sends the batch and returns
+// at once (it blocks only while the link's send queue is full), and
+// [Batch.Wait] collects what CallBatch returns. A batch started behind the
+// slot of another, still under way on the same actor, is queued in the
+// actor and runs once that one has run all its items: the actor goes from
+// one to the next without a round trip in between, runs one at a time,
+// and its progress page still tells, after a death, which item was
+// running; the batch behind then fails with [ErrNotStarted] if it had not
+// begun. A slot of another Ref is a mistake that Wait reports.
+func StartBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out], ins []In, behind BatchSlot) *Batch[Out] {
+	if f == nil {
+		return &Batch[Out]{err: fmt.Errorf("actor: StartBatch of a nil *Function[%T, %T]: declare it with actor.Func", *new(In), *new(Out))}
+	}
+	if behind.ref != nil && behind.ref != ref {
+		return &Batch[Out]{err: fmt.Errorf("actor: %s: StartBatch behind a batch of another actor: queue a batch only behind one of the same Ref", f.name)}
+	}
+	b := &Batch[Out]{ctx: ctx, ref: ref, name: f.name, outs: make([]Out, len(ins)), errs: make([]error, len(ins))}
+	var call any
+	call, b.sent, b.index = encodeBatch(f.name, behind.id, ins, b.errs)
+	if b.sent == 0 {
+		return b
 	}
 	s, err := ref.open(ctx, batchFunc, call)
 	if err != nil {
-		if errors.Is(err, ErrNotStarted) {
-			for j := range sent {
-				errs[at(index, j)] = err
-			}
-			return outs, errs, err
+		b.err = err
+		if !errors.Is(err, ErrNotStarted) {
+			b.outs, b.errs = nil, nil
+			return b
 		}
-		return nil, nil, err
+		for j := range b.sent {
+			b.errs[at(b.index, j)] = err
+		}
+		return b
 	}
+	b.s = s
+	return b
+}
+
+// Slot returns the batch's place in its actor's queue, for the next
+// [StartBatch] to queue behind.
+func (b *Batch[Out]) Slot() BatchSlot {
+	if b.s == nil {
+		return BatchSlot{}
+	}
+	return BatchSlot{ref: b.ref, id: b.s.ID()}
+}
+
+// Wait waits for the batch's results and returns what [CallBatch] does.
+func (b *Batch[Out]) Wait() ([]Out, []error, error) {
+	if b.s == nil {
+		return b.outs, b.errs, b.err
+	}
+	ctx, ref, s, outs, errs := b.ctx, b.ref, b.s, b.outs, b.errs
 	defer s.Close()
 	outC := codecOf[Out]()
 	got := 0 // the results received, in argument order
@@ -281,24 +386,24 @@ func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out],
 			if ctx.Err() != nil && err == ctx.Err() {
 				return nil, nil, err
 			}
-			batchDeath(ref, s.ID(), got, sent, index, errs, err)
+			batchDeath(ref, s.ID(), got, b.sent, b.index, errs, err)
 			return outs, errs, err
 		}
 		switch m.Kind {
 		case transport.KindYield, transport.KindReturn:
-			n, err := decodePart(ref, f.name, m, outC, got, sent, index, outs, errs)
+			n, err := decodePart(ref, b.name, m, outC, got, b.sent, b.index, outs, errs)
 			if err != nil {
 				return nil, nil, err
 			}
 			if got += n; m.Kind == transport.KindYield {
 				continue
 			}
-			if got != sent {
-				return nil, nil, fmt.Errorf("actor %s: a batch of %d calls of %s answered with %d results", ref, sent, f.name, got)
+			if got != b.sent {
+				return nil, nil, fmt.Errorf("actor %s: a batch of %d calls of %s answered with %d results", ref, b.sent, b.name, got)
 			}
 			return outs, errs, nil
 		case transport.KindError:
-			return nil, nil, ref.answerError(f.name, m.Err)
+			return nil, nil, ref.answerError(b.name, m.Err)
 		}
 	}
 }
@@ -406,6 +511,10 @@ func decodeValid(kind transport.Kind, b []byte, v any) error {
 func batchDeath(ref *Ref, id uint64, got, sent int, index []int, errs []error, death error) {
 	known, began, state, stateOK := ref.callFate(id)
 	done, running := int(state>>1), state&1 == 1
+	if known && began && !stateOK && ref.batchFinished(id) {
+		// A batch queued behind this one began after it ran every item.
+		done, running, stateOK = sent, false, true
+	}
 	for j := got; j < sent; j++ {
 		err := death
 		switch {
@@ -430,18 +539,17 @@ func batchDeath(ref *Ref, id uint64, got, sent int, index []int, errs []error, d
 // out, and so does one whose encoder panics (its error is the
 // [*nursery.PanicError]); index maps each argument sent to its input, and
 // the transport checks the call's depth.
-func encodeBatch[In any](name string, ins []In, errs []error) (call any, sent int, index []int) {
+func encodeBatch[In any](name string, after uint64, ins []In, errs []error) (call any, sent int, index []int) {
 	if inC := codecOf[In](); inC.fast() {
-		b := make([]byte, 0, 16+len(name)+2*len(ins))
-		b = appendArrayHeader(appendString(append(b, 0x92), name), len(ins))
+		b := appendCallHead(make([]byte, 0, 32+len(name)+2*len(ins)), name, after)
+		b = appendArrayHeader(b, len(ins))
 		for _, in := range ins {
 			b = inC.write(b, in)
 		}
 		return msgpack.RawMessage(b), len(ins), nil
 	}
 	var buf bytes.Buffer
-	buf.WriteByte(0x92)
-	buf.Write(appendString(buf.AvailableBuffer(), name))
+	buf.Write(appendCallHead(buf.AvailableBuffer(), name, after))
 	buf.Write(partHeader[1:]) // an array32 header, its count filled in below
 	head := buf.Len()
 	enc := msgpack.NewEncoder(&buf)
@@ -475,6 +583,15 @@ func encodeBatch[In any](name string, ins []In, errs []error) (call any, sent in
 		index = nil
 	}
 	return rawCall(b), sent, index
+}
+
+// appendCallHead appends a batchCall's array header, its function's name
+// and, for a batch queued behind another, the id of that one's call.
+func appendCallHead(b []byte, name string, after uint64) []byte {
+	if after == 0 {
+		return appendString(append(b, 0x92), name)
+	}
+	return appendUint(appendString(append(b, 0x93), name), after)
 }
 
 // rawCall is an encoded batch call that the transport scans (for its

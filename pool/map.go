@@ -123,7 +123,10 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 		if cfg.batch == 0 {
 			switch n := len(b.outs); {
 			case b.took < batchTarget/2 && n == size:
-				size = min(2*size, maxBatch)
+				// As joblib: toward the size that would take the target,
+				// at least doubling, at most 16 times larger.
+				grow := min(16, max(2, int(batchTarget/max(b.took, time.Microsecond))))
+				size = min(grow*size, maxBatch)
 			case b.took > 2*batchTarget && size > 1:
 				size /= 2
 			}
@@ -208,7 +211,7 @@ func submitBatch[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[I
 	var outs []Out
 	var errs []error
 	var left []int
-	start := time.Now()
+	var start time.Time // when the batch was sent, the last time
 	var once sync.Once
 	finish := func() {
 		once.Do(func() { results <- batchDone[Out]{seq: seq, outs: outs, errs: errs, took: time.Since(start)} })
@@ -226,7 +229,7 @@ func submitBatch[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[I
 		finish()
 	}
 	t := &task{ctx: ctx, fail: fail}
-	t.run = func(wctx context.Context, ref *actor.Ref) error {
+	t.start = func(wctx context.Context, ref *actor.Ref, behind actor.BatchSlot) (actor.BatchSlot, func() error) {
 		run := ins
 		if outs != nil {
 			run = make([]In, len(left))
@@ -234,47 +237,55 @@ func submitBatch[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[I
 				run[j] = ins[i]
 			}
 		}
-		o, e, err := actor.CallBatch(ctx, ref, fn, run)
-		if o == nil { // ctx ended, or the batch as a whole failed
-			fail(p.cut(wctx, ref, err))
-			return nil
-		}
-		first := outs == nil
-		if first && err == nil { // no death: every item has its answer
-			for j := range e {
-				if e[j] != nil {
+		start = time.Now()
+		b := actor.StartBatch(ctx, ref, fn, run, behind)
+		return b.Slot(), func() error {
+			o, e, err := b.Wait()
+			if o == nil { // ctx ended, or the batch as a whole failed
+				fail(p.cut(wctx, ref, err))
+				return nil
+			}
+			first := outs == nil
+			if first && err == nil { // no death: every item has its answer
+				for j := range e {
+					if e[j] != nil {
+						e[j] = p.cut(wctx, ref, e[j])
+					}
+				}
+				outs, errs = o, e
+				finish()
+				return nil
+			}
+			if first {
+				outs, errs = o, e
+			}
+			var again []int
+			for j := range run {
+				i := j
+				if !first {
+					i = left[j]
+				}
+				switch {
+				case errors.Is(e[j], actor.ErrNotStarted) || errors.Is(e[j], actor.ErrResultLost):
+					again = append(again, i)
+					continue
+				case e[j] != nil:
 					e[j] = p.cut(wctx, ref, e[j])
 				}
+				outs[i], errs[i] = o[j], e[j]
 			}
-			outs, errs = o, e
-			finish()
-			return nil
-		}
-		if first {
-			outs, errs = o, e
-		}
-		var again []int
-		for j := range run {
-			i := j
-			if !first {
-				i = left[j]
+			if len(again) > 0 {
+				left = again
+				p.requeue(t, err)
+			} else {
+				finish()
 			}
-			switch {
-			case errors.Is(e[j], actor.ErrNotStarted) || errors.Is(e[j], actor.ErrResultLost):
-				again = append(again, i)
-				continue
-			case e[j] != nil:
-				e[j] = p.cut(wctx, ref, e[j])
-			}
-			outs[i], errs[i] = o[j], e[j]
+			return err // nil, or the worker's death: Wait returned the results all the same
 		}
-		if len(again) > 0 {
-			left = again
-			p.requeue(t, err)
-		} else {
-			finish()
-		}
-		return err // nil, or the worker's death: CallBatch returned the results all the same
+	}
+	t.run = func(wctx context.Context, ref *actor.Ref) error {
+		_, wait := t.start(wctx, ref, actor.BatchSlot{})
+		return wait()
 	}
 	p.enqueue(t)
 }

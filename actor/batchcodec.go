@@ -21,6 +21,7 @@ import (
 type sliceCodec[T any] struct {
 	write func(b []byte, v T) []byte
 	read  func(b []byte, v *T) (n int, ok bool)
+	size  int // bytes an item takes at most (a guess for strings and []byte), to size buffers
 }
 
 // fast reports whether T has a codec.
@@ -31,45 +32,45 @@ func codecOf[T any]() sliceCodec[T] {
 	var c any
 	switch any(*new(T)).(type) {
 	case int:
-		c = sliceCodec[int]{write: func(b []byte, v int) []byte { return appendInt(b, int64(v)) },
+		c = sliceCodec[int]{size: 9, write: func(b []byte, v int) []byte { return appendInt(b, int64(v)) },
 			read: func(b []byte, v *int) (int, bool) { return readSigned(b, v, math.MinInt, math.MaxInt) }}
 	case int64:
-		c = sliceCodec[int64]{write: func(b []byte, v int64) []byte { return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(v)) },
+		c = sliceCodec[int64]{size: 9, write: func(b []byte, v int64) []byte { return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(v)) },
 			read: func(b []byte, v *int64) (int, bool) { return readSigned(b, v, math.MinInt64, math.MaxInt64) }}
 	case int32:
-		c = sliceCodec[int32]{write: func(b []byte, v int32) []byte { return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(v)) },
+		c = sliceCodec[int32]{size: 5, write: func(b []byte, v int32) []byte { return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(v)) },
 			read: func(b []byte, v *int32) (int, bool) { return readSigned(b, v, math.MinInt32, math.MaxInt32) }}
 	case int16:
-		c = sliceCodec[int16]{write: func(b []byte, v int16) []byte { return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(v)) },
+		c = sliceCodec[int16]{size: 3, write: func(b []byte, v int16) []byte { return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(v)) },
 			read: func(b []byte, v *int16) (int, bool) { return readSigned(b, v, math.MinInt16, math.MaxInt16) }}
 	case int8:
-		c = sliceCodec[int8]{write: func(b []byte, v int8) []byte { return append(b, 0xd0, byte(v)) },
+		c = sliceCodec[int8]{size: 2, write: func(b []byte, v int8) []byte { return append(b, 0xd0, byte(v)) },
 			read: func(b []byte, v *int8) (int, bool) { return readSigned(b, v, math.MinInt8, math.MaxInt8) }}
 	case uint:
-		c = sliceCodec[uint]{write: func(b []byte, v uint) []byte { return appendUint(b, uint64(v)) },
+		c = sliceCodec[uint]{size: 9, write: func(b []byte, v uint) []byte { return appendUint(b, uint64(v)) },
 			read: func(b []byte, v *uint) (int, bool) { return readUnsigned(b, v, math.MaxUint) }}
 	case uint64:
-		c = sliceCodec[uint64]{write: func(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(append(b, 0xcf), v) },
+		c = sliceCodec[uint64]{size: 9, write: func(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(append(b, 0xcf), v) },
 			read: func(b []byte, v *uint64) (int, bool) { return readUnsigned(b, v, math.MaxUint64) }}
 	case uint32:
-		c = sliceCodec[uint32]{write: func(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(append(b, 0xce), v) },
+		c = sliceCodec[uint32]{size: 5, write: func(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(append(b, 0xce), v) },
 			read: func(b []byte, v *uint32) (int, bool) { return readUnsigned(b, v, math.MaxUint32) }}
 	case uint16:
-		c = sliceCodec[uint16]{write: func(b []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(append(b, 0xcd), v) },
+		c = sliceCodec[uint16]{size: 3, write: func(b []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(append(b, 0xcd), v) },
 			read: func(b []byte, v *uint16) (int, bool) { return readUnsigned(b, v, math.MaxUint16) }}
 	case uint8:
-		c = sliceCodec[uint8]{write: func(b []byte, v uint8) []byte { return append(b, 0xcc, v) },
+		c = sliceCodec[uint8]{size: 2, write: func(b []byte, v uint8) []byte { return append(b, 0xcc, v) },
 			read: func(b []byte, v *uint8) (int, bool) { return readUnsigned(b, v, math.MaxUint8) }}
 	case float64:
-		c = sliceCodec[float64]{write: appendFloat64, read: readFloat64}
+		c = sliceCodec[float64]{size: 9, write: appendFloat64, read: readFloat64}
 	case float32:
-		c = sliceCodec[float32]{write: appendFloat32, read: readFloat32}
+		c = sliceCodec[float32]{size: 5, write: appendFloat32, read: readFloat32}
 	case bool:
-		c = sliceCodec[bool]{write: appendBool, read: readBool}
+		c = sliceCodec[bool]{size: 1, write: appendBool, read: readBool}
 	case string:
-		c = sliceCodec[string]{write: appendString, read: readString}
+		c = sliceCodec[string]{size: 16, write: appendString, read: readString}
 	case []byte:
-		c = sliceCodec[[]byte]{write: appendBytes, read: readBytes}
+		c = sliceCodec[[]byte]{size: 16, write: appendBytes, read: readBytes}
 	default:
 		return sliceCodec[T]{}
 	}

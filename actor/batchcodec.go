@@ -305,77 +305,81 @@ func readBool(b []byte, v *bool) (int, bool) {
 // appendString appends s as msgpack's encoder does: fixstr, str8, str16,
 // str32.
 func appendString(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
+	if n := len(s); n < 32 {
 		b = append(b, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, 0xda, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	} else {
+		b = appendLen(b, n, 0xd9, 0xda, 0xdb)
 	}
 	return append(b, s...)
 }
 
-func readString(b []byte, v *string) (int, bool) {
-	c := b[0]
-	var size, pos int
+// appendLen appends the header of a str or bin value of n bytes, whose 8-,
+// 16- and 32-bit length forms start with c8, c16 and c32.
+func appendLen(b []byte, n int, c8, c16, c32 byte) []byte {
 	switch {
-	case c&0xe0 == 0xa0:
-		size, pos = int(c&0x1f), 1
-	case c == 0xd9 && len(b) >= 2:
+	case n <= math.MaxUint8:
+		return append(b, c8, byte(n))
+	case n <= math.MaxUint16:
+		return append(b, c16, byte(n>>8), byte(n))
+	}
+	return append(b, c32, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+func readString(b []byte, v *string) (int, bool) {
+	if c := b[0]; c&0xe0 == 0xa0 { // fixstr
+		size := int(c & 0x1f)
+		if len(b)-1 < size {
+			return 0, false
+		}
+		*v = string(b[1 : 1+size])
+		return 1 + size, true
+	}
+	body, n, ok := sized(b, 0xd9, 0xda, 0xdb)
+	if ok {
+		*v = string(body)
+	}
+	return n, ok
+}
+
+// sized reads a str or bin value whose 8-, 16- and 32-bit length forms
+// start with c8, c16 and c32: its bytes and its whole size.
+func sized(b []byte, c8, c16, c32 byte) (body []byte, n int, ok bool) {
+	var size, pos int
+	switch c := b[0]; {
+	case c == c8 && len(b) >= 2:
 		size, pos = int(b[1]), 2
-	case c == 0xda && len(b) >= 3:
+	case c == c16 && len(b) >= 3:
 		size, pos = int(binary.BigEndian.Uint16(b[1:])), 3
-	case c == 0xdb && len(b) >= 5:
+	case c == c32 && len(b) >= 5:
 		size, pos = int(binary.BigEndian.Uint32(b[1:])), 5
 	default:
-		return 0, false
+		return nil, 0, false
 	}
 	if len(b)-pos < size {
-		return 0, false
+		return nil, 0, false
 	}
-	*v = string(b[pos : pos+size])
-	return pos + size, true
+	return b[pos : pos+size], pos + size, true
 }
 
 // appendBytes appends p as msgpack's encoder does: nil for a nil slice,
 // else bin8, bin16, bin32.
 func appendBytes(b []byte, p []byte) []byte {
-	switch n := len(p); {
-	case p == nil:
+	if p == nil {
 		return append(b, 0xc0)
-	case n <= math.MaxUint8:
-		b = append(b, 0xc4, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, 0xc5, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0xc6, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
-	return append(b, p...)
+	return append(appendLen(b, len(p), 0xc4, 0xc5, 0xc6), p...)
 }
 
 // readBytes reads a bin value into a fresh slice (the frame's buffer is
 // reused), or nil.
 func readBytes(b []byte, v *[]byte) (int, bool) {
-	var size, pos int
-	switch c := b[0]; {
-	case c == 0xc0:
+	if b[0] == 0xc0 {
 		*v = nil
 		return 1, true
-	case c == 0xc4 && len(b) >= 2:
-		size, pos = int(b[1]), 2
-	case c == 0xc5 && len(b) >= 3:
-		size, pos = int(binary.BigEndian.Uint16(b[1:])), 3
-	case c == 0xc6 && len(b) >= 5:
-		size, pos = int(binary.BigEndian.Uint32(b[1:])), 5
-	default:
-		return 0, false
 	}
-	if len(b)-pos < size {
-		return 0, false
+	body, n, ok := sized(b, 0xc4, 0xc5, 0xc6)
+	if ok {
+		*v = append([]byte{}, body...)
 	}
-	*v = append([]byte{}, b[pos:pos+size]...)
-	return pos + size, true
+	return n, ok
 }

@@ -252,10 +252,10 @@ func (p *Pool) worker(ctx context.Context, name string) {
 					return nil
 				}
 				if t.start != nil {
-					ahead = p.start(t, ctx, ref, actor.BatchSlot{})
-					continue
-				}
-				if err := p.run(ctx, t, ref); err != nil {
+					if ahead = p.start(t, ctx, ref, actor.BatchSlot{}); ahead != nil {
+						continue
+					}
+				} else if err := p.run(ctx, t, ref); err != nil {
 					return err // the worker died under its task
 				}
 			} else {

@@ -198,7 +198,7 @@ func runBatch[In, Out any](ctx context.Context, s *transport.Stream, n int, get 
 	if !outC.fast() {
 		enc = msgpack.NewEncoder(&buf)
 	} else {
-		buf.Grow(len(partHeader) + 1 + min(n, 1<<13)*outC.size) // fewer copies as the part grows
+		buf.Grow(len(partHeader) + 1 + min(n, 1<<15)*outC.size) // fewer copies as the part grows
 	}
 	buf.Write(partHeader)
 	start := 0 // the first item of the part

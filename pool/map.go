@@ -205,7 +205,21 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 	if over {
 		return
 	}
-	if len(batch) > 0 && ctx.Err() == nil {
+	// The input's rest goes out in a part per worker (when large enough),
+	// so that no worker idles while another runs the whole tail.
+	workers := window / 2
+	rest, part := batch, max(len(batch)/workers, 64)
+	if cfg.batch != 0 {
+		part = cfg.batch
+	}
+	for len(rest) > 0 && ctx.Err() == nil {
+		for inflight+len(pending) >= window {
+			if !receive() {
+				return
+			}
+		}
+		n := min(part, len(rest))
+		batch, rest = rest[:n:n], rest[n:]
 		send()
 	}
 	for inflight > 0 {

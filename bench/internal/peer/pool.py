@@ -5,6 +5,8 @@
 # warmed it writes "ready". Then it reads commands, one a line, on stdin:
 #   map N    time pool.map(noop, range(N)) with the default chunksize
 #   apply N  time N sequential pool.apply(noop, (i,)) round trips
+#   spawn W  time a new Pool(W) until its first apply(noop, (0,)) result;
+#            the new pool is terminated and joined after that time
 # and answers each with "ok <nanoseconds>" (time.perf_counter_ns) or
 # "err <message>". On EOF it terminates the pool, joins it and exits 0.
 import multiprocessing
@@ -16,7 +18,7 @@ def noop(x):
     return x
 
 
-def run(pool, cmd, n):
+def run(ctx, pool, cmd, n):
     if cmd == "map":
         start = time.perf_counter_ns()
         pool.map(noop, range(n))
@@ -26,6 +28,17 @@ def run(pool, cmd, n):
         for i in range(n):
             pool.apply(noop, (i,))
         return time.perf_counter_ns() - start
+    if cmd == "spawn":
+        if n < 1:
+            raise ValueError("want at least one worker, got %d" % n)
+        start = time.perf_counter_ns()
+        fresh = ctx.Pool(n)
+        try:
+            fresh.apply(noop, (0,))
+            return time.perf_counter_ns() - start
+        finally:
+            fresh.terminate()
+            fresh.join()
     raise ValueError("unknown command %r" % cmd)
 
 
@@ -50,11 +63,11 @@ def main():
             try:
                 parts = line.split()
                 if len(parts) != 2:
-                    raise ValueError("want '<map|apply> N', got %r" % line.strip())
+                    raise ValueError("want '<map|apply|spawn> N', got %r" % line.strip())
                 n = int(parts[1])
                 if n < 0:
                     raise ValueError("negative count %d" % n)
-                reply = "ok %d\n" % run(pool, parts[0], n)
+                reply = "ok %d\n" % run(ctx, pool, parts[0], n)
             except Exception as e:  # reported to the Go side, which decides
                 reply = "err %s\n" % " ".join(str(e).split())
             out.write(reply)

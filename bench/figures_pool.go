@@ -122,6 +122,11 @@ func figSubmit(ctx context.Context, s settings) ([]report.Figure, error) {
 		}),
 	}}
 	lokySubmit := entry{absent: py.lokyAbsent, Contender: measure.Contender{Name: "loky submit(...).result()",
+		// The executor's start, outside the calibration of the samples.
+		Setup: func(context.Context) error {
+			_, err := py.loky.Submit(1, 1)
+			return err
+		},
 		Sample: measure.PerOp(s.target, func(_ context.Context, n int) error {
 			_, err := py.loky.Submit(n, 1)
 			return err

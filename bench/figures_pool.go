@@ -194,7 +194,7 @@ func figMap(ctx context.Context, s settings) ([]report.Figure, error) {
 	chunk := 0
 	lokyMap := entry{absent: py.lokyAbsent, Contender: measure.Contender{Name: "loky map, best chunksize",
 		Setup: func(context.Context) (err error) {
-			chunk, err = bestLokyChunk(py.loky, workers, s.quick)
+			chunk, err = bestLokyChunk(py.loky, workers, s.target)
 			return err
 		},
 		Sample: measure.PerOp(s.target, func(_ context.Context, n int) error {
@@ -217,16 +217,16 @@ func figMap(ctx context.Context, s settings) ([]report.Figure, error) {
 }
 
 // bestLokyChunk returns the chunk size of lokyChunks whose map costs
-// least a task on loky's executor of workers workers, over at least 1000
-// items and 20 chunks a try (4 chunks with quick), the better of two tries.
-func bestLokyChunk(l *peer.Loky, workers int, quick bool) (int, error) {
-	perChunk := 20
-	if quick {
-		perChunk = 4
-	}
+// least a task on loky's executor of workers workers, the better of two
+// tries each. A try maps 20 chunks (at least 1000 items) but at most
+// about as many items as a sample of target will (loky takes some 250 ns
+// a task at best), so that a chunk too large to spread a sample's map over
+// the workers pays for it here too.
+func bestLokyChunk(l *peer.Loky, workers int, target time.Duration) (int, error) {
+	most := max(1000, int(target/(250*time.Nanosecond)))
 	best, bestCost := 0, 0.0
 	for _, c := range lokyChunks {
-		n := max(1000, perChunk*c)
+		n := min(most, max(1000, 20*c))
 		for range 2 {
 			d, err := l.Map(n, workers, c)
 			if err != nil {

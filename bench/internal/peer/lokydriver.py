@@ -5,7 +5,8 @@
 # vendors (Debian's python3-joblib). With argv[1] == "probe" it prints
 # "<loky version> <module> <python version>" and exits 0 (1, with the
 # reason on stderr, when neither imports). Otherwise, once loky is
-# imported, it writes "ready" and reads commands, one a line, on stdin:
+# imported, it serves the line protocol (lineproto.py, put in front of
+# this source) with these commands:
 #   spawn W      time get_reusable_executor(max_workers=W) and its first
 #                submit(noop).result(), from no executor; shut down after
 #   submit N W   time N sequential submit(noop, i).result() round trips
@@ -17,8 +18,8 @@
 #                the K failed
 # A command other than spawn first warms the executor of W workers
 # (outside the time). Each is answered "ok <nanoseconds>" (crash: "ok
-# <nanoseconds> <failed>"), measured with time.perf_counter_ns, or "err
-# <message>". On EOF it shuts the executor down, killing its workers, and
+# <nanoseconds> <failed>"), measured with time.perf_counter_ns. On EOF it
+# shuts the executor down, killing its workers, and
 # exits 0; loky's resource tracker process leaves once it reads EOF.
 import os
 import sys
@@ -136,33 +137,22 @@ def main():
         print(loky.__version__, MODULE, sys.version.split()[0])
         return
     driver = Driver()
-    out = sys.stdout
-    out.write("ready\n")
-    out.flush()
+
+    def handle(words):
+        args = [int(a) for a in words[1:]]
+        if any(a < 0 for a in args):
+            raise ValueError("negative argument in %r" % " ".join(words))
+        names = ARGS.get(words[0])
+        if names is None:
+            raise ValueError("unknown command %r" % words[0])
+        if len(args) != len(names):
+            raise ValueError("want '%s %s', got %r" % (words[0], " ".join(names), " ".join(words)))
+        if args[names.index("W")] < 1:
+            raise ValueError("want at least one worker, got %r" % " ".join(words))
+        return driver.run(words[0], args)
+
     try:
-        while True:
-            line = sys.stdin.readline()
-            if not line:
-                break
-            try:
-                parts = line.split()
-                if not parts:
-                    raise ValueError("empty command")
-                args = [int(a) for a in parts[1:]]
-                if any(a < 0 for a in args):
-                    raise ValueError("negative argument in %r" % line.strip())
-                names = ARGS.get(parts[0])
-                if names is None:
-                    raise ValueError("unknown command %r" % parts[0])
-                if len(args) != len(names):
-                    raise ValueError("want '%s %s', got %r" % (parts[0], " ".join(names), line.strip()))
-                if args[names.index("W")] < 1:
-                    raise ValueError("want at least one worker, got %r" % line.strip())
-                reply = "ok " + " ".join(str(v) for v in driver.run(parts[0], args)) + "\n"
-            except Exception as e:  # reported to the Go side, which decides
-                reply = "err %s\n" % " ".join(str(e).split())
-            out.write(reply)
-            out.flush()
+        serve(handle)  # lineproto.py
     finally:
         driver.shutdown()
 

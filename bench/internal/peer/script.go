@@ -3,6 +3,7 @@ package peer
 import (
 	"bufio"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -46,15 +47,21 @@ type script struct {
 	closeErr  error
 }
 
-// startScript starts interpreter running src with args and waits for its
-// "ready" line. It blocks until ready or until ctx is done; ctx bounds the
+// protocolScript is the line protocol's Python side, put in front of each
+// driver's source: serve(handle).
+//
+//go:embed lineproto.py
+var protocolScript string
+
+// startScript starts interpreter running src, behind protocolScript, with
+// args, and waits for its "ready" line. It blocks until ready or until ctx is done; ctx bounds the
 // start only. On error no process is left behind. The caller must Close
 // the returned script.
 func startScript(ctx context.Context, name, interpreter, src string, args ...string) (*script, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("peer: start %s: %w", name, err)
 	}
-	cmd := exec.Command(interpreter, append([]string{"-c", src}, args...)...)
+	cmd := exec.Command(interpreter, append([]string{"-c", protocolScript + "\n" + src}, args...)...)
 	// Own process group, so that a forced stop reaches the workers too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Workers that outlive the interpreter would hold the stderr pipe

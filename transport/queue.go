@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 )
 
@@ -43,6 +44,23 @@ func (q *queue[T]) push(v T) bool {
 	return true
 }
 
+// pushN appends at(0) to at(n-1) under one lock, with one wake-up; it
+// reports false if the queue was closed.
+func (q *queue[T]) pushN(n int, at func(i int) T) bool {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = slices.Grow(q.items, n)
+	for i := range n {
+		q.items = append(q.items, at(i))
+	}
+	q.mu.Unlock()
+	q.wake()
+	return true
+}
+
 // close ends the queue: pops drain what is left, then fail.
 func (q *queue[T]) close() {
 	q.mu.Lock()
@@ -75,6 +93,25 @@ func (q *queue[T]) tryPopLocked() (v T, ok bool) {
 		q.items, q.head = q.items[:n], 0
 	}
 	return v, true
+}
+
+// popAvailable appends to dst the items queued, at most n, without
+// waiting.
+func (q *queue[T]) popAvailable(dst []T, n int) []T {
+	q.mu.Lock()
+	for range n {
+		v, ok := q.tryPopLocked()
+		if !ok {
+			break
+		}
+		dst = append(dst, v)
+	}
+	more := q.head < len(q.items)
+	q.mu.Unlock()
+	if more {
+		q.wake() // pass the signal on to another waiting popper
+	}
+	return dst
 }
 
 // pop waits for an item, honouring ctx. When done fires, or the queue is

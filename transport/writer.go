@@ -68,11 +68,12 @@ type writer struct {
 	nc net.Conn
 
 	mu            sync.Mutex
-	bufs          [][]byte // queued buffers, in order
-	tailOpen      bool     // the last buffer is a chunk that may take more frames
-	pending       int      // bytes queued
-	controls      int      // answerControl frames queued (not yet taken by a write)
-	taken         []func() // run when the frames queued so far are taken for a write
+	bufs          [][]byte  // queued buffers, in order
+	tailOpen      bool      // the last buffer is a chunk that may take more frames
+	batch         batchTail // the last frame, if it is a Batch that may take more items
+	pending       int       // bytes queued
+	controls      int       // answerControl frames queued (not yet taken by a write)
+	taken         []func()  // run when the frames queued so far are taken for a write
 	drained       chan struct{}
 	free          [][]byte      // chunks to reuse
 	nextChunk     int           // the size of the next chunk made
@@ -143,6 +144,7 @@ func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, 
 }
 
 func (w *writer) appendLocked(frame []byte, owned bool) {
+	w.batch.open = false // a frame after the Batch closes it
 	switch {
 	case len(frame) > copyMax && owned:
 		w.bufs = append(w.bufs, frame)

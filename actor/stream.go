@@ -138,7 +138,8 @@ func endedBy(ctx context.Context) error {
 // (the transport unpacks Batch frames into them), and hands each item on
 // without a select while c has room.
 func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.Stream, c chan<- Out) (open bool, err error) {
-	buf := make([]*transport.Message, 0, chanBuffer)
+	buf := make([]transport.Message, 0, chanBuffer)
+	v := new(Out) // one for all the items: decoding into a local would allocate each
 	for {
 		msgs, err := ts.RecvMany(ctx, buf[:0])
 		if err != nil {
@@ -148,22 +149,24 @@ func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.
 			}
 			return false, err // the actor's end, as recv decided it
 		}
-		for i, m := range msgs {
-			msgs[i] = nil // c's items must not keep the frames alive
+		for i := range msgs {
+			m := msgs[i]
+			msgs[i] = transport.Message{} // c's items must not keep the frames alive
 			switch m.Kind {
 			case transport.KindYield:
-				var v Out
-				if err := m.Decode(&v); err != nil {
+				var zero Out
+				*v = zero // msgpack would decode into what the last item left
+				if err := m.Decode(v); err != nil {
 					_ = ts.Cancel(context.Background())
 					return false, fmt.Errorf("actor: %s item: %w", name, err)
 				}
 				select {
-				case c <- v:
+				case c <- *v:
 					continue
 				default:
 				}
 				select {
-				case c <- v:
+				case c <- *v:
 				case <-ctx.Done():
 					_ = ts.Cancel(context.Background())
 					return true, endedBy(ctx)

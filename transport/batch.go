@@ -84,9 +84,11 @@ func (c *Conn) sendItem(ctx context.Context, id uint64, v any) error {
 	if err != nil {
 		return err
 	}
-	if _, raw := v.(msgpack.RawMessage); v != nil && !raw {
+	if _, raw := v.(msgpack.RawMessage); v != nil && !raw && len(frame)-item > MaxDepth-2 {
 		// As enqueue checks a Yield's nesting; inside a Batch an item sits
 		// one level deeper, so an item at the very limit goes as a Yield.
+		// Each level costs a byte at least, so a shorter item needs no
+		// scan.
 		if _, err := scanValue(frame[frameHeader:], MaxDepth); err != nil {
 			return c.send(ctx, &Message{Kind: KindYield, ID: id}, v, dataFrame)
 		}
@@ -218,9 +220,10 @@ func encodeBatch(e *msgpack.Encoder, m *Message) error {
 	return encodePayload(e, m, nil)
 }
 
-// deliverBatch hands a received Batch's items to the stream as Yields, in
-// order; called by the read loop, it never blocks. The items count against
-// the allowance as as many Yields. An error is a protocol violation.
+// deliverBatch queues a received Batch for the stream's receivers, who
+// take its items out one by one as Yields, in order (splitBatch); called
+// by the read loop, it never blocks. The items count against the allowance
+// as as many Yields. An error is a protocol violation.
 func (s *Stream) deliverBatch(m *Message) error {
 	n, off, err := batchHeader(m.Payload)
 	switch {
@@ -242,48 +245,101 @@ func (s *Stream) deliverBatch(m *Message) error {
 	case stopped:
 		return protocolError("Batch after Stop on stream %d", s.id)
 	}
-	// One allocation for all the items' Messages: a retained one keeps the
-	// others alive, as its payload keeps the frame's slab alive.
-	msgs := make([]Message, n)
-	p := m.Payload[off:]
-	for i := range msgs {
-		k, err := scanValue(p, MaxDepth)
-		if err != nil { // the frame was scanned whole: cannot happen
-			return protocolError("Batch on stream %d: item %d: %v", s.id, i, err)
-		}
-		msgs[i] = Message{Kind: KindYield, ID: s.id, Payload: msgpack.RawMessage(p[:k:k])}
-		p = p[k:]
-	}
-	s.in.pushN(n, func(i int) *Message { return &msgs[i] }) // dropped if this side closed the stream
+	// The frame was scanned whole on receipt, so the array holds exactly n
+	// valid values: they are sliced out as they are taken.
+	m.Payload, m.left = m.Payload[off:], n
+	s.in.push(m) // dropped if this side closed the stream
 	return nil
 }
 
+// nextItem takes the next item out of a received Batch as a Yield.
+func (m *Message) nextItem() Message {
+	k := itemLen(m.Payload)
+	item := Message{Kind: KindYield, ID: m.ID, Payload: msgpack.RawMessage(m.Payload[:k:k])}
+	m.Payload = m.Payload[k:]
+	m.left--
+	return item
+}
+
+// splitBatch is the split of a stream's queue: a received Batch at the
+// head gives its items one by one, and leaves once its last is taken.
+func splitBatch(head *Message) (*Message, bool) {
+	if head.Kind != KindBatch {
+		return head, false
+	}
+	item := head.nextItem()
+	return &item, head.left > 0
+}
+
 // RecvMany is [Stream.Recv] for many messages at once: it appends to buf
-// the next message, waiting for it as Recv does, and then the messages
-// that have already arrived after it, up to cap(buf) in all (at least
-// one), without waiting for more. It returns buf and, when it could
+// the next message, waiting for it as Recv does, and then copies of the
+// messages that have already arrived after it, up to cap(buf) in all (at
+// least one), without waiting for more. It returns buf and, when it could
 // append nothing, Recv's error. It costs one lock of the stream's queue
-// and one of its credit for the lot, where Recv costs both per message,
-// which is what lets a consumer keep up with Batch frames; the credit of
-// the Yields it took is granted as if each had been taken by Recv.
-func (s *Stream) RecvMany(ctx context.Context, buf []*Message) ([]*Message, error) {
+// and one of its credit for the lot, where Recv costs both and an
+// allocation per message: the items of a Batch frame are copied out of it
+// into buf. The credit of the Yields it took is granted as if each had
+// been taken by Recv.
+func (s *Stream) RecvMany(ctx context.Context, buf []Message) ([]Message, error) {
 	m, err := s.Recv(ctx)
 	if err != nil {
 		return buf, err
 	}
-	buf = append(buf, m)
-	if room := cap(buf) - len(buf); room > 0 {
-		n := len(buf)
-		buf = s.in.popAvailable(buf, room)
-		yields := 0
-		for _, m := range buf[n:] {
-			if m.Kind == KindYield {
-				yields++
-			}
+	buf = append(buf, *m)
+	n := len(buf)
+	q := &s.in
+	q.mu.Lock()
+	for len(buf) < cap(buf) && q.head < len(q.items) {
+		head := q.items[q.head]
+		if head.Kind != KindBatch {
+			buf = append(buf, *head)
+			q.dropHeadLocked()
+			continue
 		}
-		if yields > 0 {
-			s.consumedYields(yields)
+		for head.left > 0 && len(buf) < cap(buf) {
+			buf = append(buf, head.nextItem())
+		}
+		if head.left == 0 {
+			q.dropHeadLocked()
 		}
 	}
+	more := q.head < len(q.items)
+	q.mu.Unlock()
+	if more {
+		q.wake() // pass the signal on to another waiting receiver
+	}
+	yields := 0
+	for i := n; i < len(buf); i++ {
+		if buf[i].Kind == KindYield {
+			yields++
+		}
+	}
+	if yields > 0 {
+		s.consumedYields(yields)
+	}
 	return buf, nil
+}
+
+// itemLen returns the length of the msgpack value at the start of p, which
+// lies within a frame scanned whole on receipt; 0 for a fault, which the
+// scan ruled out. A scalar, the usual stream item, takes no walk.
+func itemLen(p []byte) int {
+	if len(p) == 0 {
+		return 0
+	}
+	switch c := p[0]; {
+	case c <= 0x7f || c >= 0xe0: // fixint
+		return 1
+	case c >= 0xa0 && c <= 0xbf: // fixstr
+		return min(len(p), 1+int(c&0x1f))
+	case c >= 0xc0 && c <= 0xdf:
+		if skip, items, ok := scanCode(c, p[1:]); ok && items == 0 {
+			return min(len(p), 1+skip)
+		}
+	}
+	n, err := scanValue(p, MaxDepth)
+	if err != nil {
+		return 0
+	}
+	return n
 }

@@ -211,7 +211,7 @@ func requireCount(t *testing.T, s *transport.Stream, n int) {
 	t.Helper()
 	ctx := context.Background()
 	next := 0
-	buf := make([]*transport.Message, 0, 64)
+	buf := make([]transport.Message, 0, 64)
 	for range n + 1 {
 		msgs, err := s.RecvMany(ctx, buf[:0])
 		require.NoError(t, err)
@@ -396,4 +396,51 @@ func TestBatchFramesRoundTrip(t *testing.T) {
 		require.Error(t, err, "payload % x", p)
 	}
 	require.Equal(t, "Batch", transport.KindBatch.String())
+}
+
+// TestItemAtTheDepthLimitGoesAsAYield yields an item nested as deeply as
+// a Yield frame allows, one level more than fits in a Batch: it must go
+// out (as a Yield) and arrive, between batched items, in order; one level
+// deeper is refused before sending, as for a Yield.
+func TestItemAtTheDepthLimitGoesAsAYield(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, nil)
+	nest := func(levels int) any {
+		var v any = 1
+		for range levels {
+			v = []any{v}
+		}
+		return v
+	}
+	deepest := nest(transport.MaxDepth - 1) // with the envelope, MaxDepth levels
+	refused := make(chan error, 1)
+	defer serve(b, func(s *transport.Stream) {
+		ctx := context.Background()
+		refused <- s.Yield(ctx, nest(transport.MaxDepth))
+		for _, v := range []any{0, deepest, 2} {
+			if err := s.Yield(ctx, v); err != nil {
+				return
+			}
+		}
+		_ = s.Return(ctx, nil)
+	})()
+	s, err := a.Call(context.Background(), "deep", nil)
+	require.NoError(t, err)
+	require.ErrorContains(t, <-refused, "nested deeper than")
+	var got []int
+	for range 4 {
+		m, err := s.Recv(context.Background())
+		require.NoError(t, err)
+		if m.Kind == transport.KindReturn {
+			break
+		}
+		var v any
+		require.NoError(t, m.Decode(&v))
+		if n, ok := v.(int8); ok {
+			got = append(got, int(n))
+		} else {
+			got = append(got, -1) // the deep one
+		}
+	}
+	require.Equal(t, []int{0, -1, 2}, got)
 }

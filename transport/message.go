@@ -77,6 +77,8 @@ type Message struct {
 	Err *ErrorInfo
 	// Hello is the handshake a Hello carries.
 	Hello *Hello
+
+	left int // the items a received Batch still holds, in Payload
 }
 
 // Decode decodes the message's payload into v, a pointer, with msgpack,

@@ -3,7 +3,6 @@ package transport
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 )
 
@@ -20,6 +19,9 @@ type queue[T any] struct {
 	head   int
 	closed bool
 	signal chan struct{} // capacity 1: "items may be waiting"
+	// split, when set, takes the next item out of a head that holds many
+	// (a Batch): it returns the item and whether the head holds more.
+	split func(head T) (item T, more bool)
 }
 
 func (q *queue[T]) init() { q.signal = make(chan struct{}, 1) }
@@ -39,23 +41,6 @@ func (q *queue[T]) push(v T) bool {
 		return false
 	}
 	q.items = append(q.items, v)
-	q.mu.Unlock()
-	q.wake()
-	return true
-}
-
-// pushN appends at(0) to at(n-1) under one lock, with one wake-up; it
-// reports false if the queue was closed.
-func (q *queue[T]) pushN(n int, at func(i int) T) bool {
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
-		return false
-	}
-	q.items = slices.Grow(q.items, n)
-	for i := range n {
-		q.items = append(q.items, at(i))
-	}
 	q.mu.Unlock()
 	q.wake()
 	return true
@@ -82,6 +67,20 @@ func (q *queue[T]) tryPopLocked() (v T, ok bool) {
 		return v, false
 	}
 	v = q.items[q.head]
+	if q.split != nil {
+		item, more := q.split(v)
+		if more {
+			return item, true
+		}
+		v = item
+	}
+	q.dropHeadLocked()
+	return v, true
+}
+
+// dropHeadLocked removes the first item. Call with q.mu held and an item
+// queued.
+func (q *queue[T]) dropHeadLocked() {
 	var zero T
 	q.items[q.head] = zero
 	q.head++
@@ -92,26 +91,6 @@ func (q *queue[T]) tryPopLocked() (v T, ok bool) {
 		clear(q.items[n:])
 		q.items, q.head = q.items[:n], 0
 	}
-	return v, true
-}
-
-// popAvailable appends to dst the items queued, at most n, without
-// waiting.
-func (q *queue[T]) popAvailable(dst []T, n int) []T {
-	q.mu.Lock()
-	for range n {
-		v, ok := q.tryPopLocked()
-		if !ok {
-			break
-		}
-		dst = append(dst, v)
-	}
-	more := q.head < len(q.items)
-	q.mu.Unlock()
-	if more {
-		q.wake() // pass the signal on to another waiting popper
-	}
-	return dst
 }
 
 // pop waits for an item, honouring ctx. When done fires, or the queue is

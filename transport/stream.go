@@ -60,6 +60,7 @@ func newStream(c *Conn, id uint64, outgoing bool, peerWindow uint32) *Stream {
 		canceled:    make(chan struct{}),
 	}
 	s.in.init()
+	s.in.split = splitBatch
 	if outgoing {
 		s.ctx = c.cfg.baseContext
 	} else {

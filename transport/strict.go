@@ -90,8 +90,7 @@ func decodePooled(data []byte, v any) error {
 	d.r.Reset(data)
 	d.dec.Reset(&d.r)
 	err := d.dec.Decode(v) // a panic here leaves d to the collector
-	d.r.Reset(nil)
-	d.dec.Reset(&d.r)
+	d.r.Reset(nil)         // the pool must not keep data alive
 	pooledDecoders.Put(d)
 	return err
 }

@@ -234,6 +234,19 @@ func (s *Stream) deliverBatch(m *Message) error {
 	case n > int(s.c.local.Batch):
 		return protocolError("Batch of %d items on stream %d, more than the %d offered", n, s.id, s.c.local.Batch)
 	}
+	if err := s.receivedItems(KindBatch, n); err != nil {
+		return err
+	}
+	// The frame was scanned whole on receipt, so the array holds exactly n
+	// valid values: they are sliced out as they are taken.
+	m.Payload, m.left = m.Payload[off:], n
+	s.in.push(m) // dropped if this side closed the stream
+	return nil
+}
+
+// receivedItems counts n items received in a message of kind (a Yield or
+// a Batch) against the allowance; an error is the peer's violation.
+func (s *Stream) receivedItems(kind Kind, n int) error {
 	s.mu.Lock()
 	s.allowance -= n
 	over, stopped := s.allowance < 0, s.peerStopped
@@ -241,14 +254,10 @@ func (s *Stream) deliverBatch(m *Message) error {
 	s.mu.Unlock()
 	switch {
 	case over:
-		return protocolError("Batch beyond the granted credit on stream %d", s.id)
+		return protocolError("%s beyond the granted credit on stream %d", kind, s.id)
 	case stopped:
-		return protocolError("Batch after Stop on stream %d", s.id)
+		return protocolError("%s after Stop on stream %d", kind, s.id)
 	}
-	// The frame was scanned whole on receipt, so the array holds exactly n
-	// valid values: they are sliced out as they are taken.
-	m.Payload, m.left = m.Payload[off:], n
-	s.in.push(m) // dropped if this side closed the stream
 	return nil
 }
 

@@ -401,16 +401,8 @@ func (s *Stream) deliver(m *Message) error {
 		s.finish()
 		return nil
 	case KindYield:
-		s.mu.Lock()
-		s.allowance--
-		over, stopped := s.allowance < 0, s.peerStopped
-		s.peerStarted = true
-		s.mu.Unlock()
-		switch {
-		case over:
-			return protocolError("Yield beyond the granted credit on stream %d", s.id)
-		case stopped:
-			return protocolError("Yield after Stop on stream %d", s.id)
+		if err := s.receivedItems(KindYield, 1); err != nil {
+			return err
 		}
 		s.in.push(m) // dropped if this side closed the stream
 		return nil

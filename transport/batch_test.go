@@ -396,6 +396,17 @@ func TestBatchFramesRoundTrip(t *testing.T) {
 		require.Error(t, err, "payload % x", p)
 	}
 	require.Equal(t, "Batch", transport.KindBatch.String())
+
+	// PROTOCOL.md section 5.4's example, in both of its forms.
+	frame, err = transport.AppendFrame(nil, &transport.Message{Kind: transport.KindBatch, ID: 3, Payload: []byte{0x92, 0xa2, 'h', 'i', 0x07}})
+	require.NoError(t, err)
+	require.Equal(t, []byte{0, 0, 0, 0x08, 0x93, 0x0a, 0x03, 0x92, 0xa2, 0x68, 0x69, 0x07}, frame)
+	wide := []byte{0, 0, 0, 0x0c, 0x93, 0x0a, 0x03, 0xdd, 0, 0, 0, 0x02, 0xa2, 0x68, 0x69, 0x07}
+	got, err = transport.DecodeMessage(wide[4:])
+	require.NoError(t, err)
+	var pair []any
+	require.NoError(t, got.Decode(&pair))
+	require.Equal(t, []any{"hi", int8(7)}, pair)
 }
 
 // TestItemAtTheDepthLimitGoesAsAYield yields an item nested as deeply as

@@ -68,12 +68,11 @@ type writer struct {
 	nc net.Conn
 
 	mu            sync.Mutex
-	bufs          [][]byte  // queued buffers, in order
-	tailOpen      bool      // the last buffer is a chunk that may take more frames
-	batch         batchTail // the last frame, if it is a Batch that may take more items
-	pending       int       // bytes queued
-	controls      int       // answerControl frames queued (not yet taken by a write)
-	taken         []func()  // run when the frames queued so far are taken for a write
+	bufs          [][]byte // queued buffers, in order
+	tailOpen      bool     // the last buffer is a chunk that may take more frames
+	pending       int      // bytes queued
+	controls      int      // answerControl frames queued (not yet taken by a write)
+	taken         []func() // run when the frames queued so far are taken for a write
 	drained       chan struct{}
 	free          [][]byte      // chunks to reuse
 	nextChunk     int           // the size of the next chunk made
@@ -86,6 +85,8 @@ type writer struct {
 	kick chan struct{} // wakes the write loop; capacity 1
 
 	scratch net.Buffers // the token holder's copy of a batch's headers
+
+	batch batchTail // under mu: the last frame, if a Batch that may take more items
 }
 
 func newWriter(nc net.Conn) *writer {

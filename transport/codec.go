@@ -162,6 +162,8 @@ func (fe *frameEncoder) envelope(m *Message, payload any) error {
 		return encodePayload(e, m, payload)
 	case KindStarted, KindYield, KindReturn:
 		return encodePayload(e, m, payload)
+	case KindBatch:
+		return encodeBatch(e, m)
 	case KindError:
 		if m.Err == nil {
 			return errors.New("Error message without ErrorInfo")
@@ -191,7 +193,7 @@ func encodePayload(e *msgpack.Encoder, m *Message, payload any) error {
 }
 
 // encodeHello writes the Hello's eight keys, and "host" after them when
-// the sender has one.
+// the sender has one, then "batch" when it accepts batches.
 func encodeHello(e *msgpack.Encoder, h *Hello) error {
 	kv := []any{
 		"version", uint64(h.Version),
@@ -205,6 +207,9 @@ func encodeHello(e *msgpack.Encoder, h *Hello) error {
 	}
 	if h.Actor.Host != "" {
 		kv = append(kv, "host", h.Actor.Host)
+	}
+	if h.Batch != 0 {
+		kv = append(kv, "batch", uint64(h.Batch))
 	}
 	return encodeMap(e, kv...)
 }

@@ -79,6 +79,7 @@ func establish(ctx context.Context, nc net.Conn, side Side, cfg *config, auth fu
 		Initiator: bool(side),
 		Window:    uint32(cfg.window),
 		MaxFrame:  uint32(cfg.maxFrame),
+		Batch:     uint32(cfg.batch),
 	}
 	// 16 KiB: hundreds of small frames a read, and larger frames bypass it.
 	br := bufio.NewReaderSize(nc, 16<<10)

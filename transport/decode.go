@@ -87,6 +87,8 @@ func (fd *frameDecoder) envelope(body []byte) (*Message, error) {
 		}
 	case KindStarted, KindYield, KindReturn:
 		m.Payload, err = fd.payload(body)
+	case KindBatch:
+		m.Payload, err = fd.batch(body)
 	case KindError:
 		m.Err, err = decodeErrorInfo(d, false)
 	case KindCredit:
@@ -181,6 +183,8 @@ func decodeHello(d *msgpack.Decoder) (*Hello, error) {
 			h.Window, err = decodeUint32(d)
 		case "max_frame":
 			h.MaxFrame, err = decodeUint32(d)
+		case "batch":
+			h.Batch, err = decodeUint32(d)
 		default:
 			return false, nil
 		}

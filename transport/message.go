@@ -24,12 +24,16 @@ const (
 	KindError   Kind = 7 // callee to caller: the remote error; ends the stream
 	KindCancel  Kind = 8 // caller to callee: cancel the call
 	KindCredit  Kind = 9 // a flow-control grant of more Yield items
+	// KindBatch carries several stream items in one frame, each counted as
+	// one Yield; it is sent only to a peer whose Hello offered batches
+	// ([Hello.Batch]), and a receiver hands its items out as Yields.
+	KindBatch Kind = 10
 )
 
 var kindNames = [...]string{
 	KindHello: "Hello", KindCall: "Call", KindStarted: "Started", KindYield: "Yield",
 	KindStop: "Stop", KindReturn: "Return", KindError: "Error", KindCancel: "Cancel",
-	KindCredit: "Credit",
+	KindCredit: "Credit", KindBatch: "Batch",
 }
 
 // String returns the kind's name, or "Kind(n)" for an unknown kind.
@@ -40,7 +44,7 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
-func (k Kind) valid() bool { return k >= KindHello && k <= KindCredit }
+func (k Kind) valid() bool { return k >= KindHello && k <= KindBatch }
 
 // fields is the number of envelope fields a kind has in this version.
 func (k Kind) fields() int {
@@ -55,7 +59,9 @@ func (k Kind) fields() int {
 
 // A Message is one envelope on the wire. Which fields are set depends on
 // Kind: Func and Payload for a Call; Payload for Started, Yield and Return;
-// Err for Error; Credit for Credit; Hello for Hello.
+// Err for Error; Credit for Credit; Hello for Hello. A Batch's Payload is
+// one msgpack array holding its items, each one Yield's payload; a stream's
+// Recv never returns a Batch, only the Yields it carried.
 type Message struct {
 	Kind Kind
 	// ID is the stream the message belongs to; 0 for Hello.
@@ -71,6 +77,8 @@ type Message struct {
 	Err *ErrorInfo
 	// Hello is the handshake a Hello carries.
 	Hello *Hello
+
+	left int // the items a received Batch still holds, in Payload
 }
 
 // Decode decodes the message's payload into v, a pointer, with msgpack,
@@ -128,6 +136,10 @@ type Hello struct {
 	Window uint32
 	// MaxFrame is the largest frame body the sender accepts, in bytes.
 	MaxFrame uint32
+	// Batch is the most stream items the sender accepts in one Batch
+	// frame; 0 (a peer that predates batches) means it accepts none, and
+	// then it is sent only Yields.
+	Batch uint32
 }
 
 // ErrorInfo is a remote error as it crosses the wire: the layer above turns

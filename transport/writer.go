@@ -85,6 +85,8 @@ type writer struct {
 	kick chan struct{} // wakes the write loop; capacity 1
 
 	scratch net.Buffers // the token holder's copy of a batch's headers
+
+	batch batchTail // under mu: the last frame, if a Batch that may take more items
 }
 
 func newWriter(nc net.Conn) *writer {
@@ -143,6 +145,7 @@ func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, 
 }
 
 func (w *writer) appendLocked(frame []byte, owned bool) {
+	w.batch.open = false // a frame after the Batch closes it
 	switch {
 	case len(frame) > copyMax && owned:
 		w.bufs = append(w.bufs, frame)

@@ -23,27 +23,20 @@ func Run(ctx context.Context, main func(ctx context.Context) error) error {
 
 // runFresh runs main as the first callback of a new loop on this goroutine.
 func runFresh(ctx context.Context, main func(ctx context.Context) error) error {
-	l := NewLoop()
-	var mainErr error
-	finished := false
-	_ = l.Post(func(ctx context.Context) {
-		defer l.Stop()
-		mainErr = main(ctx)
-		finished = true
-	})
-	err := l.Run(ctx)
-	if finished && (err == nil || err == ctx.Err()) {
-		return mainErr // main's own outcome, even if ctx ended meanwhile
-	}
-	return err
+	return NewLoop().runMain(ctx, bodyFunc(main))
 }
+
+// bodyFunc is a function as a loop's main.
+type bodyFunc func(ctx context.Context) error
+
+func (f bodyFunc) main(ctx context.Context) error { return f(ctx) }
 
 // RunSync runs fn and waits for its result, whether or not the caller is
 // on a loop. From ordinary code it is [Run]. From code running on a loop it
 // blocks that loop until fn returns: nothing else posted to the loop runs
 // meanwhile, however long fn takes (a UI stops repainting, a kernel stops
 // answering), so use [Go] for work that must not block the loop. It does
-// not nest loops: fn runs on a dedicated goroutine with a fresh loop of its
+// not nest loops: fn runs on a goroutine of its own with a fresh loop of its
 // own, under the offload [Limiter] (see [WithLimiter]), while the calling
 // loop waits. fn's result and error come back; a panic in fn comes back as a
 // [*nursery.PanicError] with the stack; cancelling ctx cancels fn, and
@@ -52,44 +45,78 @@ func runFresh(ctx context.Context, main func(ctx context.Context) error) error {
 //
 // While the loop waits, the one thing it runs is a [Call] from fn's own work
 // (Trio's from_thread.run inside to_thread.run_sync): the callback runs on
-// the loop, in the waiting RunSync, and may call RunSync again. The offload
-// costs a goroutine and a loop, about a microsecond.
+// the loop, in the waiting RunSync, and may call RunSync again. The
+// goroutine comes parked from a pool that the calling loop keeps (and
+// stops when its Run returns), so the offload costs one goroutine handoff
+// each way and one allocation, about a microsecond.
 func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)) (T, error) {
-	var v T
-	body := func(ctx context.Context) error {
-		var err error
-		v, err = fn(ctx)
-		return err
-	}
 	f := frameOf(ctx)
 	if f == nil || f.loop == nil { // not on a loop
-		return v, runFresh(ctx, body)
-	}
-	l := f.loop
-	var pc [1]uintptr
-	runtime.Callers(2, pc[:])
-	wait := &syncWait{loop: l, pc: pc[0], lim: limiterOf(ctx), parent: f.sync}
-	l.enter() // from here on the loop is blocked, slot or no slot
-	defer l.leave(wait)
-	held, release, err := acquire(ctx, func(_ *Limiter, now bool) { l.waitingForSlot(wait, now) })
-	if err != nil {
+		var v T
+		err := runFresh(ctx, func(ctx context.Context) error {
+			var err error
+			v, err = fn(ctx)
+			return err
+		})
 		return v, err
 	}
-	defer release()
-	// The work gets a goroutine of its own, off the loop and inside the
-	// wait; the loop's goroutine waits for it (it is joined before RunSync
-	// returns), running the Calls the work makes onto the loop.
-	wctx := withFrame(ctx, &frame{sync: wait, origin: f.origin, held: held})
-	done := make(chan error, 1)
-	go func() { done <- runFresh(wctx, body) }()
+	l := f.loop
+	c := &syncCall[T]{fn: fn}
+	wait := &c.wait
+	*wait = syncWait{loop: l, lim: limiterOf(ctx), parent: f.sync}
+	l.enter() // from here on the loop is blocked, slot or no slot
+	defer l.leave(wait)
+	held, taken, err := acquire(ctx, func(_ *Limiter, now bool) {
+		if now { // where RunSync was called, for ErrLoopBlocked: 0 Callers, 1 this, 2 acquire, 3 RunSync
+			var pc [1]uintptr
+			runtime.Callers(4, pc[:])
+			wait.pc = pc[0]
+		}
+		l.waitingForSlot(wait, now)
+	}, &c.slot)
+	if err != nil {
+		return c.v, err
+	}
+	defer taken.release()
+	// The work runs on a worker off the loop and inside the wait, on a
+	// fresh loop; the loop's goroutine waits for it (the worker is handed
+	// back before RunSync returns), running the Calls the work makes onto
+	// the loop.
+	p := l.workers()
+	w := p.get()
+	c.loop = Loop{signal: w.signal, reenter: w.reenter, pool: p}
+	c.wctx.init(ctx, frame{sync: wait, origin: f.origin, held: held})
+	c.job = syncJob{ctx: &c.wctx, loop: &c.loop, main: c}
+	w.jobs <- &c.job
 	for {
 		select {
-		case err := <-done:
-			return v, err
+		case err := <-w.done:
+			p.put(w)
+			return c.v, err
 		case <-l.reenter:
 			l.serveReentry()
 		}
 	}
+}
+
+// syncCall is one RunSync from a loop, in one allocation: the wait, the
+// slot it holds, the work's ctx, the fresh loop and its job, and the result.
+// None of it is reused: the work's code may keep its ctx or its loop (Post
+// to it then fails with ErrLoopClosed).
+type syncCall[T any] struct {
+	fn   func(ctx context.Context) (T, error)
+	v    T
+	wait syncWait
+	slot slot
+	wctx frameCtx
+	loop Loop
+	job  syncJob
+}
+
+func (c *syncCall[T]) main(ctx context.Context) error {
+	var err error
+	c.v, err = c.fn(ctx)
+	return err
 }
 
 // Call runs fn on loop l and waits for its result (Trio's
@@ -106,14 +133,15 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 // (typically started from l with Go) holding a slot of the limiter that a
 // RunSync of l is blocked waiting for, when every slot of that limiter is
 // held by work waiting in a Call onto l; one such Call is refused, and the
-// others then proceed.
+// others then proceed. A Call from another goroutine costs one allocation
+// and two goroutine switches, those of a channel round trip.
 func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
 	f := frameOf(ctx)
 	if f != nil && f.loop == l {
 		return fn(ctx)
 	}
-	c := &callReq[T]{ctx: ctx, fn: fn, done: make(chan struct{})}
+	c := &callReq[T]{ctx: ctx, fn: fn, done: doneChans.Get().(chan struct{})}
 	if f != nil {
 		for w := f.sync; w != nil; w = w.parent {
 			if w.loop != l || w.ended.Load() {
@@ -122,14 +150,9 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 			// l is blocked waiting for this very work: the RunSync runs fn,
 			// in a ctx that holds what the work holds, so that a RunSync in
 			// fn nests rather than waits for the work's own slot.
-			in := &frame{loop: l, sync: f.sync, held: f.held}
+			in := frame{loop: l, sync: f.sync, held: f.held}
 			if l.reenterFrom(w, func(lctx context.Context) { c.run(withFrame(lctx, in)) }) {
-				select {
-				case <-c.done:
-					return c.v, c.err
-				case <-ctx.Done():
-					return zero, ctx.Err()
-				}
+				return c.wait(ctx)
 			}
 			break
 		}
@@ -137,15 +160,39 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 	if f != nil && f.held != nil {
 		return callHolding(ctx, l, f.held, c)
 	}
-	if err := l.Post(c.run); err != nil {
+	if err := l.post(task{r: c}); err != nil {
+		doneChans.Put(c.done)
 		return zero, err
+	}
+	return c.wait(ctx)
+}
+
+// doneChans recycles the channels on which Calls wait for their records
+// (capacity 1; the loop sends one token per record): a caller that took the
+// token hands its channel back, one that gave up (its ctx ended) drops it,
+// since the token may still come.
+var doneChans = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
+
+// wait waits for c's token, or for ctx.
+func (c *callReq[T]) wait(ctx context.Context) (T, error) {
+	if ctx.Done() == nil { // cannot be cancelled: a plain receive
+		<-c.done
+		return c.result()
 	}
 	select {
 	case <-c.done:
-		return c.v, c.err
+		return c.result()
 	case <-ctx.Done():
+		var zero T
 		return zero, ctx.Err()
 	}
+}
+
+// result hands c's channel back, its token taken, and returns fn's result.
+func (c *callReq[T]) result() (T, error) {
+	doneChans.Put(c.done)
+	c.done = nil
+	return c.v, c.err
 }
 
 // callHolding posts c, a Call onto l from work holding the limiter slots
@@ -157,17 +204,19 @@ func callHolding[T any](ctx context.Context, l *Loop, held *slot, c *callReq[T])
 	var zero T
 	w, changed := l.callerWaits(held)
 	if w != nil {
+		doneChans.Put(c.done)
 		return zero, errSlotBlocked(l, w)
 	}
-	if err := l.Post(c.run); err != nil {
+	if err := l.post(task{r: c}); err != nil {
 		l.callerDone(held)
+		doneChans.Put(c.done)
 		return zero, err
 	}
 	for {
 		select {
 		case <-c.done:
 			l.callerDone(held)
-			return c.v, c.err
+			return c.result()
 		case <-ctx.Done():
 			l.callerDone(held)
 			return zero, ctx.Err()
@@ -175,7 +224,7 @@ func callHolding[T any](ctx context.Context, l *Loop, held *slot, c *callReq[T])
 			if w, changed = l.stillWaits(held); w != nil {
 				select {
 				case <-c.done: // fn ran first
-					return c.v, c.err
+					return c.result()
 				default:
 				}
 				c.abandoned.Store(true)
@@ -190,28 +239,29 @@ func errSlotBlocked(l *Loop, w *syncWait) error {
 		ErrLoopBlocked, l, w.site())
 }
 
-// callReq is one Call: the callback posted to the loop and its result, in one
-// allocation.
+// callReq is one Call: the callback posted to the loop, its result and
+// fn's ctx, in one allocation.
 type callReq[T any] struct {
 	ctx       context.Context
 	fn        func(ctx context.Context) (T, error)
-	done      chan struct{} // closed when v and err are set
+	done      chan struct{} // from doneChans; gets one token when v and err are set
 	v         T
 	err       error
 	abandoned atomic.Bool // the caller gave up: fn must not run
+	cc        callCtx     // fn's ctx when the caller can cancel
 }
 
 func (c *callReq[T]) run(lctx context.Context) {
-	defer close(c.done)
+	defer func() { c.done <- struct{}{} }() // never blocks: one token, capacity 1
 	if c.ctx.Err() != nil || c.abandoned.Load() {
 		c.err = c.ctx.Err()
 		return
 	}
 	fctx := lctx
 	if c.ctx.Done() != nil { // the caller can cancel: so can fn's ctx
-		cc := &callCtx{Context: lctx, caller: c.ctx}
-		defer cc.release()
-		fctx = cc
+		c.cc.Context, c.cc.caller = lctx, c.ctx
+		defer c.cc.release()
+		fctx = &c.cc
 	}
 	if pe := try(func() { c.v, c.err = c.fn(fctx) }); pe != nil {
 		c.err = pe
@@ -385,10 +435,13 @@ func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), the
 	deliver := func(v T, err error) {
 		once.Do(func() { _ = l.Post(func(context.Context) { then(v, err) }) })
 	}
-	wctx, cancel := context.WithCancel(withFrame(ctx, &frame{sync: f.sync, origin: l, held: f.held}))
+	wctx, cancel := context.WithCancel(withFrame(ctx, frame{sync: f.sync, origin: l, held: f.held}))
 	l.mu.Lock()
 	l.seq++
 	key := l.seq
+	if l.cancels == nil {
+		l.cancels = map[uint64]context.CancelFunc{}
+	}
 	l.cancels[key] = cancel // the loop's end cancels the work
 	l.mu.Unlock()
 	forget := func() {
@@ -413,12 +466,12 @@ func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), the
 		defer forget()
 		defer cancel()
 		var v T
-		held, release, err := acquire(wctx, nil)
+		held, taken, err := acquire(wctx, nil, nil)
 		if err == nil {
 			if pe := try(func() { v, err = fn(holding(wctx, held)) }); pe != nil {
 				err = pe
 			}
-			release()
+			taken.release()
 		}
 		if stop() { // ctx had not fired: the result is the news
 			deliver(v, err)

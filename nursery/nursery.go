@@ -120,7 +120,7 @@ func (n *Nursery) Go(fn func(ctx context.Context) error) {
 		panic("nursery: Go called with a nil fn")
 	}
 	n.add("Go")
-	go n.runChild(fn)
+	go n.runChild(n.ctx, fn) // ctx read here: the child touches only the count on n's contended line
 }
 
 // Cancel cancels the nursery's context, and with it the body and every
@@ -153,7 +153,7 @@ func (n *Nursery) add(op string) {
 // function both recovers a panic and tells a Goexit from it, so a child
 // costs no closure and no atomic beyond its count (conc's panics.Catcher,
 // used before, cost an allocation and an atomic load per child).
-func (n *Nursery) runChild(fn func(ctx context.Context) error) {
+func (n *Nursery) runChild(ctx context.Context, fn func(ctx context.Context) error) {
 	var err error
 	returned := false
 	defer func() {
@@ -166,7 +166,7 @@ func (n *Nursery) runChild(fn func(ctx context.Context) error) {
 		}
 		n.finish(err)
 	}()
-	err = fn(n.ctx)
+	err = fn(ctx)
 	returned = true
 }
 

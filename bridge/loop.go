@@ -22,7 +22,7 @@ type Loop struct {
 	started   bool
 	stopped   bool // Stop was called
 	ended     bool
-	signal    chan struct{} // capacity 1: callbacks may be waiting, or Stop was called
+	signal    chan struct{}                 // capacity 1: callbacks may be waiting, or Stop was called
 	work      sync.WaitGroup                // goroutines started by Go from this loop
 	cancels   map[uint64]context.CancelFunc // ...and how to cancel them when it ends; nil until the first
 	seq       uint64

@@ -32,7 +32,8 @@ type Loop struct {
 	acquiring *syncWait               // the RunSync waiting for a limiter slot, if any
 	slotCalls *heldCalls              // Calls onto the loop from work holding slots; nil until the first
 	pool      *workers                // runs RunSync's work; nil until the first
-	ownsPool  bool                    // this loop made pool (it is not a RunSync's fresh loop)
+	ownsPool  bool                    // this loop made pool
+	nested    bool                    // a RunSync's loop, on its pool (set before it runs, then read-only)
 }
 
 // task is one queued callback: a posted function, or a Call's record
@@ -263,16 +264,28 @@ func (l *Loop) Run(ctx context.Context) error {
 		return fmt.Errorf("%w: loop %s started from code on loop %s: use bridge.RunSync, or run it on a goroutine of its own with bridge.OffLoop(ctx)",
 			ErrLoopRunning, l, f.loop)
 	}
-	return l.run(ctx, nil)
+	l.mu.Lock()
+	if l.started {
+		l.mu.Unlock()
+		return fmt.Errorf("bridge: loop %s: Run called twice", l)
+	}
+	l.started = true
+	l.mu.Unlock()
+	var f frame
+	if parent := frameOf(ctx); parent != nil {
+		f = *parent
+	}
+	return l.run(ctx, f, nil)
 }
 
-// runMain runs the loop with main as its first callback, stopping the loop
-// when main returns, and returns main's error, or the loop's if main did not
-// finish (it panicked, or ctx ended first).
-func (l *Loop) runMain(ctx context.Context, main mainFunc) error {
+// runMain runs the loop, already marked started, with main as its first
+// callback, stopping the loop when main returns, and returns main's error,
+// or the loop's if main did not finish (it panicked, or ctx ended first).
+// The loop's frame is f (its loop set to l).
+func (l *Loop) runMain(ctx context.Context, f frame, main mainFunc) error {
 	var mainErr error
 	finished := false
-	err := l.run(ctx, func(ctx context.Context) {
+	err := l.run(ctx, f, func(ctx context.Context) {
 		defer l.Stop()
 		mainErr = main.main(ctx)
 		finished = true
@@ -283,33 +296,24 @@ func (l *Loop) runMain(ctx context.Context, main mainFunc) error {
 	return err
 }
 
-// run is Run, with first (if not nil) run before anything queued.
-func (l *Loop) run(ctx context.Context, first func(context.Context)) error {
-	l.mu.Lock()
-	if l.started {
-		l.mu.Unlock()
-		return fmt.Errorf("bridge: loop %s: Run called twice", l)
-	}
-	l.started = true
-	l.mu.Unlock()
+// run is Run once the loop is marked started, with first (if not nil) run
+// before anything queued, in frame f (its loop set to l).
+func (l *Loop) run(ctx context.Context, f frame, first func(context.Context)) error {
 	if l.lockThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 	}
 	outer := ctx
-	f := frame{loop: l}
-	if parent := frameOf(outer); parent != nil {
-		f.sync, f.origin, f.held = parent.sync, parent.origin, parent.held
-	}
+	f.loop = l
 	l.fctx.init(ctx, f)
 	lctx := context.Context(&l.fctx)
 	l.ctx = lctx
 
 	var errs []error
 	var batch []task
-	stopped := false
+	stopped, end := false, false
 	runAll := func() {
-		batch, stopped = l.take(batch)
+		batch, stopped = l.take(batch, end)
 		for i, t := range batch {
 			batch[i] = task{}
 			if t.r != nil {
@@ -324,15 +328,30 @@ func (l *Loop) run(ctx context.Context, first func(context.Context)) error {
 			errs = append(errs, err)
 		}
 	}
+	// A loop that runs until stopped (not a RunSync's, whose main returns
+	// soon) has ctx's end wake it as a Post does, so that it waits on a
+	// plain receive rather than a select, which costs more at every wake.
+	done := ctx.Done()
+	if done != nil && first == nil {
+		defer context.AfterFunc(ctx, func() { wake(l.signal) })()
+		done = nil
+	}
 	for len(errs) == 0 {
 		runAll()
 		if len(errs) > 0 || stopped {
 			break
 		}
-		select {
-		case <-l.signal:
-			continue
-		case <-ctx.Done():
+		if done == nil {
+			<-l.signal
+			if ctx.Err() == nil {
+				continue
+			}
+		} else {
+			select {
+			case <-l.signal:
+				continue
+			case <-done:
+			}
 		}
 		break
 	}
@@ -346,19 +365,18 @@ func (l *Loop) run(ctx context.Context, first func(context.Context)) error {
 		cancel()
 	}
 	l.work.Wait()
-	l.mu.Lock()
-	l.ended = true
-	l.mu.Unlock()
+	end = true // the last take closes the queue
 	runAll()
-	// Nothing runs on the loop from here on: stop its RunSync workers.
-	l.mu.Lock()
-	pool, owns := l.pool, l.ownsPool
-	if pool == nil { // a RunSync from a goroutine that kept the loop's ctx gets a closed pool
-		l.pool, l.ownsPool = &workers{closed: true}, true
-	}
-	l.mu.Unlock()
-	if owns {
-		pool.close()
+	if !l.nested { // nothing runs on the loop from here on: stop its RunSync workers
+		l.mu.Lock()
+		pool, owns := l.pool, l.ownsPool
+		if pool == nil { // a RunSync from a goroutine that kept the loop's ctx gets a closed pool
+			l.pool, l.ownsPool = &workers{closed: true}, true
+		}
+		l.mu.Unlock()
+		if owns {
+			pool.close()
+		}
 	}
 	switch {
 	case len(errs) == 1:
@@ -372,10 +390,12 @@ func (l *Loop) run(ctx context.Context, first func(context.Context)) error {
 }
 
 // take empties the queue, handing back spent, the last batch's slice, for
-// the next one; it also reports whether Stop has been called.
-func (l *Loop) take(spent []task) ([]task, bool) {
+// the next one, and closes it if end; it also reports whether Stop has been
+// called.
+func (l *Loop) take(spent []task, end bool) ([]task, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.ended = l.ended || end
 	if l.spare == nil && spent != nil {
 		l.spare = spent[:0] // reuse the slice for the next batch
 	}

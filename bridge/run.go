@@ -23,7 +23,13 @@ func Run(ctx context.Context, main func(ctx context.Context) error) error {
 
 // runFresh runs main as the first callback of a new loop on this goroutine.
 func runFresh(ctx context.Context, main func(ctx context.Context) error) error {
-	return NewLoop().runMain(ctx, bodyFunc(main))
+	l := NewLoop()
+	l.started = true // not yet shared
+	var f frame
+	if parent := frameOf(ctx); parent != nil {
+		f = *parent
+	}
+	return l.runMain(ctx, f, bodyFunc(main))
 }
 
 // bodyFunc is a function as a loop's main.
@@ -61,9 +67,11 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 		return v, err
 	}
 	l := f.loop
+	// Fields are set one by one, here and below: assigning whole structs
+	// into the new object costs a bulk write barrier over each.
 	c := &syncCall[T]{fn: fn}
 	wait := &c.wait
-	*wait = syncWait{loop: l, lim: limiterOf(ctx), parent: f.sync}
+	wait.loop, wait.lim, wait.parent = l, limiterOf(ctx), f.sync
 	l.enter() // from here on the loop is blocked, slot or no slot
 	defer l.leave(wait)
 	held, taken, err := acquire(ctx, func(_ *Limiter, now bool) {
@@ -84,10 +92,11 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 	// the loop.
 	p := l.workers()
 	w := p.get()
-	c.loop = Loop{signal: w.signal, reenter: w.reenter, pool: p}
-	c.wctx.init(ctx, frame{sync: wait, origin: f.origin, held: held})
-	c.job = syncJob{ctx: &c.wctx, loop: &c.loop, main: c}
-	w.jobs <- &c.job
+	fresh, j := &c.loop, &c.job
+	fresh.signal, fresh.reenter, fresh.pool, fresh.nested, fresh.started = w.signal, w.reenter, p, true, true
+	j.ctx, j.loop, j.main = ctx, fresh, c
+	j.frame.sync, j.frame.origin, j.frame.held = wait, f.origin, held
+	w.jobs <- j
 	for {
 		select {
 		case err := <-w.done:
@@ -100,7 +109,8 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 }
 
 // syncCall is one RunSync from a loop, in one allocation: the wait, the
-// slot it holds, the work's ctx, the fresh loop and its job, and the result.
+// slot it holds, the fresh loop (which holds the work's ctx) and its job,
+// and the result.
 // None of it is reused: the work's code may keep its ctx or its loop (Post
 // to it then fails with ErrLoopClosed).
 type syncCall[T any] struct {
@@ -108,7 +118,6 @@ type syncCall[T any] struct {
 	v    T
 	wait syncWait
 	slot slot
-	wctx frameCtx
 	loop Loop
 	job  syncJob
 }

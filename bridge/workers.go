@@ -44,11 +44,13 @@ type worker struct {
 	reenter chan struct{} // for the Calls their work makes back onto them
 }
 
-// syncJob is the work of one RunSync: main on loop, a fresh loop, in ctx.
+// syncJob is the work of one RunSync: main on loop, a fresh loop, under
+// ctx (the RunSync's) in frame (off the RunSync's loop, inside its wait).
 type syncJob struct {
-	ctx  context.Context
-	loop *Loop
-	main mainFunc
+	ctx   context.Context
+	frame frame
+	loop  *Loop
+	main  mainFunc
 }
 
 // mainFunc is the body of a fresh loop: its first callback, after which the
@@ -122,7 +124,7 @@ func (w *worker) serve() {
 	}()
 	for j := range w.jobs {
 		busy = true
-		err := j.loop.runMain(j.ctx, j.main)
+		err := j.loop.runMain(j.ctx, j.frame, j.main)
 		busy = false
 		w.done <- err
 	}

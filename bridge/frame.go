@@ -44,7 +44,8 @@ type syncWait struct {
 	pc     uintptr // where RunSync was called, for ErrLoopBlocked
 	lim    *Limiter
 	parent *syncWait
-	ended  atomic.Bool // set under loop.mu when RunSync returns
+	ended  atomic.Bool   // set under loop.mu when RunSync returns
+	wake   chan struct{} // its worker's, on which it waits; set under loop.mu
 }
 
 // site names the code that called RunSync.

@@ -28,7 +28,7 @@ type Loop struct {
 	seq       uint64
 	waiting   int                     // RunSync calls this loop is blocked in (under mu)
 	reentry   []func(context.Context) // Calls from their work, for the innermost to run
-	reenter   chan struct{}           // capacity 1: reentry may hold calls
+	listening []chan struct{}         // the wake-ups of the RunSync calls blocked on the loop, for reentry
 	acquiring *syncWait               // the RunSync waiting for a limiter slot, if any
 	slotCalls *heldCalls              // Calls onto the loop from work holding slots; nil until the first
 	pool      *workers                // runs RunSync's work; nil until the first
@@ -69,7 +69,7 @@ func LockOSThread() Option { return func(l *Loop) { l.lockThread = true } }
 
 // NewLoop returns a loop, not yet running. Posts made before Run are queued.
 func NewLoop(opts ...Option) *Loop {
-	l := &Loop{signal: make(chan struct{}, 1), reenter: make(chan struct{}, 1)}
+	l := &Loop{signal: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(l)
 	}
@@ -98,19 +98,49 @@ func (l *Loop) enter() {
 
 func (l *Loop) leave(w *syncWait) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	w.ended.Store(true)
 	l.waiting--
-	left := len(l.reentry) > 0
-	if left && l.waiting == 0 {
+	if w.wake != nil {
+		for i := len(l.listening) - 1; i >= 0; i-- {
+			if l.listening[i] == w.wake {
+				l.listening = append(l.listening[:i], l.listening[i+1:]...)
+				break
+			}
+		}
+	}
+	if len(l.reentry) == 0 {
+		return
+	}
+	if l.waiting == 0 {
 		for _, fn := range l.reentry {
 			l.queue = append(l.queue, task{fn: fn})
 		}
 		l.reentry = nil
-	}
-	l.mu.Unlock()
-	if left {
-		wake(l.reenter)
 		wake(l.signal)
+		return
+	}
+	l.wakeListeners()
+}
+
+// listen registers wake, on which the RunSync w waits for its work, to be
+// woken too when a Call from work is queued for the loop to run in it.
+func (l *Loop) listen(w *syncWait, wake chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w.wake = wake
+	l.listening = append(l.listening, wake)
+	if len(l.reentry) > 0 {
+		l.wakeListeners()
+	}
+}
+
+// wakeListeners wakes the RunSync calls blocked on the loop to run the
+// Calls queued for them (the innermost does; an outer one wakes to an empty
+// batch when it next waits), under mu. Non-blocking sends.
+func (l *Loop) wakeListeners() {
+	for _, c := range l.listening {
+		wake(c)
 	}
 }
 
@@ -123,8 +153,8 @@ func (l *Loop) reenterFrom(w *syncWait, fn func(context.Context)) bool {
 		return false
 	}
 	l.reentry = append(l.reentry, fn)
+	l.wakeListeners()
 	l.mu.Unlock()
-	wake(l.reenter)
 	return true
 }
 

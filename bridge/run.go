@@ -73,7 +73,6 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 	wait := &c.wait
 	wait.loop, wait.lim, wait.parent = l, limiterOf(ctx), f.sync
 	l.enter() // from here on the loop is blocked, slot or no slot
-	defer l.leave(wait)
 	held, taken, err := acquire(ctx, func(_ *Limiter, now bool) {
 		if now { // where RunSync was called, for ErrLoopBlocked: 0 Callers, 1 this, 2 acquire, 3 RunSync
 			var pc [1]uintptr
@@ -83,29 +82,33 @@ func RunSync[T any](ctx context.Context, fn func(ctx context.Context) (T, error)
 		l.waitingForSlot(wait, now)
 	}, &c.slot)
 	if err != nil {
+		l.leave(wait)
 		return c.v, err
 	}
-	defer taken.release()
 	// The work runs on a worker off the loop and inside the wait, on a
-	// fresh loop; the loop's goroutine waits for it (the worker is handed
-	// back before RunSync returns), running the Calls the work makes onto
-	// the loop.
+	// fresh loop; the loop's goroutine waits for it on the worker's wake-up
+	// channel, a plain receive, running the Calls the work makes onto the
+	// loop, which wake it there too. The worker is handed back after the
+	// loop is unblocked.
 	p := l.workers()
 	w := p.get()
 	fresh, j := &c.loop, &c.job
-	fresh.signal, fresh.reenter, fresh.pool, fresh.nested, fresh.started = w.signal, w.reenter, p, true, true
+	fresh.signal, fresh.pool, fresh.nested, fresh.started = w.signal, p, true, true
 	j.ctx, j.loop, j.main = ctx, fresh, c
 	j.frame.sync, j.frame.origin, j.frame.held = wait, f.origin, held
+	l.listen(wait, w.wake)
 	w.jobs <- j
 	for {
-		select {
-		case err := <-w.done:
-			p.put(w)
-			return c.v, err
-		case <-l.reenter:
-			l.serveReentry()
+		<-w.wake
+		if j.finished.Load() {
+			break
 		}
+		l.serveReentry()
 	}
+	taken.release()
+	l.leave(wait)
+	p.put(w)
+	return c.v, j.err
 }
 
 // syncCall is one RunSync from a loop, in one allocation: the wait, the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 // maxIdle bounds the parked workers a pool keeps. More RunSync calls than
@@ -36,21 +37,23 @@ type workers struct {
 // loops it runs, which tolerate a stray token from an earlier loop (a wake
 // finds an empty queue and goes back to sleep).
 type worker struct {
-	jobs    chan *syncJob
-	done    chan error    // capacity 1: the result of the job just run
-	exited  chan struct{} // closed when the goroutine has returned
-	dead    bool          // the work called runtime.Goexit: set before done
-	signal  chan struct{} // for the fresh loops' Post and Stop
-	reenter chan struct{} // for the Calls their work makes back onto them
+	jobs   chan *syncJob
+	wake   chan struct{} // capacity 1: the job is finished, or a Call waits for its RunSync
+	exited chan struct{} // closed when the goroutine has returned
+	dead   bool          // the work called runtime.Goexit: set before the job is finished
+	signal chan struct{} // for the fresh loops' Post and Stop
 }
 
 // syncJob is the work of one RunSync: main on loop, a fresh loop, under
-// ctx (the RunSync's) in frame (off the RunSync's loop, inside its wait).
+// ctx (the RunSync's) in frame (off the RunSync's loop, inside its wait),
+// and its outcome.
 type syncJob struct {
-	ctx   context.Context
-	frame frame
-	loop  *Loop
-	main  mainFunc
+	ctx      context.Context
+	frame    frame
+	loop     *Loop
+	main     mainFunc
+	err      error       // set before finished
+	finished atomic.Bool // the RunSync may read err
 }
 
 // mainFunc is the body of a fresh loop: its first callback, after which the
@@ -73,8 +76,8 @@ func (p *workers) get() *worker {
 	}
 	p.mu.Unlock()
 	w := &worker{
-		jobs: make(chan *syncJob), done: make(chan error, 1), exited: make(chan struct{}),
-		signal: make(chan struct{}, 1), reenter: make(chan struct{}, 1),
+		jobs: make(chan *syncJob), wake: make(chan struct{}, 1), exited: make(chan struct{}),
+		signal: make(chan struct{}, 1),
 	}
 	go w.serve()
 	return w
@@ -112,20 +115,25 @@ func (p *workers) close() {
 	}
 }
 
-// serve runs jobs until w.jobs is closed.
+// serve runs jobs until w.jobs is closed. It finishes a job with a
+// non-blocking send: its RunSync checks finished each time it wakes, so a
+// wake-up that finds one pending is not lost.
 func (w *worker) serve() {
-	busy := false
+	var busy *syncJob
 	defer func() {
-		if busy { // the work called runtime.Goexit, ending this goroutine
+		if busy != nil { // the work called runtime.Goexit, ending this goroutine
 			w.dead = true
-			w.done <- errGoexit
+			busy.err = errGoexit
+			busy.finished.Store(true)
+			wake(w.wake)
 		}
 		close(w.exited)
 	}()
 	for j := range w.jobs {
-		busy = true
-		err := j.loop.runMain(j.ctx, j.frame, j.main)
-		busy = false
-		w.done <- err
+		busy = j
+		j.err = j.loop.runMain(j.ctx, j.frame, j.main)
+		busy = nil
+		j.finished.Store(true)
+		wake(w.wake)
 	}
 }

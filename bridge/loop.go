@@ -34,6 +34,7 @@ type Loop struct {
 	pool      *workers                // runs RunSync's work; nil until the first
 	ownsPool  bool                    // this loop made pool
 	nested    bool                    // a RunSync's loop, on its pool (set before it runs, then read-only)
+	spareCall any                     // a *callReq[T] to recycle, or nil
 }
 
 // task is one queued callback: a posted function, or a Call's record

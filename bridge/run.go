@@ -153,7 +153,14 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 	if f != nil && f.loop == l {
 		return fn(ctx)
 	}
-	c := &callReq[T]{ctx: ctx, fn: fn, done: doneChans.Get().(chan struct{})}
+	if f == nil || (f.sync == nil && f.held == nil) { // the common case: one lock for the record and the post
+		c, err := postCall(l, ctx, fn)
+		if err != nil {
+			return zero, err
+		}
+		return c.wait(ctx)
+	}
+	c := newCall(l, ctx, fn)
 	if f != nil {
 		for w := f.sync; w != nil; w = w.parent {
 			if w.loop != l || w.ended.Load() {
@@ -173,17 +180,51 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 		return callHolding(ctx, l, f.held, c)
 	}
 	if err := l.post(task{r: c}); err != nil {
-		doneChans.Put(c.done)
 		return zero, err
 	}
 	return c.wait(ctx)
 }
 
-// doneChans recycles the channels on which Calls wait for their records
-// (capacity 1; the loop sends one token per record): a caller that took the
-// token hands its channel back, one that gave up (its ctx ended) drops it,
-// since the token may still come.
-var doneChans = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
+// Records are recycled per loop: a caller that took its record's token
+// hands the record back (with its channel) as the loop's spare, if the loop
+// has none; the next Call of the same type onto the loop takes it. A caller
+// that gave up (its ctx ended) drops its record, since the token may still
+// come. fn's ctx is never part of a record: fn may keep it.
+
+// newCall returns a record for a Call of fn onto l, recycled if l has a
+// spare of its type.
+func newCall[T any](l *Loop, ctx context.Context, fn func(ctx context.Context) (T, error)) *callReq[T] {
+	l.mu.Lock()
+	c := spareCall[T](l)
+	l.mu.Unlock()
+	c.ctx, c.fn = ctx, fn
+	return c
+}
+
+// postCall is newCall and post, under one lock.
+func postCall[T any](l *Loop, ctx context.Context, fn func(ctx context.Context) (T, error)) (*callReq[T], error) {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrLoopClosed, l)
+	}
+	c := spareCall[T](l)
+	c.ctx, c.fn = ctx, fn
+	l.queue = append(l.queue, task{r: c})
+	l.mu.Unlock()
+	wake(l.signal)
+	return c, nil
+}
+
+// spareCall takes l's spare record if it is of type T, else makes one;
+// under l.mu.
+func spareCall[T any](l *Loop) *callReq[T] {
+	if c, ok := l.spareCall.(*callReq[T]); ok {
+		l.spareCall = nil
+		return c
+	}
+	return &callReq[T]{loop: l, done: make(chan struct{}, 1)}
+}
 
 // wait waits for c's token, or for ctx.
 func (c *callReq[T]) wait(ctx context.Context) (T, error) {
@@ -200,11 +241,18 @@ func (c *callReq[T]) wait(ctx context.Context) (T, error) {
 	}
 }
 
-// result hands c's channel back, its token taken, and returns fn's result.
+// result returns fn's result, its token taken, and hands c back to its loop.
 func (c *callReq[T]) result() (T, error) {
-	doneChans.Put(c.done)
-	c.done = nil
-	return c.v, c.err
+	v, err := c.v, c.err
+	var zero T
+	c.ctx, c.fn, c.v, c.err = nil, nil, zero, nil
+	l := c.loop
+	l.mu.Lock()
+	if l.spareCall == nil {
+		l.spareCall = c
+	}
+	l.mu.Unlock()
+	return v, err
 }
 
 // callHolding posts c, a Call onto l from work holding the limiter slots
@@ -216,12 +264,10 @@ func callHolding[T any](ctx context.Context, l *Loop, held *slot, c *callReq[T])
 	var zero T
 	w, changed := l.callerWaits(held)
 	if w != nil {
-		doneChans.Put(c.done)
 		return zero, errSlotBlocked(l, w)
 	}
 	if err := l.post(task{r: c}); err != nil {
 		l.callerDone(held)
-		doneChans.Put(c.done)
 		return zero, err
 	}
 	for {
@@ -251,16 +297,15 @@ func errSlotBlocked(l *Loop, w *syncWait) error {
 		ErrLoopBlocked, l, w.site())
 }
 
-// callReq is one Call: the callback posted to the loop, its result and
-// fn's ctx, in one allocation.
+// callReq is one Call: the callback posted to the loop and its result.
 type callReq[T any] struct {
+	loop      *Loop
+	done      chan struct{} // capacity 1: gets one token when v and err are set
 	ctx       context.Context
 	fn        func(ctx context.Context) (T, error)
-	done      chan struct{} // from doneChans; gets one token when v and err are set
 	v         T
 	err       error
 	abandoned atomic.Bool // the caller gave up: fn must not run
-	cc        callCtx     // fn's ctx when the caller can cancel
 }
 
 func (c *callReq[T]) run(lctx context.Context) {
@@ -271,9 +316,9 @@ func (c *callReq[T]) run(lctx context.Context) {
 	}
 	fctx := lctx
 	if c.ctx.Done() != nil { // the caller can cancel: so can fn's ctx
-		c.cc.Context, c.cc.caller = lctx, c.ctx
-		defer c.cc.release()
-		fctx = &c.cc
+		cc := &callCtx{Context: lctx, caller: c.ctx}
+		defer cc.release()
+		fctx = cc
 	}
 	if pe := try(func() { c.v, c.err = c.fn(fctx) }); pe != nil {
 		c.err = pe

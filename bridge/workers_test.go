@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"testing"
@@ -157,4 +158,57 @@ func TestCallsThatGiveUpDoNotCrossOthers(t *testing.T) {
 	wg.Wait()
 	l.Stop()
 	require.NoError(t, <-ran)
+}
+
+// Calls of different result types share a loop's spare record only when
+// the types agree: interleaved, each gets its own answer.
+func TestCallsOfManyTypesRecycleTheirOwnRecords(t *testing.T) {
+	t.Parallel()
+	l := bridge.NewLoop()
+	ran := make(chan error, 1)
+	go func() { ran <- l.Run(context.Background()) }()
+	var wg sync.WaitGroup
+	for g := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				switch (g + i) % 3 {
+				case 0:
+					got, err := bridge.Call(context.Background(), l, func(context.Context) (int, error) { return i, nil })
+					require.NoError(t, err)
+					require.Equal(t, i, got)
+				case 1:
+					got, err := bridge.Call(context.Background(), l, func(context.Context) (string, error) { return fmt.Sprint(i), nil })
+					require.NoError(t, err)
+					require.Equal(t, fmt.Sprint(i), got)
+				default:
+					_, err := bridge.Call(context.Background(), l, func(context.Context) (struct{}, error) { return struct{}{}, fmt.Errorf("no %d", i) })
+					require.EqualError(t, err, fmt.Sprintf("no %d", i))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	l.Stop()
+	require.NoError(t, <-ran)
+	_, err := bridge.Call(context.Background(), l, func(context.Context) (int, error) { return 0, nil })
+	require.ErrorIs(t, err, bridge.ErrLoopClosed)
+}
+
+// A RunSync from a goroutine that kept the ctx of a loop that has ended
+// still runs, on a worker it starts and joins itself: the loop's pool is
+// closed.
+func TestRunSyncAfterItsLoopEnded(t *testing.T) {
+	t.Parallel()
+	var kept context.Context
+	require.NoError(t, onLoop(t, func(ctx context.Context) error {
+		kept = ctx
+		return nil
+	}))
+	for i := range 3 {
+		v, err := bridge.RunSync(kept, func(context.Context) (int, error) { return i, nil })
+		require.NoError(t, err)
+		require.Equal(t, i, v)
+	}
 }

@@ -145,8 +145,9 @@ func (c *syncCall[T]) main(ctx context.Context) error {
 // (typically started from l with Go) holding a slot of the limiter that a
 // RunSync of l is blocked waiting for, when every slot of that limiter is
 // held by work waiting in a Call onto l; one such Call is refused, and the
-// others then proceed. A Call from another goroutine costs one allocation
-// and two goroutine switches, those of a channel round trip.
+// others then proceed. A Call from another goroutine costs the two
+// goroutine switches of a channel round trip; its record is recycled, and
+// a caller whose ctx can be cancelled costs one allocation more, fn's ctx.
 func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
 	f := frameOf(ctx)

@@ -120,80 +120,78 @@ func TestRunSyncFnCallingGoexitReturnsAnError(t *testing.T) {
 	}
 }
 
-// Calls recycle the channels they wait on: Calls that give up (their ctx
-// ends while they wait) interleaved with Calls that get their answer never
-// take another's answer.
+// Calls recycle their records: Calls that give up (their ctx ends while
+// the loop runs fn) interleaved with Calls that get their answer never take
+// another's answer.
 func TestCallsThatGiveUpDoNotCrossOthers(t *testing.T) {
 	t.Parallel()
-	l := bridge.NewLoop()
-	ran := make(chan error, 1)
-	go func() { ran <- l.Run(context.Background()) }()
 	release := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 200 {
-				if (g+i)%3 == 0 { // gives up while the loop is busy with it
-					ctx, cancel := context.WithCancel(context.Background())
-					_, err := bridge.Call(ctx, l, func(context.Context) (int, error) {
-						cancel()
-						<-release // keeps the loop busy until the caller has gone
-						return -1, nil
-					})
-					if err != nil {
-						require.ErrorIs(t, err, context.Canceled)
-					}
-					continue
-				}
-				want := g*1000 + i
-				got, err := bridge.Call(context.Background(), l, func(context.Context) (int, error) { return want, nil })
-				require.NoError(t, err)
-				require.Equal(t, want, got)
+	callFromMany(t, 4, 200, func(l *bridge.Loop, g, i int) {
+		if (g+i)%3 == 0 { // gives up while the loop is busy with it
+			ctx, cancel := context.WithCancel(context.Background())
+			_, err := bridge.Call(ctx, l, func(context.Context) (int, error) {
+				cancel()
+				<-release // keeps the loop busy until the caller has gone
+				return -1, nil
+			})
+			if err != nil {
+				require.ErrorIs(t, err, context.Canceled)
 			}
-		}()
-	}
-	close(release)
-	wg.Wait()
-	l.Stop()
-	require.NoError(t, <-ran)
+			return
+		}
+		want := g*1000 + i
+		got, err := bridge.Call(context.Background(), l, func(context.Context) (int, error) { return want, nil })
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}, func() { close(release) })
 }
 
 // Calls of different result types share a loop's spare record only when
 // the types agree: interleaved, each gets its own answer.
 func TestCallsOfManyTypesRecycleTheirOwnRecords(t *testing.T) {
 	t.Parallel()
+	l := callFromMany(t, 3, 300, func(l *bridge.Loop, g, i int) {
+		switch (g + i) % 3 {
+		case 0:
+			got, err := bridge.Call(context.Background(), l, func(context.Context) (int, error) { return i, nil })
+			require.NoError(t, err)
+			require.Equal(t, i, got)
+		case 1:
+			got, err := bridge.Call(context.Background(), l, func(context.Context) (string, error) { return fmt.Sprint(i), nil })
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprint(i), got)
+		default:
+			_, err := bridge.Call(context.Background(), l, func(context.Context) (struct{}, error) { return struct{}{}, fmt.Errorf("no %d", i) })
+			require.EqualError(t, err, fmt.Sprintf("no %d", i))
+		}
+	}, func() {})
+	_, err := bridge.Call(context.Background(), l, func(context.Context) (int, error) { return 0, nil })
+	require.ErrorIs(t, err, bridge.ErrLoopClosed)
+}
+
+// callFromMany runs a loop and, from callers goroutines, call(l, g, i) for
+// each i below each; started runs once they have all started. It returns
+// the loop, ended.
+func callFromMany(t *testing.T, callers, each int, call func(l *bridge.Loop, g, i int), started func()) *bridge.Loop {
+	t.Helper()
 	l := bridge.NewLoop()
 	ran := make(chan error, 1)
 	go func() { ran <- l.Run(context.Background()) }()
 	var wg sync.WaitGroup
-	for g := range 3 {
+	for g := range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 300 {
-				switch (g + i) % 3 {
-				case 0:
-					got, err := bridge.Call(context.Background(), l, func(context.Context) (int, error) { return i, nil })
-					require.NoError(t, err)
-					require.Equal(t, i, got)
-				case 1:
-					got, err := bridge.Call(context.Background(), l, func(context.Context) (string, error) { return fmt.Sprint(i), nil })
-					require.NoError(t, err)
-					require.Equal(t, fmt.Sprint(i), got)
-				default:
-					_, err := bridge.Call(context.Background(), l, func(context.Context) (struct{}, error) { return struct{}{}, fmt.Errorf("no %d", i) })
-					require.EqualError(t, err, fmt.Sprintf("no %d", i))
-				}
+			for i := range each {
+				call(l, g, i)
 			}
 		}()
 	}
+	started()
 	wg.Wait()
 	l.Stop()
 	require.NoError(t, <-ran)
-	_, err := bridge.Call(context.Background(), l, func(context.Context) (int, error) { return 0, nil })
-	require.ErrorIs(t, err, bridge.ErrLoopClosed)
+	return l
 }
 
 // A RunSync from a goroutine that kept the ctx of a loop that has ended

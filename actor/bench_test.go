@@ -89,7 +89,7 @@ func BenchmarkCall(b *testing.B) {
 // same benchmark, alternated call by call, so the ratio (grove/floor)
 // holds on a busy machine.
 func BenchmarkCallPayload(b *testing.B) {
-	for _, size := range []int{64, 64 << 10, 1 << 20} {
+	for _, size := range []int{64, 16 << 10, 64 << 10, 256 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
 			nc, cmd := startFloor(b, "payload")
 			defer func() {

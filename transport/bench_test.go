@@ -200,7 +200,7 @@ func ints(n int) []int {
 // goroutines over an in-process socketpair: the cost of moving the bytes
 // through both ends, with a profile of both in one process.
 func BenchmarkPayloadInProcess(b *testing.B) {
-	for _, size := range []int{64, 64 << 10, 1 << 20} {
+	for _, size := range []int{64, 16 << 10, 64 << 10, 256 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
 			a, peer := connPair(b, nil, nil)
 			defer serve(peer, func(s *transport.Stream) {

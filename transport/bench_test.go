@@ -203,14 +203,7 @@ func BenchmarkPayloadInProcess(b *testing.B) {
 	for _, size := range []int{64, 16 << 10, 64 << 10, 256 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
 			a, peer := connPair(b, nil, nil)
-			defer serve(peer, func(s *transport.Stream) {
-				var in []byte
-				if err := s.DecodeArgs(&in); err != nil {
-					_ = s.Fail(context.Background(), &transport.ErrorInfo{Message: err.Error()})
-					return
-				}
-				_ = s.Return(context.Background(), in)
-			})()
+			defer serve(peer, echoBytes)()
 			ctx := context.Background()
 			payload := make([]byte, size)
 			b.SetBytes(int64(2 * size))

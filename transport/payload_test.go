@@ -216,7 +216,7 @@ func TestLargeCallsSendWhatTheCallerHadWhenCallReturned(t *testing.T) {
 // queued behind the blocked write (copied) too.
 func TestLentPayloadIsCopiedWhenTheWriteIsInterrupted(t *testing.T) {
 	t.Parallel()
-	c, raw := established(t)
+	c, peer := established(t)
 	big := pattern(1, 8<<20) // far more than the socket buffers hold
 	want := bytes.Clone(big)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -246,7 +246,7 @@ func TestLentPayloadIsCopiedWhenTheWriteIsInterrupted(t *testing.T) {
 		if w.fn == "behind" {
 			require.NoError(t, <-sent)
 		}
-		body, err := transport.ReadFrame(raw, 16<<20)
+		body, err := transport.ReadFrame(peer, 16<<20)
 		require.NoError(t, err)
 		m, err := transport.DecodeMessage(body)
 		require.NoError(t, err)
@@ -254,6 +254,10 @@ func TestLentPayloadIsCopiedWhenTheWriteIsInterrupted(t *testing.T) {
 		var got []byte
 		require.NoError(t, m.Decode(&got))
 		require.True(t, bytes.Equal(w.want, got), "%s arrived as it was when Call returned", w.fn)
+		// The frame written in two parts is the frame encoded whole.
+		whole, err := transport.AppendFrame(nil, &transport.Message{Kind: transport.KindCall, ID: m.ID, Func: w.fn, Payload: raw(t, w.want)})
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(whole[4:], body), "%s's frame", w.fn)
 	}
 	require.NoError(t, c.Err())
 }
@@ -266,10 +270,20 @@ func TestReadFrameGrowsWithTheBytesThatArrive(t *testing.T) { // not parallel: i
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(body, got))
 
+	// A 1 MiB payload's frame is read into one buffer sized to it.
+	oneMiB, err := transport.AppendFrame(nil, &transport.Message{Kind: transport.KindReturn, ID: 1, Payload: raw(t, make([]byte, 1<<20))})
+	require.NoError(t, err)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, err = transport.ReadFrame(bytes.NewReader(oneMiB), transport.DefaultMaxFrame)
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	require.Len(t, got, len(oneMiB)-4)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20+64<<10), "one buffer, no step-and-copy")
+
 	// A header that announces 60 MiB, then a few bytes and the end: what
 	// it costs is bounded by what arrived, not by what was announced.
 	stalled := append(binary.BigEndian.AppendUint32(nil, 60<<20), make([]byte, 10)...)
-	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	_, err = transport.ReadFrame(bytes.NewReader(stalled), transport.DefaultMaxFrame)
 	runtime.ReadMemStats(&after)

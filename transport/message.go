@@ -87,9 +87,18 @@ type Message struct {
 // (structure and nesting depth), and so was every value inside it, so
 // decoding cannot recurse without bound. A Message built by hand must hold
 // such bytes too; decode any other bytes with [Unmarshal].
+//
+// A payload of more than 4 KiB decoded into a *[]byte (a msgpack bin) or a
+// *msgpack.RawMessage is not copied: the value is set to the bytes inside
+// the payload, which then share its memory; a frame that large has a
+// buffer of its own, never reused, so the value stays valid for as long as
+// it is held. Smaller ones, and every other type, are copied.
 func (m *Message) Decode(v any) error {
 	if len(m.Payload) == 0 {
 		return fmt.Errorf("transport: %s message has no payload", m.Kind)
+	}
+	if decodeInPlace(m.Payload, v) {
+		return nil
 	}
 	if err := unmarshal(m.Payload, v); err != nil {
 		return fmt.Errorf("transport: decode %s payload into %T: %w", m.Kind, v, err)

@@ -35,3 +35,10 @@ func (g Gate) Admit(ctx context.Context, remote net.Addr) (hctx context.Context,
 
 // ErrEvicted is the cause of an evicted handshake.
 var ErrEvicted = errEvicted
+
+// WithoutBatches makes a connection announce no batches, as a peer that
+// predates them: it is sent only Yields, and a Batch is a violation.
+func WithoutBatches() Option { return func(c *config) { c.batch = 0 } }
+
+// MaxBatchItems is the most items a connection accepts in one Batch.
+const MaxBatchItems = maxBatchItems

@@ -19,6 +19,9 @@ type queue[T any] struct {
 	head   int
 	closed bool
 	signal chan struct{} // capacity 1: "items may be waiting"
+	// split, when set, takes the next item out of a head that holds many
+	// (a Batch): it returns the item and whether the head holds more.
+	split func(head T) (item T, more bool)
 }
 
 func (q *queue[T]) init() { q.signal = make(chan struct{}, 1) }
@@ -64,6 +67,20 @@ func (q *queue[T]) tryPopLocked() (v T, ok bool) {
 		return v, false
 	}
 	v = q.items[q.head]
+	if q.split != nil {
+		item, more := q.split(v)
+		if more {
+			return item, true
+		}
+		v = item
+	}
+	q.dropHeadLocked()
+	return v, true
+}
+
+// dropHeadLocked removes the first item. Call with q.mu held and an item
+// queued.
+func (q *queue[T]) dropHeadLocked() {
 	var zero T
 	q.items[q.head] = zero
 	q.head++
@@ -74,7 +91,6 @@ func (q *queue[T]) tryPopLocked() (v T, ok bool) {
 		clear(q.items[n:])
 		q.items, q.head = q.items[:n], 0
 	}
-	return v, true
 }
 
 // pop waits for an item, honouring ctx. When done fires, or the queue is

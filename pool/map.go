@@ -144,7 +144,10 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 				// As joblib: toward the size that would take the target,
 				// at least doubling, at most 16 times larger.
 				grow := min(16, max(2, int(batchTarget/max(b.took, time.Microsecond))))
-				size = min(grow*size, most)
+				// No batch bigger than a worker's share of what was read
+				// so far: the input may end soon, and its last batches
+				// should not leave the other workers idle.
+				size = min(grow*size, most, max(read/(window/2), 16))
 			case b.took > 2*batchTarget && size > 1:
 				size /= 2
 			}

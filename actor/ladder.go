@@ -17,11 +17,12 @@ import (
 // way: one heap and one wake-up for many waiters, not a thread each).
 //
 // A rung's deadlines count from the start of its stop, not from the end of
-// the stop message's send, which a starved child can hold up: SIGTERM is
-// due the actor's grace period after its stop began, SIGKILL its kill
-// delay after the sweep that sent SIGTERM. The timer fires ladderSlack
-// after the earliest deadline (a kernel timer's slack), so that the actors
-// of a nursery, whose stops begin within a few milliseconds of each other,
+// the stop message's send, which a child that does not read its link can
+// hold up: SIGTERM is due the actor's grace period after its stop began,
+// SIGKILL its kill delay after that deadline (so a late sweep does not
+// push the whole ladder back). The timer fires ladderSlack after the
+// earliest deadline (a kernel timer's slack), so that the actors of a
+// nursery, whose stops begin within a few milliseconds of each other,
 // share a sweep; no signal is ever sent before its deadline.
 //
 // The sweeper is started by the stop that enters the first rung and joined
@@ -152,7 +153,7 @@ func (l *ladder) sweep(now time.Time) (next time.Time, ok bool) {
 		}
 		if sig == syscall.SIGTERM {
 			g.sweeps[0] = l.sweeps
-			g.next, g.at = syscall.SIGKILL, now.Add(g.killDelay)
+			g.next, g.at = syscall.SIGKILL, g.at.Add(g.killDelay)
 			heap.Fix(&l.due, 0)
 			continue
 		}

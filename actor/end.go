@@ -136,11 +136,12 @@ func (r *Ref) exitedEnd() error {
 // returns once the loss's DeadBy has passed, when the host's agent has
 // killed it (the fenced return).
 func (r *Ref) stop() error {
-	_, slow := r.run.(*remoteRunner)
-	g := stops.enter(time.Now(), r.cfg.grace, r.cfg.killDelay, r.signal, slow)
+	began := time.Now()
 	if !closed(r.killReq) {
-		r.sendStop()
+		r.sendStop() // before any signal; bounded, and the ladder counts from began all the same
 	}
+	_, slow := r.run.(*remoteRunner)
+	g := stops.enter(began, r.cfg.grace, r.cfg.killDelay, r.signal, slow)
 	var top <-chan struct{} // the goroutine backend's: the kill delay since its cancel has passed
 	if r.inproc() {
 		top = g.top

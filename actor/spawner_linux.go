@@ -142,6 +142,17 @@ func (s *spawner) serve() {
 	if s.nice == 0 {
 		defer runtime.UnlockOSThread() // reached only with no child left to kill
 	} else {
+		if syscall.Gettid() == syscall.Getpid() {
+			// The main thread: its niceness is the process's in ps and
+			// /proc/<pid>/stat, and the runtime never ends it. Hold it
+			// until another goroutine has locked another thread (none can
+			// run on this one meanwhile), and leave the spawner to it.
+			moved := make(chan struct{})
+			go s.serveMoved(moved)
+			<-moved
+			runtime.UnlockOSThread()
+			return
+		}
 		// Its thread is never given back (see forker): it ends with serve.
 		niceErr = renice(s.nice)
 	}
@@ -163,6 +174,14 @@ func (s *spawner) serve() {
 			s.mu.Unlock()
 		}
 	}
+}
+
+// serveMoved is serve on another thread than the main one, which serve
+// holds until moved is closed.
+func (s *spawner) serveMoved(moved chan struct{}) {
+	runtime.LockOSThread()
+	close(moved)
+	s.serve() // locks again (the count nests), on this thread
 }
 
 // renice makes the calling thread n steps nicer than it is (as nice(2)

@@ -19,11 +19,13 @@ import (
 // A rung's deadlines count from the start of its stop, not from the end of
 // the stop message's send, which a child that does not read its link can
 // hold up: SIGTERM is due the actor's grace period after its stop began,
-// SIGKILL its kill delay after that deadline (so a late sweep does not
-// push the whole ladder back). The timer fires ladderSlack after the
-// earliest deadline (a kernel timer's slack), so that the actors of a
-// nursery, whose stops begin within a few milliseconds of each other,
-// share a sweep; no signal is ever sent before its deadline.
+// SIGKILL its kill delay after the sweep that sent SIGTERM (the actor gets
+// its whole kill delay even from a late sweep, and the rungs of one sweep
+// share their SIGKILL's deadline, so their SIGKILLs share a sweep too).
+// The timer fires ladderSlack after the earliest deadline (a kernel
+// timer's slack), so that the actors of a nursery, whose stops begin
+// within a few milliseconds of each other, share a sweep; no signal is
+// ever sent before its deadline.
 //
 // The sweeper is started by the stop that enters the first rung and joined
 // by the stop whose rung leaves last: it does not outlive the stops it
@@ -153,7 +155,7 @@ func (l *ladder) sweep(now time.Time) (next time.Time, ok bool) {
 		}
 		if sig == syscall.SIGTERM {
 			g.sweeps[0] = l.sweeps
-			g.next, g.at = syscall.SIGKILL, g.at.Add(g.killDelay)
+			g.next, g.at = syscall.SIGKILL, now.Add(g.killDelay)
 			heap.Fix(&l.due, 0)
 			continue
 		}

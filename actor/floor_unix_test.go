@@ -49,6 +49,12 @@ func runFloor(mode string) int {
 				return 0
 			}
 		}
+	case "spin": // cancel floor: one byte, then keep a CPU busy until killed
+		_, _ = nc.Write([]byte{1})
+		x := uint64(1)
+		for {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
 	case "pingpong": // call floor: echo 64-byte messages
 		var buf [64]byte
 		for {

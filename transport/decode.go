@@ -139,6 +139,9 @@ func decodeInPlace(payload []byte, v any) bool {
 	}
 	switch p := v.(type) {
 	case *[]byte:
+		if p == nil {
+			return false // msgpack says what is wrong
+		}
 		var n, hdr int
 		switch payload[0] {
 		case msgpcode.Bin8:
@@ -156,6 +159,9 @@ func decodeInPlace(payload []byte, v any) bool {
 		*p = payload[hdr:len(payload):len(payload)]
 		return true
 	case *msgpack.RawMessage:
+		if p == nil {
+			return false
+		}
 		*p = msgpack.RawMessage(payload[:len(payload):len(payload)])
 		return true
 	}

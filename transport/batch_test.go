@@ -4,6 +4,7 @@ package transport_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
@@ -456,4 +457,84 @@ func TestItemAtTheDepthLimitGoesAsAYield(t *testing.T) {
 		}
 	}
 	require.Equal(t, []int{0, -1, 2}, got)
+}
+
+// TestRawItemAtTheDepthLimitGoesAsAYield is TestItemAtTheDepthLimitGoesAsAYield
+// for an item given as raw msgpack: nested as deeply as a Yield's payload
+// may be, it does not fit in a Batch, so it must go as a Yield, not as a
+// Batch the peer refuses as too deep (ending the connection).
+func TestRawItemAtTheDepthLimitGoesAsAYield(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, nil)
+	deepest := make([]byte, 0, transport.MaxDepth)
+	for range transport.MaxDepth - 1 {
+		deepest = append(deepest, 0x91) // fixarray of one
+	}
+	deepest = append(deepest, 0x01)
+	defer serve(b, func(s *transport.Stream) {
+		ctx := context.Background()
+		for _, v := range []any{0, msgpack.RawMessage(deepest), 2} {
+			if err := s.Yield(ctx, v); err != nil {
+				return
+			}
+		}
+		_ = s.Return(ctx, nil)
+	})()
+	s, err := a.Call(context.Background(), "deep", nil)
+	require.NoError(t, err)
+	var kinds []transport.Kind
+	var deep []byte
+	for range 4 {
+		m, err := s.Recv(context.Background())
+		require.NoError(t, err, "after %v", kinds)
+		kinds = append(kinds, m.Kind)
+		if len(kinds) == 2 {
+			deep = m.Payload
+		}
+		if m.Kind == transport.KindReturn {
+			break
+		}
+	}
+	require.Equal(t, []transport.Kind{transport.KindYield, transport.KindYield, transport.KindYield, transport.KindReturn}, kinds)
+	require.Equal(t, deepest, []byte(deep))
+}
+
+// TestItemThatFitsAYieldFrameButNotABatchOne yields an item whose Yield
+// frame is exactly the peer's max_frame: as a Batch of one it would be 5
+// bytes over, so it must go as a Yield, as it would to a peer that offered
+// no batches, not be refused with ErrFrameTooLarge.
+func TestItemThatFitsAYieldFrameButNotABatchOne(t *testing.T) {
+	t.Parallel()
+	const maxFrame = 2048
+	a, b := connPair(t, []transport.Option{transport.WithMaxFrame(maxFrame)}, nil)
+	item := make([]byte, maxFrame-6) // 93 04 01 c5 hi lo, then the bytes
+	for i := range item {
+		item[i] = byte(i)
+	}
+	yielded := make(chan error, 1)
+	defer serve(b, func(s *transport.Stream) {
+		ctx := context.Background()
+		err := s.Yield(ctx, item)
+		yielded <- err
+		if err == nil {
+			err = s.Yield(ctx, append(item, 0)) // one byte over a Yield's limit too
+		}
+		yielded <- err
+		_ = s.Return(ctx, nil)
+	})()
+	s, err := a.Call(context.Background(), "edge", nil)
+	require.NoError(t, err)
+	require.NoError(t, <-yielded)
+	err = <-yielded
+	require.ErrorIs(t, err, transport.ErrFrameTooLarge)
+	require.ErrorContains(t, err, fmt.Sprintf("of %d bytes, the peer's limit is %d", maxFrame+1, maxFrame))
+	m, err := s.Recv(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, transport.KindYield, m.Kind)
+	var got []byte
+	require.NoError(t, m.Decode(&got))
+	require.Equal(t, item, got)
+	m, err = s.Recv(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, transport.KindReturn, m.Kind)
 }

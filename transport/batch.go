@@ -246,9 +246,7 @@ func (s *Stream) deliverBatch(m *Message) error {
 	switch {
 	case err != nil:
 		return protocolError("Batch on stream %d: %v", s.id, err)
-	case s.c.local.Batch == 0:
-		return protocolError("Batch on stream %d, but this side offered no batches", s.id)
-	case n > int(s.c.local.Batch):
+	case n > int(s.c.local.Batch): // dispatch refused a Batch where none was offered
 		return protocolError("Batch of %d items on stream %d, more than the %d offered", n, s.id, s.c.local.Batch)
 	}
 	if err := s.receivedItems(KindBatch, n); err != nil {

@@ -538,3 +538,26 @@ func TestItemThatFitsAYieldFrameButNotABatchOne(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, transport.KindReturn, m.Kind)
 }
+
+// TestBatchUnofferedOnAnEndedStream sends a Batch to a side that offered
+// none, on a stream that has already ended: a Batch is a violation from
+// such a peer whatever its stream (PROTOCOL.md section 5.4), not a late
+// message to drop. The Call after it must not be answered.
+func TestBatchUnofferedOnAnEndedStream(t *testing.T) {
+	t.Parallel()
+	conn, raw := established(t, transport.WithoutBatches(), transport.WithHandler(func(s *transport.Stream) {
+		_ = s.Return(context.Background(), nil)
+	}))
+	_, err := raw.Write(frameOf(t, []any{2, 1, "f", nil}))
+	require.NoError(t, err)
+	body, err := transport.ReadFrame(raw, 1<<20)
+	require.NoError(t, err)
+	m, err := transport.DecodeMessage(body)
+	require.NoError(t, err)
+	require.Equal(t, transport.KindReturn, m.Kind)
+	_, err = raw.Write(append(frameOf(t, []any{10, 1, []any{1, 2}}), frameOf(t, []any{2, 3, "f", nil})...))
+	require.NoError(t, err)
+	err = waitErr(t, conn)
+	require.ErrorIs(t, err, transport.ErrProtocol)
+	require.ErrorContains(t, err, "offered no batches")
+}

@@ -305,17 +305,15 @@ func splitBatch(head *Message) (*Message, bool) {
 // costs both per message and an allocation per item of a Batch. The credit
 // of the Yields it took is granted as if each had been taken by Recv.
 func (s *Stream) RecvMany(ctx context.Context, buf []Message) ([]Message, error) {
-	if n := len(buf); cap(buf) > n {
-		if buf = s.takeArrived(buf, cap(buf)); len(buf) > n {
-			return buf, nil
-		}
+	n, limit := len(buf), max(cap(buf), len(buf)+1)
+	if buf = s.takeArrived(buf, limit); len(buf) > n {
+		return buf, nil
 	}
 	m, err := s.Recv(ctx)
 	if err != nil {
 		return buf, err
 	}
-	buf = append(buf, *m)
-	return s.takeArrived(buf, cap(buf)), nil
+	return s.takeArrived(append(buf, *m), limit), nil
 }
 
 // takeArrived appends to buf, up to limit messages in all, those already

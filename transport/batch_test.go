@@ -561,3 +561,40 @@ func TestBatchUnofferedOnAnEndedStream(t *testing.T) {
 	require.ErrorIs(t, err, transport.ErrProtocol)
 	require.ErrorContains(t, err, "offered no batches")
 }
+
+// TestLargeItemsGoAsYields yields, to a peer that accepts batches, an item
+// too large for a Batch between small ones: on the wire it is a Yield of
+// its own, byte for byte the one a peer without batches gets, and the
+// small items around it are still Batches.
+func TestLargeItemsGoAsYields(t *testing.T) {
+	t.Parallel()
+	large := pattern(3, 20<<10)
+	_, gated, raw := batchPeer(t, 8, 1000, func(s *transport.Stream) {
+		ctx := context.Background()
+		for _, v := range []any{1, large, 2} {
+			if err := s.Yield(ctx, v); err != nil {
+				return
+			}
+		}
+		_ = s.Return(ctx, nil)
+	})
+	gated.release()
+	_, err := raw.Write(frameOf(t, []any{2, 1, "mixed", nil}))
+	require.NoError(t, err)
+	p, err := msgpack.Marshal(large)
+	require.NoError(t, err)
+	want, err := transport.AppendFrame(nil, &transport.Message{Kind: transport.KindYield, ID: 1, Payload: p})
+	require.NoError(t, err)
+	var kinds []transport.Kind
+	for range 4 {
+		body, err := transport.ReadFrame(raw, 1<<20)
+		require.NoError(t, err)
+		m, err := transport.DecodeMessage(body)
+		require.NoError(t, err)
+		kinds = append(kinds, m.Kind)
+		if m.Kind == transport.KindYield {
+			require.Equal(t, want[4:], body)
+		}
+	}
+	require.Equal(t, []transport.Kind{transport.KindBatch, transport.KindYield, transport.KindBatch, transport.KindReturn}, kinds)
+}

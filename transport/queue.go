@@ -11,17 +11,37 @@ import (
 var errQueueDone = errors.New("transport: queue done")
 
 // queue is an unbounded FIFO with a blocking pop. Pushes never block, so
-// the read loop can hand messages to any stream without waiting on it;
-// what bounds a queue is the protocol (credits, the stream limit).
+// the reader can hand messages to any stream without waiting on it; what
+// bounds a queue is the protocol (credits, the stream limit).
+//
+// A queue filled by a connection's reader (rd set) has poppers that read:
+// a pop that would wait takes the connection's read token when it is free
+// and reads frames itself until one is for this queue (see reading).
 type queue[T any] struct {
 	mu     sync.Mutex
 	items  []T
 	head   int
 	closed bool
-	signal chan struct{} // capacity 1: "items may be waiting"
+	signal chan struct{} // capacity 1: "items may be waiting", or "the read token is yours"
+
+	rd   *reading // the connection whose reader fills the queue, or nil
+	link waitLink // the popper's place among rd's wanters
 }
 
-func (q *queue[T]) init() { q.signal = make(chan struct{}, 1) }
+// init makes the queue; rd, if not nil, is the connection whose frames
+// fill it.
+func (q *queue[T]) init(rd *reading) {
+	q.signal = make(chan struct{}, 1)
+	q.rd = rd
+	q.link.w = q
+}
+
+// ready reports whether a pop would not wait.
+func (q *queue[T]) ready() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.head < len(q.items) || q.closed
+}
 
 func (q *queue[T]) wake() {
 	select {
@@ -39,6 +59,9 @@ func (q *queue[T]) push(v T) bool {
 	}
 	q.items = append(q.items, v)
 	q.mu.Unlock()
+	if q.rd != nil && q.link.in.Load() {
+		q.rd.satisfied = true // pushes come from the token's holder
+	}
 	q.wake()
 	return true
 }
@@ -78,8 +101,16 @@ func (q *queue[T]) tryPopLocked() (v T, ok bool) {
 }
 
 // pop waits for an item, honouring ctx. When done fires, or the queue is
-// closed, it still returns what is queued, then errQueueDone.
-func (q *queue[T]) pop(ctx context.Context, done <-chan struct{}) (T, error) {
+// closed, it still returns what is queued, then errQueueDone. While it
+// would wait, it reads the connection itself if no one else does (see
+// reading).
+func (q *queue[T]) pop(ctx context.Context, done <-chan struct{}) (v T, err error) {
+	wanting := false // registered among rd's wanters
+	defer func() {
+		if wanting {
+			q.rd.leave(&q.link)
+		}
+	}()
 	for {
 		q.mu.Lock()
 		v, ok := q.tryPopLocked()
@@ -94,6 +125,16 @@ func (q *queue[T]) pop(ctx context.Context, done <-chan struct{}) (T, error) {
 		if closed {
 			q.wake()
 			return v, errQueueDone
+		}
+		if q.rd != nil {
+			if q.rd.take(&q.link) {
+				wanting = false
+				if err := q.rd.readFor(ctx, q); err != nil {
+					return v, err
+				}
+				continue
+			}
+			wanting = true
 		}
 		select {
 		case <-q.signal:

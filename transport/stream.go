@@ -59,7 +59,7 @@ func newStream(c *Conn, id uint64, outgoing bool, peerWindow uint32) *Stream {
 		creditReady: make(chan struct{}, 1),
 		canceled:    make(chan struct{}),
 	}
-	s.in.init()
+	s.in.init(&c.rd)
 	if outgoing {
 		s.ctx = c.cfg.baseContext
 	} else {

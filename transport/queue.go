@@ -60,7 +60,7 @@ func (q *queue[T]) push(v T) bool {
 	q.items = append(q.items, v)
 	q.mu.Unlock()
 	if q.rd != nil && q.link.in.Load() {
-		q.rd.satisfied = true // pushes come from the token's holder
+		q.rd.satisfied.Store(true)
 	}
 	q.wake()
 	return true

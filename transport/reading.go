@@ -70,8 +70,26 @@ type reading struct {
 	blocked     uint64 // the session whose interruptible wait is in progress
 	interrupted bool   // a session's ctx set the read deadline
 
+	handoff time.Duration   // readHandoff, or what a test set
+	hook    func(readEvent) // a test's, called with mu held; nil in production
+
 	sessions  atomic.Uint64
-	satisfied bool // the frame being routed gave a wanter what it waits for (holder only)
+	satisfied atomic.Bool // the frame being routed gave a wanter what it waits for
+}
+
+// A readEvent is what a test's hook on a reading hears.
+type readEvent uint8
+
+const (
+	readWanter  readEvent = iota + 1 // a goroutine registered as a wanter
+	readBlocked                      // a waiting goroutine holding the token blocks in its read
+	readLoop                         // a reader of last resort starts
+)
+
+func (rd *reading) eventLocked(e readEvent) {
+	if rd.hook != nil {
+		rd.hook(e)
+	}
 }
 
 // A waitLink is a wanter's place in the list: embedded in each queue.
@@ -100,6 +118,7 @@ func (rd *reading) init(c *Conn, br *bufio.Reader) {
 	rd.direct = c.nc.SetReadDeadline(time.Time{}) == nil
 	rd.wanters.prev, rd.wanters.next = &rd.wanters, &rd.wanters
 	rd.held = true // by loop, started by establish
+	rd.handoff = readHandoff
 }
 
 // take gives the token to the popper of l if it is free or was passed to
@@ -121,6 +140,7 @@ func (rd *reading) take(l *waitLink) bool {
 		l.prev, l.next = rd.wanters.prev, &rd.wanters
 		l.prev.next, rd.wanters.prev = l, l
 		l.in.Store(true)
+		rd.eventLocked(readWanter)
 	}
 	return false
 }
@@ -162,9 +182,9 @@ func (rd *reading) passLocked() {
 		rd.armed, rd.armedAt = true, rd.freed
 		rd.c.readers.Add(1) // the watchdog's goroutine, if it fires
 		if rd.timer == nil {
-			rd.timer = time.AfterFunc(readHandoff, rd.watch)
+			rd.timer = time.AfterFunc(rd.handoff, rd.watch)
 		} else {
-			rd.timer.Reset(readHandoff)
+			rd.timer.Reset(rd.handoff)
 		}
 	}
 }
@@ -187,9 +207,10 @@ func (rd *reading) watch() {
 		// Freed again since: the free spell is younger than readHandoff.
 		rd.armed, rd.armedAt = true, rd.freed
 		rd.c.readers.Add(1)
-		rd.timer.Reset(readHandoff)
+		rd.timer.Reset(rd.handoff)
 	default:
 		rd.held = true
+		rd.eventLocked(readLoop)
 		rd.mu.Unlock()
 		rd.loop() // counted in c.readers by the arming
 		return
@@ -205,6 +226,7 @@ func (rd *reading) promoteLocked() {
 		return
 	}
 	rd.c.readers.Add(1)
+	rd.eventLocked(readLoop)
 	go rd.loop()
 }
 
@@ -284,7 +306,7 @@ func (rd *reading) yield() bool {
 	if !rd.direct {
 		return false
 	}
-	satisfied := rd.satisfied
+	satisfied := rd.satisfied.Load()
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
 	if rd.wanters.next == &rd.wanters || rd.whole() {
@@ -307,7 +329,7 @@ func (rd *reading) yield() bool {
 // readOne reads one frame and routes it; it returns the incoming call the
 // holder must serve, if any.
 func (rd *reading) readOne() (*Stream, error) {
-	rd.satisfied = false
+	rd.satisfied.Store(false)
 	body, err := rd.fr.read(rd.c.cfg.maxFrame)
 	if err != nil {
 		return nil, err
@@ -431,6 +453,7 @@ func (rd *reading) waitFrame(ctx context.Context, ss *session) error {
 			return errInterrupted
 		}
 		rd.blocked = ss.seq
+		rd.eventLocked(readBlocked)
 		rd.mu.Unlock()
 
 		_, err := rd.br.Peek(n)

@@ -67,13 +67,13 @@ type reading struct {
 	armed       bool      // the watchdog is armed (it counts in c.readers)
 	armedAt     uint64    // freed when it was armed
 	timer       *time.Timer
-	blocked     uint64 // the session whose interruptible wait is in progress
-	interrupted bool   // a session's ctx set the read deadline
+	blocked     context.Context // the ctx of the waiting goroutine blocked in its read, if any
+	interrupted bool            // that ctx ended and set the read deadline
+	interrupt   func()          // interrupts the blocked read if its ctx has ended
 
 	handoff time.Duration   // readHandoff, or what a test set
 	hook    func(readEvent) // a test's, called with mu held; nil in production
 
-	sessions  atomic.Uint64
 	satisfied atomic.Bool // the frame being routed gave a wanter what it waits for
 }
 
@@ -119,6 +119,15 @@ func (rd *reading) init(c *Conn, br *bufio.Reader) {
 	rd.wanters.prev, rd.wanters.next = &rd.wanters, &rd.wanters
 	rd.held = true // by loop, started by establish
 	rd.handoff = readHandoff
+	rd.interrupt = func() {
+		rd.mu.Lock()
+		defer rd.mu.Unlock()
+		// Any session's ctx may call: only the blocked one's ends the wait.
+		if rd.blocked != nil && rd.blocked.Err() != nil && !rd.interrupted {
+			rd.interrupted = true
+			_ = rd.c.nc.SetReadDeadline(time.Unix(1, 0))
+		}
+	}
 }
 
 // take gives the token to the popper of l if it is free or was passed to
@@ -365,7 +374,6 @@ func (rd *reading) whole() bool {
 
 // A session is one waiting goroutine's turn with the token.
 type session struct {
-	seq  uint64
 	stop func() bool // unregisters the interruption from ctx
 }
 
@@ -440,26 +448,22 @@ func (rd *reading) waitFrame(ctx context.Context, ss *session) error {
 		if n > rd.br.Size() {
 			return errLargeFrame
 		}
-		if ss.seq == 0 {
-			ss.seq = rd.sessions.Add(1)
-			if ctx.Done() != nil {
-				seq := ss.seq
-				ss.stop = context.AfterFunc(ctx, func() { rd.interrupt(seq) })
-			}
+		if ss.stop == nil && ctx.Done() != nil {
+			ss.stop = context.AfterFunc(ctx, rd.interrupt)
 		}
 		rd.mu.Lock()
 		if ctx.Err() != nil {
 			rd.mu.Unlock()
 			return errInterrupted
 		}
-		rd.blocked = ss.seq
+		rd.blocked = ctx
 		rd.eventLocked(readBlocked)
 		rd.mu.Unlock()
 
 		_, err := rd.br.Peek(n)
 
 		rd.mu.Lock()
-		rd.blocked = 0
+		rd.blocked = nil
 		interrupted := rd.interrupted
 		if interrupted {
 			rd.interrupted = false
@@ -477,14 +481,4 @@ func (rd *reading) waitFrame(ctx context.Context, ss *session) error {
 		}
 	}
 	return nil
-}
-
-// interrupt ends session seq's wait, if it is waiting: its ctx ended.
-func (rd *reading) interrupt(seq uint64) {
-	rd.mu.Lock()
-	defer rd.mu.Unlock()
-	if rd.blocked == seq {
-		rd.interrupted = true
-		_ = rd.c.nc.SetReadDeadline(time.Unix(1, 0))
-	}
 }

@@ -59,7 +59,7 @@ func SetReadHook(c *Conn, hook func(ReadEvent)) {
 // watchdog starts a reader (ReadHandoff by default), from the next arming.
 func SetReadHandoff(c *Conn, d time.Duration) {
 	c.rd.mu.Lock()
-	c.rd.handoff = d
+	c.rd.handoff, c.rd.wait = d, d
 	c.rd.mu.Unlock()
 }
 

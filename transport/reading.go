@@ -12,15 +12,20 @@ import (
 )
 
 // readHandoff bounds how long a connection may go unread while no one
-// holds its read token: after it, the watchdog starts a reader of last
-// resort. It is the longest a frame no one waits for (a Cancel for a
-// handler at work, a Call while this side's callers are between calls,
-// the end of the connection) can wait to be read, between one and two
-// times readHandoff. Each time the token is freed after the watchdog last
-// fired, arming it costs a timer, so it is long beside a round trip (tens
-// of microseconds) and short beside anything a frame no one waits for
-// triggers.
-const readHandoff = 200 * time.Microsecond
+// holds its read token: the watchdog then starts a reader of last resort.
+// It is the longest a frame no one waits for (a Cancel for a handler at
+// work, a Call while this side's callers are between calls, the end of the
+// connection) waits to be read after the token was freed. Each cycle of the
+// watchdog (a timer armed, fired, a goroutine) costs several wake-ups
+// (about 30 µs of CPU on a 2-vCPU VM), so on a connection whose token
+// keeps changing hands, where a firing watchdog finds it held, the delay
+// doubles up to maxHandoffs times readHandoff, as the runtime's sysmon
+// backs off; it falls back to readHandoff each time the watchdog had to
+// start a reader.
+const (
+	readHandoff = 200 * time.Microsecond
+	maxHandoffs = 10
+)
 
 // A reading is a connection's read token and the state only its holder
 // touches: the buffered reader, the frame reader and decoder.
@@ -59,13 +64,13 @@ type reading struct {
 	direct bool // read deadlines work: waiting goroutines may read
 
 	mu          sync.Mutex
-	held        bool      // someone holds the token (reads, or was offered it)
-	closed      bool      // the connection ended: no reader starts any more
-	wanters     waitLink  // sentinel of the list of registered wanters
-	offered     *waitLink // the wanter the token was passed to, until it takes it
-	freed       uint64    // counts the times the token was freed
-	armed       bool      // the watchdog is armed (it counts in c.readers)
-	armedAt     uint64    // freed when it was armed
+	held        bool          // someone holds the token (reads, or was offered it)
+	closed      bool          // the connection ended: no reader starts any more
+	wanters     waitLink      // sentinel of the list of registered wanters
+	offered     *waitLink     // the wanter the token was passed to, until it takes it
+	freedAt     time.Time     // when the token was last freed
+	armed       bool          // the watchdog is armed (it counts in c.readers)
+	wait        time.Duration // the watchdog's delay: handoff, more while the token is busy
 	timer       *time.Timer
 	blocked     context.Context // the ctx of the waiting goroutine blocked in its read, if any
 	interrupted bool            // that ctx ended and set the read deadline
@@ -118,7 +123,7 @@ func (rd *reading) init(c *Conn, br *bufio.Reader) {
 	rd.direct = c.nc.SetReadDeadline(time.Time{}) == nil
 	rd.wanters.prev, rd.wanters.next = &rd.wanters, &rd.wanters
 	rd.held = true // by loop, started by establish
-	rd.handoff = readHandoff
+	rd.handoff, rd.wait = readHandoff, readHandoff
 	rd.interrupt = func() {
 		rd.mu.Lock()
 		defer rd.mu.Unlock()
@@ -186,15 +191,20 @@ func (rd *reading) passLocked() {
 		}
 	}
 	rd.held = false
-	rd.freed++
+	rd.freedAt = time.Now()
 	if !rd.armed && !rd.closed {
-		rd.armed, rd.armedAt = true, rd.freed
-		rd.c.readers.Add(1) // the watchdog's goroutine, if it fires
-		if rd.timer == nil {
-			rd.timer = time.AfterFunc(rd.handoff, rd.watch)
-		} else {
-			rd.timer.Reset(rd.handoff)
-		}
+		rd.armLocked(rd.wait)
+	}
+}
+
+// armLocked arms the watchdog to fire after d.
+func (rd *reading) armLocked(d time.Duration) {
+	rd.armed = true
+	rd.c.readers.Add(1) // the watchdog's goroutine, if it fires
+	if rd.timer == nil {
+		rd.timer = time.AfterFunc(d, rd.watch)
+	} else {
+		rd.timer.Reset(d)
 	}
 }
 
@@ -205,19 +215,20 @@ func (rd *reading) release() {
 	rd.mu.Unlock()
 }
 
-// watch is the watchdog: if the token has been free since it was armed,
-// its goroutine becomes the reader of last resort.
+// watch is the watchdog: if the token has been free for its delay, its
+// goroutine becomes the reader of last resort.
 func (rd *reading) watch() {
 	rd.mu.Lock()
 	rd.armed = false
+	free := time.Since(rd.freedAt)
 	switch {
-	case rd.closed || rd.held:
-	case rd.freed != rd.armedAt:
-		// Freed again since: the free spell is younger than readHandoff.
-		rd.armed, rd.armedAt = true, rd.freed
-		rd.c.readers.Add(1)
-		rd.timer.Reset(rd.handoff)
+	case rd.closed:
+	case rd.held:
+		rd.wait = min(2*rd.wait, maxHandoffs*rd.handoff) // busy: back off
+	case free < rd.wait:
+		rd.armLocked(rd.wait - free) // freed again since it was armed
 	default:
+		rd.wait = rd.handoff
 		rd.held = true
 		rd.eventLocked(readLoop)
 		rd.mu.Unlock()

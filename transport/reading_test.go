@@ -114,16 +114,19 @@ func freeToken(t *testing.T, c *transport.Conn, raw net.Conn, events <-chan tran
 	require.Equal(t, transport.KindReturn, r.m.Kind)
 }
 
-// holdToken opens a call whose Recv, on a goroutine, takes the free token
-// and blocks reading; it returns the call's outcome.
-func holdToken(t *testing.T, ctx context.Context, c *transport.Conn, raw net.Conn, events <-chan transport.ReadEvent) <-chan recvResult {
+// readingCaller returns a tokenConn, its raw peer and its read events,
+// and the outcome of a call whose Recv, on a goroutine, has taken the free
+// token and blocks reading.
+func readingCaller(t *testing.T) (*transport.Conn, net.Conn, <-chan transport.ReadEvent, <-chan recvResult) {
 	t.Helper()
+	c, raw, events := tokenConn(t)
+	freeToken(t, c, raw, events)
 	s, err := c.Call(context.Background(), "hold", nil)
 	require.NoError(t, err)
 	readCall(t, raw)
-	got := recvAsync(ctx, s)
+	got := recvAsync(context.Background(), s)
 	waitEvent(t, events, transport.ReadBlocked)
-	return got
+	return c, raw, events, got
 }
 
 func TestReaderCanceledMidFrameLosesNoByte(t *testing.T) {
@@ -164,39 +167,30 @@ func TestReaderCanceledMidFrameLosesNoByte(t *testing.T) {
 	require.NoError(t, c.Err())
 }
 
-func TestReaderSeesThePeerDie(t *testing.T) {
-	t.Parallel()
-	c, raw, events := tokenConn(t)
-	freeToken(t, c, raw, events)
-	got := holdToken(t, context.Background(), c, raw, events)
-	raw.Close()
-	r := within(t, got)
-	require.ErrorIs(t, r.err, transport.ErrClosed)
-	require.ErrorIs(t, r.err, io.EOF)
-	require.ErrorIs(t, waitErr(t, c), io.EOF)
-}
-
-func TestReaderMeetsAHostileFrame(t *testing.T) {
+// TestReaderMeetsTheEnd: a caller holding the read token, blocked in its
+// read, meets the peer's death or a hostile frame: its Recv and the
+// connection fail with the reason, and nothing hangs.
+func TestReaderMeetsTheEnd(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name  string
-		frame []byte
+		frame []byte // what the peer sends
+		hangs bool   // then it closes its end
 		want  error
 	}{
-		{"unknown kind", frameOf(t, []int{42, 1}), transport.ErrProtocol},
-		{"invalid msgpack", []byte{0, 0, 0, 3, 0x92, 0xc1, 0xc1}, transport.ErrProtocol},
-		{"over the limit", []byte{0xff, 0xff, 0xff, 0xf0}, transport.ErrFrameTooLarge},
-		{"larger than the read buffer", []byte{0, 1, 0, 0}, io.ErrUnexpectedEOF}, // then cut short
-		{"truncated", []byte{0, 0, 0, 100, 1, 2}, io.ErrUnexpectedEOF},
+		{"the peer dies", nil, true, io.EOF},
+		{"unknown kind", frameOf(t, []int{42, 1}), false, transport.ErrProtocol},
+		{"invalid msgpack", []byte{0, 0, 0, 3, 0x92, 0xc1, 0xc1}, false, transport.ErrProtocol},
+		{"over the limit", []byte{0xff, 0xff, 0xff, 0xf0}, false, transport.ErrFrameTooLarge},
+		{"larger than the read buffer, cut short", []byte{0, 1, 0, 0}, true, io.ErrUnexpectedEOF},
+		{"truncated", []byte{0, 0, 0, 100, 1, 2}, true, io.ErrUnexpectedEOF},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, raw, events := tokenConn(t)
-			freeToken(t, c, raw, events)
-			got := holdToken(t, context.Background(), c, raw, events)
+			c, raw, _, got := readingCaller(t)
 			_, err := raw.Write(tc.frame)
 			require.NoError(t, err)
-			if tc.want == io.ErrUnexpectedEOF {
+			if tc.hangs {
 				raw.Close()
 			}
 			r := within(t, got)
@@ -209,9 +203,7 @@ func TestReaderMeetsAHostileFrame(t *testing.T) {
 
 func TestReaderHandsALargeFrameToTheLoop(t *testing.T) {
 	t.Parallel()
-	c, raw, events := tokenConn(t)
-	freeToken(t, c, raw, events)
-	got := holdToken(t, context.Background(), c, raw, events)
+	_, raw, events, got := readingCaller(t)
 	big := make([]byte, 100<<10)
 	big[len(big)-1] = 7
 	_, err := raw.Write(returnFrame(t, 4, big)) // the held call is the second: id 4

@@ -22,7 +22,9 @@ type queue[T any] struct {
 	items  []T
 	head   int
 	closed bool
-	signal chan struct{} // capacity 1: "items may be waiting", or "the read token is yours"
+	signal chan struct{} // capacity 1: "items may be waiting", or "the read token is yours"; made by the first popper that parks
+	woken  bool          // a wake-up came before signal was made
+	first  [2]T          // items' first backing array: most streams never need another
 
 	rd   *reading // the connection whose reader fills the queue, or nil
 	link waitLink // the popper's place among rd's wanters
@@ -31,7 +33,7 @@ type queue[T any] struct {
 // init makes the queue; rd, if not nil, is the connection whose frames
 // fill it.
 func (q *queue[T]) init(rd *reading) {
-	q.signal = make(chan struct{}, 1)
+	q.items = q.first[:0]
 	q.rd = rd
 	q.link.w = q
 }
@@ -44,6 +46,16 @@ func (q *queue[T]) ready() bool {
 }
 
 func (q *queue[T]) wake() {
+	q.mu.Lock()
+	q.wakeLocked()
+	q.mu.Unlock()
+}
+
+func (q *queue[T]) wakeLocked() {
+	if q.signal == nil {
+		q.woken = true
+		return
+	}
 	select {
 	case q.signal <- struct{}{}:
 	default:
@@ -58,11 +70,11 @@ func (q *queue[T]) push(v T) bool {
 		return false
 	}
 	q.items = append(q.items, v)
+	q.wakeLocked()
 	q.mu.Unlock()
 	if q.rd != nil && q.link.in.Load() {
 		q.rd.satisfied.Store(true)
 	}
-	q.wake()
 	return true
 }
 
@@ -70,8 +82,8 @@ func (q *queue[T]) push(v T) bool {
 func (q *queue[T]) close() {
 	q.mu.Lock()
 	q.closed = true
+	q.wakeLocked()
 	q.mu.Unlock()
-	q.wake()
 }
 
 // isClosed reports whether close was called.
@@ -136,8 +148,19 @@ func (q *queue[T]) pop(ctx context.Context, done <-chan struct{}) (v T, err erro
 			}
 			wanting = true
 		}
+		q.mu.Lock()
+		if q.woken || q.head < len(q.items) || q.closed {
+			q.woken = false
+			q.mu.Unlock()
+			continue
+		}
+		if q.signal == nil {
+			q.signal = make(chan struct{}, 1)
+		}
+		signal := q.signal
+		q.mu.Unlock()
 		select {
-		case <-q.signal:
+		case <-signal:
 		case <-ctx.Done():
 			return v, ctx.Err()
 		case <-done:

@@ -43,13 +43,15 @@ const (
 //
 // Frames must still be read when no one waits: credits, Cancels, Calls
 // for the handler, the end of the connection. So a free token arms a
-// watchdog (readHandoff), which starts the reader of last resort, loop,
-// if the token is still free when it fires. loop reads with no deadline;
+// watchdog (readHandoff, backing off to maxHandoffs times that), which
+// starts the reader of last resort, loop, if the token has stayed free
+// for its delay. loop reads with no deadline;
 // it passes the token to a wanter once one waits and no whole frame is
 // buffered, so that waiting goroutines read for themselves again. When it
 // reads a Call for the handler it frees the token and runs the handler
-// itself, with no handoff; if the handler outlasts readHandoff the
-// watchdog starts another reader, and the goroutine ends with its handler.
+// itself, with no handoff; if the handler outlasts the watchdog's delay
+// the watchdog starts another reader, and the goroutine ends with its
+// handler.
 //
 // A waiting goroutine reads interruptibly: it waits with bufio's Peek,
 // which keeps what it has read when interrupted, until a whole frame is
@@ -147,6 +149,9 @@ func (rd *reading) take(l *waitLink) bool {
 	case rd.closed || !rd.direct:
 		return false
 	case !rd.held:
+		// l may still be registered, by another popper of its queue: the
+		// holder must not find itself among the wanters it passes to.
+		rd.unlinkLocked(l)
 		rd.held = true
 		return true
 	}

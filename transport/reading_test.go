@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -427,4 +428,57 @@ func TestHandlersCallBack(t *testing.T) {
 		require.NoError(t, m.Decode(&n))
 		require.Equal(t, 6, n)
 	}
+}
+
+// TestConcurrentRecvOnOneStream: goroutines share a stream's queue, and
+// its place among the read token's wanters; some give up mid-wait. Every
+// item is received once and nothing hangs.
+func TestConcurrentRecvOnOneStream(t *testing.T) {
+	t.Parallel()
+	const items, poppers = 2000, 6
+	a, _ := connPair(t, nil, []transport.Option{transport.WithHandler(func(s *transport.Stream) {
+		ctx := context.Background()
+		for i := range items {
+			if err := s.Yield(ctx, i); err != nil {
+				return
+			}
+		}
+		_ = s.Return(ctx, "done")
+	})})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := a.Call(ctx, "count", nil)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	seen := make(map[int]bool)
+	var wg sync.WaitGroup
+	for p := range poppers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; ; j++ {
+				rctx, rcancel := context.WithCancel(ctx)
+				if (p+j)%5 == 0 {
+					rcancel() // gives up at once, holding the token or not
+				}
+				m, err := s.Recv(rctx)
+				rcancel()
+				switch {
+				case errors.Is(err, context.Canceled):
+					continue
+				case err != nil:
+					return // io.EOF once the Return was taken, or the test's deadline
+				case m.Kind == transport.KindYield:
+					var n int
+					_ = m.Decode(&n)
+					mu.Lock()
+					seen[n] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, ctx.Err(), "the poppers hung")
+	require.Len(t, seen, items)
 }

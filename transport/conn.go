@@ -381,9 +381,10 @@ func (c *Conn) enqueueCall(ctx context.Context, s *Stream, fn string, args any) 
 }
 
 // Accept waits for the next stream the peer opened with a Call, honouring
-// ctx. After the connection ends it returns the connection's error. On a
-// connection with a handler ([WithHandler]) calls go to the handler and
-// Accept only waits for the end.
+// ctx. After the connection ends it returns the connection's error. While
+// it waits and no other goroutine reads the connection, it reads it itself,
+// as [Stream.Recv] does. On a connection with a handler ([WithHandler])
+// calls go to the handler and Accept only waits for the end.
 func (c *Conn) Accept(ctx context.Context) (*Stream, error) {
 	s, err := c.accepts.pop(ctx, c.done)
 	if err != nil {

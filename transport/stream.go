@@ -124,7 +124,10 @@ func (s *Stream) endContext(cause error) {
 // Yield and Stop. After the last of them it returns io.EOF. It blocks until
 // a message arrives, honouring ctx; if the connection ends first it returns
 // the connection's error (after any messages that arrived before). Taking a
-// Yield grants the peer more credit as needed.
+// Yield grants the peer more credit as needed. While it waits and no other
+// goroutine reads the connection, Recv reads it itself and routes what it
+// reads for other streams, so that its answer costs no goroutine handoff;
+// it still returns as soon as ctx ends.
 func (s *Stream) Recv(ctx context.Context) (*Message, error) {
 	m, err := s.in.pop(ctx, s.c.done)
 	if err != nil {

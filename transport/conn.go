@@ -201,7 +201,7 @@ func (c *Conn) writeLoop() {
 // writeFailed ends the connection after a failed write and returns its
 // error. When the write found the peer gone (it closed its end, or its
 // process exited), what the peer sent before it went may still be waiting
-// to be read, answers included: the read loop reads up to the end, which
+// to be read, answers included: the reader reads up to the end, which
 // ends the connection, and the close timeout bounds the wait. Any other
 // write error ends the connection at once.
 func (c *Conn) writeFailed(err error) error {
@@ -247,7 +247,7 @@ func (c *Conn) serve(s *Stream) {
 
 // send encodes m (with payload, when not nil, in place of m.Payload) and
 // queues it as class says. Data frames wait for room in the queue; control
-// frames never wait, so the read loop can send them without blocking, but
+// frames never wait, so a reader can send them without blocking, but
 // a connection with too many answerControl frames queued fails with
 // ErrTooManyControlFrames. Once queued, a frame goes out in order unless
 // the connection fails.

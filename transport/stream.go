@@ -357,7 +357,7 @@ func (s *Stream) finish() {
 	s.endContext(nil)
 }
 
-// deliver hands a received message to the stream; called by the read loop.
+// deliver hands a received message to the stream; called by the reader.
 // It never blocks. An error is a protocol violation by the peer.
 func (s *Stream) deliver(m *Message) error {
 	switch m.Kind {

@@ -310,22 +310,28 @@ func callMany(c *transport.Conn, g, n int) error {
 	return nil
 }
 
-func TestStreamItemsArriveWhileOnlyACallWaits(t *testing.T) {
-	t.Parallel()
-	const items = 600 // beyond one window: credit flows while only the Call waits
-	a, _ := connPair(t, nil, []transport.Option{transport.WithHandler(func(s *transport.Stream) {
+// counter is a handler that echoes "echo" calls and answers any other by
+// yielding 0 to n-1, then returning.
+func counter(n int) func(*transport.Stream) {
+	return func(s *transport.Stream) {
 		ctx := context.Background()
 		if s.Func() == "echo" {
 			echo(s)
 			return
 		}
-		for i := range items {
+		for i := range n {
 			if err := s.Yield(ctx, i); err != nil {
 				return
 			}
 		}
 		_ = s.Return(ctx, "done")
-	})})
+	}
+}
+
+func TestStreamItemsArriveWhileOnlyACallWaits(t *testing.T) {
+	t.Parallel()
+	const items = 600 // beyond one window: credit flows while only the Call waits
+	a, _ := connPair(t, nil, []transport.Option{transport.WithHandler(counter(items))})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stream, err := a.Call(ctx, "count", nil)
@@ -436,15 +442,7 @@ func TestHandlersCallBack(t *testing.T) {
 func TestConcurrentRecvOnOneStream(t *testing.T) {
 	t.Parallel()
 	const items, poppers = 2000, 6
-	a, _ := connPair(t, nil, []transport.Option{transport.WithHandler(func(s *transport.Stream) {
-		ctx := context.Background()
-		for i := range items {
-			if err := s.Yield(ctx, i); err != nil {
-				return
-			}
-		}
-		_ = s.Return(ctx, "done")
-	})})
+	a, _ := connPair(t, nil, []transport.Option{transport.WithHandler(counter(items))})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s, err := a.Call(ctx, "count", nil)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,9 @@ const batchFlush = 5 * time.Millisecond
 // arguments and the results each as one array, so that the caller encodes
 // and decodes a whole batch in one go. The results come in parts, in order:
 // a Yield per batchFlush of work, then the Return with the rest.
+//
+// A batch queued behind another ([StartBatch]) carries the id of the call
+// it follows, between the two: [Func, After, Args].
 type batchCall struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Func     string
@@ -49,90 +53,229 @@ type batchErr struct {
 
 func init() {
 	register(batchFunc, func(ctx context.Context, s *transport.Stream) (any, error) {
-		var b batchCall
-		if err := s.DecodeArgs(&b); err != nil {
+		name, after, args, ok := splitBatchCall(s.Args())
+		if !ok {
+			var b batchCall
+			err := s.DecodeArgs(&b)
+			if err == nil {
+				err = errors.New("not a function name and an array of arguments")
+			}
 			return nil, fmt.Errorf("%w: %s: %v", ErrBadArgument, batchFunc, err)
 		}
-		return runBatch(ctx, s, b)
+		registry.RLock()
+		runner := registry.batchers[name]
+		registry.RUnlock()
+		var run func(context.Context, *transport.Stream) (any, error)
+		err := unknownFunction(name, identity(ctx))
+		if runner != nil {
+			// Decoded before the gate: while the batch ahead still runs.
+			run, err = runner(name, args)
+		}
+		if g := gateOf(ctx); g != nil {
+			if err := g.enter(ctx, s.ID(), after); err != nil {
+				return nil, err
+			}
+			defer g.leave(s.ID())
+		}
+		if err != nil {
+			return nil, err
+		}
+		progressOf(ctx).begin(s.ID())
+		return run(ctx, s)
 	})
 }
 
-// partHeader starts a part's array of results: an array32 header whose
-// count is filled in when the part is sent.
-var partHeader = []byte{0xdd, 0, 0, 0, 0}
-
-// runBatch runs each call of a batch in turn, in the actor; a failed item
-// (error, panic, bad argument, unencodable result) fails alone. It notes
-// each item on the actor's progress page, and sends the results gathered
-// every batchFlush.
-func runBatch(ctx context.Context, s *transport.Stream, b batchCall) (batchReply, error) {
-	registry.RLock()
-	invoke := registry.invokers[b.Func]
-	registry.RUnlock()
-	if invoke == nil {
-		return batchReply{}, unknownFunction(b.Func, identity(ctx))
+// gateOf returns the gate of the link ctx's call came by: the parent's
+// (a peer's calls have none: they are never queued behind each other).
+func gateOf(ctx context.Context) *batchGate {
+	// A peer's calls derive from the server's peerRoot, whose page is an
+	// explicit nil; the parent's have a page, or none at all.
+	if v := ctx.Value(progressKey{}); v != nil && v.(*progress) == nil {
+		return nil
 	}
+	return &serverFor(ctx).queue
+}
+
+// splitBatchCall reads a batchCall without decoding its arguments: the
+// function's name, and the bytes of the array of arguments.
+func splitBatchCall(b []byte) (name string, after uint64, args []byte, ok bool) {
+	if len(b) < 2 || b[0] != 0x92 && b[0] != 0x93 {
+		return "", 0, nil, false
+	}
+	n, ok := readString(b[1:], &name)
+	if !ok {
+		return "", 0, nil, false
+	}
+	args = b[1+n:]
+	if b[0] == 0x93 {
+		if len(args) == 0 {
+			return "", 0, nil, false
+		}
+		m, ok := readUnsigned(args, &after, math.MaxUint64)
+		if !ok {
+			return "", 0, nil, false
+		}
+		args = args[m:]
+	}
+	if _, _, ok := arrayHeader(args); !ok {
+		return "", 0, nil, false
+	}
+	return name, after, args, true
+}
+
+// partHeader starts a part: the reply's array of two, then an array32
+// header for the results whose count is filled in when the part is sent.
+var partHeader = []byte{0x92, 0xdd, 0, 0, 0, 0}
+
+// A batchRunner decodes a batch of calls of one function, from the bytes
+// of the array of its arguments, and returns what runs them in the actor
+// and returns the last part.
+type batchRunner func(name string, args []byte) (func(context.Context, *transport.Stream) (any, error), error)
+
+// batchRunnerOf returns the batchRunner of fn, declared as name: its
+// argument and result codecs are resolved here, once per function.
+func batchRunnerOf[In, Out any](name string, fn func(context.Context, In) (Out, error)) batchRunner {
+	inC, outC := codecOf[In](), codecOf[Out]()
+	return func(name string, args []byte) (func(context.Context, *transport.Stream) (any, error), error) {
+		get, n, err := batchInputs(name, inC, args)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, s *transport.Stream) (any, error) {
+			return runBatch(ctx, s, n, get, fn, outC, name)
+		}, nil
+	}
+}
+
+// batchInputs decodes a batch's arguments: all at once, with the typed
+// codec or in one strict msgpack pass over the array; failing that (an
+// argument that does not decode, or whose decoder panics) each on its own
+// when its turn comes, so that only such an argument fails.
+func batchInputs[In any](name string, inC sliceCodec[In], args []byte) (get func(i int) (In, error), n int, err error) {
+	count, _, _ := arrayHeader(args)
+	var ins []In
+	ok := false
+	if inC.fast() {
+		ins, _, ok = inC.readArray(args, count, nil)
+	}
+	if !ok {
+		ins = make([]In, 0, count)
+		err, rec := tryDecode(transport.KindCall, args, &ins)
+		ok = err == nil && rec == nil && len(ins) == count
+	}
+	if ok {
+		return func(i int) (In, error) { return ins[i], nil }, count, nil
+	}
+	var raws []msgpack.RawMessage
+	if err := decodeValid(transport.KindCall, args, &raws); err != nil {
+		return nil, 0, fmt.Errorf("%w: %s: %v", ErrBadArgument, batchFunc, err)
+	}
+	return func(i int) (In, error) {
+		var in In
+		if err := decodeValid(transport.KindCall, raws[i], &in); err != nil {
+			return in, fmt.Errorf("%w: %s(%T): %v", ErrBadArgument, name, in, err)
+		}
+		return in, nil
+	}, len(raws), nil
+}
+
+// runBatch runs each of the n calls of a batch in turn, in the actor; a
+// failed item (error, panic, bad argument, unencodable result) fails alone.
+// It notes each item on the actor's progress page, and sends the results
+// gathered every batchFlush. Results of a type with a codec are appended
+// to the part without reflection, and the part goes out as raw bytes.
+//
+// The items run under one recover, not one each: a panic ends the run, its
+// item fails, and a new run starts after it.
+func runBatch[In, Out any](ctx context.Context, s *transport.Stream, n int, get func(int) (In, error), fn func(context.Context, In) (Out, error), outC sliceCodec[Out], name string) (any, error) {
 	page, id := progressOf(ctx), s.ID()
 	var due atomic.Bool
 	flush := time.AfterFunc(batchFlush, func() { due.Store(true) })
 	defer flush.Stop()
-	var reply batchReply
+	var errs []batchErr
 	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
+	var enc *msgpack.Encoder
+	if !outC.fast() {
+		enc = msgpack.NewEncoder(&buf)
+	} else {
+		buf.Grow(len(partHeader) + 1 + min(n, 1<<15)*outC.size) // fewer copies as the part grows
+	}
 	buf.Write(partHeader)
 	start := 0 // the first item of the part
-	part := func(end int) batchReply {
+	part := func(end int) any {
 		out := buf.Bytes()
-		binary.BigEndian.PutUint32(out[1:], uint32(end-start))
-		return batchReply{Outs: out, Errs: reply.Errs}
+		binary.BigEndian.PutUint32(out[2:], uint32(end-start))
+		if outC.fast() && len(errs) == 0 {
+			// Nothing in it nests: the transport need not scan it.
+			return msgpack.RawMessage(append(out, 0xc0))
+		}
+		return batchReply{Outs: out[1:], Errs: errs}
 	}
-	for i, args := range b.Args {
-		page.item(id, uint32(2*i+1))
-		runItem(ctx, b.Func, invoke, i, args, enc, &buf, &reply.Errs)
-		page.item(id, uint32(2*i+2))
-		if due.Load() && i+1 < len(b.Args) {
-			if err := s.Yield(ctx, part(i+1)); err != nil {
-				return batchReply{}, err
+	fail := func(i int, info *transport.ErrorInfo) {
+		errs = append(errs, batchErr{Index: i, Err: info})
+		buf.WriteByte(0xc0)
+	}
+	done := ctx.Done()
+	var sendErr error
+	for i, mark := 0, 0; i < n; {
+		rec := panics.Try(func() {
+			for ; i < n; i++ {
+				page.item(id, uint32(2*i+1))
+				select {
+				case <-done:
+					fail(i, errorInfo(identity(ctx), ctx.Err(), ""))
+				default:
+					mark = buf.Len()
+					runOne(ctx, i, get, fn, outC, enc, &buf, name, fail)
+				}
+				page.item(id, uint32(2*i+2))
+				if due.Load() && i+1 < n {
+					if sendErr = s.Yield(ctx, part(i+1)); sendErr != nil {
+						i = n
+						return
+					}
+					buf.Reset()
+					buf.Write(partHeader)
+					errs, start = nil, i+1
+					due.Store(false)
+					flush.Reset(batchFlush)
+				}
 			}
-			buf.Reset()
-			buf.Write(partHeader)
-			reply.Errs, start = nil, i+1
-			due.Store(false)
-			flush.Reset(batchFlush)
+		})
+		if rec != nil { // item i panicked, in fn or in its result's encoder
+			buf.Truncate(mark)
+			fail(i, panicInfo(identity(ctx), rec))
+			page.item(id, uint32(2*i+2))
+			i++
 		}
 	}
-	return part(len(b.Args)), nil
+	if sendErr != nil {
+		return nil, sendErr
+	}
+	page.finish(id)
+	return part(n), nil
 }
 
-// runItem runs item i of a batch and appends its result to buf, or nil and
-// its error to errs.
-func runItem(ctx context.Context, fn string, invoke invokeFunc, i int, args msgpack.RawMessage, enc *msgpack.Encoder, buf *bytes.Buffer, errs *[]batchErr) {
-	fail := func(info *transport.ErrorInfo) {
-		*errs = append(*errs, batchErr{Index: i, Err: info})
-		_ = enc.EncodeNil()
+// runOne runs item i and appends its result to buf, or fails it.
+func runOne[In, Out any](ctx context.Context, i int, get func(int) (In, error), fn func(context.Context, In) (Out, error), outC sliceCodec[Out], enc *msgpack.Encoder, buf *bytes.Buffer, name string, fail func(int, *transport.ErrorInfo)) {
+	in, err := get(i)
+	if err != nil {
+		fail(i, errorInfo(identity(ctx), err, ""))
+		return
 	}
-	if err := ctx.Err(); err != nil {
-		fail(errorInfo(identity(ctx), err, ""))
+	out, err := fn(ctx, in)
+	if err != nil {
+		fail(i, errorInfo(identity(ctx), err, ""))
+		return
+	}
+	if enc == nil {
+		buf.Write(outC.write(buf.AvailableBuffer(), out))
 		return
 	}
 	mark := buf.Len()
-	var err, encErr error
-	// The result's own EncodeMsgpack may panic too: one Try covers both.
-	rec := panics.Try(func() {
-		var out any
-		if out, err = invoke(ctx, args); err == nil {
-			encErr = enc.Encode(out)
-		}
-	})
-	switch {
-	case rec != nil:
+	if err := enc.Encode(out); err != nil {
 		buf.Truncate(mark)
-		fail(panicInfo(identity(ctx), rec))
-	case err != nil:
-		fail(errorInfo(identity(ctx), err, ""))
-	case encErr != nil:
-		buf.Truncate(mark)
-		fail(errorInfo(identity(ctx), fmt.Errorf("actor: encode the result of %s: %w", fn, encErr), ""))
+		fail(i, errorInfo(identity(ctx), fmt.Errorf("actor: encode the result of %s: %w", name, err), ""))
 	}
 }
 
@@ -143,7 +286,8 @@ func runItem(ctx context.Context, fn string, invoke invokeFunc, i int, args msgp
 // whose call failed in the actor, an encode or decode error, or the
 // [*nursery.PanicError] of a panic in the caller's own EncodeMsgpack or
 // DecodeMsgpack, for one that could not cross) and, apart, an error that
-// ended the whole batch.
+// ended the whole batch. Inputs and results of the predeclared basic types
+// (integers, floats, bool, string, []byte) cross without reflection.
 //
 // That error is ctx's (outs and errs are then nil), or the actor's death.
 // After a death every item still has its result or its error: the results
@@ -157,23 +301,86 @@ func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out],
 	if f == nil {
 		return nil, nil, fmt.Errorf("actor: CallBatch of a nil *Function[%T, %T]: declare it with actor.Func", *new(In), *new(Out))
 	}
-	outs := make([]Out, len(ins))
-	errs := make([]error, len(ins))
-	args, index := encodeArgs(f.name, ins, errs)
-	if len(args) == 0 {
-		return outs, errs, nil
+	return StartBatch(ctx, ref, f, ins, BatchSlot{}).Wait()
+}
+
+// A BatchSlot is a batch's place in its actor's queue of batches, from
+// [Batch.Slot]: [StartBatch] queues a batch behind it. The zero BatchSlot
+// queues behind nothing.
+type BatchSlot struct {
+	ref *Ref
+	id  uint64
+}
+
+// A Batch is a batch of calls on its way to an actor or running there,
+// from [StartBatch]. Wait for it exactly once.
+type Batch[Out any] struct {
+	ctx   context.Context
+	ref   *Ref
+	name  string
+	s     *transport.Stream // nil when the batch ended before it was sent
+	sent  int
+	index []int
+	outs  []Out
+	errs  []error
+	err   error // the batch's end, when s is nil
+}
+
+// StartBatch is [CallBatch] in two steps: it sends the batch and returns
+// at once (it blocks only while the link's send queue is full), and
+// [Batch.Wait] collects what CallBatch returns. A batch started behind the
+// slot of another, still under way on the same actor, is queued in the
+// actor and runs once that one has run all its items: the actor goes from
+// one to the next without a round trip in between, runs one at a time,
+// and its progress page still tells, after a death, which item was
+// running; the batch behind then fails with [ErrNotStarted] if it had not
+// begun. A slot of another Ref is a mistake that Wait reports.
+func StartBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out], ins []In, behind BatchSlot) *Batch[Out] {
+	if f == nil {
+		return &Batch[Out]{err: fmt.Errorf("actor: StartBatch of a nil *Function[%T, %T]: declare it with actor.Func", *new(In), *new(Out))}
 	}
-	s, err := ref.open(ctx, batchFunc, batchCall{Func: f.name, Args: args})
+	if behind.ref != nil && behind.ref != ref {
+		return &Batch[Out]{err: fmt.Errorf("actor: %s: StartBatch behind a batch of another actor: queue a batch only behind one of the same Ref", f.name)}
+	}
+	b := &Batch[Out]{ctx: ctx, ref: ref, name: f.name, outs: make([]Out, len(ins)), errs: make([]error, len(ins))}
+	var call any
+	call, b.sent, b.index = encodeBatch(f.name, behind.id, ins, b.errs)
+	if b.sent == 0 {
+		return b
+	}
+	s, err := ref.open(ctx, batchFunc, call)
 	if err != nil {
-		if errors.Is(err, ErrNotStarted) {
-			for _, i := range index {
-				errs[i] = err
-			}
-			return outs, errs, err
+		b.err = err
+		if !errors.Is(err, ErrNotStarted) {
+			b.outs, b.errs = nil, nil
+			return b
 		}
-		return nil, nil, err
+		for j := range b.sent {
+			b.errs[at(b.index, j)] = err
+		}
+		return b
 	}
+	b.s = s
+	return b
+}
+
+// Slot returns the batch's place in its actor's queue, for the next
+// [StartBatch] to queue behind.
+func (b *Batch[Out]) Slot() BatchSlot {
+	if b.s == nil {
+		return BatchSlot{}
+	}
+	return BatchSlot{ref: b.ref, id: b.s.ID()}
+}
+
+// Wait waits for the batch's results and returns what [CallBatch] does.
+func (b *Batch[Out]) Wait() ([]Out, []error, error) {
+	if b.s == nil {
+		return b.outs, b.errs, b.err
+	}
+	ctx, ref, s, outs, errs := b.ctx, b.ref, b.s, b.outs, b.errs
 	defer s.Close()
+	outC := codecOf[Out]()
 	got := 0 // the results received, in argument order
 	for {
 		m, err := ref.recv(ctx, s)
@@ -181,71 +388,109 @@ func CallBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out],
 			if ctx.Err() != nil && err == ctx.Err() {
 				return nil, nil, err
 			}
-			batchDeath(ref, s.ID(), got, index, errs, err)
+			batchDeath(ref, s.ID(), got, b.sent, b.index, errs, err)
 			return outs, errs, err
 		}
 		switch m.Kind {
 		case transport.KindYield, transport.KindReturn:
-			var part batchReply
-			if err := m.Decode(&part); err != nil {
-				return nil, nil, fmt.Errorf("actor %s: a batch of %d calls of %s answered with unreadable results: %w", ref, len(args), f.name, err)
-			}
-			n, err := decodePart(ref, f.name, m.Kind, part, got, index, outs, errs)
+			n, err := decodePart(ref, b.name, m, outC, got, b.sent, b.index, outs, errs)
 			if err != nil {
 				return nil, nil, err
 			}
 			if got += n; m.Kind == transport.KindYield {
 				continue
 			}
-			if got != len(args) {
-				return nil, nil, fmt.Errorf("actor %s: a batch of %d calls of %s answered with %d results", ref, len(args), f.name, got)
+			if got != b.sent {
+				return nil, nil, fmt.Errorf("actor %s: a batch of %d calls of %s answered with %d results", ref, b.sent, b.name, got)
 			}
 			return outs, errs, nil
 		case transport.KindError:
-			return nil, nil, ref.answerError(f.name, m.Err)
+			return nil, nil, ref.answerError(b.name, m.Err)
 		}
 	}
 }
 
-// decodePart decodes the results of arguments got... of a batch into outs
-// and errs, and returns how many there were; part came in a message of
-// kind.
-func decodePart[Out any](ref *Ref, name string, kind transport.Kind, part batchReply, got int, index []int, outs []Out, errs []error) (int, error) {
-	left := len(index) - got
-	direct := len(index) == len(outs) // every input was sent: decode in place
-	var sent []Out
-	if direct {
-		sent = outs[got:got:len(outs)]
-	} else {
-		sent = make([]Out, 0, left)
+// at is the input of argument j of a batch: index[j], or j when every
+// input was sent (index is nil).
+func at(index []int, j int) int {
+	if index == nil {
+		return j
 	}
-	if err, rec := tryDecode(kind, part.Outs, &sent); err != nil || rec != nil || len(sent) > left {
+	return index[j]
+}
+
+// decodePart decodes the results of arguments got... of a batch of sent
+// into outs and errs, from m, and returns how many there were. Results of a
+// type with a codec are read straight off the frame into outs; otherwise,
+// or when the part is not in the form the actor writes, msgpack decodes it.
+func decodePart[Out any](ref *Ref, name string, m *transport.Message, outC sliceCodec[Out], got, sent int, index []int, outs []Out, errs []error) (int, error) {
+	left := sent - got
+	if outC.fast() {
+		if n, ok := readFastPart(m.Payload, outC, got, left, index, outs); ok {
+			return n, nil
+		}
+	}
+	var part batchReply
+	if err := m.Decode(&part); err != nil {
+		return 0, fmt.Errorf("actor %s: a batch of %d calls of %s answered with unreadable results: %w", ref, sent, name, err)
+	}
+	direct := index == nil // every input was sent: decode in place
+	var dec []Out
+	if direct {
+		dec = outs[got:got:len(outs)]
+	} else {
+		dec = make([]Out, 0, left)
+	}
+	if err, rec := tryDecode(m.Kind, part.Outs, &dec); err != nil || rec != nil || len(dec) > left {
 		// Some result does not fit Out, or its decoder panicked: decode
 		// them one by one, so that only those fail.
 		var raws []msgpack.RawMessage
-		if err := decodeValid(kind, part.Outs, &raws); err != nil || len(raws) > left {
-			return 0, fmt.Errorf("actor %s: a batch of %d calls of %s answered with unreadable results", ref, len(index), name)
+		if err := decodeValid(m.Kind, part.Outs, &raws); err != nil || len(raws) > left {
+			return 0, fmt.Errorf("actor %s: a batch of %d calls of %s answered with unreadable results", ref, sent, name)
 		}
-		sent = make([]Out, len(raws))
+		dec = make([]Out, len(raws))
 		direct = false
 		for j, raw := range raws {
-			if err, rec := tryDecode(kind, raw, &sent[j]); rec != nil {
-				errs[index[got+j]] = &nursery.PanicError{Value: rec.Value, Stack: rec.Stack}
+			if err, rec := tryDecode(m.Kind, raw, &dec[j]); rec != nil {
+				errs[at(index, got+j)] = &nursery.PanicError{Value: rec.Value, Stack: rec.Stack}
 			} else if err != nil {
-				errs[index[got+j]] = fmt.Errorf("actor: decode the result of %s: %w", name, err)
+				errs[at(index, got+j)] = fmt.Errorf("actor: decode the result of %s: %w", name, err)
 			}
 		}
 	}
-	for j := 0; !direct && j < len(sent); j++ {
-		outs[index[got+j]] = sent[j]
+	for j := 0; !direct && j < len(dec); j++ {
+		outs[at(index, got+j)] = dec[j]
 	}
 	for _, e := range part.Errs {
-		if e.Index < got || e.Index >= got+len(sent) || e.Err == nil {
-			return 0, fmt.Errorf("actor %s: a batch answered with an error for item %d of %d", ref, e.Index, len(index))
+		if e.Index < got || e.Index >= got+len(dec) || e.Err == nil {
+			return 0, fmt.Errorf("actor %s: a batch answered with an error for item %d of %d", ref, e.Index, sent)
 		}
-		errs[index[e.Index]] = ref.answerError(name, e.Err)
+		errs[at(index, e.Index)] = ref.answerError(name, e.Err)
 	}
-	return len(sent), nil
+	return len(dec), nil
+}
+
+// readFastPart reads a part without errors in the form runBatch writes it
+// for a type with a codec (the reply's array, the results, nil), straight
+// into outs; ok is false for anything else, which msgpack then decodes.
+func readFastPart[Out any](b []byte, outC sliceCodec[Out], got, left int, index []int, outs []Out) (n int, ok bool) {
+	if len(b) < 2 || b[0] != 0x92 || b[len(b)-1] != 0xc0 {
+		return 0, false
+	}
+	var dst []Out
+	if index == nil {
+		dst = outs[got:]
+	}
+	dec, size, ok := outC.readArray(b[1:], left, dst)
+	if !ok || 1+size != len(b)-1 {
+		return 0, false
+	}
+	if index != nil {
+		for j, v := range dec {
+			outs[index[got+j]] = v
+		}
+	}
+	return len(dec), true
 }
 
 // tryDecode is decodeValid, with a panic in a type's own decoder recovered.
@@ -262,12 +507,17 @@ func decodeValid(kind transport.Kind, b []byte, v any) error {
 	return m.Decode(v)
 }
 
-// batchDeath gives each argument of a batch without a result (from got on)
-// its error after the actor died with death, from the actor's page.
-func batchDeath(ref *Ref, id uint64, got int, index []int, errs []error, death error) {
+// batchDeath gives each of the sent arguments of a batch without a result
+// (from got on) its error after the actor died with death, from the
+// actor's page.
+func batchDeath(ref *Ref, id uint64, got, sent int, index []int, errs []error, death error) {
 	known, began, state, stateOK := ref.callFate(id)
 	done, running := int(state>>1), state&1 == 1
-	for j := got; j < len(index); j++ {
+	if known && began && !stateOK && ref.batchFinished(id) {
+		// A batch queued behind this one began after it ran every item.
+		done, running, stateOK = sent, false, true
+	}
+	for j := got; j < sent; j++ {
 		err := death
 		switch {
 		case !known:
@@ -279,37 +529,48 @@ func batchDeath(ref *Ref, id uint64, got int, index []int, errs []error, death e
 		case j > done || !running:
 			err = fmt.Errorf("%w: %w", ErrNotStarted, death)
 		}
-		errs[index[j]] = err
+		errs[at(index, j)] = err
 	}
 }
 
-// encodeArgs encodes the inputs of a batch, all at once when it can; an
-// input that fails to encode gets its error in errs and is left out, and
-// so does one whose encoder panics (its error is the [*nursery.PanicError]).
-// index maps each argument sent to its input.
-func encodeArgs[In any](name string, ins []In, errs []error) (args []msgpack.RawMessage, index []int) {
+// encodeBatch encodes the call of a batch: its function's name and the
+// array of its inputs, in one buffer. Inputs of a type with a codec are
+// written without reflection and go out as raw bytes (index is then nil:
+// every input was sent). Otherwise msgpack encodes them one after the
+// other; an input that fails to encode gets its error in errs and is left
+// out, and so does one whose encoder panics (its error is the
+// [*nursery.PanicError]); index maps each argument sent to its input, and
+// the transport checks the call's depth.
+func encodeBatch[In any](name string, after uint64, ins []In, errs []error) (call any, sent int, index []int) {
+	if inC := codecOf[In](); inC.fast() {
+		b := appendCallHead(make([]byte, 0, 32+len(name)+len(ins)*inC.size), name, after)
+		b = appendArrayHeader(b, len(ins))
+		for _, in := range ins {
+			b = inC.write(b, in)
+		}
+		return msgpack.RawMessage(b), len(ins), nil
+	}
 	var buf bytes.Buffer
+	buf.Write(appendCallHead(buf.AvailableBuffer(), name, after))
+	buf.Write(partHeader[1:]) // an array32 header, its count filled in below
+	head := buf.Len()
 	enc := msgpack.NewEncoder(&buf)
-	ends := make([]int, 0, len(ins))
+	end := head // of the last input encoded
+	index = make([]int, 0, len(ins))
 	for next := 0; next < len(ins); {
 		i := next
 		rec := panics.Try(func() {
 			for ; i < len(ins); i++ {
-				mark := buf.Len()
 				if err := enc.Encode(ins[i]); err != nil {
-					buf.Truncate(mark)
+					buf.Truncate(end)
 					errs[i] = fmt.Errorf("actor: encode the argument of %s: %w", name, err)
 					continue
 				}
-				ends = append(ends, buf.Len())
+				end = buf.Len()
 				index = append(index, i)
 			}
 		})
 		if rec != nil { // input i panicked: drop what it wrote, go on after it
-			end := 0
-			if len(ends) > 0 {
-				end = ends[len(ends)-1]
-			}
 			buf.Truncate(end)
 			enc = msgpack.NewEncoder(&buf)
 			errs[i] = &nursery.PanicError{Value: rec.Value, Stack: rec.Stack}
@@ -317,12 +578,30 @@ func encodeArgs[In any](name string, ins []In, errs []error) (args []msgpack.Raw
 		}
 		next = i
 	}
-	all := buf.Bytes()
-	args = make([]msgpack.RawMessage, len(ends))
-	start := 0
-	for j, end := range ends {
-		args[j] = all[start:end:end]
-		start = end
+	b := buf.Bytes()
+	binary.BigEndian.PutUint32(b[head-4:], uint32(len(index)))
+	sent = len(index)
+	if sent == len(ins) {
+		index = nil
 	}
-	return args, index
+	return rawCall(b), sent, index
+}
+
+// appendCallHead appends a batchCall's array header, its function's name
+// and, for a batch queued behind another, the id of that one's call.
+func appendCallHead(b []byte, name string, after uint64) []byte {
+	if after == 0 {
+		return appendString(append(b, 0x92), name)
+	}
+	return appendUint(appendString(append(b, 0x93), name), after)
+}
+
+// rawCall is an encoded batch call that the transport scans (for its
+// depth) as it would any Go value's encoding.
+type rawCall []byte
+
+// EncodeMsgpack writes the call as it is.
+func (c rawCall) EncodeMsgpack(enc *msgpack.Encoder) error {
+	_, err := enc.Writer().Write(c)
+	return err
 }

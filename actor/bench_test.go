@@ -2,6 +2,7 @@ package actor_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"testing"
@@ -80,6 +81,52 @@ func BenchmarkCall(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkCallPayload measures an echo of a []byte of each size, beside
+// its floor: the same bytes sent to a bare child process over a
+// socketpair (after a 4-byte length) and read back whole. Both run in the
+// same benchmark, alternated call by call, so the ratio (grove/floor)
+// holds on a busy machine.
+func BenchmarkCallPayload(b *testing.B) {
+	for _, size := range []int{64, 16 << 10, 64 << 10, 256 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			nc, cmd := startFloor(b, "payload")
+			defer func() {
+				nc.Close()
+				_ = cmd.Wait()
+			}()
+			withActor(b, func(ctx context.Context, ref *actor.Ref) {
+				payload := make([]byte, size)
+				frame := make([]byte, 4+size)
+				binary.BigEndian.PutUint32(frame, uint32(size))
+				back := make([]byte, size)
+				var spent [2]time.Duration
+				b.SetBytes(int64(2 * size))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					start := time.Now()
+					if _, err := nc.Write(frame); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.ReadFull(nc, back); err != nil {
+						b.Fatal(err)
+					}
+					spent[0] += time.Since(start)
+					start = time.Now()
+					out, err := echo.Call(ctx, ref, payload)
+					if err != nil || len(out) != size {
+						b.Fatal(len(out), err)
+					}
+					spent[1] += time.Since(start)
+				}
+				b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "floor-ns/call")
+				b.ReportMetric(float64(spent[1].Nanoseconds())/float64(b.N), "grove-ns/call")
+				b.ReportMetric(float64(spent[1])/float64(spent[0]), "grove/floor")
+			})
+		})
+	}
 }
 
 // BenchmarkStream measures items per second streamed from an actor.

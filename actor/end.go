@@ -126,45 +126,40 @@ func (r *Ref) exitedEnd() error {
 
 // stop runs the cancel ladder, unless Kill asked for SIGKILL at once: the
 // stop message (which carries the grace period, so that the actor lets its
-// calls answer within it), SIGTERM after the grace period, SIGKILL after
-// the kill delay. It returns once the process has been waited for, with the
-// death if the process died on its own on the way (before it was
-// signalled), and decides the end. If the host of a remote actor is lost
-// on the way, nobody can tell whether the process is gone: it returns once
-// the loss's DeadBy has passed, when the host's agent has killed it (the
-// fenced return).
+// calls answer within it), SIGTERM once the grace period since the stop
+// began has passed, SIGKILL after the kill delay; the signals are sent by
+// the process's one sweeper (see ladder), which sends every due signal of
+// every stopping actor in one sweep. It returns once the process has been
+// waited for, with the death if the process died on its own on the way
+// (before it was signalled), and decides the end. If the host of a remote
+// actor is lost on the way, nobody can tell whether the process is gone: it
+// returns once the loss's DeadBy has passed, when the host's agent has
+// killed it (the fenced return).
 func (r *Ref) stop() error {
+	began := time.Now()
 	if !closed(r.killReq) {
-		r.sendStop()
+		r.sendStop() // before any signal; bounded, and the ladder counts from began all the same
 	}
-	signalled, killedIt, abandoned := false, false, false
-	ladder := []struct {
-		wait time.Duration
-		sig  syscall.Signal
-	}{{r.cfg.grace, syscall.SIGTERM}, {r.cfg.killDelay, syscall.SIGKILL}}
-	for _, step := range ladder {
-		t := time.NewTimer(step.wait)
-		select {
-		case <-r.run.exited():
-		case <-r.killReq:
-			if !closed(r.run.exited()) {
-				r.signal(syscall.SIGKILL)
-				killedIt = true
-			}
-		case <-t.C:
-			r.signal(step.sig)
-			signalled = true
-			if r.inproc() && step.sig == syscall.SIGKILL {
-				// The goroutine backend's last step: the kill delay since
-				// its cancel (SIGTERM's) has passed, and a function that
-				// ignores its ctx is abandoned now, not after another one.
-				abandoned = true
-			}
-			continue
+	_, slow := r.run.(*remoteRunner)
+	g := stops.enter(began, r.cfg.grace, r.cfg.killDelay, r.signal, slow)
+	var top <-chan struct{} // the goroutine backend's: the kill delay since its cancel has passed
+	if r.inproc() {
+		top = g.top
+	}
+	killedIt, abandoned := false, false
+	select {
+	case <-r.run.exited():
+	case <-r.killReq:
+		if !closed(r.run.exited()) {
+			r.signal(syscall.SIGKILL)
+			killedIt = true
 		}
-		t.Stop()
-		break
+	case <-top:
+		// The goroutine backend's last step: a function that ignores its
+		// ctx is abandoned now, not after another kill delay.
+		abandoned = true
 	}
+	signalled := stops.leave(g)
 	if !abandoned {
 		r.waitExit()
 	}

@@ -48,3 +48,24 @@ func RegistrarHolds(name string) bool {
 	_, ok := r.names[name]
 	return ok
 }
+
+// EncodeItems encodes vs as an array with T's batch codec; ok is false
+// when T has none.
+func EncodeItems[T any](vs []T) (b []byte, ok bool) {
+	c := codecOf[T]()
+	if !c.fast() {
+		return nil, false
+	}
+	b = appendArrayHeader(nil, len(vs))
+	for _, v := range vs {
+		b = c.write(b, v)
+	}
+	return b, true
+}
+
+// DecodeItems decodes the array b with T's batch codec; ok is false when
+// the codec leaves it to msgpack.
+func DecodeItems[T any](b []byte) ([]T, bool) {
+	vs, n, ok := codecOf[T]().readArray(b, len(b), nil)
+	return vs, ok && n == len(b)
+}

@@ -3,6 +3,7 @@
 package actor_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -30,6 +31,30 @@ func runFloor(mode string) int {
 	case "byte": // spawn floor: one byte, then exit
 		_, _ = nc.Write([]byte{1})
 		return 0
+	case "payload": // payload floor: read a length and that many bytes, send them back
+		var hdr [4]byte
+		var buf []byte
+		for {
+			if _, err := io.ReadFull(nc, hdr[:]); err != nil {
+				return 0
+			}
+			n := int(binary.BigEndian.Uint32(hdr[:]))
+			if cap(buf) < n {
+				buf = make([]byte, n)
+			}
+			if _, err := io.ReadFull(nc, buf[:n]); err != nil {
+				return 0
+			}
+			if _, err := nc.Write(buf[:n]); err != nil {
+				return 0
+			}
+		}
+	case "spin": // cancel floor: one byte, then keep a CPU busy until killed
+		_, _ = nc.Write([]byte{1})
+		x := uint64(1)
+		for {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
 	case "pingpong": // call floor: echo 64-byte messages
 		var buf [64]byte
 		for {

@@ -70,7 +70,9 @@ func serveCall(root context.Context, s *transport.Stream) {
 	}()
 	var out any
 	var err, retErr error
-	progressOf(root).begin(s.ID())
+	if name != batchFunc { // a batch notes its beginning once it may run (batchGate)
+		progressOf(root).begin(s.ID())
+	}
 	// The result's own EncodeMsgpack runs in Return: one Try covers both.
 	rec := panics.Try(func() {
 		if out, err = fn(ctx, s); err == nil {

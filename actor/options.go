@@ -35,6 +35,7 @@ type config struct {
 	placer       Placer
 	grace        time.Duration
 	killDelay    time.Duration
+	nice         int
 	startTimeout time.Duration
 	idleWarning  time.Duration
 	backend      Backend
@@ -118,3 +119,16 @@ func WithKillDelay(d time.Duration) Option { return func(c *config) { c.killDela
 
 // WithStartTimeout bounds the spawn (default [DefaultStartTimeout]).
 func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.startTimeout = d } }
+
+// WithNice starts the actor's process n steps nicer than this one (as
+// nice(1) -n does: its niceness is this process's plus n, at most 19), so
+// that busy actors cannot starve their parent, whose cancel ladder, reaping
+// and dispatch then get the CPU first. On Linux every thread of the child
+// starts at that niceness (its forking thread has it, see the spawner); on
+// other Unix systems the process is reniced right after the fork. A
+// negative n (less nice than this process) needs privilege (CAP_SYS_NICE on
+// Linux): without it the spawn fails with an error that says so, matching
+// syscall.EACCES or EPERM. It applies to [StartProcess] too, and is ignored
+// where the actor has no process of its own (the goroutine backend) or runs
+// on another host ([OnHost]: the Placer decides there).
+func WithNice(n int) Option { return func(c *config) { c.nice = n } }

@@ -158,7 +158,7 @@ func startProc(ctx context.Context, id transport.ActorID, cfg *config, prefix st
 		cmd.Env = append(cmd.Env, envProgress+"=0") // over an inherited one
 	}
 	cmd.SysProcAttr = sysProcAttr()
-	watch, release, err := startCmd(ctx, cmd)
+	watch, release, err := startCmd(ctx, cmd, cfg.nice)
 	remote.Close()
 	outW.Close()
 	errW.Close()

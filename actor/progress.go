@@ -34,14 +34,16 @@ var (
 //	1: the highest call (stream) id the actor began to run
 //	2: the low 32 bits of the id of the call begun last, then 32 bits of
 //	   item state: 2i+1 while item i of a batch runs, 2i once i items are done
+//	3: the id of the batch that ran all its items last (a batch queued
+//	   behind it may have begun since, and overwritten word 2)
 const (
 	progressMagic = 0x31_67_70_65_76_6f_72_67 // "grovepg1"
-	progressWords = 3
+	progressWords = 4
 )
 
 // progress is an actor's side of its page: nil when it has none (on the
 // goroutine backend, or for an actor started by an older parent).
-type progress struct{ begun, batch *atomic.Uint64 }
+type progress struct{ begun, batch, finished *atomic.Uint64 }
 
 // begin notes that call id is about to run. The batch word comes first: a
 // death between the two stores reads as "never began", which is true.
@@ -65,6 +67,13 @@ func (p *progress) item(id uint64, state uint32) {
 	}
 }
 
+// finish notes that batch id has run all its items.
+func (p *progress) finish(id uint64) {
+	if p != nil {
+		p.finished.Store(id)
+	}
+}
+
 type progressKey struct{}
 
 func withProgress(ctx context.Context, p *progress) context.Context {
@@ -82,8 +91,8 @@ func progressOf(ctx context.Context) *progress {
 
 // progressReport is a page as the parent read it after the process died.
 type progressReport struct {
-	valid        bool
-	begun, batch uint64
+	valid                  bool
+	begun, batch, finished uint64
 }
 
 // callFate says what the dead actor did of call id: whether that is known
@@ -103,6 +112,12 @@ func (r *Ref) callFate(id uint64) (known, began bool, state uint32, stateOK bool
 		return true, false, 0, false
 	}
 	return true, true, uint32(pg.batch), uint32(pg.batch>>32) == uint32(id)
+}
+
+// batchFinished says whether the dead actor ran every item of batch id.
+func (r *Ref) batchFinished(id uint64) bool {
+	p, ok := r.run.(*Process)
+	return ok && closed(p.done) && p.progress.valid && p.progress.finished == id
 }
 
 // notBegun marks err, the failure of call id because its actor ended, with

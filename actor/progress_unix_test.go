@@ -108,3 +108,108 @@ func TestCallBatchAfterADeath(t *testing.T) {
 		require.ErrorIs(t, errs[i], actor.ErrNotStarted, "item %d never started", i)
 	}
 }
+
+// stamp returns when its item began and ended in the actor, in Unix
+// nanoseconds, after working 1 ms; it exits its actor with code 6 on a
+// negative input.
+var stamp = actor.Func("test.stamp", func(ctx context.Context, x int) ([2]int64, error) {
+	if x < 0 {
+		os.Exit(6)
+	}
+	began := time.Now().UnixNano()
+	time.Sleep(time.Millisecond) // the work itself, not a wait for something
+	return [2]int64{began, time.Now().UnixNano()}, nil
+})
+
+func TestStartBatchQueuesBehindTheBatchAhead(t *testing.T) {
+	proctest.NeedsProcesses(t, "an actor process")
+	proctest.NoChildrenLeft(t)
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "queue")
+		if err != nil {
+			return err
+		}
+		for round := range 20 { // the handlers race to the gate: try it often
+			a := actor.StartBatch(ctx, ref, stamp, []int{1, 2, 3}, actor.BatchSlot{})
+			b := actor.StartBatch(ctx, ref, stamp, []int{4, 5}, a.Slot())
+			bOuts, bErrs, bErr := b.Wait() // out of order: b's results wait in its stream
+			aOuts, aErrs, aErr := a.Wait()
+			require.NoError(t, aErr)
+			require.NoError(t, bErr)
+			for i := range aErrs {
+				require.NoError(t, aErrs[i])
+			}
+			for i := range bErrs {
+				require.NoError(t, bErrs[i])
+			}
+			require.GreaterOrEqual(t, bOuts[0][0], aOuts[len(aOuts)-1][1], "round %d: the batch behind began once the one ahead had ended", round)
+		}
+		ref.Cancel()
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+func TestStartBatchBehindADeath(t *testing.T) {
+	proctest.NeedsProcesses(t, "an actor process that exits")
+	proctest.NoChildrenLeft(t)
+	var aErrs, bErrs []error
+	var aErr, bErr error
+	_ = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "doomed")
+		if err != nil {
+			return err
+		}
+		a := actor.StartBatch(ctx, ref, stamp, []int{1, 2, -1, 3}, actor.BatchSlot{})
+		b := actor.StartBatch(ctx, ref, stamp, []int{4, 5}, a.Slot())
+		_, aErrs, aErr = a.Wait()
+		_, bErrs, bErr = b.Wait()
+		return nil
+	})
+	var ee *actor.ExitError
+	require.ErrorAs(t, aErr, &ee)
+	require.Equal(t, 6, ee.Code)
+	require.ErrorAs(t, aErrs[2], &ee, "the running item fails with the death")
+	require.False(t, errors.Is(aErrs[2], actor.ErrNotStarted) || errors.Is(aErrs[2], actor.ErrResultLost))
+	require.ErrorIs(t, aErrs[3], actor.ErrNotStarted)
+	for i := range 2 { // ran: their results arrived, or died unsent
+		require.True(t, aErrs[i] == nil || errors.Is(aErrs[i], actor.ErrResultLost), "item %d: %v", i, aErrs[i])
+	}
+	require.ErrorAs(t, bErr, &ee)
+	for i := range bErrs {
+		require.ErrorIs(t, bErrs[i], actor.ErrNotStarted, "the queued batch never began: item %d", i)
+	}
+}
+
+func TestABatchThatRanBeforeTheDeathOfTheOneBehind(t *testing.T) {
+	proctest.NeedsProcesses(t, "an actor process that exits")
+	proctest.NoChildrenLeft(t)
+	for round := range 10 {
+		var aOuts [][2]int64
+		var aErrs, bErrs []error
+		_ = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+			ref, err := actor.Spawn(ctx, n, "doomed")
+			if err != nil {
+				return err
+			}
+			a := actor.StartBatch(ctx, ref, stamp, []int{1, 2}, actor.BatchSlot{})
+			b := actor.StartBatch(ctx, ref, stamp, []int{-1, 3}, a.Slot())
+			aOuts, aErrs, _ = a.Wait()
+			_, bErrs, _ = b.Wait()
+			return nil
+		})
+		// a ran whole before b began: its results arrived, or died
+		// unsent (its Return raced the exit), never the bare death.
+		for i := range aErrs {
+			if aErrs[i] == nil {
+				require.Positive(t, aOuts[i][0])
+				continue
+			}
+			require.ErrorIs(t, aErrs[i], actor.ErrResultLost, "round %d: item %d of the batch ahead ran", round, i)
+		}
+		var ee *actor.ExitError
+		require.ErrorAs(t, bErrs[0], &ee)
+		require.False(t, errors.Is(bErrs[0], actor.ErrNotStarted) || errors.Is(bErrs[0], actor.ErrResultLost))
+		require.ErrorIs(t, bErrs[1], actor.ErrNotStarted)
+	}
+}

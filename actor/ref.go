@@ -403,11 +403,17 @@ func (r *Ref) recv(ctx context.Context, s *transport.Stream) (*transport.Message
 	if err == nil {
 		return m, nil
 	}
+	return nil, r.recvFailed(ctx, s)
+}
+
+// recvFailed is the error of a receive on s that failed: ctx's, after a
+// Cancel of the call, or the actor's end.
+func (r *Ref) recvFailed(ctx context.Context, s *transport.Stream) error {
 	if ctx.Err() != nil && !r.dead() {
 		_ = s.Cancel(context.Background())
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	// The link ended under the call: the actor's end is the news, even if
 	// ctx ended meanwhile.
-	return nil, r.notBegun(s.ID(), r.endError(""))
+	return r.notBegun(s.ID(), r.endError(""))
 }

@@ -24,13 +24,8 @@ type serveFunc func(ctx context.Context, s *transport.Stream) (any, error)
 var registry = struct {
 	sync.RWMutex
 	fns      map[string]serveFunc
-	invokers map[string]invokeFunc // the one-value functions, for batches
-}{fns: map[string]serveFunc{}, invokers: map[string]invokeFunc{}}
-
-// invokeFunc runs a one-value function on raw msgpack arguments, from a
-// frame the transport validated (a Call's payload, or a value inside a
-// batch's).
-type invokeFunc func(ctx context.Context, args msgpack.RawMessage) (any, error)
+	batchers map[string]batchRunner // the one-value functions, for batches
+}{fns: map[string]serveFunc{}, batchers: map[string]batchRunner{}}
 
 // register adds fn to the registry under name. It panics on an empty or
 // duplicate name, and when it runs after package initialisation: a
@@ -154,7 +149,7 @@ func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, er
 		return invoke(ctx, s.Args())
 	})
 	registry.Lock()
-	registry.invokers[name] = invoke
+	registry.batchers[name] = batchRunnerOf(name, fn)
 	registry.Unlock()
 	return f
 }

@@ -45,6 +45,7 @@ type server struct {
 	host   peerHost                       // the registrations it serves to peers
 	links  peerLinks                      // its connections to the peers it found
 	top    bool                           // the root process's: it holds the registrar
+	queue  batchGate                      // the batches queued behind others (StartBatch)
 
 	mu     sync.Mutex
 	calls  int           // calls in flight

@@ -2,6 +2,8 @@ package actor
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"sync"
@@ -21,9 +23,25 @@ import (
 //
 // The spawner is process-wide because the thread is: a child's Pdeathsig
 // follows whichever thread forked it.
-var forker spawner
+//
+// A child inherits its niceness from the thread that forked it, and keeps
+// it across exec, with every thread its runtime starts: so an actor started
+// WithNice(n) is forked by a spawner of its own whose thread runs n nicer
+// (forkers holds one per n). Setting the child's niceness after the fork
+// would race with the threads its runtime starts first, which on Linux keep
+// their own. A thread cannot be made less nice again without CAP_SYS_NICE,
+// so such a spawner, once idle, exits without unlocking its thread, and the
+// runtime ends the thread instead of reusing it.
+var (
+	forker  spawner
+	forkers struct {
+		mu     sync.Mutex
+		byNice map[int]*spawner // bounded by the niceness range, 40 values
+	}
+)
 
 type spawner struct {
+	nice    int // the increment of its thread's niceness
 	mu      sync.Mutex
 	live    int  // forks asked for, plus children forked and not yet reaped
 	running bool // the spawner goroutine is running (or about to)
@@ -49,8 +67,8 @@ func sysProcAttr() *syscall.SysProcAttr {
 // The child is to be reaped with watch.reap, and release called once it
 // has been. On an error there is no child (one whose watch could not be
 // opened is killed and reaped first), and nothing to release.
-func startCmd(ctx context.Context, cmd *exec.Cmd) (watch *exitWatch, release func(), err error) {
-	s := &forker
+func startCmd(ctx context.Context, cmd *exec.Cmd, nice int) (watch *exitWatch, release func(), err error) {
+	s := spawnerFor(nice)
 	s.mu.Lock()
 	if s.reqs == nil {
 		s.reqs, s.idle = make(chan forkReq), make(chan struct{}, 1)
@@ -83,6 +101,25 @@ func startCmd(ctx context.Context, cmd *exec.Cmd) (watch *exitWatch, release fun
 	return watch, sync.OnceFunc(s.release), nil
 }
 
+// spawnerFor returns the spawner whose children start nice steps nicer
+// than this process.
+func spawnerFor(nice int) *spawner {
+	if nice == 0 {
+		return &forker
+	}
+	forkers.mu.Lock()
+	defer forkers.mu.Unlock()
+	if forkers.byNice == nil {
+		forkers.byNice = make(map[int]*spawner)
+	}
+	s := forkers.byNice[nice]
+	if s == nil {
+		s = &spawner{nice: nice}
+		forkers.byNice[nice] = s
+	}
+	return s
+}
+
 // release gives back one fork's share of the spawner: once none is left,
 // the spawner may exit.
 func (s *spawner) release() {
@@ -101,10 +138,31 @@ func (s *spawner) release() {
 // unlocks only once no fork and no child of its own is left.
 func (s *spawner) serve() {
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread() // reached only with no child left to kill
+	var niceErr error
+	if s.nice == 0 {
+		defer runtime.UnlockOSThread() // reached only with no child left to kill
+	} else {
+		if syscall.Gettid() == syscall.Getpid() {
+			// The main thread: its niceness is the process's in ps and
+			// /proc/<pid>/stat, and the runtime never ends it. Hold it
+			// until another goroutine has locked another thread (none can
+			// run on this one meanwhile), and leave the spawner to it.
+			moved := make(chan struct{})
+			go s.serveMoved(moved)
+			<-moved
+			runtime.UnlockOSThread()
+			return
+		}
+		// Its thread is never given back (see forker): it ends with serve.
+		niceErr = renice(s.nice)
+	}
 	for {
 		select {
 		case req := <-s.reqs:
+			if niceErr != nil {
+				req.done <- niceErr
+				continue
+			}
 			req.done <- req.cmd.Start()
 		case <-s.idle:
 			s.mu.Lock()
@@ -116,4 +174,30 @@ func (s *spawner) serve() {
 			s.mu.Unlock()
 		}
 	}
+}
+
+// serveMoved is serve on another thread than the main one, which serve
+// holds until moved is closed.
+func (s *spawner) serveMoved(moved chan struct{}) {
+	runtime.LockOSThread()
+	close(moved)
+	s.serve() // locks again (the count nests), on this thread
+}
+
+// renice makes the calling thread n steps nicer than it is (as nice(2)
+// does; Linux keeps a niceness per thread), within the range -20 to 19.
+func renice(n int) error {
+	tid := syscall.Gettid()
+	prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, tid)
+	if err != nil {
+		return fmt.Errorf("actor: WithNice(%d): %w", n, os.NewSyscallError("getpriority", err))
+	}
+	// The raw system call reports 20 - niceness, so as never to be negative.
+	target := min(max(20-prio+n, -20), 19)
+	if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, target); err != nil {
+		return fmt.Errorf("actor: WithNice(%d): this process may not run an actor at niceness %d "+
+			"(less nice than itself needs CAP_SYS_NICE or a higher RLIMIT_NICE): pass n >= 0: %w",
+			n, target, os.NewSyscallError("setpriority", err))
+	}
+	return nil
 }

@@ -15,12 +15,22 @@ func sysProcAttr() *syscall.SysProcAttr { return nil }
 
 // startCmd starts cmd on the calling goroutine's thread; there is nothing
 // to release.
-func startCmd(ctx context.Context, cmd *exec.Cmd) (watch *exitWatch, release func(), err error) {
+// An actor started WithNice(n) is reniced right after the fork (on the BSDs
+// and macOS, setpriority applies to the whole process): its first instants
+// run at this process's priority.
+func startCmd(ctx context.Context, cmd *exec.Cmd, nice int) (watch *exitWatch, release func(), err error) {
 	if err := context.Cause(ctx); err != nil {
 		return nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err
+	}
+	if nice != 0 {
+		if err := renice(cmd.Process.Pid, nice); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, nil, err
+		}
 	}
 	return nil, func() {}, nil
 }

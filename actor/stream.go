@@ -134,33 +134,48 @@ func endedBy(ctx context.Context) error {
 
 // deliver delivers a call's items to c until the call ends, and returns how
 // it ended; open reports that it stopped because ctx ended, before the
-// remote's end arrived.
+// remote's end arrived. It takes the messages that have arrived in runs
+// (the transport unpacks Batch frames into them), and hands each item on
+// without a select while c has room.
 func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.Stream, c chan<- Out) (open bool, err error) {
+	buf := make([]transport.Message, 0, chanBuffer)
+	v := new(Out) // one for all the items: decoding into a local would allocate each
 	for {
-		m, err := ref.recv(ctx, ts)
+		msgs, err := ts.RecvMany(ctx, buf[:0])
 		if err != nil {
+			err = ref.recvFailed(ctx, ts)
 			if cerr := ctx.Err(); cerr != nil && err == cerr { // recv gave up for ctx: the call is still open
 				return true, endedBy(ctx)
 			}
 			return false, err // the actor's end, as recv decided it
 		}
-		switch m.Kind {
-		case transport.KindYield:
-			var v Out
-			if err := m.Decode(&v); err != nil {
-				_ = ts.Cancel(context.Background())
-				return false, fmt.Errorf("actor: %s item: %w", name, err)
+		for i := range msgs {
+			m := msgs[i]
+			msgs[i] = transport.Message{} // c's items must not keep the frames alive
+			switch m.Kind {
+			case transport.KindYield:
+				var zero Out
+				*v = zero // msgpack would decode into what the last item left
+				if err := m.Decode(v); err != nil {
+					_ = ts.Cancel(context.Background())
+					return false, fmt.Errorf("actor: %s item: %w", name, err)
+				}
+				select {
+				case c <- *v:
+					continue
+				default:
+				}
+				select {
+				case c <- *v:
+				case <-ctx.Done():
+					_ = ts.Cancel(context.Background())
+					return true, endedBy(ctx)
+				}
+			case transport.KindReturn:
+				return false, nil
+			case transport.KindError:
+				return false, ref.answerError(name, m.Err)
 			}
-			select {
-			case c <- v:
-			case <-ctx.Done():
-				_ = ts.Cancel(context.Background())
-				return true, endedBy(ctx)
-			}
-		case transport.KindReturn:
-			return false, nil
-		case transport.KindError:
-			return false, ref.answerError(name, m.Err)
 		}
 	}
 }
@@ -214,13 +229,13 @@ func produce[Out any](ctx context.Context, stop context.CancelFunc, s *transport
 		returned = true
 	}()
 	var sendErr error
-	var sendRec *panics.Recovered // an item's own EncodeMsgpack panicked
-	for v := range out {
-		if sendErr == nil && sendRec == nil {
-			if sendRec = panics.Try(func() { sendErr = s.Yield(ctx, v) }); sendRec != nil {
-				stop() // fn learns from its ctx that its call is over
-			}
-		}
+	// An item's own EncodeMsgpack may panic: one Try covers the whole run
+	// of Yields rather than one each.
+	sendRec := panics.Try(func() { sendErr = yieldAll(ctx, s, out) })
+	if sendRec != nil {
+		stop() // fn learns from its ctx that its call is over
+	}
+	for range out {
 		// After a failed send keep draining, so that fn is never stuck on
 		// a send while it notices its cancelled ctx.
 	}
@@ -243,6 +258,17 @@ func produce[Out any](ctx context.Context, stop context.CancelFunc, s *transport
 		return s.Stop(ctx)
 	}
 	return fnErr
+}
+
+// yieldAll yields the items of out on s until out is closed (then it
+// returns nil) or a Yield fails.
+func yieldAll[Out any](ctx context.Context, s *transport.Stream, out <-chan Out) error {
+	for v := range out {
+		if err := s.Yield(ctx, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // closeChan closes c and reports whether it was still open.

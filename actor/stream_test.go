@@ -159,3 +159,54 @@ func TestStreamCancelledWithACauseReturnsCtxError(t *testing.T) {
 		require.NotErrorIs(t, s.Err(), myErr)
 	})
 }
+
+// pairs streams n items, each a fresh slice [i, i+1], and a map, so that
+// a receiver decoding every item into one reused value would alias them.
+var pairs = actor.StreamFunc("test.pairs", func(ctx context.Context, n int, out chan<- map[string][]int) error {
+	for i := range n {
+		select {
+		case out <- map[string][]int{"p": {i, i + 1}}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+})
+
+// TestStreamItemsInBatchesStayApart streams many more items than a Batch
+// and the channel hold: every item must arrive, in order, as a value of
+// its own (the receiver decodes into one reused variable); then a stream
+// closed mid-way, while items are in flight in batches, ends with
+// ErrStreamClosed and leaves the actor serving.
+func TestStreamItemsInBatchesStayApart(t *testing.T) {
+	inActor(t, func(ctx context.Context, ref *actor.Ref) {
+		const n = 20_000
+		s, err := pairs.Open(ctx, ref, n)
+		require.NoError(t, err)
+		var got []map[string][]int
+		for v := range s.C {
+			got = append(got, v)
+		}
+		require.NoError(t, s.Err())
+		require.Len(t, got, n)
+		for i, v := range got {
+			require.Equal(t, map[string][]int{"p": {i, i + 1}}, v, "item %d", i)
+		}
+
+		endless, err := count.Open(ctx, ref, 1<<30)
+		require.NoError(t, err)
+		for i := range 5000 {
+			require.Equal(t, i, <-endless.C)
+		}
+		endless.Close()
+		require.ErrorIs(t, endless.Err(), actor.ErrStreamClosed)
+		again, err := pairs.Open(ctx, ref, 3)
+		require.NoError(t, err)
+		items := 0
+		for range again.C {
+			items++
+		}
+		require.NoError(t, again.Err())
+		require.Equal(t, 3, items)
+	})
+}

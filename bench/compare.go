@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/grove-rt/grove/bench/internal/measure"
+	"github.com/grove-rt/grove/bench/internal/peer"
 	"github.com/grove-rt/grove/bench/internal/report"
 )
 
@@ -25,6 +26,10 @@ type settings struct {
 	payloads []int
 	// workRounds sizes the CPU-bound task of the pool curve.
 	workRounds int
+	// loky is the interpreter that runs the loky peer, found once a run;
+	// noLoky, when set, says why there is none.
+	loky   peer.LokyPython
+	noLoky error
 }
 
 func newSettings(quick bool) settings {

@@ -31,7 +31,10 @@ var figures = []struct {
 	{"1", figSpawn},
 	{"2", figCall},
 	{"3", figStream},
-	{"4", figPool},
+	{"4a", figSubmit},
+	{"4b", figMap},
+	{"4c", figPoolStart},
+	{"4d", figPoolCrash},
 	{"5", figCancel},
 	{"6", figNursery},
 	{"7", figBridge},
@@ -213,8 +216,11 @@ func pythonVersion() string {
 
 // errAbsent turns a peer's start-up failure into the reason it is absent.
 func errAbsent(err error) string {
-	if errors.Is(err, peer.ErrNoPython) {
+	switch {
+	case errors.Is(err, peer.ErrNoPython):
 		return "python3 not on PATH"
+	case errors.Is(err, peer.ErrNoLoky):
+		return "no loky (apt install python3-joblib, or pip install loky)"
 	}
 	return err.Error()
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/grove-rt/grove/actor"
 )
@@ -57,6 +58,19 @@ var (
 	crash = actor.Func("bench.crash", func(context.Context, int) (int, error) {
 		os.Exit(3)
 		return 0, nil
+	})
+
+	// nap sleeps ms milliseconds, or until its context ends, and returns
+	// ms: a task in flight for the pool crash figure.
+	nap = actor.Func("bench.nap", func(ctx context.Context, ms int) (int, error) {
+		t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return ms, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
 	})
 
 	// noop returns its argument: the tiny task of the pool figures.

@@ -7,16 +7,21 @@
 //	go run ./bench -quick           # a short run, as CI does
 //	go run ./bench -json out.json   # also every figure as JSON
 //	go run ./bench -svg charts      # also the scaling curves as SVG
-//	go run ./bench -run '^(2|7|payload)$'  # only the figures and curves matched
+//	go run ./bench -run '^(2|4b|payload)$'  # only the figures and curves matched
 //	go run ./bench -from out.json -svg charts  # redraw a saved run, measuring nothing
 //
 // Each figure is a median over rounds in which grove, its floor and its
 // peers take turns, with the spread (half the interquartile range) beside
 // it. Floors re-execute this binary as a bare child on a socketpair; the
-// peers are hashicorp/go-plugin, net/rpc, conc, errgroup and Python's
-// multiprocessing (when python3 is on the PATH). The cross-host figures
-// (11a-e, Linux) run two embedded NATS servers and host agents (this
-// binary re-executed) on 127.0.0.1, all stopped and swept at the end.
+// peers are hashicorp/go-plugin, net/rpc, conc, errgroup, Python's
+// multiprocessing (when python3 is on the PATH) and loky's reusable
+// executor (figures 4a-d), run by the first interpreter that imports loky
+// or joblib's vendored copy, joblib.externals.loky: $GROVE_BENCH_PYTHON if
+// set, else python3 on the PATH, then /usr/bin/python3. Without one, loky
+// is printed as skipped with how to install it (apt install python3-joblib,
+// or pip install loky). The cross-host figures (11a-e, Linux) run two
+// embedded NATS servers and host agents (this binary re-executed) on
+// 127.0.0.1, all stopped and swept at the end.
 package main
 
 import (
@@ -51,7 +56,7 @@ func run() int {
 	quick := flag.Bool("quick", false, "a short run: fewer rounds, shorter samples, smaller curves")
 	jsonFile := flag.String("json", "", "write every figure and curve as JSON to `file`")
 	svgDir := flag.String("svg", "", "draw the scaling curves as SVG charts in `dir`")
-	only := flag.String("run", "", "measure only the figures (1 to 11) and curves (nursery, workers, payload) whose id matches `regexp`")
+	only := flag.String("run", "", "measure only the figures (1 to 11; 4a to 4d) and curves (nursery, workers, payload) whose id matches `regexp`")
 	from := flag.String("from", "", "print and draw the run saved in JSON `file` instead of measuring")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\nMeasures grove beside its floors and peers and prints the table.")
@@ -80,9 +85,13 @@ func run() int {
 	} else {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
-		res, failed = measureAll(ctx, newSettings(*quick), match)
+		s := newSettings(*quick)
+		if s.loky, s.noLoky = peer.FindLoky(ctx); s.noLoky != nil {
+			fmt.Fprintf(os.Stderr, "grove-bench: loky skipped: %v\n", s.noLoky)
+		}
+		res, failed = measureAll(ctx, s, match)
 		if len(res.Figures)+len(res.Curves) == 0 && !failed {
-			fmt.Fprintf(os.Stderr, "grove-bench: -run %q matches no figure (1 to 11) or curve (nursery, workers, payload)\n", *only)
+			fmt.Fprintf(os.Stderr, "grove-bench: -run %q matches no figure (1 to 11; 4a to 4d) or curve (nursery, workers, payload)\n", *only)
 			return 2
 		}
 	}
@@ -115,6 +124,9 @@ func run() int {
 // says whether any of them failed (each failure is printed).
 func measureAll(ctx context.Context, s settings, match *regexp.Regexp) (*report.Run, bool) {
 	res := &report.Run{Time: time.Now(), Quick: s.quick, Rounds: s.rounds, Machine: machine()}
+	if s.noLoky == nil {
+		res.Machine.Loky = s.loky.String()
+	}
 	failed := false
 	for _, f := range figures {
 		if !match.MatchString(f.id) {

@@ -53,11 +53,21 @@ func BenchmarkCall(b *testing.B) {
 		close(req)
 		<-resp
 	})
-	b.Run("call", func(b *testing.B) {
+	b.Run("call", func(b *testing.B) { benchCall(b, context.Background()) })
+	b.Run("call-cancellable", func(b *testing.B) { // as grove-bench calls
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		benchCall(b, ctx)
+	})
+}
+
+// benchCall measures Call onto a loop that runs under ctx, from another
+// goroutine calling with ctx.
+func benchCall(b *testing.B, ctx context.Context) {
+	{
 		l := bridge.NewLoop()
 		done := make(chan error)
-		go func() { done <- l.Run(context.Background()) }()
-		ctx := context.Background()
+		go func() { done <- l.Run(ctx) }()
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
@@ -68,7 +78,7 @@ func BenchmarkCall(b *testing.B) {
 		b.StopTimer()
 		l.Stop()
 		<-done
-	})
+	}
 }
 
 // BenchmarkPost measures Post throughput: posting and running a callback.

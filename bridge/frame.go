@@ -44,7 +44,8 @@ type syncWait struct {
 	pc     uintptr // where RunSync was called, for ErrLoopBlocked
 	lim    *Limiter
 	parent *syncWait
-	ended  atomic.Bool // set under loop.mu when RunSync returns
+	ended  atomic.Bool   // set under loop.mu when RunSync returns
+	wake   chan struct{} // its worker's, on which it waits; set under loop.mu
 }
 
 // site names the code that called RunSync.
@@ -66,15 +67,27 @@ type frameCtx struct {
 	below context.Context // the ctx under the bridge's layers
 	f     *frame
 	lim   *Limiter // the limiter that below sets (WithLimiter), nil for the default
+	own   frame    // what f points to: the frame and its ctx are one allocation
 }
 
 // withFrame returns ctx carrying f.
-func withFrame(ctx context.Context, f *frame) context.Context {
-	if c, ok := ctx.(*frameCtx); ok {
-		return &frameCtx{below: c.below, f: f, lim: c.lim}
+func withFrame(ctx context.Context, f frame) context.Context {
+	c := new(frameCtx)
+	c.init(ctx, f)
+	return c
+}
+
+// init makes c, in place, ctx carrying f: RunSync and Loop keep theirs
+// inside allocations they make anyway.
+func (c *frameCtx) init(ctx context.Context, f frame) {
+	if b, ok := ctx.(*frameCtx); ok {
+		c.below, c.lim = b.below, b.lim
+	} else {
+		c.below = ctx
+		c.lim, _ = ctx.Value(limiterKey{}).(*Limiter)
 	}
-	lim, _ := ctx.Value(limiterKey{}).(*Limiter)
-	return &frameCtx{below: ctx, f: f, lim: lim}
+	c.own = f
+	c.f = &c.own
 }
 
 func (c *frameCtx) Deadline() (time.Time, bool) { return c.below.Deadline() }
@@ -108,7 +121,7 @@ func frameOf(ctx context.Context) *frame {
 // holding returns ctx for work that holds the slots held: off a loop,
 // inside the same RunSync calls as ctx.
 func holding(ctx context.Context, held *slot) context.Context {
-	f := &frame{held: held}
+	f := frame{held: held}
 	if p := frameOf(ctx); p != nil {
 		f.sync, f.origin = p.sync, p.origin
 	}
@@ -123,7 +136,7 @@ func OffLoop(ctx context.Context) context.Context {
 	if f == nil || f.loop == nil {
 		return ctx
 	}
-	return withFrame(ctx, &frame{sync: f.sync, origin: f.loop, held: f.held})
+	return withFrame(ctx, frame{sync: f.sync, origin: f.loop, held: f.held})
 }
 
 // Current returns the loop the code holding ctx runs on, or nil.

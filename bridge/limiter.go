@@ -53,14 +53,16 @@ func limiterOf(ctx context.Context) *Limiter {
 // acquire takes a slot of ctx's limiter, honouring ctx, unless the work
 // holding ctx already holds one. If no slot is free, waiting is called
 // before it waits (with true) and after (with false). It returns the slots
-// the work holds then, for [holding], and the release function.
-func acquire(ctx context.Context, waiting func(lim *Limiter, now bool)) (held *slot, release func(), err error) {
+// the work holds then, for [holding], the new one kept in into if into is
+// not nil, and the limiter to give the slot back to when the work is done
+// (nil when it took none).
+func acquire(ctx context.Context, waiting func(lim *Limiter, now bool), into *slot) (held *slot, taken *Limiter, err error) {
 	lim := limiterOf(ctx)
 	if f := frameOf(ctx); f != nil {
 		held = f.held
 	}
 	if held.has(lim) {
-		return held, func() {}, nil
+		return held, nil, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("bridge: waiting for the offload limiter: %w", err)
@@ -74,5 +76,16 @@ func acquire(ctx context.Context, waiting func(lim *Limiter, now bool)) (held *s
 			return nil, nil, fmt.Errorf("bridge: waiting for the offload limiter: %w", err)
 		}
 	}
-	return &slot{lim: lim, next: held}, func() { lim.sem.Release(1) }, nil
+	if into == nil {
+		into = new(slot)
+	}
+	*into = slot{lim: lim, next: held}
+	return into, lim, nil
+}
+
+// release gives back the slot acquire took, if it took one.
+func (l *Limiter) release() {
+	if l != nil {
+		l.sem.Release(1)
+	}
 }

@@ -14,23 +14,40 @@ type Loop struct {
 	name       string
 	lockThread bool
 	ctx        context.Context // the ctx it hands its callbacks, once it runs
+	fctx       frameCtx        // ctx's storage
 
 	mu        sync.Mutex
-	queue     []func(context.Context)
-	spare     []func(context.Context) // the last batch's slice, emptied
+	queue     []task
+	spare     []task // the last batch's slice, emptied
 	started   bool
+	stopped   bool // Stop was called
 	ended     bool
-	signal    chan struct{} // capacity 1: callbacks may be waiting
-	stop      chan struct{}
-	once      sync.Once
+	signal    chan struct{}                 // capacity 1: callbacks may be waiting, or Stop was called
 	work      sync.WaitGroup                // goroutines started by Go from this loop
-	cancels   map[uint64]context.CancelFunc // ...and how to cancel them when it ends
+	cancels   map[uint64]context.CancelFunc // ...and how to cancel them when it ends; nil until the first
 	seq       uint64
 	waiting   int                     // RunSync calls this loop is blocked in (under mu)
 	reentry   []func(context.Context) // Calls from their work, for the innermost to run
-	reenter   chan struct{}           // capacity 1: reentry may hold calls
+	listening []chan struct{}         // the wake-ups of the RunSync calls blocked on the loop, for reentry
 	acquiring *syncWait               // the RunSync waiting for a limiter slot, if any
 	slotCalls *heldCalls              // Calls onto the loop from work holding slots; nil until the first
+	pool      *workers                // runs RunSync's work; nil until the first
+	ownsPool  bool                    // this loop made pool
+	nested    bool                    // a RunSync's loop, on its pool (set before it runs, then read-only)
+	spareCall any                     // a *callReq[T] to recycle, or nil
+}
+
+// task is one queued callback: a posted function, or a Call's record
+// (queued as itself, not as a method value, which would cost an
+// allocation).
+type task struct {
+	fn func(context.Context)
+	r  runner
+}
+
+// runner is a queued record that runs on the loop.
+type runner interface {
+	run(ctx context.Context)
 }
 
 // heldCalls counts the Calls waiting for a loop from work that holds
@@ -53,14 +70,22 @@ func LockOSThread() Option { return func(l *Loop) { l.lockThread = true } }
 
 // NewLoop returns a loop, not yet running. Posts made before Run are queued.
 func NewLoop(opts ...Option) *Loop {
-	l := &Loop{
-		signal: make(chan struct{}, 1), reenter: make(chan struct{}, 1),
-		stop: make(chan struct{}), cancels: map[uint64]context.CancelFunc{},
-	}
+	l := &Loop{signal: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(l)
 	}
 	return l
+}
+
+// workers returns the pool that runs the work of the RunSync calls made on
+// the loop, making it on first use. A fresh loop uses its RunSync's pool.
+func (l *Loop) workers() *workers {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pool == nil {
+		l.pool, l.ownsPool = &workers{}, true
+	}
+	return l.pool
 }
 
 // enter marks the loop blocked in the RunSync w, and leave unblocks it:
@@ -74,17 +99,49 @@ func (l *Loop) enter() {
 
 func (l *Loop) leave(w *syncWait) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	w.ended.Store(true)
 	l.waiting--
-	left := len(l.reentry) > 0
-	if left && l.waiting == 0 {
-		l.queue = append(l.queue, l.reentry...)
-		l.reentry = nil
+	if w.wake != nil {
+		for i := len(l.listening) - 1; i >= 0; i-- {
+			if l.listening[i] == w.wake {
+				l.listening = append(l.listening[:i], l.listening[i+1:]...)
+				break
+			}
+		}
 	}
-	l.mu.Unlock()
-	if left {
-		wake(l.reenter)
+	if len(l.reentry) == 0 {
+		return
+	}
+	if l.waiting == 0 {
+		for _, fn := range l.reentry {
+			l.queue = append(l.queue, task{fn: fn})
+		}
+		l.reentry = nil
 		wake(l.signal)
+		return
+	}
+	l.wakeListeners()
+}
+
+// listen registers wake, on which the RunSync w waits for its work, to be
+// woken too when a Call from work is queued for the loop to run in it.
+func (l *Loop) listen(w *syncWait, wake chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w.wake = wake
+	l.listening = append(l.listening, wake)
+	if len(l.reentry) > 0 {
+		l.wakeListeners()
+	}
+}
+
+// wakeListeners wakes the RunSync calls blocked on the loop to run the
+// Calls queued for them (the innermost does; an outer one wakes to an empty
+// batch when it next waits), under mu. Non-blocking sends.
+func (l *Loop) wakeListeners() {
+	for _, c := range l.listening {
+		wake(c)
 	}
 }
 
@@ -97,8 +154,8 @@ func (l *Loop) reenterFrom(w *syncWait, fn func(context.Context)) bool {
 		return false
 	}
 	l.reentry = append(l.reentry, fn)
+	l.wakeListeners()
 	l.mu.Unlock()
-	wake(l.reenter)
 	return true
 }
 
@@ -245,61 +302,113 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 	l.started = true
 	l.mu.Unlock()
+	var f frame
+	if parent := frameOf(ctx); parent != nil {
+		f = *parent
+	}
+	return l.run(ctx, f, nil)
+}
+
+// runMain runs the loop, already marked started, with main as its first
+// callback, stopping the loop when main returns, and returns main's error,
+// or the loop's if main did not finish (it panicked, or ctx ended first).
+// The loop's frame is f (its loop set to l).
+func (l *Loop) runMain(ctx context.Context, f frame, main mainFunc) error {
+	var mainErr error
+	finished := false
+	err := l.run(ctx, f, func(ctx context.Context) {
+		defer l.Stop()
+		mainErr = main.main(ctx)
+		finished = true
+	})
+	if finished && (err == nil || err == ctx.Err()) {
+		return mainErr // main's own outcome, even if ctx ended meanwhile
+	}
+	return err
+}
+
+// run is Run once the loop is marked started, with first (if not nil) run
+// before anything queued, in frame f (its loop set to l).
+func (l *Loop) run(ctx context.Context, f frame, first func(context.Context)) error {
 	if l.lockThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 	}
 	outer := ctx
-	f := &frame{loop: l}
-	if parent := frameOf(outer); parent != nil {
-		f.sync, f.origin, f.held = parent.sync, parent.origin, parent.held
-	}
-	lctx := withFrame(ctx, f)
+	f.loop = l
+	l.fctx.init(ctx, f)
+	lctx := context.Context(&l.fctx)
 	l.ctx = lctx
 
 	var errs []error
+	var batch []task
+	stopped, end := false, false
 	runAll := func() {
-		batch := l.take()
-		for i, fn := range batch {
-			batch[i] = nil
-			if err := call(lctx, fn); err != nil {
+		batch, stopped = l.take(batch, end)
+		for i, t := range batch {
+			batch[i] = task{}
+			if t.r != nil {
+				t.r.run(lctx) // a Call's record recovers its own panics
+			} else if err := call(lctx, t.fn); err != nil {
 				errs = append(errs, err)
 			}
 		}
-		l.mu.Lock()
-		if l.spare == nil {
-			l.spare = batch[:0] // reuse the slice for the next batch
-		}
-		l.mu.Unlock()
 	}
-serve:
-	for {
+	if first != nil {
+		if err := call(lctx, first); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// A loop that runs until stopped (not a RunSync's, whose main returns
+	// soon) has ctx's end wake it as a Post does, so that it waits on a
+	// plain receive rather than a select, which costs more at every wake.
+	done := ctx.Done()
+	if done != nil && first == nil {
+		defer context.AfterFunc(ctx, func() { wake(l.signal) })()
+		done = nil
+	}
+	for len(errs) == 0 {
 		runAll()
-		if len(errs) > 0 {
+		if len(errs) > 0 || stopped {
 			break
 		}
-		select {
-		case <-l.signal:
-		case <-l.stop:
-			break serve
-		case <-ctx.Done():
-			break serve
+		if done == nil {
+			<-l.signal
+			if ctx.Err() == nil {
+				continue
+			}
+		} else {
+			select {
+			case <-l.signal:
+				continue
+			case <-done:
+			}
 		}
+		break
 	}
 	// Cancel the work started with Go and wait for it (its results are
 	// posted meanwhile), then close the queue and run what it accepted.
 	l.mu.Lock()
 	cancels := l.cancels
-	l.cancels = map[uint64]context.CancelFunc{}
+	l.cancels = nil
 	l.mu.Unlock()
 	for _, cancel := range cancels {
 		cancel()
 	}
 	l.work.Wait()
-	l.mu.Lock()
-	l.ended = true
-	l.mu.Unlock()
+	end = true // the last take closes the queue
 	runAll()
+	if !l.nested { // nothing runs on the loop from here on: stop its RunSync workers
+		l.mu.Lock()
+		pool, owns := l.pool, l.ownsPool
+		if pool == nil { // a RunSync from a goroutine that kept the loop's ctx gets a closed pool
+			l.pool, l.ownsPool = &workers{closed: true}, true
+		}
+		l.mu.Unlock()
+		if owns {
+			pool.close()
+		}
+	}
 	switch {
 	case len(errs) == 1:
 		return errs[0]
@@ -311,13 +420,19 @@ serve:
 	return nil
 }
 
-// take empties the queue.
-func (l *Loop) take() []func(context.Context) {
+// take empties the queue, handing back spent, the last batch's slice, for
+// the next one, and closes it if end; it also reports whether Stop has been
+// called.
+func (l *Loop) take(spent []task, end bool) ([]task, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.ended = l.ended || end
+	if l.spare == nil && spent != nil {
+		l.spare = spent[:0] // reuse the slice for the next batch
+	}
 	q := l.queue
 	l.queue, l.spare = l.spare, nil
-	return q
+	return q, l.stopped
 }
 
 // call runs one callback, turning a panic into a *nursery.PanicError.
@@ -330,7 +445,12 @@ func call(ctx context.Context, fn func(context.Context)) error {
 
 // Stop ends the loop: Run returns after the callbacks already accepted.
 // It does not wait.
-func (l *Loop) Stop() { l.once.Do(func() { close(l.stop) }) }
+func (l *Loop) Stop() {
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	wake(l.signal)
+}
 
 // Post queues fn to run on the loop and returns at once; it never blocks,
 // from any goroutine, the loop itself included. Callbacks run in the order
@@ -340,12 +460,17 @@ func (l *Loop) Post(fn func(ctx context.Context)) error {
 	if fn == nil {
 		panic("bridge: Post called with a nil fn")
 	}
+	return l.post(task{fn: fn})
+}
+
+// post queues t.
+func (l *Loop) post(t task) error {
 	l.mu.Lock()
 	if l.ended {
 		l.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrLoopClosed, l)
 	}
-	l.queue = append(l.queue, fn)
+	l.queue = append(l.queue, t)
 	l.mu.Unlock()
 	wake(l.signal)
 	return nil

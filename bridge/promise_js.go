@@ -27,13 +27,13 @@ func Promise[T any](ctx context.Context, fn func(ctx context.Context, args []js.
 		executor = js.FuncOf(func(_ js.Value, settle []js.Value) any {
 			resolve, reject := settle[0], settle[1]
 			go func() {
-				held, release, err := acquire(ctx, nil)
+				held, taken, err := acquire(ctx, nil, nil)
 				var v T
 				if err == nil {
 					if p := panics.Try(func() { v, err = fn(holding(ctx, held), args) }); p != nil {
 						err = fmt.Errorf("bridge: panic: %v", p.Value)
 					}
-					release()
+					taken.release()
 				}
 				if err == nil {
 					var out js.Value

@@ -4,9 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"strings"
-
-	"github.com/sourcegraph/conc/panics"
 )
 
 // A PanicError is a panic recovered from the body or a child of a nursery.
@@ -35,12 +34,19 @@ func (e *PanicError) Unwrap() error {
 
 // call runs fn, turning a panic into a *PanicError.
 func call(fn func() error) (err error) {
-	var c panics.Catcher
-	c.Try(func() { err = fn() })
-	if r := c.Recovered(); r != nil {
-		return &PanicError{Value: r.Value, Stack: r.Stack}
-	}
-	return err
+	defer func() {
+		if p := recover(); p != nil {
+			err = panicError(p)
+		}
+	}()
+	return fn()
+}
+
+// panicError makes p, a value just recovered, a *PanicError with the stack
+// of the goroutine that panicked. Call it in the deferred function that
+// recovered, so that the stack still holds the panicking frames.
+func panicError(p any) *PanicError {
+	return &PanicError{Value: p, Stack: debug.Stack()}
 }
 
 func isPanic(err error) bool {

@@ -385,3 +385,88 @@ func TestResultEncoderPanicFailsItsItemAlone(t *testing.T) {
 	}
 	require.Equal(t, 4, i)
 }
+
+// crashNeg exits its worker with code 7 on a negative input and squares
+// the rest.
+var crashNeg = actor.Func("pooltest.crashNeg", func(ctx context.Context, x int) (int, error) {
+	if x < 0 {
+		os.Exit(7)
+	}
+	return x * x, nil
+})
+
+// With one worker, each batch of Map is sent behind the one running (no
+// worker is idle to take it): a crash, at either end of a batch or inside
+// one, fails only its item; the batch queued behind it runs again on the
+// replacement, and the results keep their order.
+func TestMapCrashWithABatchQueuedBehind(t *testing.T) {
+	proctest.NeedsProcesses(t, "worker processes that exit")
+	p := newPool(t, pool.WithWorkers(1), pool.WithCrashLimit(100, time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const n, size = 200, 8
+	crash := map[int]bool{8: true, 23: true, 24: true, 100: true, 199: true}
+	for _, unordered := range []bool{false, true} {
+		ins := make([]int, n)
+		for i := range ins {
+			ins[i] = i
+			if crash[i] {
+				ins[i] = -1 - i
+			}
+		}
+		mapper := pool.Map[int, int]
+		if unordered {
+			mapper = pool.MapUnordered[int, int]
+		}
+		got := map[int]bool{}
+		i := 0
+		for v, err := range mapper(ctx, p, crashNeg, slices.Values(ins), pool.WithBatchSize(size)) {
+			require.Less(t, i, n, "one result per input: %v", err)
+			i++
+			var ee *actor.ExitError
+			if errors.As(err, &ee) {
+				require.Equal(t, 7, ee.Code)
+				require.False(t, errors.Is(err, actor.ErrNotStarted) || errors.Is(err, actor.ErrResultLost), "the crash's own item: %v", err)
+				got[-1] = true
+				continue
+			}
+			require.NoError(t, err)
+			if !unordered {
+				require.Equal(t, (i-1)*(i-1), v, "in input order")
+			}
+			got[v] = true
+		}
+		require.Equal(t, n, i)
+		for j := range n {
+			if !crash[j] {
+				require.True(t, got[j*j], "unordered %v: item %d has its result", unordered, j)
+			}
+		}
+	}
+}
+
+// A cancel while a worker runs a batch with another queued behind it ends
+// Map at once with ctx's error; the worker's batches are cancelled.
+func TestMapCancelWithABatchQueuedBehind(t *testing.T) {
+	p := newPool(t, pool.WithWorkers(1))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ins := slices.Repeat([]int{20}, 200) // 4 s of work, 40 ms a batch
+	start := time.Now()
+	var last error
+	n := 0
+	for _, err := range pool.Map(ctx, p, sleepy, slices.Values(ins), pool.WithBatchSize(2)) {
+		if n++; n == 3 {
+			cancel()
+		}
+		last = err
+	}
+	require.ErrorIs(t, last, context.Canceled)
+	require.Less(t, n, 20, "dispatch stopped")
+	require.Less(t, time.Since(start), 2*time.Second, "returned without running the rest")
+	// The worker serves on: its queued batch was cancelled, not stuck.
+	for v, err := range pool.Map(context.Background(), p, square, rangeN(10), pool.WithBatchSize(2)) {
+		require.NoError(t, err)
+		_ = v
+	}
+}

@@ -40,6 +40,7 @@ type Pool struct {
 	stop     chan struct{} // closed by Shutdown or a break: ends the pool's body
 	stopOnce sync.Once
 	wake     chan struct{} // a task was queued; capacity bounds tokens
+	batched  chan struct{} // a batch was queued, for a busy worker to send behind its own
 }
 
 // task is one unit of work: a call, or a batch of calls, of Map.
@@ -50,6 +51,10 @@ type task struct {
 	// task's futures, but for the work that never started (or whose results
 	// the death lost): that it requeues, for another worker.
 	run func(ctx context.Context, ref *actor.Ref) error
+	// start, for a batch of Map (nil otherwise), is run in two steps: it
+	// sends the batch, queued in the worker behind the batch in behind, and
+	// returns its slot and what waits for it, which does what run does.
+	start func(ctx context.Context, ref *actor.Ref, behind actor.BatchSlot) (actor.BatchSlot, func() error)
 	// fail completes the task's futures with err, unrun. It never blocks
 	// and never takes the pool's lock, so it may be called under it.
 	fail func(err error)
@@ -98,12 +103,13 @@ func Start(n *nursery.Nursery, opts ...Option) (*Pool, error) {
 
 func newPool(cfg config) *Pool {
 	return &Pool{
-		cfg:   cfg,
-		size:  cfg.workers,
-		refs:  map[*actor.Ref]int{},
-		ended: make(chan struct{}),
-		stop:  make(chan struct{}),
-		wake:  make(chan struct{}, 1024),
+		cfg:     cfg,
+		size:    cfg.workers,
+		refs:    map[*actor.Ref]int{},
+		ended:   make(chan struct{}),
+		stop:    make(chan struct{}),
+		wake:    make(chan struct{}, 1024),
+		batched: make(chan struct{}, 1),
 	}
 }
 
@@ -161,6 +167,12 @@ func (p *Pool) add(t *task, death error) {
 	select {
 	case p.wake <- struct{}{}:
 	default: // enough tokens pending: every worker will look at the queue
+	}
+	if t.start != nil {
+		select {
+		case p.batched <- struct{}{}:
+		default: // a token is pending
+		}
 	}
 }
 
@@ -227,24 +239,50 @@ func (p *Pool) worker(ctx context.Context, name string) {
 				return &InitError{Err: err}
 			}
 		}
+		// ahead is a batch sent to the worker and not yet waited for: the
+		// worker's next batch is sent behind it, before it ends (at most
+		// one queued behind the running one), so the worker goes from one
+		// to the next without idling for a round trip.
+		var ahead *started
 		for done := 0; ; {
-			t := p.next(ctx, ref, leave)
-			if t == nil {
-				ref.Cancel()
-				return nil
-			}
-			if err := p.run(ctx, t, ref); err != nil {
-				return err // the worker died under its task
+			if ahead == nil {
+				t := p.next(ctx, ref, leave)
+				if t == nil {
+					ref.Cancel()
+					return nil
+				}
+				if t.start != nil {
+					if ahead = p.start(t, ctx, ref, actor.BatchSlot{}); ahead != nil {
+						continue
+					}
+				} else if err := p.run(ctx, t, ref); err != nil {
+					return err // the worker died under its task
+				}
+			} else {
+				next, err := p.waitBehind(ctx, ref, ahead)
+				if ahead = next; err != nil || ctx.Err() != nil {
+					if ahead != nil {
+						_ = p.wait(ahead) // it never began: requeued, or failed if the pool is ending
+					}
+					return err // the worker died under its batch (its nursery says how), or the pool is ending
+				}
 			}
 			if ctx.Err() != nil {
 				return nil // the worker died (its nursery says how) or the pool is ending
 			}
-			p.mu.Lock()
-			p.refs[ref] = 0
-			p.mu.Unlock()
+			if ahead == nil {
+				p.mu.Lock()
+				p.refs[ref] = 0
+				p.mu.Unlock()
+			}
 			done++
 			if p.cfg.maxTasks > 0 && done >= p.cfg.maxTasks ||
 				p.cfg.maxRSS > 0 && rss(ref.PID()) > p.cfg.maxRSS {
+				if ahead != nil {
+					if err := p.wait(ahead); err != nil {
+						return err
+					}
+				}
 				ref.Cancel() // replaced by a fresh worker on demand
 				return nil
 			}
@@ -262,6 +300,79 @@ func (p *Pool) run(ctx context.Context, t *task, ref *actor.Ref) (err error) {
 		return nil
 	}
 	return err
+}
+
+// A started task is a batch sent to a worker, to wait for.
+type started struct {
+	t    *task
+	slot actor.BatchSlot
+	wait func() error
+}
+
+// start sends batch t to ref, queued behind behind; a panic in the
+// caller's own code that it runs (an argument's EncodeMsgpack) fails t, as
+// in run, and start returns nil.
+func (p *Pool) start(t *task, ctx context.Context, ref *actor.Ref, behind actor.BatchSlot) *started {
+	s := &started{t: t}
+	if rec := panics.Try(func() { s.slot, s.wait = t.start(ctx, ref, behind) }); rec != nil {
+		t.fail(&nursery.PanicError{Value: rec.Value, Stack: rec.Stack})
+		return nil
+	}
+	return s
+}
+
+// wait waits for a started batch, as run runs a task.
+func (p *Pool) wait(s *started) (err error) {
+	if rec := panics.Try(func() { err = s.wait() }); rec != nil {
+		s.t.fail(&nursery.PanicError{Value: rec.Value, Stack: rec.Stack})
+		return nil
+	}
+	return err
+}
+
+// waitBehind waits for the batch ahead on ref and, until it ends, for a
+// batch to send behind it (one at most); it returns ahead's error and the
+// batch it sent. The wait runs in a goroutine of its own, which waitBehind
+// joins before it returns, while it watches the queue.
+func (p *Pool) waitBehind(ctx context.Context, ref *actor.Ref, ahead *started) (*started, error) {
+	if t := p.nextBatch(ref); t != nil {
+		return p.start(t, ctx, ref, ahead.slot), p.wait(ahead)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.wait(ahead) }()
+	for {
+		select {
+		case err := <-done:
+			return nil, err
+		case <-p.batched:
+			if t := p.nextBatch(ref); t != nil {
+				next := p.start(t, ctx, ref, ahead.slot)
+				return next, <-done
+			}
+		}
+	}
+}
+
+// nextBatch returns the task at the head of the queue, for a worker that
+// runs a batch, if it is a batch and no other worker is idle to take it;
+// nil otherwise, at once.
+func (p *Pool) nextBatch(ref *actor.Ref) *task {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.queue) > 0 && p.live-p.leaving <= p.size && p.live-p.busyLocked() <= 0 {
+		t := p.queue[0]
+		if t.start == nil {
+			return nil
+		}
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		if t.ctx.Err() != nil { // cancelled while queued
+			t.fail(context.Cause(t.ctx))
+			continue
+		}
+		return t
+	}
+	return nil
 }
 
 // next waits for the next task for ref, or returns nil when the worker

@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -192,4 +193,35 @@ func ints(n int) []int {
 		out[i] = i * i * i // 0…970299: fixint, uint8, uint16, uint32
 	}
 	return out
+}
+
+// BenchmarkPayloadInProcess measures a Call of a []byte of each size
+// echoed by a Return, both decoded into []byte as actor does, between two
+// goroutines over an in-process socketpair: the cost of moving the bytes
+// through both ends, with a profile of both in one process.
+func BenchmarkPayloadInProcess(b *testing.B) {
+	for _, size := range []int{64, 16 << 10, 64 << 10, 256 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			a, peer := connPair(b, nil, nil)
+			defer serve(peer, echoBytes)()
+			ctx := context.Background()
+			payload := make([]byte, size)
+			b.SetBytes(int64(2 * size))
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := a.Call(ctx, "echo", payload)
+				if err != nil {
+					b.Fatal(err)
+				}
+				m, err := s.Recv(ctx)
+				if err != nil || m.Kind != transport.KindReturn {
+					b.Fatal(m, err)
+				}
+				var out []byte
+				if err := m.Decode(&out); err != nil || len(out) != size {
+					b.Fatal(len(out), err)
+				}
+			}
+		})
+	}
 }

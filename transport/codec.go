@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -18,8 +19,11 @@ const frameHeader = 4
 
 // growStep bounds how much ReadFrame allocates ahead of the bytes that
 // actually arrived, so a peer that announces a large frame and then stalls
-// costs little memory.
-const growStep = 1 << 20
+// costs little memory: a body starts with growStep bytes at most and
+// doubles, up to its length, as the bytes arrive. It is a mebibyte and
+// room for an envelope, so that a payload of 1 MiB is read into one buffer
+// without a copy.
+const growStep = 1<<20 + 1<<12
 
 // ReadFrame reads one frame from r and returns its body. A length over max
 // gives an error matching [ErrFrameTooLarge] before anything is allocated; a
@@ -33,7 +37,14 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 // allocation of their own; payloads alias it, so a retained payload keeps
 // at most one slab alive. A connection's first slab is slabMax bytes and
 // each next one twice the last, up to slabSize: an idle connection holds
-// 4 KiB, a busy one amortises its allocations over 64 KiB.
+// 4 KiB, a busy one amortises its allocations over 64 KiB. A slab is never
+// written again once a frame is carved from it (a full slab is dropped,
+// not reused), so what aliases it stays valid.
+//
+// A frame over slabMax bytes is read into a buffer of its own, sized to
+// the frame (see growStep), which nothing else shares: a payload decoded
+// from it in place ([Message.Decode] of a []byte or a msgpack.RawMessage
+// over slabMax bytes) owns that buffer from then on.
 const (
 	slabSize = 64 << 10
 	slabMax  = 4 << 10
@@ -72,24 +83,30 @@ func readFrame(r io.Reader, max int, fr *frameReader) ([]byte, error) {
 	}
 	var body []byte
 	if fr != nil && n <= slabMax {
-		body = fr.carve(n)[:0]
+		body = fr.carve(n)
 	} else {
-		body = make([]byte, 0, min(n, growStep))
+		body = make([]byte, min(n, growStep))
 	}
-	for len(body) < n {
-		if len(body) == cap(body) {
-			body = append(body, make([]byte, min(n-len(body), growStep))...)[:len(body)]
-		}
-		m, err := io.ReadFull(r, body[len(body):min(n, cap(body))])
-		body = body[:len(body)+m]
+	// Reads go straight into the body: a bufio.Reader hands a read at
+	// least its own size to the socket directly, after what it holds.
+	got := 0
+	for {
+		m, err := io.ReadFull(r, body[got:])
+		got += m
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, fmt.Errorf("transport: truncated frame: %d of %d bytes: %w", len(body), n, err)
+			return nil, fmt.Errorf("transport: truncated frame: %d of %d bytes: %w", got, n, err)
 		}
+		if got == n {
+			return body, nil
+		}
+		// The peer sent what was allocated: double, up to the length.
+		grown := make([]byte, min(n, 2*len(body)))
+		copy(grown, body)
+		body = grown
 	}
-	return body, nil
 }
 
 // AppendFrame appends m as one frame (length prefix and msgpack envelope)
@@ -114,17 +131,83 @@ type frameEncoder struct {
 // of m.Payload, straight into the frame. The result aliases the encoder's
 // buffer and is valid until the next encode or detach.
 func (fe *frameEncoder) encode(m *Message, payload any) ([]byte, error) {
+	head, tail, err := fe.encodeSplit(m, payload)
+	if err != nil || tail == nil {
+		return head, err
+	}
+	fe.buf.Write(tail)
+	return fe.buf.Bytes(), nil
+}
+
+// splitMin is the smallest payload encodeSplit leaves out of the frame's
+// buffer: below it, copying the bytes costs less than a buffer of their
+// own in the write.
+const splitMin = copyMax
+
+// encodeSplit encodes m as encode does, except that a payload of at least
+// splitMin bytes that is a []byte or a msgpack.RawMessage is not copied:
+// head is the frame up to the payload's bytes (its length prefix counts
+// them) and tail the payload's own bytes, to be written after head. A
+// []byte's tail is its contents (head ends with the bin header); a raw
+// payload is validated as encode does and is the whole tail. Otherwise
+// tail is nil and head the whole frame. head aliases the encoder's
+// buffer, as encode's result does.
+func (fe *frameEncoder) encodeSplit(m *Message, payload any) (head, tail []byte, err error) {
 	if fe.enc == nil {
 		fe.enc = msgpack.NewEncoder(&fe.buf)
 	}
 	fe.buf.Reset()
 	fe.buf.Write(make([]byte, frameHeader))
+	p := payload
+	if p == nil {
+		p = m.Payload
+	}
+	switch v := p.(type) {
+	case []byte:
+		if len(v) >= splitMin && m.Kind.carriesPayload() {
+			tail, payload = v, binHeader(len(v))
+		}
+	case msgpack.RawMessage:
+		if len(v) >= splitMin && m.Kind.carriesPayload() {
+			if n, err := scanValue(v, MaxDepth-1); err != nil || n != len(v) {
+				return nil, nil, fmt.Errorf("transport: encode %s: raw payload is not one valid msgpack value (%d bytes): %v", m.Kind, len(v), err)
+			}
+			tail, payload = v, binHeader(-1)
+		}
+	}
 	if err := fe.envelope(m, payload); err != nil {
-		return nil, fmt.Errorf("transport: encode %s: %w", m.Kind, err)
+		return nil, nil, fmt.Errorf("transport: encode %s: %w", m.Kind, err)
 	}
 	b := fe.buf.Bytes()
-	binary.BigEndian.PutUint32(b, uint32(len(b)-frameHeader))
-	return b, nil
+	n := len(b) - frameHeader + len(tail)
+	if uint64(n) > math.MaxUint32 {
+		return nil, nil, fmt.Errorf("%w: %s of %d bytes, more than a frame can say", ErrFrameTooLarge, m.Kind, n)
+	}
+	binary.BigEndian.PutUint32(b, uint32(n))
+	return b, tail, nil
+}
+
+// carriesPayload reports whether the envelope of k ends with its payload,
+// which encodeSplit can then leave out of the buffer.
+func (k Kind) carriesPayload() bool {
+	switch k {
+	case KindCall, KindStarted, KindYield, KindReturn:
+		return true
+	}
+	return false
+}
+
+// binHeader stands in for a payload that encodeSplit leaves out: it
+// encodes as the msgpack bin header of that many bytes, or as nothing
+// when negative (a raw payload, which is its own header).
+type binHeader int
+
+// EncodeMsgpack implements msgpack.CustomEncoder.
+func (h binHeader) EncodeMsgpack(e *msgpack.Encoder) error {
+	if h < 0 {
+		return nil
+	}
+	return e.EncodeBytesLen(int(h))
 }
 
 // detach hands the current frame's memory to the caller and starts a fresh
@@ -162,6 +245,8 @@ func (fe *frameEncoder) envelope(m *Message, payload any) error {
 		return encodePayload(e, m, payload)
 	case KindStarted, KindYield, KindReturn:
 		return encodePayload(e, m, payload)
+	case KindBatch:
+		return encodeBatch(e, m)
 	case KindError:
 		if m.Err == nil {
 			return errors.New("Error message without ErrorInfo")
@@ -191,7 +276,7 @@ func encodePayload(e *msgpack.Encoder, m *Message, payload any) error {
 }
 
 // encodeHello writes the Hello's eight keys, and "host" after them when
-// the sender has one.
+// the sender has one, then "batch" when it accepts batches.
 func encodeHello(e *msgpack.Encoder, h *Hello) error {
 	kv := []any{
 		"version", uint64(h.Version),
@@ -205,6 +290,9 @@ func encodeHello(e *msgpack.Encoder, h *Hello) error {
 	}
 	if h.Actor.Host != "" {
 		kv = append(kv, "host", h.Actor.Host)
+	}
+	if h.Batch != 0 {
+		kv = append(kv, "batch", uint64(h.Batch))
 	}
 	return encodeMap(e, kv...)
 }

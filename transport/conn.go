@@ -83,6 +83,7 @@ func establish(ctx context.Context, nc net.Conn, side Side, cfg *config, auth fu
 		Initiator: bool(side),
 		Window:    uint32(cfg.window),
 		MaxFrame:  uint32(cfg.maxFrame),
+		Batch:     uint32(cfg.batch),
 	}
 	// 16 KiB: hundreds of small frames a read, and larger frames bypass it.
 	br := bufio.NewReaderSize(nc, 16<<10)
@@ -271,14 +272,16 @@ func (c *Conn) enqueue(ctx context.Context, m *Message, payload any, class frame
 	}
 	fe := c.encoders.Get().(*frameEncoder)
 	defer c.encoders.Put(fe)
-	frame, err := fe.encode(m, payload)
+	// A large []byte or raw payload stays where it is (tail), written
+	// after the frame's head without a copy when this sender writes.
+	frame, tail, err := fe.encodeSplit(m, payload)
 	if err != nil {
 		return 0, err
 	}
-	if n := len(frame) - frameHeader; n > int(c.peer.MaxFrame) {
+	if n := len(frame) - frameHeader + len(tail); n > int(c.peer.MaxFrame) {
 		return 0, fmt.Errorf("%w: %s of %d bytes, the peer's limit is %d", ErrFrameTooLarge, m.Kind, n, c.peer.MaxFrame)
 	}
-	if _, raw := payload.(msgpack.RawMessage); payload != nil && !raw {
+	if _, raw := payload.(msgpack.RawMessage); payload != nil && !raw && tail == nil {
 		// A Go value may nest deeper than the peer accepts: refuse it here
 		// rather than have the peer close the connection.
 		if _, err := scanValue(frame[frameHeader:], MaxDepth); err != nil {
@@ -293,7 +296,7 @@ func (c *Conn) enqueue(ctx context.Context, m *Message, payload any, class frame
 	// connection is idle; stream items go through the write loop, where a
 	// fast producer's items coalesce.
 	inline := class == dataFrame && m.Kind != KindYield
-	owner, err = c.w.queue(ctx, c.done, frame, owned, class, inline, taken)
+	owner, err = c.w.queueTail(ctx, c.done, frame, owned, tail, class, inline, taken)
 	if errors.Is(err, ErrTooManyControlFrames) {
 		c.fail(err)
 	}

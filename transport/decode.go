@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,8 @@ func (fd *frameDecoder) envelope(body []byte) (*Message, error) {
 		}
 	case KindStarted, KindYield, KindReturn:
 		m.Payload, err = fd.payload(body)
+	case KindBatch:
+		m.Payload, err = fd.batch(body)
 	case KindError:
 		m.Err, err = decodeErrorInfo(d, false)
 	case KindCredit:
@@ -121,6 +124,42 @@ func (fd *frameDecoder) payload(body []byte) (msgpack.RawMessage, error) {
 		return nil, err
 	}
 	return msgpack.RawMessage(body[off : off+n : off+n]), nil
+}
+
+// decodeInPlace decodes payload, one validated msgpack value, into v
+// without a copy when it can and reports whether it did: a payload of more
+// than slabMax bytes (so its frame had a buffer of its own, see slabMax)
+// into a *[]byte when it is a bin, or into a *msgpack.RawMessage. The
+// value aliases payload, capped at its end so that an append cannot write
+// over what follows. msgpack.Unmarshal would copy the bytes out, as it must
+// for a buffer it does not know the fate of.
+func decodeInPlace(payload []byte, v any) bool {
+	if len(payload) <= slabMax {
+		return false
+	}
+	switch p := v.(type) {
+	case *[]byte:
+		var n, hdr int
+		switch payload[0] {
+		case msgpcode.Bin8:
+			n, hdr = int(payload[1]), 2
+		case msgpcode.Bin16:
+			n, hdr = int(binary.BigEndian.Uint16(payload[1:])), 3
+		case msgpcode.Bin32:
+			n, hdr = int(binary.BigEndian.Uint32(payload[1:])), 5
+		default:
+			return false
+		}
+		if hdr+n != len(payload) {
+			return false // not one bin: leave it to msgpack to say so
+		}
+		*p = payload[hdr:len(payload):len(payload)]
+		return true
+	case *msgpack.RawMessage:
+		*p = msgpack.RawMessage(payload[:len(payload):len(payload)])
+		return true
+	}
+	return false
 }
 
 // decodeMap reads a map with string keys, calling field for each key; field
@@ -181,6 +220,8 @@ func decodeHello(d *msgpack.Decoder) (*Hello, error) {
 			h.Window, err = decodeUint32(d)
 		case "max_frame":
 			h.MaxFrame, err = decodeUint32(d)
+		case "batch":
+			h.Batch, err = decodeUint32(d)
 		default:
 			return false, nil
 		}

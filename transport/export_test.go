@@ -65,3 +65,10 @@ func SetReadHandoff(c *Conn, d time.Duration) {
 
 // ReadHandoff is the default of SetReadHandoff.
 const ReadHandoff = readHandoff
+
+// WithoutBatches makes a connection announce no batches, as a peer that
+// predates them: it is sent only Yields, and a Batch is a violation.
+func WithoutBatches() Option { return func(c *config) { c.batch = 0 } }
+
+// MaxBatchItems is the most items a connection accepts in one Batch.
+const MaxBatchItems = maxBatchItems

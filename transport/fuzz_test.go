@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/grove-rt/grove/transport"
 )
@@ -42,12 +43,21 @@ func FuzzDecodeMessage(f *testing.F) {
 		{Kind: transport.KindError, ID: 5, Err: &transport.ErrorInfo{Type: "T", Message: "m", Is: []string{"io.EOF"},
 			Via: []transport.ActorID{{Name: "a"}}}},
 		{Kind: transport.KindHello, Hello: &transport.Hello{Version: 1, Window: 4, MaxFrame: 1024}},
+		{Kind: transport.KindHello, Hello: &transport.Hello{Version: 1, Window: 4, MaxFrame: 1024, Batch: 64}},
+		{Kind: transport.KindBatch, ID: 2, Payload: []byte{0x92, 0xa2, 'h', 'i', 0x07}},
+		{Kind: transport.KindBatch, ID: 4, Payload: []byte{0xdd, 0, 0, 0, 1, 0xc0}},
 	} {
 		frame, err := transport.AppendFrame(nil, &m)
 		require.NoError(f, err)
 		f.Add(frame[4:])
 	}
 	f.Add([]byte{0x92, 0x05, 0xc1})
+	f.Add([]byte{0x93, 0x0a, 0x01, 0x90})                         // a Batch of no items
+	f.Add([]byte{0x93, 0x0a, 0x01, 0xdd, 0xff, 0xff, 0xff, 0xff}) // a count the frame does not hold
+	f.Add([]byte{0x93, 0x0a, 0x01, 0xdc, 0x00, 0x01, 0xc0})       // array16 of one item
+	big, err := transport.AppendFrame(nil, &transport.Message{Kind: transport.KindReturn, ID: 7, Payload: raw(f, make([]byte, 5000))})
+	require.NoError(f, err)
+	f.Add(big[4:])
 	f.Add(append([]byte{0x93, 0x04, 0x01}, bytes.Repeat([]byte{0x91}, 300)...))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		m, err := transport.DecodeMessage(body)
@@ -63,6 +73,16 @@ func FuzzDecodeMessage(f *testing.F) {
 		if len(m.Payload) > 0 {
 			var v any
 			_ = m.Decode(&v)
+			// []byte and RawMessage decode in place when large: the same
+			// bytes as msgpack's own copy.
+			var b, want []byte
+			if m.Decode(&b) == nil && msgpack.Unmarshal(m.Payload, &want) == nil {
+				require.Equal(t, want, b)
+			}
+			var r, wantRaw msgpack.RawMessage
+			if m.Decode(&r) == nil && msgpack.Unmarshal(m.Payload, &wantRaw) == nil {
+				require.Equal(t, wantRaw, r)
+			}
 		}
 	})
 }

@@ -24,12 +24,16 @@ const (
 	KindError   Kind = 7 // callee to caller: the remote error; ends the stream
 	KindCancel  Kind = 8 // caller to callee: cancel the call
 	KindCredit  Kind = 9 // a flow-control grant of more Yield items
+	// KindBatch carries several stream items in one frame, each counted as
+	// one Yield; it is sent only to a peer whose Hello offered batches
+	// ([Hello.Batch]), and a receiver hands its items out as Yields.
+	KindBatch Kind = 10
 )
 
 var kindNames = [...]string{
 	KindHello: "Hello", KindCall: "Call", KindStarted: "Started", KindYield: "Yield",
 	KindStop: "Stop", KindReturn: "Return", KindError: "Error", KindCancel: "Cancel",
-	KindCredit: "Credit",
+	KindCredit: "Credit", KindBatch: "Batch",
 }
 
 // String returns the kind's name, or "Kind(n)" for an unknown kind.
@@ -40,7 +44,7 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
-func (k Kind) valid() bool { return k >= KindHello && k <= KindCredit }
+func (k Kind) valid() bool { return k >= KindHello && k <= KindBatch }
 
 // fields is the number of envelope fields a kind has in this version.
 func (k Kind) fields() int {
@@ -55,7 +59,9 @@ func (k Kind) fields() int {
 
 // A Message is one envelope on the wire. Which fields are set depends on
 // Kind: Func and Payload for a Call; Payload for Started, Yield and Return;
-// Err for Error; Credit for Credit; Hello for Hello.
+// Err for Error; Credit for Credit; Hello for Hello. A Batch's Payload is
+// one msgpack array holding its items, each one Yield's payload; a stream's
+// Recv never returns a Batch, only the Yields it carried.
 type Message struct {
 	Kind Kind
 	// ID is the stream the message belongs to; 0 for Hello.
@@ -71,6 +77,8 @@ type Message struct {
 	Err *ErrorInfo
 	// Hello is the handshake a Hello carries.
 	Hello *Hello
+
+	left int // the items a received Batch still holds, in Payload
 }
 
 // Decode decodes the message's payload into v, a pointer, with msgpack,
@@ -79,9 +87,18 @@ type Message struct {
 // (structure and nesting depth), and so was every value inside it, so
 // decoding cannot recurse without bound. A Message built by hand must hold
 // such bytes too; decode any other bytes with [Unmarshal].
+//
+// A payload of more than 4 KiB decoded into a *[]byte (a msgpack bin) or a
+// *msgpack.RawMessage is not copied: the value is set to the bytes inside
+// the payload, which then share its memory; a frame that large has a
+// buffer of its own, never reused, so the value stays valid for as long as
+// it is held. Smaller ones, and every other type, are copied.
 func (m *Message) Decode(v any) error {
 	if len(m.Payload) == 0 {
 		return fmt.Errorf("transport: %s message has no payload", m.Kind)
+	}
+	if decodeInPlace(m.Payload, v) {
+		return nil
 	}
 	if err := unmarshal(m.Payload, v); err != nil {
 		return fmt.Errorf("transport: decode %s payload into %T: %w", m.Kind, v, err)
@@ -128,6 +145,10 @@ type Hello struct {
 	Window uint32
 	// MaxFrame is the largest frame body the sender accepts, in bytes.
 	MaxFrame uint32
+	// Batch is the most stream items the sender accepts in one Batch
+	// frame; 0 (a peer that predates batches) means it accepts none, and
+	// then it is sent only Yields.
+	Batch uint32
 }
 
 // ErrorInfo is a remote error as it crosses the wire: the layer above turns

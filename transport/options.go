@@ -44,6 +44,7 @@ type Option func(*config)
 type config struct {
 	maxFrame         int
 	window           int
+	batch            int // the most items this side accepts in a Batch; 0: none
 	maxStreams       int
 	handshakeTimeout time.Duration
 	closeTimeout     time.Duration
@@ -63,6 +64,7 @@ func newConfig(opts []Option) config {
 	c := config{
 		maxFrame:         DefaultMaxFrame,
 		window:           DefaultWindow,
+		batch:            maxBatchItems,
 		maxStreams:       DefaultMaxStreams,
 		handshakeTimeout: DefaultHandshakeTimeout,
 		closeTimeout:     DefaultCloseTimeout,

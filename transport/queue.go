@@ -25,6 +25,9 @@ type queue[T any] struct {
 	signal chan struct{} // capacity 1: "items may be waiting", or "the read token is yours"; made by the first popper that parks
 	woken  bool          // a wake-up came before signal was made
 	first  [2]T          // items' first backing array: most streams never need another
+	// split, when set, takes the next item out of a head that holds many
+	// (a Batch): it returns the item and whether the head holds more.
+	split func(head T) (item T, more bool)
 
 	rd   *reading // the connection whose reader fills the queue, or nil
 	link waitLink // the popper's place among rd's wanters
@@ -99,6 +102,20 @@ func (q *queue[T]) tryPopLocked() (v T, ok bool) {
 		return v, false
 	}
 	v = q.items[q.head]
+	if q.split != nil {
+		item, more := q.split(v)
+		if more {
+			return item, true
+		}
+		v = item
+	}
+	q.dropHeadLocked()
+	return v, true
+}
+
+// dropHeadLocked removes the first item. Call with q.mu held and an item
+// queued.
+func (q *queue[T]) dropHeadLocked() {
 	var zero T
 	q.items[q.head] = zero
 	q.head++
@@ -109,7 +126,6 @@ func (q *queue[T]) tryPopLocked() (v T, ok bool) {
 		clear(q.items[n:])
 		q.items, q.head = q.items[:n], 0
 	}
-	return v, true
 }
 
 // pop waits for an item, honouring ctx. When done fires, or the queue is

@@ -60,6 +60,7 @@ func newStream(c *Conn, id uint64, outgoing bool, peerWindow uint32) *Stream {
 		canceled:    make(chan struct{}),
 	}
 	s.in.init(&c.rd)
+	s.in.split = splitBatch
 	if outgoing {
 		s.ctx = c.cfg.baseContext
 	} else {
@@ -146,16 +147,16 @@ func (s *Stream) Recv(ctx context.Context) (*Message, error) {
 		return nil, s.c.Err()
 	}
 	if m.Kind == KindYield {
-		s.consumedOne()
+		s.consumedYields(1)
 	}
 	return m, nil
 }
 
-// consumedOne counts a Yield taken by the application and grants the peer
-// credit once half a window has been taken.
-func (s *Stream) consumedOne() {
+// consumedYields counts n Yields taken by the application and grants the
+// peer credit once half a window has been taken.
+func (s *Stream) consumedYields(n int) {
 	s.mu.Lock()
-	s.consumed++
+	s.consumed += n
 	grant := 0
 	if s.consumed >= max(1, s.c.cfg.window/2) && !s.finished {
 		grant, s.consumed = s.consumed, 0
@@ -204,7 +205,9 @@ func (s *Stream) Started(ctx context.Context, v any) error {
 }
 
 // Yield sends one stream item. It blocks while the peer has no room for it
-// (no credit left), honouring ctx, and returns once the frame is queued. On
+// (no credit left), honouring ctx, and returns once the item is queued.
+// Items queued while the connection's writer is busy leave together, in
+// one Batch frame, when the peer accepts batches ([Hello.Batch]). On
 // the callee's side it fails with [ErrCanceled] once the caller canceled:
 // the callee should then end the stream with Return or Fail.
 func (s *Stream) Yield(ctx context.Context, v any) error {
@@ -240,7 +243,12 @@ func (s *Stream) Yield(ctx context.Context, v any) error {
 			return s.c.Err()
 		}
 	}
-	err := s.c.send(ctx, &Message{Kind: KindYield, ID: s.id}, v, dataFrame)
+	var err error
+	if s.c.peer.Batch > 0 {
+		err = s.c.sendItem(ctx, s.id, v) // coalesced into Batch frames
+	} else {
+		err = s.c.send(ctx, &Message{Kind: KindYield, ID: s.id}, v, dataFrame)
+	}
 	if err != nil {
 		s.addCredit(1) // the item did not go out
 	}
@@ -396,19 +404,13 @@ func (s *Stream) deliver(m *Message) error {
 		s.finish()
 		return nil
 	case KindYield:
-		s.mu.Lock()
-		s.allowance--
-		over, stopped := s.allowance < 0, s.peerStopped
-		s.peerStarted = true
-		s.mu.Unlock()
-		switch {
-		case over:
-			return protocolError("Yield beyond the granted credit on stream %d", s.id)
-		case stopped:
-			return protocolError("Yield after Stop on stream %d", s.id)
+		if err := s.receivedItems(KindYield, 1); err != nil {
+			return err
 		}
 		s.in.push(m) // dropped if this side closed the stream
 		return nil
+	case KindBatch:
+		return s.deliverBatch(m)
 	case KindStop:
 		s.mu.Lock()
 		again := s.peerStopped

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"encoding"
 	"encoding/binary"
 	"errors"
@@ -65,7 +66,33 @@ func unmarshal(data []byte, v any) error {
 	// A panic here is a type's own decoder (DecodeMsgpack, UnmarshalBinary)
 	// panicking: it is that code's, and goes on to its caller; the plan's
 	// check has already refused what msgpack itself would panic on.
-	return msgpack.Unmarshal(data, v)
+	return decodePooled(data, v)
+}
+
+// A pooledDecoder is a msgpack decoder with its reader, reused: what
+// msgpack.Unmarshal does, without its allocation of a bytes.Reader per
+// value, which a stream of small items pays per item.
+type pooledDecoder struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var pooledDecoders = sync.Pool{New: func() any {
+	d := new(pooledDecoder)
+	d.dec = msgpack.NewDecoder(&d.r)
+	return d
+}}
+
+// decodePooled is msgpack.Unmarshal(data, v) on a pooled decoder. Reset
+// clears the decoder's options, as it does in msgpack.Unmarshal.
+func decodePooled(data []byte, v any) error {
+	d := pooledDecoders.Get().(*pooledDecoder)
+	d.r.Reset(data)
+	d.dec.Reset(&d.r)
+	err := d.dec.Decode(v) // a panic here leaves d to the collector
+	d.r.Reset(nil)         // the pool must not keep data alive
+	pooledDecoders.Put(d)
+	return err
 }
 
 // CheckType reports whether values of t cross a msgpack boundary whole:

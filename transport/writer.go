@@ -85,6 +85,13 @@ type writer struct {
 	kick chan struct{} // wakes the write loop; capacity 1
 
 	scratch net.Buffers // the token holder's copy of a batch's headers
+
+	batch batchTail // under mu: the last frame, if a Batch that may take more items
+
+	// lent is a payload queued by reference (see queueTail): the caller's
+	// memory, never a chunk to reuse, and copied before the token holder
+	// that lent it returns without having written it.
+	lent []byte
 }
 
 func newWriter(nc net.Conn) *writer {
@@ -105,6 +112,19 @@ func newWriter(nc net.Conn) *writer {
 // (after releasing any lock of its own) to write the queue itself. frame is
 // copied or, when large and owned, kept.
 func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, owned bool, class frameClass, inline bool, taken func()) (owner uint64, err error) {
+	return w.queueTail(ctx, done, frame, owned, nil, class, inline, taken)
+}
+
+// queueTail is queue for a frame in two parts, frame and then tail (the
+// payload bytes encodeSplit left out), that go out back to back as one
+// frame. tail is the caller's memory. When the caller takes the write
+// token (inline, and no one writing), tail is lent, not copied: it goes to
+// the socket from where it is, as the second buffer of a writev, and the
+// caller's drainAs does not return while the queue still refers to it
+// (what a ctx interrupt leaves unwritten is copied first). Otherwise, the
+// frame going out with someone else's write, tail is copied into a buffer
+// of its own.
+func (w *writer) queueTail(ctx context.Context, done <-chan struct{}, frame []byte, owned bool, tail []byte, class frameClass, inline bool, taken func()) (owner uint64, err error) {
 	w.mu.Lock()
 	for class == dataFrame && w.pending >= maxPending {
 		drained := w.drained
@@ -130,6 +150,17 @@ func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, 
 		w.taken = append(w.taken, taken)
 	}
 	w.appendLocked(frame, owned)
+	lend := inline && !w.busy
+	if len(tail) > 0 {
+		if !lend {
+			tail = append([]byte(nil), tail...)
+		} else {
+			w.lent = tail
+		}
+		w.bufs = append(w.bufs, tail)
+		w.tailOpen = false
+		w.pending += len(tail)
+	}
 	switch {
 	case w.busy: // the writer at work takes it with the rest
 	case inline:
@@ -143,6 +174,7 @@ func (w *writer) queue(ctx context.Context, done <-chan struct{}, frame []byte, 
 }
 
 func (w *writer) appendLocked(frame []byte, owned bool) {
+	w.batch.open = false // a frame after the Batch closes it
 	switch {
 	case len(frame) > copyMax && owned:
 		w.bufs = append(w.bufs, frame)
@@ -162,6 +194,12 @@ func (w *writer) appendLocked(frame []byte, owned bool) {
 		w.tailOpen = true
 	}
 	w.pending += len(frame)
+}
+
+// sameEnd reports whether a and b end at the same byte of memory: whether
+// a is what is left of b (or b of a) after writes consumed its front.
+func sameEnd(a, b []byte) bool {
+	return len(a) > 0 && len(b) > 0 && &a[len(a)-1] == &b[len(b)-1]
 }
 
 func (w *writer) wake() {
@@ -250,6 +288,8 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 			return nil
 		}
 		w.bufs, w.tailOpen, w.pending, w.controls = nil, false, 0, 0
+		lent := w.lent // only ever in the batch of the holder that lent it
+		w.lent = nil
 		taken := w.taken
 		w.taken = nil
 		w.drained = make(chan struct{})
@@ -275,6 +315,9 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 			rest := make([][]byte, 0, len(w.scratch)+len(w.bufs))
 			for _, b := range w.scratch {
 				w.pending += len(b)
+				if sameEnd(b, lent) { // the caller's memory: it returns now
+					b = append([]byte(nil), b...)
+				}
 				rest = append(rest, b)
 			}
 			w.bufs = append(rest, w.bufs...)
@@ -286,8 +329,9 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 			return nil // the frame is queued: it will go out
 		}
 		for _, b := range bufs {
-			// Chunks, and frames the writer owns, of a chunk's size.
-			if cap(b) >= firstChunk && cap(b) <= chunkSize && len(w.free) < 4 {
+			// Chunks, and frames the writer owns, of a chunk's size; never
+			// the caller's memory.
+			if cap(b) >= firstChunk && cap(b) <= chunkSize && len(w.free) < 4 && !sameEnd(b, lent) {
 				w.free = append(w.free, b[:0])
 			}
 		}
@@ -317,7 +361,7 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 // connection has ended.
 func (w *writer) discard() {
 	w.mu.Lock()
-	w.bufs, w.tailOpen, w.pending, w.controls, w.free, w.taken = nil, false, 0, 0, nil, nil
+	w.bufs, w.tailOpen, w.pending, w.controls, w.free, w.taken, w.lent = nil, false, 0, 0, nil, nil, nil
 	w.mu.Unlock()
 }
 

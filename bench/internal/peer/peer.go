@@ -1,7 +1,9 @@
 // Package peer starts and drives the competitors grove is benchmarked
 // against: a hashicorp/go-plugin plugin speaking gRPC, the standard
-// library's net/rpc served by a child process over a socketpair, and a
-// python3 multiprocessing.Pool kept warm behind a line protocol.
+// library's net/rpc served by a child process over a socketpair, and two
+// Python pools kept warm behind a line protocol: a python3
+// multiprocessing.Pool, and loky's reusable executor on whichever
+// interpreter has loky (FindLoky).
 //
 // The Go peers are this same executable re-executed: the child recognises
 // itself from its environment in ChildMain, which every main() and TestMain

@@ -1,12 +1,15 @@
 # Driver for peer.Python: holds a warm multiprocessing.Pool and times pool
 # operations on request.
 #
-# argv[1] is the number of worker processes. After the pool is created and
-# warmed it writes "ready". Then it reads commands, one a line, on stdin:
+# argv[1] is the number of worker processes. Once the pool is created and
+# warmed it serves the line protocol (lineproto.py, put in front of this
+# source) with these commands:
 #   map N    time pool.map(noop, range(N)) with the default chunksize
 #   apply N  time N sequential pool.apply(noop, (i,)) round trips
-# and answers each with "ok <nanoseconds>" (time.perf_counter_ns) or
-# "err <message>". On EOF it terminates the pool, joins it and exits 0.
+#   spawn W  time a new Pool(W) until its first apply(noop, (0,)) result;
+#            the new pool is terminated and joined after that time
+# each answered "ok <nanoseconds>" (time.perf_counter_ns). On EOF it
+# terminates the pool, joins it and exits 0.
 import multiprocessing
 import sys
 import time
@@ -16,7 +19,7 @@ def noop(x):
     return x
 
 
-def run(pool, cmd, n):
+def run(ctx, pool, cmd, n):
     if cmd == "map":
         start = time.perf_counter_ns()
         pool.map(noop, range(n))
@@ -26,6 +29,17 @@ def run(pool, cmd, n):
         for i in range(n):
             pool.apply(noop, (i,))
         return time.perf_counter_ns() - start
+    if cmd == "spawn":
+        if n < 1:
+            raise ValueError("want at least one worker, got %d" % n)
+        start = time.perf_counter_ns()
+        fresh = ctx.Pool(n)
+        try:
+            fresh.apply(noop, (0,))
+            return time.perf_counter_ns() - start
+        finally:
+            fresh.terminate()
+            fresh.join()
     raise ValueError("unknown command %r" % cmd)
 
 
@@ -40,25 +54,16 @@ def main():
     pool = ctx.Pool(workers)
     try:
         pool.map(noop, range(4 * workers))
-        out = sys.stdout
-        out.write("ready\n")
-        out.flush()
-        while True:
-            line = sys.stdin.readline()
-            if not line:
-                break
-            try:
-                parts = line.split()
-                if len(parts) != 2:
-                    raise ValueError("want '<map|apply> N', got %r" % line.strip())
-                n = int(parts[1])
-                if n < 0:
-                    raise ValueError("negative count %d" % n)
-                reply = "ok %d\n" % run(pool, parts[0], n)
-            except Exception as e:  # reported to the Go side, which decides
-                reply = "err %s\n" % " ".join(str(e).split())
-            out.write(reply)
-            out.flush()
+
+        def handle(words):
+            if len(words) != 2:
+                raise ValueError("want '<map|apply|spawn> N', got %r" % " ".join(words))
+            n = int(words[1])
+            if n < 0:
+                raise ValueError("negative count %d" % n)
+            return (run(ctx, pool, words[0], n),)
+
+        serve(handle)  # lineproto.py
     finally:
         pool.terminate()
         pool.join()

@@ -194,6 +194,8 @@ type Machine struct {
 	Kernel    string `json:"kernel,omitempty"`
 	GoVersion string `json:"go_version"`
 	Python    string `json:"python,omitempty"`
+	// Loky names loky's version and the interpreter it ran on, when found.
+	Loky string `json:"loky,omitempty"`
 }
 
 // Run is everything one grove-bench run measured.

@@ -36,9 +36,10 @@ func sampleRun() *report.Run {
 		report.Result{Name: "grove", Summary: sum(1e6)},
 		report.Result{Name: "bare", Summary: sum(4e6)}, nil, "")
 	return &report.Run{
-		Time:    time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC),
-		Rounds:  3,
-		Machine: report.Machine{OS: "linux", Arch: "amd64", CPU: "Test CPU", NumCPU: 2, CPUCount: 2, GoVersion: "go1.26"},
+		Time:   time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC),
+		Rounds: 3,
+		Machine: report.Machine{OS: "linux", Arch: "amd64", CPU: "Test CPU", NumCPU: 2, CPUCount: 2, GoVersion: "go1.26",
+			Python: "Python 3.11.7", Loky: "loky 3.3.0 (joblib.externals.loky) on /usr/bin/python3 3.11.2"},
 		Figures: []report.Figure{spawn, stream},
 		Curves: []report.Curve{{
 			ID: "payload", Title: "round trip against payload", XLabel: "payload", XUnit: report.Bytes,

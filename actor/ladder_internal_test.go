@@ -1,0 +1,190 @@
+package actor
+
+import (
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The sweeper's own rules, on rungs whose signals are recorded rather than
+// sent: every due signal of one deadline goes out in one sweep, each rung
+// keeps its own grace and kill delay, a rung that leaves mid-ladder gets
+// nothing more, and the sweeper is joined when the last rung leaves.
+
+// signals records the signals sent for one rung and the sweep of each.
+type signals struct {
+	mu   sync.Mutex
+	sigs []syscall.Signal
+	at   []time.Time
+}
+
+func (s *signals) send(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sigs = append(s.sigs, sig)
+	s.at = append(s.at, time.Now())
+}
+
+func (s *signals) got() ([]syscall.Signal, []time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]syscall.Signal(nil), s.sigs...), append([]time.Time(nil), s.at...)
+}
+
+// ladderIdle reports whether no rung is on the ladder and no sweeper runs.
+func ladderIdle() bool {
+	stops.mu.Lock()
+	defer stops.mu.Unlock()
+	return stops.members == 0 && stops.quit == nil && len(stops.due) == 0
+}
+
+func TestLadderSweepsDueRungsTogether(t *testing.T) {
+	const n = 50
+	grace, kill := 30*time.Millisecond, 40*time.Millisecond
+	start := time.Now()
+	recs := make([]*signals, n)
+	rungs := make([]*rung, n)
+	for i := range n {
+		recs[i] = new(signals)
+		rungs[i] = stops.enter(start, grace, kill, recs[i].send, i%10 == 0) // some slow, as remotes are
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, g := range rungs {
+		select {
+		case <-g.top:
+		case <-time.After(time.Until(deadline)):
+			t.Fatal("a rung never reached SIGKILL")
+		}
+	}
+	for _, g := range rungs {
+		require.True(t, stops.leave(g), "leave reports the signals sent")
+	}
+	require.True(t, ladderIdle(), "the last leave joins the sweeper")
+	var termSweep, killSweep uint64
+	for i, rec := range recs {
+		sigs, at := rec.got()
+		sweeps := rungs[i].sweeps
+		if i%10 == 0 { // sent from goroutines of their own: in either order
+			require.ElementsMatch(t, []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}, sigs, "rung %d", i)
+		} else {
+			require.Equal(t, []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}, sigs, "rung %d", i)
+			require.False(t, at[0].Before(start.Add(grace)), "SIGTERM before the grace period")
+			require.False(t, at[1].Before(at[0].Add(kill)), "SIGKILL before the kill delay")
+		}
+		if i == 0 {
+			termSweep, killSweep = sweeps[0], sweeps[1]
+		}
+		require.Equal(t, termSweep, sweeps[0], "rung %d's SIGTERM went out in a sweep of its own", i)
+		require.Equal(t, killSweep, sweeps[1], "rung %d's SIGKILL went out in a sweep of its own", i)
+	}
+	require.Greater(t, killSweep, termSweep)
+}
+
+func TestLadderMixedDeadlines(t *testing.T) {
+	cases := []struct {
+		grace, kill time.Duration
+	}{
+		{0, 0},
+		{0, 60 * time.Millisecond},
+		{40 * time.Millisecond, 0},
+		{80 * time.Millisecond, 20 * time.Millisecond},
+		{20 * time.Millisecond, 120 * time.Millisecond},
+	}
+	start := time.Now()
+	recs := make([]*signals, len(cases))
+	rungs := make([]*rung, len(cases))
+	for i, tc := range cases {
+		recs[i] = new(signals)
+		rungs[i] = stops.enter(start, tc.grace, tc.kill, recs[i].send, false)
+	}
+	for i, g := range rungs {
+		select {
+		case <-g.top:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("rung %d never reached SIGKILL", i)
+		}
+		require.True(t, stops.leave(g))
+	}
+	require.True(t, ladderIdle())
+	for i, tc := range cases {
+		sigs, at := recs[i].got()
+		require.Equal(t, []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL}, sigs, "case %d", i)
+		require.False(t, at[0].Before(start.Add(tc.grace)), "case %d: SIGTERM early", i)
+		require.False(t, at[1].Before(at[0].Add(tc.kill)), "case %d: SIGKILL early", i)
+	}
+}
+
+// TestLadderLeaveDuringTheSweep: rungs that leave while the sweeper runs
+// (their actor exited on the way: some on their SIGTERM, from within the
+// sweep, some on their own) get nothing after they left, and the rest of
+// the sweep goes on.
+func TestLadderLeaveDuringTheSweep(t *testing.T) {
+	const n = 40
+	start := time.Now()
+	recs := make([]*signals, n)
+	rungs := make([]*rung, n)
+	exited := make([]chan struct{}, n)
+	var joined sync.WaitGroup
+	for i := range n {
+		recs[i], exited[i] = new(signals), make(chan struct{})
+		send := recs[i].send
+		if i%2 == 0 { // exits on SIGTERM, as a cooperative actor does
+			send = func(sig syscall.Signal) {
+				recs[i].send(sig)
+				if sig == syscall.SIGTERM {
+					close(exited[i])
+				}
+			}
+		}
+		rungs[i] = stops.enter(start, 20*time.Millisecond, time.Hour, send, false)
+		joined.Add(1)
+		go func() { // the actor's stop
+			defer joined.Done()
+			if i%4 == 1 { // exits on its own before its SIGTERM
+				stops.leave(rungs[i])
+				return
+			}
+			if i%2 == 0 {
+				<-exited[i]
+			} else {
+				select {
+				case <-rungs[i].top: // not within the test: the kill delay is an hour
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			stops.leave(rungs[i])
+		}()
+	}
+	joined.Wait()
+	require.True(t, ladderIdle(), "the sweeper outlived its rungs")
+	for i := range n {
+		sigs, _ := recs[i].got()
+		switch {
+		case i%2 == 0, i%4 == 3:
+			require.Equal(t, []syscall.Signal{syscall.SIGTERM}, sigs, "rung %d", i)
+		default: // left before its deadline; at most its SIGTERM raced with the leave
+			require.LessOrEqual(t, len(sigs), 1, "rung %d", i)
+		}
+	}
+}
+
+// TestLadderRestarts: a rung that enters after the sweeper was joined gets
+// a new one.
+func TestLadderRestarts(t *testing.T) {
+	for round := range 3 {
+		rec := new(signals)
+		g := stops.enter(time.Now(), 0, 0, rec.send, false)
+		select {
+		case <-g.top:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: no SIGKILL", round)
+		}
+		require.True(t, stops.leave(g))
+		require.True(t, ladderIdle())
+		sigs, _ := rec.got()
+		require.Len(t, sigs, 2)
+	}
+}

@@ -1,0 +1,354 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// Batches carry many stream items in one frame (PROTOCOL.md, section 5.10).
+//
+// The sender coalesces in its writer, as x/net/http2's and yamux's writers
+// do: a Yield is encoded as a Batch of one item, and while the write token
+// is held (a write is in flight, or the write loop has been woken but has
+// not yet taken the queue), a Yield on the same stream whose frame would be
+// the next in the queue is appended to that Batch instead, its count and
+// the frame's length patched in place. Nothing waits for a timer, and the
+// order of frames on the connection is the order they were queued in: an
+// item joins a Batch only if no other frame was queued after it.
+const (
+	// maxBatchItems is the most items this side accepts in one Batch (its
+	// Hello's "batch"), and the most it puts in one: unpacking a Batch
+	// costs a Message per item, so the count, not only the frame's bytes,
+	// must be bounded.
+	maxBatchItems = 1024
+	// maxBatchBytes bounds a Batch frame's body the sender builds, so that
+	// a Batch stays within one of the writer's chunks.
+	maxBatchBytes = copyMax
+	// batchCountLen is the size of the item count the sender writes: an
+	// array32 header, whose fixed width lets it be patched in place.
+	batchCountLen = 5
+)
+
+// batchTail is the writer's open Batch: the last frame of its last chunk,
+// which takes more items of stream id while nothing else is queued after
+// it. start is the frame's offset in the chunk, count that of its item
+// count (the four bytes after the array32 code), n its items.
+type batchTail struct {
+	open         bool
+	id           uint64
+	start, count int
+	n            int
+}
+
+// encodeItem encodes a Batch frame of one item, payload (a Yield's
+// payload), and returns it with the offset at which the item starts. The
+// frame aliases the encoder's buffer, as encode's does.
+func (fe *frameEncoder) encodeItem(id uint64, payload any) (frame []byte, item int, err error) {
+	if fe.enc == nil {
+		fe.enc = msgpack.NewEncoder(&fe.buf)
+	}
+	fe.buf.Reset()
+	fe.buf.Write([]byte{0, 0, 0, 0, 0x93, byte(KindBatch)})
+	if err := fe.enc.EncodeUint(id); err != nil {
+		return nil, 0, fmt.Errorf("transport: encode Batch: %w", err)
+	}
+	fe.buf.Write([]byte{msgpcode.Array32, 0, 0, 0, 1})
+	item = fe.buf.Len()
+	m := Message{Kind: KindYield}
+	if err := encodePayload(fe.enc, &m, payload); err != nil {
+		return nil, 0, fmt.Errorf("transport: encode Yield: %w", err)
+	}
+	b := fe.buf.Bytes()
+	binary.BigEndian.PutUint32(b, uint32(len(b)-frameHeader))
+	return b, item, nil
+}
+
+// sendItem queues one stream item for a peer that accepts batches: the
+// sending half of a Yield, whose credit the caller has taken.
+func (c *Conn) sendItem(ctx context.Context, id uint64, v any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.Err(); err != nil {
+		return err
+	}
+	fe := c.encoders.Get().(*frameEncoder)
+	defer c.encoders.Put(fe)
+	frame, item, err := fe.encodeItem(id, v)
+	if err != nil {
+		return err
+	}
+	if _, raw := v.(msgpack.RawMessage); v != nil && !raw && len(frame)-item > MaxDepth-2 {
+		// As enqueue checks a Yield's nesting; inside a Batch an item sits
+		// one level deeper, so an item at the very limit goes as a Yield.
+		// Each level costs a byte at least, so a shorter item needs no
+		// scan.
+		if _, err := scanValue(frame[frameHeader:], MaxDepth); err != nil {
+			return c.send(ctx, &Message{Kind: KindYield, ID: id}, v, dataFrame)
+		}
+	}
+	limit := min(maxBatchBytes, int(c.peer.MaxFrame))
+	items := min(maxBatchItems, int(c.peer.Batch))
+	if len(frame)-frameHeader > limit {
+		// A large item goes alone, as a Yield would, through the queue.
+		if n := len(frame) - frameHeader; n > int(c.peer.MaxFrame) {
+			return fmt.Errorf("%w: Yield of %d bytes, the peer's limit is %d", ErrFrameTooLarge, n-batchCountLen, c.peer.MaxFrame)
+		}
+		owned := len(frame) > copyMax
+		if owned {
+			frame = fe.detach()
+		}
+		_, err = c.w.queue(ctx, c.done, frame, owned, dataFrame, false, nil)
+	} else {
+		err = c.w.queueItem(ctx, c.done, id, frame, item, items, limit)
+	}
+	if errors.Is(err, errClosedWriter) {
+		return c.Err()
+	}
+	return err
+}
+
+// queueItem queues a Batch frame of one item, frame, whose item starts at
+// offset item; it waits for room as a dataFrame does. If the queue's last
+// frame is an open Batch of the same stream with room for the item (at
+// most maxItems items and maxBytes bytes of body), the item is appended to
+// it instead. frame is copied.
+func (w *writer) queueItem(ctx context.Context, done <-chan struct{}, id uint64, frame []byte, item, maxItems, maxBytes int) error {
+	w.mu.Lock()
+	for w.pending >= maxPending {
+		drained := w.drained
+		w.mu.Unlock()
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-done:
+			return errClosedWriter
+		}
+		w.mu.Lock()
+	}
+	if !w.joinBatchLocked(id, frame[item:], maxItems, maxBytes) {
+		w.appendLocked(frame, false)
+		last := w.bufs[len(w.bufs)-1]
+		start := len(last) - len(frame)
+		w.batch = batchTail{open: true, id: id, start: start, count: start + item - 4, n: 1}
+	}
+	busy := w.busy
+	w.mu.Unlock()
+	if !busy {
+		w.wake()
+	}
+	return nil
+}
+
+// joinBatchLocked appends item to the open Batch, if it is stream id's and
+// has room, and reports whether it did.
+func (w *writer) joinBatchLocked(id uint64, item []byte, maxItems, maxBytes int) bool {
+	b := &w.batch
+	if !b.open || !w.tailOpen || b.id != id || b.n >= maxItems {
+		return false
+	}
+	last := &w.bufs[len(w.bufs)-1]
+	body := len(*last) - b.start - frameHeader
+	if body+len(item) > maxBytes || cap(*last)-len(*last) < len(item) {
+		return false
+	}
+	*last = append(*last, item...)
+	b.n++
+	binary.BigEndian.PutUint32((*last)[b.start:], uint32(body+len(item)))
+	binary.BigEndian.PutUint32((*last)[b.count:], uint32(b.n))
+	w.pending += len(item)
+	return true
+}
+
+// batch slices a Batch's items, one msgpack array of 1 to maxBatchLimit
+// values, out of body; the frame has been scanned whole, so the items lie
+// within it.
+func (fd *frameDecoder) batch(body []byte) (msgpack.RawMessage, error) {
+	p, err := fd.payload(body)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := batchHeader(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// maxBatchLimit bounds the count a Batch may announce on the wire at all;
+// a connection accepts at most what its Hello offered (maxBatchItems).
+const maxBatchLimit = 1 << 16
+
+// batchHeader reads the array header of a Batch's payload: the item count
+// and the offset of the first item.
+func batchHeader(p []byte) (n, off int, err error) {
+	if len(p) == 0 {
+		return 0, 0, errors.New("batch: no items")
+	}
+	switch c := p[0]; {
+	case c >= msgpcode.FixedArrayLow && c <= msgpcode.FixedArrayHigh:
+		n, off = int(c&0x0f), 1
+	case c == msgpcode.Array16 && len(p) >= 3:
+		n, off = int(binary.BigEndian.Uint16(p[1:])), 3
+	case c == msgpcode.Array32 && len(p) >= 5:
+		n64 := uint64(binary.BigEndian.Uint32(p[1:]))
+		if n64 > math.MaxInt32 {
+			return 0, 0, fmt.Errorf("batch: %d items", n64)
+		}
+		n, off = int(n64), 5
+	default:
+		return 0, 0, fmt.Errorf("batch: not an array (code 0x%02x)", c)
+	}
+	if n < 1 || n > maxBatchLimit {
+		return 0, 0, fmt.Errorf("batch: %d items, outside 1..%d", n, maxBatchLimit)
+	}
+	return n, off, nil
+}
+
+// encodeBatch writes a Batch's payload, which must be one array of 1 to
+// maxBatchLimit valid values.
+func encodeBatch(e *msgpack.Encoder, m *Message) error {
+	if _, _, err := batchHeader(m.Payload); err != nil {
+		return err
+	}
+	return encodePayload(e, m, nil)
+}
+
+// deliverBatch queues a received Batch for the stream's receivers, who
+// take its items out one by one as Yields, in order (splitBatch); called
+// by the read loop, it never blocks. The items count against the allowance
+// as as many Yields. An error is a protocol violation.
+func (s *Stream) deliverBatch(m *Message) error {
+	n, off, err := batchHeader(m.Payload)
+	switch {
+	case err != nil:
+		return protocolError("Batch on stream %d: %v", s.id, err)
+	case s.c.local.Batch == 0:
+		return protocolError("Batch on stream %d, but this side offered no batches", s.id)
+	case n > int(s.c.local.Batch):
+		return protocolError("Batch of %d items on stream %d, more than the %d offered", n, s.id, s.c.local.Batch)
+	}
+	if err := s.receivedItems(KindBatch, n); err != nil {
+		return err
+	}
+	// The frame was scanned whole on receipt, so the array holds exactly n
+	// valid values: they are sliced out as they are taken.
+	m.Payload, m.left = m.Payload[off:], n
+	s.in.push(m) // dropped if this side closed the stream
+	return nil
+}
+
+// receivedItems counts n items received in a message of kind (a Yield or
+// a Batch) against the allowance; an error is the peer's violation.
+func (s *Stream) receivedItems(kind Kind, n int) error {
+	s.mu.Lock()
+	s.allowance -= n
+	over, stopped := s.allowance < 0, s.peerStopped
+	s.peerStarted = true
+	s.mu.Unlock()
+	switch {
+	case over:
+		return protocolError("%s beyond the granted credit on stream %d", kind, s.id)
+	case stopped:
+		return protocolError("%s after Stop on stream %d", kind, s.id)
+	}
+	return nil
+}
+
+// nextItem takes the next item out of a received Batch as a Yield.
+func (m *Message) nextItem() Message {
+	k := itemLen(m.Payload)
+	item := Message{Kind: KindYield, ID: m.ID, Payload: msgpack.RawMessage(m.Payload[:k:k])}
+	m.Payload = m.Payload[k:]
+	m.left--
+	return item
+}
+
+// splitBatch is the split of a stream's queue: a received Batch at the
+// head gives its items one by one, and leaves once its last is taken.
+func splitBatch(head *Message) (*Message, bool) {
+	if head.Kind != KindBatch {
+		return head, false
+	}
+	item := head.nextItem()
+	return &item, head.left > 0
+}
+
+// RecvMany is [Stream.Recv] for many messages at once: it appends to buf
+// the next message, waiting for it as Recv does, and then copies of the
+// messages that have already arrived after it, up to cap(buf) in all (at
+// least one), without waiting for more. It returns buf and, when it could
+// append nothing, Recv's error. It costs one lock of the stream's queue
+// and one of its credit for the lot, where Recv costs both and an
+// allocation per message: the items of a Batch frame are copied out of it
+// into buf. The credit of the Yields it took is granted as if each had
+// been taken by Recv.
+func (s *Stream) RecvMany(ctx context.Context, buf []Message) ([]Message, error) {
+	m, err := s.Recv(ctx)
+	if err != nil {
+		return buf, err
+	}
+	buf = append(buf, *m)
+	n := len(buf)
+	q := &s.in
+	q.mu.Lock()
+	for len(buf) < cap(buf) && q.head < len(q.items) {
+		head := q.items[q.head]
+		if head.Kind != KindBatch {
+			buf = append(buf, *head)
+			q.dropHeadLocked()
+			continue
+		}
+		for head.left > 0 && len(buf) < cap(buf) {
+			buf = append(buf, head.nextItem())
+		}
+		if head.left == 0 {
+			q.dropHeadLocked()
+		}
+	}
+	more := q.head < len(q.items)
+	q.mu.Unlock()
+	if more {
+		q.wake() // pass the signal on to another waiting receiver
+	}
+	yields := 0
+	for i := n; i < len(buf); i++ {
+		if buf[i].Kind == KindYield {
+			yields++
+		}
+	}
+	if yields > 0 {
+		s.consumedYields(yields)
+	}
+	return buf, nil
+}
+
+// itemLen returns the length of the msgpack value at the start of p, which
+// lies within a frame scanned whole on receipt; 0 for a fault, which the
+// scan ruled out. A scalar, the usual stream item, takes no walk.
+func itemLen(p []byte) int {
+	if len(p) == 0 {
+		return 0
+	}
+	switch c := p[0]; {
+	case c <= 0x7f || c >= 0xe0: // fixint
+		return 1
+	case c >= 0xa0 && c <= 0xbf: // fixstr
+		return min(len(p), 1+int(c&0x1f))
+	case c >= 0xc0 && c <= 0xdf:
+		if skip, items, ok := scanCode(c, p[1:]); ok && items == 0 {
+			return min(len(p), 1+skip)
+		}
+	}
+	n, err := scanValue(p, MaxDepth)
+	if err != nil {
+		return 0
+	}
+	return n
+}

@@ -255,20 +255,13 @@ func TestManyConcurrentCallers(t *testing.T) {
 				defer serve(b, echo)()
 			}
 			const callers, calls = 32, 100
+			errs := make([]error, callers)
 			var wg sync.WaitGroup
-			errs := make(chan error, callers)
-			for g := range callers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs <- callMany(a, g, calls)
-				}()
+			for g := range errs {
+				wg.Go(func() { errs[g] = callMany(a, g, calls) })
 			}
 			wg.Wait()
-			close(errs)
-			for err := range errs {
-				require.NoError(t, err)
-			}
+			require.NoError(t, errors.Join(errs...))
 			require.Zero(t, a.Streams())
 		})
 	}

@@ -26,9 +26,12 @@ const (
 // A Conn is an established, multiplexed connection to a peer. It is safe
 // for concurrent use: any number of goroutines may open streams with
 // [Conn.Call], take incoming ones with [Conn.Accept], and send and receive
-// on streams at once. One goroutine reads frames and routes them to their
-// streams without ever blocking on a slow stream; one goroutine writes,
-// batching whatever the senders queued.
+// on streams at once. One goroutine at a time reads frames and routes them
+// to their streams without ever blocking on a slow stream: a goroutine
+// waiting in [Stream.Recv] or [Conn.Accept] while no one else reads, or
+// else one of the connection's own. One goroutine writes, batching
+// whatever the senders queued, unless a sender finds it idle and writes
+// its own frame.
 type Conn struct {
 	nc    net.Conn
 	cfg   config
@@ -38,6 +41,7 @@ type Conn struct {
 
 	encoders sync.Pool     // *frameEncoder
 	callLock chan struct{} // held while a Call takes its id and is queued
+	rd       reading       // the read token, and what its holder reads with
 
 	mu           sync.Mutex
 	streams      map[uint64]*Stream
@@ -51,7 +55,7 @@ type Conn struct {
 	failOnce   sync.Once
 	closing    chan struct{} // closed by Close to stop the writer after a flush
 	closeOnce  sync.Once
-	readers    sync.WaitGroup // the read loop and the handlers it became
+	readers    sync.WaitGroup // the connection's readers, their handlers, the read watchdog
 	writerDone chan struct{}
 
 	lingerOnce sync.Once   // writeFailed
@@ -104,10 +108,15 @@ func establish(ctx context.Context, nc net.Conn, side Side, cfg *config, auth fu
 	if side == Initiator {
 		c.nextID = 1
 	}
-	c.accepts.init()
+	c.rd.init(c, br)
+	if cfg.handler == nil {
+		c.accepts.init(&c.rd)
+	} else {
+		c.accepts.init(nil) // Accept only waits for the end
+	}
 	c.encoders.New = func() any { return new(frameEncoder) }
 	c.readers.Add(1)
-	go c.readLoop(&frameReader{r: br}, new(frameDecoder))
+	go c.rd.loop()
 	go c.writeLoop()
 	return c, nil
 }
@@ -159,6 +168,7 @@ func (c *Conn) Close() error {
 // fail ends the connection once, recording cause (nil for a local Close).
 func (c *Conn) fail(cause error) {
 	c.failOnce.Do(func() {
+		c.rd.close()
 		c.mu.Lock()
 		c.err = &closedError{cause: cause}
 		streams := make([]*Stream, 0, len(c.streams))
@@ -192,7 +202,7 @@ func (c *Conn) writeLoop() {
 // writeFailed ends the connection after a failed write and returns its
 // error. When the write found the peer gone (it closed its end, or its
 // process exited), what the peer sent before it went may still be waiting
-// to be read, answers included: the read loop reads up to the end, which
+// to be read, answers included: the reader reads up to the end, which
 // ends the connection, and the close timeout bounds the wait. Any other
 // write error ends the connection at once.
 func (c *Conn) writeFailed(err error) error {
@@ -211,49 +221,34 @@ func (c *Conn) writeFailed(err error) error {
 	return &closedError{cause: err}
 }
 
-func (c *Conn) readLoop(fr *frameReader, fd *frameDecoder) {
-	defer c.readers.Done()
-	for {
-		body, err := fr.read(c.cfg.maxFrame)
-		if err != nil {
-			c.fail(err)
-			return
-		}
-		m, err := fd.decode(body)
-		if err != nil {
-			c.fail(err)
-			return
-		}
-		if m.Kind == KindCall {
-			s, err := c.incomingCall(m)
-			if err != nil {
-				c.fail(err)
-				return
-			}
-			if s != nil && c.cfg.handler != nil {
-				// This goroutine becomes the handler and a new one goes on
-				// reading: the call starts without a goroutine handoff.
-				c.readers.Add(1)
-				go c.readLoop(fr, fd)
-				defer s.endContext(nil) // also if the handler panics or exits its goroutine
-				c.cfg.handler(s)
-				return
-			}
-			if s != nil {
-				c.accepts.push(s)
-			}
-			continue
-		}
-		if err := c.dispatch(m); err != nil {
-			c.fail(err)
-			return
-		}
+// route routes one received message: a Call to the accept queue, or
+// returned for the handler to serve; anything else to its stream. It never
+// blocks on a stream. An error is the peer's fault and ends the connection.
+func (c *Conn) route(m *Message) (*Stream, error) {
+	if m.Kind != KindCall {
+		return nil, c.dispatch(m)
 	}
+	s, err := c.incomingCall(m)
+	if err != nil || s == nil {
+		return nil, err
+	}
+	if c.cfg.handler == nil {
+		c.accepts.push(s)
+		return nil, nil
+	}
+	return s, nil
+}
+
+// serve runs the handler on s; the stream's context ends with it, also if
+// the handler panics or exits its goroutine.
+func (c *Conn) serve(s *Stream) {
+	defer s.endContext(nil)
+	c.cfg.handler(s)
 }
 
 // send encodes m (with payload, when not nil, in place of m.Payload) and
 // queues it as class says. Data frames wait for room in the queue; control
-// frames never wait, so the read loop can send them without blocking, but
+// frames never wait, so a reader can send them without blocking, but
 // a connection with too many answerControl frames queued fails with
 // ErrTooManyControlFrames. Once queued, a frame goes out in order unless
 // the connection fails.
@@ -389,9 +384,10 @@ func (c *Conn) enqueueCall(ctx context.Context, s *Stream, fn string, args any) 
 }
 
 // Accept waits for the next stream the peer opened with a Call, honouring
-// ctx. After the connection ends it returns the connection's error. On a
-// connection with a handler ([WithHandler]) calls go to the handler and
-// Accept only waits for the end.
+// ctx. After the connection ends it returns the connection's error. While
+// it waits and no other goroutine reads the connection, it reads it itself,
+// as [Stream.Recv] does. On a connection with a handler ([WithHandler])
+// calls go to the handler and Accept only waits for the end.
 func (c *Conn) Accept(ctx context.Context) (*Stream, error) {
 	s, err := c.accepts.pop(ctx, c.done)
 	if err != nil {

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"net"
+	"time"
 )
 
 // Gate is the Listener's bound on handshakes, exported for tests.
@@ -35,6 +36,35 @@ func (g Gate) Admit(ctx context.Context, remote net.Addr) (hctx context.Context,
 
 // ErrEvicted is the cause of an evicted handshake.
 var ErrEvicted = errEvicted
+
+// ReadEvent is what a ReadHook hears.
+type ReadEvent = readEvent
+
+// The events of a ReadHook.
+const (
+	ReadWanter  = readWanter  // a goroutine registered as a wanter of the read token
+	ReadBlocked = readBlocked // a waiting goroutine holding the token blocks in its read
+	ReadLoop    = readLoop    // a reader of last resort starts
+)
+
+// SetReadHook makes c call hook, with its reading's lock held, on each
+// ReadEvent from now on.
+func SetReadHook(c *Conn, hook func(ReadEvent)) {
+	c.rd.mu.Lock()
+	c.rd.hook = hook
+	c.rd.mu.Unlock()
+}
+
+// SetReadHandoff sets how long c's read token may stay free before its
+// watchdog starts a reader (ReadHandoff by default), from the next arming.
+func SetReadHandoff(c *Conn, d time.Duration) {
+	c.rd.mu.Lock()
+	c.rd.handoff, c.rd.wait = d, d
+	c.rd.mu.Unlock()
+}
+
+// ReadHandoff is the default of SetReadHandoff.
+const ReadHandoff = readHandoff
 
 // WithoutBatches makes a connection announce no batches, as a peer that
 // predates them: it is sent only Yields, and a Batch is a violation.

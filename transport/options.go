@@ -179,10 +179,13 @@ func WithLogger(logger *slog.Logger) Option {
 }
 
 // WithHandler makes the connection run h for every stream the peer opens,
-// in a goroutine of its own, instead of queueing the streams for
-// [Conn.Accept]. It is the faster way to serve: the goroutine that read the
-// Call runs h at once and a fresh goroutine takes over reading, so a call
-// starts without a goroutine handoff. h must return once its stream ends or
+// instead of queueing the streams for [Conn.Accept]. It is the faster way
+// to serve: the goroutine that read the Call runs h at once, so a call
+// starts without a goroutine handoff, and the connection's watchdog starts
+// another reader if h runs for longer than 200 µs to 2 ms (a Call read by
+// a goroutine waiting in [Stream.Recv] gets a goroutine of its own). Frames
+// for other streams may therefore wait that long while h runs and no one
+// else reads. h must return once its stream ends or
 // [Stream.Context] is done; [Conn.Close] waits for every h to return, so
 // h must not call Close itself (cancel something Close's caller waits on).
 func WithHandler(h func(*Stream)) Option {

@@ -11,22 +11,54 @@ import (
 var errQueueDone = errors.New("transport: queue done")
 
 // queue is an unbounded FIFO with a blocking pop. Pushes never block, so
-// the read loop can hand messages to any stream without waiting on it;
-// what bounds a queue is the protocol (credits, the stream limit).
+// the reader can hand messages to any stream without waiting on it; what
+// bounds a queue is the protocol (credits, the stream limit).
+//
+// A queue filled by a connection's reader (rd set) has poppers that read:
+// a pop that would wait takes the connection's read token when it is free
+// and reads frames itself until one is for this queue (see reading).
 type queue[T any] struct {
 	mu     sync.Mutex
 	items  []T
 	head   int
 	closed bool
-	signal chan struct{} // capacity 1: "items may be waiting"
+	signal chan struct{} // capacity 1: "items may be waiting", or "the read token is yours"; made by the first popper that parks
+	woken  bool          // a wake-up came before signal was made
+	first  [2]T          // items' first backing array: most streams never need another
 	// split, when set, takes the next item out of a head that holds many
 	// (a Batch): it returns the item and whether the head holds more.
 	split func(head T) (item T, more bool)
+
+	rd   *reading // the connection whose reader fills the queue, or nil
+	link waitLink // the popper's place among rd's wanters
 }
 
-func (q *queue[T]) init() { q.signal = make(chan struct{}, 1) }
+// init makes the queue; rd, if not nil, is the connection whose frames
+// fill it.
+func (q *queue[T]) init(rd *reading) {
+	q.items = q.first[:0]
+	q.rd = rd
+	q.link.w = q
+}
+
+// ready reports whether a pop would not wait.
+func (q *queue[T]) ready() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.head < len(q.items) || q.closed
+}
 
 func (q *queue[T]) wake() {
+	q.mu.Lock()
+	q.wakeLocked()
+	q.mu.Unlock()
+}
+
+func (q *queue[T]) wakeLocked() {
+	if q.signal == nil {
+		q.woken = true
+		return
+	}
 	select {
 	case q.signal <- struct{}{}:
 	default:
@@ -41,8 +73,11 @@ func (q *queue[T]) push(v T) bool {
 		return false
 	}
 	q.items = append(q.items, v)
+	q.wakeLocked()
 	q.mu.Unlock()
-	q.wake()
+	if q.rd != nil && q.link.in.Load() {
+		q.rd.satisfied.Store(true)
+	}
 	return true
 }
 
@@ -50,8 +85,8 @@ func (q *queue[T]) push(v T) bool {
 func (q *queue[T]) close() {
 	q.mu.Lock()
 	q.closed = true
+	q.wakeLocked()
 	q.mu.Unlock()
-	q.wake()
 }
 
 // isClosed reports whether close was called.
@@ -94,8 +129,16 @@ func (q *queue[T]) dropHeadLocked() {
 }
 
 // pop waits for an item, honouring ctx. When done fires, or the queue is
-// closed, it still returns what is queued, then errQueueDone.
-func (q *queue[T]) pop(ctx context.Context, done <-chan struct{}) (T, error) {
+// closed, it still returns what is queued, then errQueueDone. While it
+// would wait, it reads the connection itself if no one else does (see
+// reading).
+func (q *queue[T]) pop(ctx context.Context, done <-chan struct{}) (v T, err error) {
+	wanting := false // registered among rd's wanters
+	defer func() {
+		if wanting {
+			q.rd.leave(&q.link)
+		}
+	}()
 	for {
 		q.mu.Lock()
 		v, ok := q.tryPopLocked()
@@ -111,8 +154,29 @@ func (q *queue[T]) pop(ctx context.Context, done <-chan struct{}) (T, error) {
 			q.wake()
 			return v, errQueueDone
 		}
+		if q.rd != nil {
+			if q.rd.take(&q.link) {
+				wanting = false
+				if err := q.rd.readFor(ctx, q); err != nil {
+					return v, err
+				}
+				continue
+			}
+			wanting = true
+		}
+		q.mu.Lock()
+		if q.woken || q.head < len(q.items) || q.closed {
+			q.woken = false
+			q.mu.Unlock()
+			continue
+		}
+		if q.signal == nil {
+			q.signal = make(chan struct{}, 1)
+		}
+		signal := q.signal
+		q.mu.Unlock()
 		select {
-		case <-q.signal:
+		case <-signal:
 		case <-ctx.Done():
 			return v, ctx.Err()
 		case <-done:

@@ -59,7 +59,7 @@ func newStream(c *Conn, id uint64, outgoing bool, peerWindow uint32) *Stream {
 		creditReady: make(chan struct{}, 1),
 		canceled:    make(chan struct{}),
 	}
-	s.in.init()
+	s.in.init(&c.rd)
 	s.in.split = splitBatch
 	if outgoing {
 		s.ctx = c.cfg.baseContext
@@ -125,7 +125,10 @@ func (s *Stream) endContext(cause error) {
 // Yield and Stop. After the last of them it returns io.EOF. It blocks until
 // a message arrives, honouring ctx; if the connection ends first it returns
 // the connection's error (after any messages that arrived before). Taking a
-// Yield grants the peer more credit as needed.
+// Yield grants the peer more credit as needed. While it waits and no other
+// goroutine reads the connection, Recv reads it itself and routes what it
+// reads for other streams, so that its answer costs no goroutine handoff;
+// it still returns as soon as ctx ends.
 func (s *Stream) Recv(ctx context.Context) (*Message, error) {
 	m, err := s.in.pop(ctx, s.c.done)
 	if err != nil {
@@ -362,7 +365,7 @@ func (s *Stream) finish() {
 	s.endContext(nil)
 }
 
-// deliver hands a received message to the stream; called by the read loop.
+// deliver hands a received message to the stream; called by the reader.
 // It never blocks. An error is a protocol violation by the peer.
 func (s *Stream) deliver(m *Message) error {
 	switch m.Kind {

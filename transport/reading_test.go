@@ -1,0 +1,475 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/grove-rt/grove/transport"
+)
+
+// The tests of leader/follower reading: a goroutine waiting in Recv reads
+// the socket itself while no one else does (see reading.go).
+
+// tokenConn returns a Conn whose peer is a raw socket answered by hand,
+// whose read events arrive on the channel returned, and whose watchdog
+// waits an hour: once free, the read token is taken only by a waiting
+// goroutine, so that what holds it is known.
+func tokenConn(t *testing.T) (*transport.Conn, net.Conn, <-chan transport.ReadEvent) {
+	t.Helper()
+	c, raw := established(t)
+	events := make(chan transport.ReadEvent, 1024)
+	transport.SetReadHook(c, func(e transport.ReadEvent) {
+		select {
+		case events <- e:
+		default:
+		}
+	})
+	transport.SetReadHandoff(c, time.Hour)
+	return c, raw, events
+}
+
+// waitEvent waits for the next event e, skipping others.
+func waitEvent(t *testing.T, events <-chan transport.ReadEvent, e transport.ReadEvent) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-events:
+			if got == e {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no read event %d", e)
+		}
+	}
+}
+
+// readCall reads the next Call the Conn sent, on the raw side.
+func readCall(t *testing.T, raw net.Conn) *transport.Message {
+	t.Helper()
+	body, err := transport.ReadFrame(raw, 1<<20)
+	require.NoError(t, err)
+	m, err := transport.DecodeMessage(body)
+	require.NoError(t, err)
+	require.Equal(t, transport.KindCall, m.Kind)
+	return m
+}
+
+// returnFrame is the frame of a Return of v on stream id.
+func returnFrame(t *testing.T, id uint64, v any) []byte {
+	t.Helper()
+	out, err := transport.AppendFrame(nil, &transport.Message{Kind: transport.KindReturn, ID: id, Payload: raw(t, v)})
+	require.NoError(t, err)
+	return out
+}
+
+// recvAsync runs s.Recv(ctx) on a goroutine and returns its outcome.
+func recvAsync(ctx context.Context, s *transport.Stream) <-chan recvResult {
+	out := make(chan recvResult, 1)
+	go func() {
+		m, err := s.Recv(ctx)
+		out <- recvResult{m, err}
+	}()
+	return out
+}
+
+type recvResult struct {
+	m   *transport.Message
+	err error
+}
+
+func within(t *testing.T, ch <-chan recvResult) recvResult {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("Recv did not return")
+		return recvResult{}
+	}
+}
+
+// freeToken makes one round trip by hand, the first of the connection,
+// read by its reader of last resort, which then frees the token for the
+// goroutines that wait.
+func freeToken(t *testing.T, c *transport.Conn, raw net.Conn, events <-chan transport.ReadEvent) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := c.Call(ctx, "warm", nil)
+	require.NoError(t, err)
+	call := readCall(t, raw)
+	got := recvAsync(ctx, s)
+	waitEvent(t, events, transport.ReadWanter)
+	_, err = raw.Write(returnFrame(t, call.ID, "warm"))
+	require.NoError(t, err)
+	r := within(t, got)
+	require.NoError(t, r.err)
+	require.Equal(t, transport.KindReturn, r.m.Kind)
+}
+
+// readingCaller returns a tokenConn, its raw peer and its read events,
+// and the outcome of a call whose Recv, on a goroutine, has taken the free
+// token and blocks reading.
+func readingCaller(t *testing.T) (*transport.Conn, net.Conn, <-chan transport.ReadEvent, <-chan recvResult) {
+	t.Helper()
+	c, raw, events := tokenConn(t)
+	freeToken(t, c, raw, events)
+	s, err := c.Call(context.Background(), "hold", nil)
+	require.NoError(t, err)
+	readCall(t, raw)
+	got := recvAsync(context.Background(), s)
+	waitEvent(t, events, transport.ReadBlocked)
+	return c, raw, events, got
+}
+
+func TestReaderCanceledMidFrameLosesNoByte(t *testing.T) {
+	t.Parallel()
+	c, raw, events := tokenConn(t)
+	freeToken(t, c, raw, events)
+	ctx := context.Background()
+
+	other, err := c.Call(ctx, "other", nil)
+	require.NoError(t, err)
+	otherCall := readCall(t, raw)
+	frame := returnFrame(t, otherCall.ID, "the other's answer, whole")
+	half := len(frame) / 2
+	_, err = raw.Write(frame[:half]) // before the reader starts: its first read takes it all
+	require.NoError(t, err)
+
+	// A caller takes the token, reads half of the other's answer and
+	// blocks for the rest; its ctx ends meanwhile.
+	cctx, cancel := context.WithCancel(ctx)
+	s, err := c.Call(ctx, "canceled", nil)
+	require.NoError(t, err)
+	readCall(t, raw)
+	got := recvAsync(cctx, s)
+	waitEvent(t, events, transport.ReadBlocked) // the header
+	waitEvent(t, events, transport.ReadBlocked) // the rest of the frame, after the half
+	cancel()
+	r := within(t, got)
+	require.ErrorIs(t, r.err, context.Canceled)
+
+	// The half it read is kept for the next reader.
+	_, err = raw.Write(frame[half:])
+	require.NoError(t, err)
+	r = within(t, recvAsync(ctx, other))
+	require.NoError(t, r.err)
+	var answer string
+	require.NoError(t, r.m.Decode(&answer))
+	require.Equal(t, "the other's answer, whole", answer)
+	require.NoError(t, c.Err())
+}
+
+// TestReaderMeetsTheEnd: a caller holding the read token, blocked in its
+// read, meets the peer's death or a hostile frame: its Recv and the
+// connection fail with the reason, and nothing hangs.
+func TestReaderMeetsTheEnd(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		frame []byte // what the peer sends
+		hangs bool   // then it closes its end
+		want  error
+	}{
+		{"the peer dies", nil, true, io.EOF},
+		{"unknown kind", frameOf(t, []int{42, 1}), false, transport.ErrProtocol},
+		{"invalid msgpack", []byte{0, 0, 0, 3, 0x92, 0xc1, 0xc1}, false, transport.ErrProtocol},
+		{"over the limit", []byte{0xff, 0xff, 0xff, 0xf0}, false, transport.ErrFrameTooLarge},
+		{"larger than the read buffer, cut short", []byte{0, 1, 0, 0}, true, io.ErrUnexpectedEOF},
+		{"truncated", []byte{0, 0, 0, 100, 1, 2}, true, io.ErrUnexpectedEOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, raw, _, got := readingCaller(t)
+			_, err := raw.Write(tc.frame)
+			require.NoError(t, err)
+			if tc.hangs {
+				raw.Close()
+			}
+			r := within(t, got)
+			require.ErrorIs(t, r.err, transport.ErrClosed)
+			require.ErrorIs(t, r.err, tc.want)
+			require.ErrorIs(t, waitErr(t, c), tc.want)
+		})
+	}
+}
+
+func TestReaderHandsALargeFrameToTheLoop(t *testing.T) {
+	t.Parallel()
+	_, raw, events, got := readingCaller(t)
+	big := make([]byte, 100<<10)
+	big[len(big)-1] = 7
+	_, err := raw.Write(returnFrame(t, 4, big)) // the held call is the second: id 4
+	require.NoError(t, err)
+	waitEvent(t, events, transport.ReadLoop)
+	r := within(t, got)
+	require.NoError(t, r.err)
+	var back []byte
+	require.NoError(t, r.m.Decode(&back))
+	require.Equal(t, big, back)
+}
+
+// TestUnreadFramesAreReadWithinTheHandoff checks the watchdog: with the
+// token free and no one waiting, what the peer sends is still read.
+func TestUnreadFramesAreReadWithinTheHandoff(t *testing.T) {
+	t.Parallel()
+	c, raw := established(t)
+	ctx := context.Background()
+	s, err := c.Call(ctx, "warm", nil)
+	require.NoError(t, err)
+	call := readCall(t, raw)
+	_, err = raw.Write(returnFrame(t, call.ID, 1))
+	require.NoError(t, err)
+	m, err := s.Recv(ctx)
+	require.NoError(t, err)
+	require.Equal(t, transport.KindReturn, m.Kind)
+	// Whoever read that answer has given the token up; nothing waits now.
+	raw.Close()
+	start := time.Now()
+	require.ErrorIs(t, waitErr(t, c), io.EOF)
+	require.Less(t, time.Since(start), time.Second) // 2 × readHandoff, and a busy machine's slack
+}
+
+func TestManyConcurrentCallers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		handler bool // the callee serves with WithHandler, else with Accept
+	}{{"handler", true}, {"accept", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var bOpts []transport.Option
+			if tc.handler {
+				bOpts = append(bOpts, transport.WithHandler(echo))
+			}
+			a, b := connPair(t, nil, bOpts)
+			if !tc.handler {
+				defer serve(b, echo)()
+			}
+			const callers, calls = 32, 100
+			errs := make([]error, callers)
+			var wg sync.WaitGroup
+			for g := range errs {
+				wg.Go(func() { errs[g] = callMany(a, g, calls) })
+			}
+			wg.Wait()
+			require.NoError(t, errors.Join(errs...))
+			require.Zero(t, a.Streams())
+		})
+	}
+}
+
+// callMany makes n echo calls from caller g, every seventh cancelled
+// while it waits (holding the read token or not).
+func callMany(c *transport.Conn, g, n int) error {
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if i%7 == 3 {
+			var cctx context.Context
+			cctx, cancel = context.WithCancel(ctx)
+			cancel() // before or while it waits: Recv fails or answers, never hangs
+			ctx = cctx
+		}
+		want := point{g, i, "p"}
+		s, err := c.Call(context.Background(), "echo", want)
+		if err != nil {
+			cancel()
+			return err
+		}
+		m, err := s.Recv(ctx)
+		if ctx.Err() != nil {
+			s.Close()
+			cancel()
+			continue
+		}
+		cancel()
+		if err != nil {
+			return fmt.Errorf("call %d of %d: %w", i, g, err)
+		}
+		var got point
+		if err := m.Decode(&got); err != nil || got != want {
+			return fmt.Errorf("call %d of %d: %v, %v", i, g, got, err)
+		}
+		s.Close()
+	}
+	return nil
+}
+
+// counter is a handler that echoes "echo" calls and answers any other by
+// yielding 0 to n-1, then returning.
+func counter(n int) func(*transport.Stream) {
+	return func(s *transport.Stream) {
+		ctx := context.Background()
+		if s.Func() == "echo" {
+			echo(s)
+			return
+		}
+		for i := range n {
+			if err := s.Yield(ctx, i); err != nil {
+				return
+			}
+		}
+		_ = s.Return(ctx, "done")
+	}
+}
+
+func TestStreamItemsArriveWhileOnlyACallWaits(t *testing.T) {
+	t.Parallel()
+	const items = 600 // beyond one window: credit flows while only the Call waits
+	a, _ := connPair(t, nil, []transport.Option{transport.WithHandler(counter(items))})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := a.Call(ctx, "count", nil)
+	require.NoError(t, err)
+	// Only calls wait; the stream's items are routed by their readers.
+	for i := range 20 {
+		s, err := a.Call(ctx, "echo", point{i, i, "c"})
+		require.NoError(t, err)
+		m, err := s.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, transport.KindReturn, m.Kind)
+	}
+	for i := range items {
+		m, err := stream.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, transport.KindYield, m.Kind)
+		var n int
+		require.NoError(t, m.Decode(&n))
+		require.Equal(t, i, n)
+	}
+	m, err := stream.Recv(ctx)
+	require.NoError(t, err)
+	require.Equal(t, transport.KindReturn, m.Kind)
+}
+
+// TestAHandlerThatBlocksDoesNotStallTheConnection: a handler runs on the
+// goroutine that read its Call; while it blocks, the watchdog starts
+// another reader, which serves the next call and delivers the Cancel.
+func TestAHandlerThatBlocksDoesNotStallTheConnection(t *testing.T) {
+	t.Parallel()
+	a, _ := connPair(t, nil, []transport.Option{transport.WithHandler(func(s *transport.Stream) {
+		if s.Func() == "echo" {
+			echo(s)
+			return
+		}
+		<-s.Context().Done()
+		_ = s.Return(context.Background(), context.Cause(s.Context()).Error())
+	})})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	blocked, err := a.Call(ctx, "block", nil)
+	require.NoError(t, err)
+	s, err := a.Call(ctx, "echo", point{1, 2, "next"})
+	require.NoError(t, err)
+	m, err := s.Recv(ctx)
+	require.NoError(t, err)
+	require.Equal(t, transport.KindReturn, m.Kind)
+	require.NoError(t, blocked.Cancel(ctx))
+	m, err = blocked.Recv(ctx)
+	require.NoError(t, err)
+	require.Equal(t, transport.KindReturn, m.Kind)
+	var why string
+	require.NoError(t, m.Decode(&why))
+	require.Contains(t, why, transport.ErrCanceled.Error())
+}
+
+// TestHandlersCallBack: each side's handler calls the other side while it
+// runs on the goroutine that read its Call, so its own Recv reads.
+func TestHandlersCallBack(t *testing.T) {
+	t.Parallel()
+	var conns [2]*transport.Conn
+	ready := make(chan struct{})
+	handler := func(side int) func(*transport.Stream) {
+		return func(s *transport.Stream) {
+			<-ready
+			ctx := context.Background()
+			var depth int
+			_ = s.DecodeArgs(&depth)
+			if depth == 0 {
+				_ = s.Return(ctx, 0)
+				return
+			}
+			back, err := conns[side].Call(ctx, "down", depth-1)
+			if err != nil {
+				_ = s.Fail(ctx, &transport.ErrorInfo{Message: err.Error()})
+				return
+			}
+			m, err := back.Recv(ctx)
+			if err != nil || m.Kind != transport.KindReturn {
+				_ = s.Fail(ctx, &transport.ErrorInfo{Message: fmt.Sprint(m, err)})
+				return
+			}
+			var n int
+			_ = m.Decode(&n)
+			_ = s.Return(ctx, n+1)
+		}
+	}
+	conns[0], conns[1] = connPair(t, []transport.Option{transport.WithHandler(handler(0))},
+		[]transport.Option{transport.WithHandler(handler(1))})
+	close(ready)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 50 {
+		s, err := conns[0].Call(ctx, "down", 6)
+		require.NoError(t, err)
+		m, err := s.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, transport.KindReturn, m.Kind, m.Err)
+		var n int
+		require.NoError(t, m.Decode(&n))
+		require.Equal(t, 6, n)
+	}
+}
+
+// TestConcurrentRecvOnOneStream: goroutines share a stream's queue, and
+// its place among the read token's wanters; some give up mid-wait. Every
+// item is received once and nothing hangs.
+func TestConcurrentRecvOnOneStream(t *testing.T) {
+	t.Parallel()
+	const items, poppers = 2000, 6
+	a, _ := connPair(t, nil, []transport.Option{transport.WithHandler(counter(items))})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := a.Call(ctx, "count", nil)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	seen := make(map[int]bool)
+	var wg sync.WaitGroup
+	for p := range poppers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; ; j++ {
+				rctx, rcancel := context.WithCancel(ctx)
+				if (p+j)%5 == 0 {
+					rcancel() // gives up at once, holding the token or not
+				}
+				m, err := s.Recv(rctx)
+				rcancel()
+				switch {
+				case errors.Is(err, context.Canceled):
+					continue
+				case err != nil:
+					return // io.EOF once the Return was taken, or the test's deadline
+				case m.Kind == transport.KindYield:
+					var n int
+					_ = m.Decode(&n)
+					mu.Lock()
+					seen[n] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, ctx.Err(), "the poppers hung")
+	require.Len(t, seen, items)
+}

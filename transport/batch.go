@@ -11,7 +11,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
-// Batches carry many stream items in one frame (PROTOCOL.md, section 5.10).
+// Batches carry many stream items in one frame (PROTOCOL.md, section 5.4).
 //
 // The sender coalesces in its writer, as x/net/http2's and yamux's writers
 // do: a Yield is encoded as a Batch of one item, and while the write token
@@ -44,6 +44,19 @@ type batchTail struct {
 	id           uint64
 	start, count int
 	n            int
+}
+
+// asYield rewrites frame, a Batch of one item that starts at offset item
+// (encodeItem's), in place into the Yield of that item and returns it: the
+// envelope's head moves up over the item count, and kind and length are
+// patched.
+func asYield(frame []byte, item int) []byte {
+	head := item - batchCountLen // the length, 0x93, the kind and the id
+	copy(frame[batchCountLen:item], frame[:head])
+	frame = frame[batchCountLen:]
+	frame[frameHeader+1] = byte(KindYield)
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-frameHeader))
+	return frame
 }
 
 // encodeItem encodes a Batch frame of one item, payload (a Yield's
@@ -84,8 +97,9 @@ func (c *Conn) sendItem(ctx context.Context, id uint64, v any) error {
 	if err != nil {
 		return err
 	}
-	if _, raw := v.(msgpack.RawMessage); v != nil && !raw && len(frame)-item > MaxDepth-2 {
-		// As enqueue checks a Yield's nesting; inside a Batch an item sits
+	if v != nil && len(frame)-item > MaxDepth-2 {
+		// A Yield's payload may nest MaxDepth-1 levels (enqueue checks a Go
+		// value's, encodePayload a raw one's); inside a Batch an item sits
 		// one level deeper, so an item at the very limit goes as a Yield.
 		// Each level costs a byte at least, so a shorter item needs no
 		// scan.
@@ -94,15 +108,18 @@ func (c *Conn) sendItem(ctx context.Context, id uint64, v any) error {
 		}
 	}
 	limit := min(maxBatchBytes, int(c.peer.MaxFrame))
-	items := min(maxBatchItems, int(c.peer.Batch))
+	items := int(min(maxBatchItems, c.peer.Batch))
 	if len(frame)-frameHeader > limit {
-		// A large item goes alone, as a Yield would, through the queue.
+		// A large item goes alone, as the Yield it would have been: a Batch
+		// of one would be larger, and may not fit the peer's max_frame
+		// where the Yield does.
+		frame = asYield(frame, item)
 		if n := len(frame) - frameHeader; n > int(c.peer.MaxFrame) {
-			return fmt.Errorf("%w: Yield of %d bytes, the peer's limit is %d", ErrFrameTooLarge, n-batchCountLen, c.peer.MaxFrame)
+			return fmt.Errorf("%w: Yield of %d bytes, the peer's limit is %d", ErrFrameTooLarge, n, c.peer.MaxFrame)
 		}
 		owned := len(frame) > copyMax
 		if owned {
-			frame = fe.detach()
+			fe.detach() // frame is a part of the memory detached
 		}
 		_, err = c.w.queue(ctx, c.done, frame, owned, dataFrame, false, nil)
 	} else {
@@ -229,9 +246,7 @@ func (s *Stream) deliverBatch(m *Message) error {
 	switch {
 	case err != nil:
 		return protocolError("Batch on stream %d: %v", s.id, err)
-	case s.c.local.Batch == 0:
-		return protocolError("Batch on stream %d, but this side offered no batches", s.id)
-	case n > int(s.c.local.Batch):
+	case n > int(s.c.local.Batch): // dispatch refused a Batch where none was offered
 		return protocolError("Batch of %d items on stream %d, more than the %d offered", n, s.id, s.c.local.Batch)
 	}
 	if err := s.receivedItems(KindBatch, n); err != nil {
@@ -281,31 +296,40 @@ func splitBatch(head *Message) (*Message, bool) {
 }
 
 // RecvMany is [Stream.Recv] for many messages at once: it appends to buf
-// the next message, waiting for it as Recv does, and then copies of the
-// messages that have already arrived after it, up to cap(buf) in all (at
-// least one), without waiting for more. It returns buf and, when it could
-// append nothing, Recv's error. It costs one lock of the stream's queue
-// and one of its credit for the lot, where Recv costs both and an
-// allocation per message: the items of a Batch frame are copied out of it
-// into buf. The credit of the Yields it took is granted as if each had
-// been taken by Recv.
+// the messages that have already arrived, up to cap(buf) in all (at least
+// one), the items of a Batch frame copied out of it one by one; when none
+// has arrived it waits for the next as Recv does, and then takes those that
+// arrived with it. It returns buf and, when it could append nothing,
+// Recv's error. Messages that have arrived cost one lock of the stream's
+// queue and one of its credit for the lot, and no allocation, where Recv
+// costs both per message and an allocation per item of a Batch. The credit
+// of the Yields it took is granted as if each had been taken by Recv.
 func (s *Stream) RecvMany(ctx context.Context, buf []Message) ([]Message, error) {
+	n, limit := len(buf), max(cap(buf), len(buf)+1)
+	if buf = s.takeArrived(buf, limit); len(buf) > n {
+		return buf, nil
+	}
 	m, err := s.Recv(ctx)
 	if err != nil {
 		return buf, err
 	}
-	buf = append(buf, *m)
+	return s.takeArrived(append(buf, *m), limit), nil
+}
+
+// takeArrived appends to buf, up to limit messages in all, those already
+// queued, without waiting, and counts the Yields among them as taken.
+func (s *Stream) takeArrived(buf []Message, limit int) []Message {
 	n := len(buf)
 	q := &s.in
 	q.mu.Lock()
-	for len(buf) < cap(buf) && q.head < len(q.items) {
+	for len(buf) < limit && q.head < len(q.items) {
 		head := q.items[q.head]
 		if head.Kind != KindBatch {
 			buf = append(buf, *head)
 			q.dropHeadLocked()
 			continue
 		}
-		for head.left > 0 && len(buf) < cap(buf) {
+		for head.left > 0 && len(buf) < limit {
 			buf = append(buf, head.nextItem())
 		}
 		if head.left == 0 {
@@ -314,7 +338,7 @@ func (s *Stream) RecvMany(ctx context.Context, buf []Message) ([]Message, error)
 	}
 	more := q.head < len(q.items)
 	q.mu.Unlock()
-	if more {
+	if more && len(buf) > n {
 		q.wake() // pass the signal on to another waiting receiver
 	}
 	yields := 0
@@ -326,7 +350,7 @@ func (s *Stream) RecvMany(ctx context.Context, buf []Message) ([]Message, error)
 	if yields > 0 {
 		s.consumedYields(yields)
 	}
-	return buf, nil
+	return buf
 }
 
 // itemLen returns the length of the msgpack value at the start of p, which

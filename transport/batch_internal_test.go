@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,4 +28,28 @@ func TestItemLenMatchesTheScan(t *testing.T) {
 	}
 	require.Zero(t, itemLen(nil))
 	require.Zero(t, itemLen([]byte{0xc1}))
+}
+
+// TestRecvManyTakesAnArrivedBatchWithoutAllocating takes the items of a
+// Batch that has arrived with RecvMany, as its doc promises: copied into
+// the caller's buffer, with no allocation.
+func TestRecvManyTakesAnArrivedBatchWithoutAllocating(t *testing.T) { // not parallel: it counts allocations
+	c := &Conn{cfg: config{window: 1 << 30}, done: make(chan struct{})}
+	s := newStream(c, 1, true, 0)
+	items, err := msgpack.Marshal([]int{1, 2, 3, 4})
+	require.NoError(t, err)
+	n, off, err := batchHeader(items)
+	require.NoError(t, err)
+	batch := &Message{Kind: KindBatch, ID: 1}
+	buf := make([]Message, 0, 8)
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(100, func() {
+		batch.Payload, batch.left = items[off:], n
+		s.in.push(batch)
+		buf, err = s.RecvMany(ctx, buf[:0])
+	})
+	require.NoError(t, err)
+	require.Len(t, buf, n)
+	require.Equal(t, msgpack.RawMessage{4}, buf[n-1].Payload)
+	require.Zero(t, allocs)
 }

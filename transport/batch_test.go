@@ -1,7 +1,10 @@
+//go:build unix
+
 package transport_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
@@ -454,4 +457,144 @@ func TestItemAtTheDepthLimitGoesAsAYield(t *testing.T) {
 		}
 	}
 	require.Equal(t, []int{0, -1, 2}, got)
+}
+
+// TestRawItemAtTheDepthLimitGoesAsAYield is TestItemAtTheDepthLimitGoesAsAYield
+// for an item given as raw msgpack: nested as deeply as a Yield's payload
+// may be, it does not fit in a Batch, so it must go as a Yield, not as a
+// Batch the peer refuses as too deep (ending the connection).
+func TestRawItemAtTheDepthLimitGoesAsAYield(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, nil)
+	deepest := make([]byte, 0, transport.MaxDepth)
+	for range transport.MaxDepth - 1 {
+		deepest = append(deepest, 0x91) // fixarray of one
+	}
+	deepest = append(deepest, 0x01)
+	defer serve(b, func(s *transport.Stream) {
+		ctx := context.Background()
+		for _, v := range []any{0, msgpack.RawMessage(deepest), 2} {
+			if err := s.Yield(ctx, v); err != nil {
+				return
+			}
+		}
+		_ = s.Return(ctx, nil)
+	})()
+	s, err := a.Call(context.Background(), "deep", nil)
+	require.NoError(t, err)
+	var kinds []transport.Kind
+	var deep []byte
+	for range 4 {
+		m, err := s.Recv(context.Background())
+		require.NoError(t, err, "after %v", kinds)
+		kinds = append(kinds, m.Kind)
+		if len(kinds) == 2 {
+			deep = m.Payload
+		}
+		if m.Kind == transport.KindReturn {
+			break
+		}
+	}
+	require.Equal(t, []transport.Kind{transport.KindYield, transport.KindYield, transport.KindYield, transport.KindReturn}, kinds)
+	require.Equal(t, deepest, []byte(deep))
+}
+
+// TestItemThatFitsAYieldFrameButNotABatchOne yields an item whose Yield
+// frame is exactly the peer's max_frame: as a Batch of one it would be 5
+// bytes over, so it must go as a Yield, as it would to a peer that offered
+// no batches, not be refused with ErrFrameTooLarge.
+func TestItemThatFitsAYieldFrameButNotABatchOne(t *testing.T) {
+	t.Parallel()
+	const maxFrame = 2048
+	a, b := connPair(t, []transport.Option{transport.WithMaxFrame(maxFrame)}, nil)
+	item := make([]byte, maxFrame-6) // 93 04 01 c5 hi lo, then the bytes
+	for i := range item {
+		item[i] = byte(i)
+	}
+	yielded := make(chan error, 1)
+	defer serve(b, func(s *transport.Stream) {
+		ctx := context.Background()
+		err := s.Yield(ctx, item)
+		yielded <- err
+		if err == nil {
+			err = s.Yield(ctx, append(item, 0)) // one byte over a Yield's limit too
+		}
+		yielded <- err
+		_ = s.Return(ctx, nil)
+	})()
+	s, err := a.Call(context.Background(), "edge", nil)
+	require.NoError(t, err)
+	require.NoError(t, <-yielded)
+	err = <-yielded
+	require.ErrorIs(t, err, transport.ErrFrameTooLarge)
+	require.ErrorContains(t, err, fmt.Sprintf("of %d bytes, the peer's limit is %d", maxFrame+1, maxFrame))
+	m, err := s.Recv(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, transport.KindYield, m.Kind)
+	var got []byte
+	require.NoError(t, m.Decode(&got))
+	require.Equal(t, item, got)
+	m, err = s.Recv(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, transport.KindReturn, m.Kind)
+}
+
+// TestBatchUnofferedOnAnEndedStream sends a Batch to a side that offered
+// none, on a stream that has already ended: a Batch is a violation from
+// such a peer whatever its stream (PROTOCOL.md section 5.4), not a late
+// message to drop. The Call after it must not be answered.
+func TestBatchUnofferedOnAnEndedStream(t *testing.T) {
+	t.Parallel()
+	conn, raw := established(t, transport.WithoutBatches(), transport.WithHandler(func(s *transport.Stream) {
+		_ = s.Return(context.Background(), nil)
+	}))
+	_, err := raw.Write(frameOf(t, []any{2, 1, "f", nil}))
+	require.NoError(t, err)
+	body, err := transport.ReadFrame(raw, 1<<20)
+	require.NoError(t, err)
+	m, err := transport.DecodeMessage(body)
+	require.NoError(t, err)
+	require.Equal(t, transport.KindReturn, m.Kind)
+	_, err = raw.Write(append(frameOf(t, []any{10, 1, []any{1, 2}}), frameOf(t, []any{2, 3, "f", nil})...))
+	require.NoError(t, err)
+	err = waitErr(t, conn)
+	require.ErrorIs(t, err, transport.ErrProtocol)
+	require.ErrorContains(t, err, "offered no batches")
+}
+
+// TestLargeItemsGoAsYields yields, to a peer that accepts batches, an item
+// too large for a Batch between small ones: on the wire it is a Yield of
+// its own, byte for byte the one a peer without batches gets, and the
+// small items around it are still Batches.
+func TestLargeItemsGoAsYields(t *testing.T) {
+	t.Parallel()
+	large := pattern(3, 20<<10)
+	_, gated, raw := batchPeer(t, 8, 1000, func(s *transport.Stream) {
+		ctx := context.Background()
+		for _, v := range []any{1, large, 2} {
+			if err := s.Yield(ctx, v); err != nil {
+				return
+			}
+		}
+		_ = s.Return(ctx, nil)
+	})
+	gated.release()
+	_, err := raw.Write(frameOf(t, []any{2, 1, "mixed", nil}))
+	require.NoError(t, err)
+	p, err := msgpack.Marshal(large)
+	require.NoError(t, err)
+	want, err := transport.AppendFrame(nil, &transport.Message{Kind: transport.KindYield, ID: 1, Payload: p})
+	require.NoError(t, err)
+	var kinds []transport.Kind
+	for range 4 {
+		body, err := transport.ReadFrame(raw, 1<<20)
+		require.NoError(t, err)
+		m, err := transport.DecodeMessage(body)
+		require.NoError(t, err)
+		kinds = append(kinds, m.Kind)
+		if m.Kind == transport.KindYield {
+			require.Equal(t, want[4:], body)
+		}
+	}
+	require.Equal(t, []transport.Kind{transport.KindBatch, transport.KindYield, transport.KindBatch, transport.KindReturn}, kinds)
 }

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"io"
 	"runtime"
 	"strings"
@@ -140,4 +141,26 @@ func TestDecodeRejects(t *testing.T) {
 			require.True(t, strings.HasPrefix(err.Error(), "transport: "), err.Error())
 		})
 	}
+}
+
+// TestProtocolHelloExample encodes PROTOCOL.md section 12.3's Hello: the
+// bytes must be the example's, byte for byte, and without batches the
+// first eight keys only (body length 78).
+func TestProtocolHelloExample(t *testing.T) {
+	t.Parallel()
+	want, err := hex.DecodeString("0000005793010089a776657273696f6e01a46e616d65a161a26964a178a37069642aa4726f6c65a6706172656e74a9696e69746961746f72c3a677696e646f77cd0100a96d61785f6672616d65ce04000000a56261746368cd0400")
+	require.NoError(t, err)
+	h := &transport.Hello{Version: 1, Actor: transport.ActorID{Name: "a", ID: "x", PID: 42}, Role: "parent",
+		Initiator: true, Window: 256, MaxFrame: 64 << 20, Batch: 1024}
+	got, err := transport.AppendFrame(nil, &transport.Message{Kind: transport.KindHello, Hello: h})
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	h.Batch = 0
+	got, err = transport.AppendFrame(nil, &transport.Message{Kind: transport.KindHello, Hello: h})
+	require.NoError(t, err)
+	require.Equal(t, []byte{0, 0, 0, 78}, got[:4])
+	require.Equal(t, byte(0x88), got[7])
+	m, err := transport.DecodeMessage(want[4:])
+	require.NoError(t, err)
+	require.Equal(t, uint32(1024), m.Hello.Batch)
 }

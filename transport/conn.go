@@ -416,6 +416,10 @@ func (c *Conn) dispatch(m *Message) error {
 	switch m.Kind {
 	case KindHello:
 		return protocolError("Hello after the handshake")
+	case KindBatch:
+		if c.local.Batch == 0 { // whatever the stream, even one that has ended
+			return protocolError("Batch on stream %d, but this side offered no batches", m.ID)
+		}
 	}
 	c.mu.Lock()
 	s := c.streams[m.ID]

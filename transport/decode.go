@@ -15,7 +15,8 @@ import (
 // DecodeMessage decodes one frame body into a Message. The body is first
 // validated as a single msgpack value nested at most [MaxDepth] deep; any
 // fault gives an error matching [ErrProtocol]. The returned payload aliases
-// body.
+// body, and so does a value [Message.Decode] sets in place from a payload
+// of more than 4 KiB: body must not be written while either is in use.
 func DecodeMessage(body []byte) (*Message, error) {
 	var fd frameDecoder
 	return fd.decode(body)
@@ -139,6 +140,9 @@ func decodeInPlace(payload []byte, v any) bool {
 	}
 	switch p := v.(type) {
 	case *[]byte:
+		if p == nil {
+			return false // msgpack says what is wrong
+		}
 		var n, hdr int
 		switch payload[0] {
 		case msgpcode.Bin8:
@@ -156,6 +160,9 @@ func decodeInPlace(payload []byte, v any) bool {
 		*p = payload[hdr:len(payload):len(payload)]
 		return true
 	case *msgpack.RawMessage:
+		if p == nil {
+			return false
+		}
 		*p = msgpack.RawMessage(payload[:len(payload):len(payload)])
 		return true
 	}

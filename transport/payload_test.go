@@ -1,3 +1,5 @@
+//go:build unix
+
 package transport_test
 
 import (
@@ -289,4 +291,21 @@ func TestReadFrameGrowsWithTheBytesThatArrive(t *testing.T) { // not parallel: i
 	runtime.ReadMemStats(&after)
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(3<<20), "at most a growth step ahead of the bytes")
+}
+
+// TestDecodeIntoANilPointerFails decodes payloads, large enough to be
+// decoded in place, into nil pointers of the types decoded in place: an
+// error, as for a small payload, never a panic.
+func TestDecodeIntoANilPointerFails(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{16, 8 << 10} {
+		p, err := msgpack.Marshal(make([]byte, size))
+		require.NoError(t, err)
+		m := &transport.Message{Kind: transport.KindYield, Payload: p}
+		for _, v := range []any{(*[]byte)(nil), (*msgpack.RawMessage)(nil)} {
+			require.NotPanics(t, func() {
+				require.Error(t, m.Decode(v), "%d bytes into %T", size, v)
+			})
+		}
+	}
 }

@@ -83,6 +83,12 @@ var pooledDecoders = sync.Pool{New: func() any {
 	return d
 }}
 
+// pooledMax is the largest input after which a decoder goes back to the
+// pool: msgpack's decoder reads a string through a scratch buffer it keeps
+// (as msgpack's own pool of decoders does), so after a long one it would
+// hold a copy of those bytes for as long as the pool circulates it.
+const pooledMax = 64 << 10
+
 // decodePooled is msgpack.Unmarshal(data, v) on a pooled decoder. Reset
 // clears the decoder's options, as it does in msgpack.Unmarshal.
 func decodePooled(data []byte, v any) error {
@@ -91,7 +97,9 @@ func decodePooled(data []byte, v any) error {
 	d.dec.Reset(&d.r)
 	err := d.dec.Decode(v) // a panic here leaves d to the collector
 	d.r.Reset(nil)         // the pool must not keep data alive
-	pooledDecoders.Put(d)
+	if len(data) <= pooledMax {
+		pooledDecoders.Put(d) // its scratch is at most pooledMax
+	}
 	return err
 }
 

@@ -107,14 +107,14 @@ func (c *Conn) sendItem(ctx context.Context, id uint64, v any) error {
 			return c.send(ctx, &Message{Kind: KindYield, ID: id}, v, dataFrame)
 		}
 	}
-	limit := min(maxBatchBytes, int(c.peer.MaxFrame))
+	limit := min(maxBatchBytes, c.peerMaxFrame())
 	items := int(min(maxBatchItems, c.peer.Batch))
 	if len(frame)-frameHeader > limit {
 		// A large item goes alone, as the Yield it would have been: a Batch
 		// of one would be larger, and may not fit the peer's max_frame
 		// where the Yield does.
 		frame = asYield(frame, item)
-		if n := len(frame) - frameHeader; n > int(c.peer.MaxFrame) {
+		if n := len(frame) - frameHeader; n > c.peerMaxFrame() {
 			return fmt.Errorf("%w: Yield of %d bytes, the peer's limit is %d", ErrFrameTooLarge, n, c.peer.MaxFrame)
 		}
 		owned := len(frame) > copyMax

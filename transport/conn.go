@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -123,6 +124,10 @@ func establish(ctx context.Context, nc net.Conn, side Side, cfg *config, auth fu
 
 // Peer returns the Hello the peer sent: its identity, window and limits.
 func (c *Conn) Peer() Hello { return c.peer }
+
+// peerMaxFrame is the peer's max_frame as an int, clamped where int is
+// narrower than the uint32 a peer may announce (32-bit platforms).
+func (c *Conn) peerMaxFrame() int { return int(min(uint64(c.peer.MaxFrame), math.MaxInt)) }
 
 // Local returns the Hello this side sent.
 func (c *Conn) Local() Hello { return c.local }
@@ -278,7 +283,7 @@ func (c *Conn) enqueue(ctx context.Context, m *Message, payload any, class frame
 	if err != nil {
 		return 0, err
 	}
-	if n := len(frame) - frameHeader + len(tail); n > int(c.peer.MaxFrame) {
+	if n := len(frame) - frameHeader + len(tail); n > c.peerMaxFrame() {
 		return 0, fmt.Errorf("%w: %s of %d bytes, the peer's limit is %d", ErrFrameTooLarge, m.Kind, n, c.peer.MaxFrame)
 	}
 	if _, raw := payload.(msgpack.RawMessage); payload != nil && !raw && tail == nil {

@@ -137,7 +137,7 @@ func TestUnmarshalIsStrict(t *testing.T) {
 		{"unexported embedded number", map[string]any{"level": 1}, func() any { return new(embedsLevel) }, "embeds the unexported transport_test.level"},
 		{"unexported embedded struct, not inlined", map[string]any{"inner": map[string]any{"N": 1}}, func() any { return new(noinline) }, ""},
 		{"unexported embedded struct, not inlined, checked", map[string]any{"inner": map[string]any{"N": 1000}}, func() any { return new(noinline) }, "1000 does not fit in int8"},
-		{"ints", []int{1, -1, 127, -32, -33, 128, 1 << 40}, func() any { return new([]int16) }, "item 6: 1099511627776 does not fit in int16"},
+		{"ints", []int64{1, -1, 127, -32, -33, 128, 1 << 40}, func() any { return new([]int16) }, "item 6: 1099511627776 does not fit in int16"},
 		{"ints fit", []any{1, -1, nil, 127, -32, -33, 128, 40000}, func() any { return new([]int32) }, ""},
 		{"negative fixint into uints", []int{1, -1}, func() any { return new([]uint) }, "item 1: -1 does not fit in uint"},
 		{"uints", []uint64{0, 255, 256}, func() any { return new([3]uint8) }, "item 2: 256 does not fit in uint8"},

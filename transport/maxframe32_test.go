@@ -1,0 +1,42 @@
+//go:build unix
+
+package transport_test
+
+import (
+	"context"
+	"io"
+	"math"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/grove-rt/grove/transport"
+)
+
+// A peer may announce any max_frame up to 2³²−1. On a 32-bit platform
+// (GOARCH=386, arm) the limit used to be converted to a negative int, so
+// every frame looked too large and every send was refused.
+func TestPeerMaxFrameAboveInt32(t *testing.T) {
+	t.Parallel()
+	c, _, err := rawPair(t, func(raw net.Conn) {
+		h := rawHello(transport.Version)
+		h.Hello.MaxFrame = math.MaxUint32
+		out, err := transport.AppendFrame([]byte(transport.Preface), h)
+		require.NoError(t, err)
+		_, err = raw.Write(out)
+		require.NoError(t, err)
+		preface := make([]byte, len(transport.Preface))
+		_, err = io.ReadFull(raw, preface)
+		require.NoError(t, err)
+		_, err = transport.ReadFrame(raw, 1<<20)
+		require.NoError(t, err)
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := c.Call(ctx, "f", []byte("hello"))
+	require.NoError(t, err, "a Call within any announced limit is sent")
+	require.NoError(t, s.Close())
+}

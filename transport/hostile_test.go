@@ -30,7 +30,13 @@ func rawHello(version uint32) *transport.Message {
 // and returns the responder's Hello.
 func handshakeRaw(t *testing.T, raw net.Conn, version uint32) {
 	t.Helper()
-	out, err := transport.AppendFrame([]byte(transport.Preface), rawHello(version))
+	handshakeRawHello(t, raw, rawHello(version))
+}
+
+// handshakeRawHello is handshakeRaw sending hello.
+func handshakeRawHello(t *testing.T, raw net.Conn, hello *transport.Message) {
+	t.Helper()
+	out, err := transport.AppendFrame([]byte(transport.Preface), hello)
 	require.NoError(t, err)
 	_, err = raw.Write(out)
 	require.NoError(t, err)

@@ -4,7 +4,6 @@ package transport_test
 
 import (
 	"context"
-	"io"
 	"math"
 	"net"
 	"testing"
@@ -23,15 +22,7 @@ func TestPeerMaxFrameAboveInt32(t *testing.T) {
 	c, _, err := rawPair(t, func(raw net.Conn) {
 		h := rawHello(transport.Version)
 		h.Hello.MaxFrame = math.MaxUint32
-		out, err := transport.AppendFrame([]byte(transport.Preface), h)
-		require.NoError(t, err)
-		_, err = raw.Write(out)
-		require.NoError(t, err)
-		preface := make([]byte, len(transport.Preface))
-		_, err = io.ReadFull(raw, preface)
-		require.NoError(t, err)
-		_, err = transport.ReadFrame(raw, 1<<20)
-		require.NoError(t, err)
+		handshakeRawHello(t, raw, h)
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -69,6 +69,11 @@ func (fr *frameReader) carve(n int) []byte {
 	return fr.slab[start : start+n : start+n]
 }
 
+// be32 reads a big-endian uint32 length or count as an int, clamped to
+// math.MaxInt where int has 32 bits, so that a hostile length is too large,
+// never negative.
+func be32(b []byte) int { return int(min(uint64(binary.BigEndian.Uint32(b)), math.MaxInt)) }
+
 func readFrame(r io.Reader, max int, fr *frameReader) ([]byte, error) {
 	var hdr [frameHeader]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -77,7 +82,7 @@ func readFrame(r io.Reader, max int, fr *frameReader) ([]byte, error) {
 		}
 		return nil, err
 	}
-	n := int(binary.BigEndian.Uint32(hdr[:]))
+	n := be32(hdr[:])
 	if n > max {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
 	}

@@ -150,7 +150,7 @@ func decodeInPlace(payload []byte, v any) bool {
 		case msgpcode.Bin16:
 			n, hdr = int(binary.BigEndian.Uint16(payload[1:])), 3
 		case msgpcode.Bin32:
-			n, hdr = int(binary.BigEndian.Uint32(payload[1:])), 5
+			n, hdr = be32(payload[1:]), 5
 		default:
 			return false
 		}

@@ -3,7 +3,6 @@ package transport
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"os"
 	"sync"
@@ -374,7 +373,7 @@ func (rd *reading) need() int {
 		return frameHeader
 	}
 	hdr, _ := rd.br.Peek(frameHeader)
-	n := int(binary.BigEndian.Uint32(hdr))
+	n := be32(hdr)
 	if n > rd.c.cfg.maxFrame {
 		return 0
 	}

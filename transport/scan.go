@@ -88,7 +88,7 @@ func scanCode(c byte, b []byte) (skip, items int, ok bool) {
 		case 2:
 			return int(binary.BigEndian.Uint16(b)), true
 		}
-		return int(binary.BigEndian.Uint32(b)), true
+		return be32(b), true
 	}
 	var l int
 	switch c {

@@ -332,7 +332,7 @@ func header(b []byte, fix, fixMask, code16, code32 byte) (items, n int, ok bool,
 		if len(b) < 5 {
 			return 0, 0, true, errTruncated
 		}
-		return int(binary.BigEndian.Uint32(b[1:])), 5, true, nil
+		return be32(b[1:]), 5, true, nil
 	}
 	return 0, 0, false, nil
 }
@@ -401,7 +401,7 @@ func stringAt(b []byte) []byte {
 	case (c == 0xda || c == 0xc5) && len(b) >= 3:
 		n, off = int(binary.BigEndian.Uint16(b[1:])), 3
 	case (c == 0xdb || c == 0xc6) && len(b) >= 5:
-		n, off = int(binary.BigEndian.Uint32(b[1:])), 5
+		n, off = be32(b[1:]), 5
 	default:
 		return nil
 	}

@@ -473,3 +473,38 @@ func TestConcurrentRecvOnOneStream(t *testing.T) {
 	require.NoError(t, ctx.Err(), "the poppers hung")
 	require.Len(t, seen, items)
 }
+
+// TestCloseEndsARecvThatReads: a Recv holding the read token, blocked in
+// its read, returns ErrStreamClosed as soon as another goroutine closes
+// its stream, though the peer sends nothing more.
+func TestCloseEndsARecvThatReads(t *testing.T) {
+	t.Parallel()
+	c, raw, events := tokenConn(t)
+	freeToken(t, c, raw, events)
+	s, err := c.Call(context.Background(), "hold", nil)
+	require.NoError(t, err)
+	readCall(t, raw)
+	got := recvAsync(context.Background(), s)
+	waitEvent(t, events, transport.ReadBlocked)
+	require.NoError(t, s.Close())
+	r := within(t, got)
+	require.ErrorIs(t, r.err, transport.ErrStreamClosed)
+
+	// The interruption is over: the next caller reads its answer.
+	next, err := c.Call(context.Background(), "next", nil)
+	require.NoError(t, err)
+	body, err := transport.ReadFrame(raw, 1<<20) // the closed call's Cancel
+	require.NoError(t, err)
+	m, err := transport.DecodeMessage(body)
+	require.NoError(t, err)
+	require.Equal(t, transport.KindCancel, m.Kind)
+	call := readCall(t, raw)
+	got = recvAsync(context.Background(), next)
+	waitEvent(t, events, transport.ReadBlocked)
+	_, err = raw.Write(returnFrame(t, call.ID, "next"))
+	require.NoError(t, err)
+	r = within(t, got)
+	require.NoError(t, r.err)
+	require.Equal(t, transport.KindReturn, r.m.Kind)
+	require.NoError(t, c.Err())
+}

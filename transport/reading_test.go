@@ -97,22 +97,36 @@ func within(t *testing.T, ch <-chan recvResult) recvResult {
 	}
 }
 
-// freeToken makes one round trip by hand, the first of the connection,
-// read by its reader of last resort, which then frees the token for the
-// goroutines that wait.
+// freeToken makes two round trips by hand, the first of the connection,
+// and leaves the read token free for the goroutines that wait. Two
+// callers wait for their answers while the reader of last resort holds
+// the token; it reads the first answer and passes the token to the second
+// caller, whose queue is still empty (had only one waited, it might have
+// taken its answer and left before the reader looked for a wanter, and
+// the reader would have kept the token); the second reads its own answer
+// and frees the token.
 func freeToken(t *testing.T, c *transport.Conn, raw net.Conn, events <-chan transport.ReadEvent) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := c.Call(ctx, "warm", nil)
-	require.NoError(t, err)
-	call := readCall(t, raw)
-	got := recvAsync(ctx, s)
-	waitEvent(t, events, transport.ReadWanter)
-	_, err = raw.Write(returnFrame(t, call.ID, "warm"))
-	require.NoError(t, err)
-	r := within(t, got)
-	require.NoError(t, r.err)
-	require.Equal(t, transport.KindReturn, r.m.Kind)
+	var ids [2]uint64
+	var got [2]<-chan recvResult
+	for i := range got {
+		s, err := c.Call(ctx, "warm", nil)
+		require.NoError(t, err)
+		ids[i] = readCall(t, raw).ID
+		got[i] = recvAsync(ctx, s)
+		waitEvent(t, events, transport.ReadWanter)
+	}
+	for i := range got {
+		_, err := raw.Write(returnFrame(t, ids[i], "warm"))
+		require.NoError(t, err)
+		if i == 0 {
+			waitEvent(t, events, transport.ReadBlocked) // the second reads
+		}
+		r := within(t, got[i])
+		require.NoError(t, r.err)
+		require.Equal(t, transport.KindReturn, r.m.Kind)
+	}
 }
 
 // readingCaller returns a tokenConn, its raw peer and its read events,
@@ -207,7 +221,7 @@ func TestReaderHandsALargeFrameToTheLoop(t *testing.T) {
 	_, raw, events, got := readingCaller(t)
 	big := make([]byte, 100<<10)
 	big[len(big)-1] = 7
-	_, err := raw.Write(returnFrame(t, 4, big)) // the held call is the second: id 4
+	_, err := raw.Write(returnFrame(t, 6, big)) // the held call is the third: id 6
 	require.NoError(t, err)
 	waitEvent(t, events, transport.ReadLoop)
 	r := within(t, got)

@@ -522,3 +522,81 @@ func TestCloseEndsARecvThatReads(t *testing.T) {
 	require.Equal(t, transport.KindReturn, r.m.Kind)
 	require.NoError(t, c.Err())
 }
+
+// noReadDeadlines is a net.Conn whose read deadlines do not work, as a
+// link that cannot interrupt a read: a Conn over it reads with its own
+// goroutines only.
+type noReadDeadlines struct{ net.Conn }
+
+func (noReadDeadlines) SetReadDeadline(time.Time) error {
+	return errors.New("no read deadlines")
+}
+
+// TestWithoutReadDeadlines: over a link without read deadlines, calls,
+// cancelled waits, handlers that call back and the peer's end all work.
+func TestWithoutReadDeadlines(t *testing.T) {
+	t.Parallel()
+	fa, fb, err := transport.Pair()
+	require.NoError(t, err)
+	na, err := net.FileConn(fa)
+	require.NoError(t, err)
+	fa.Close()
+	var conns [2]*transport.Conn
+	ready := make(chan struct{})
+	// A handler calls the peer back over its own connection before it
+	// answers.
+	handler := func(side int) func(*transport.Stream) {
+		return func(s *transport.Stream) { callBack(s, conns[side], ready) }
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var errB error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		conns[1], errB = transport.FileConn(ctx, fb, transport.Responder, transport.WithHandler(handler(1)))
+	})
+	conns[0], err = transport.NewConn(ctx, noReadDeadlines{na}, transport.Initiator, transport.WithHandler(handler(0)))
+	wg.Wait()
+	require.NoError(t, err)
+	require.NoError(t, errB)
+	close(ready)
+	a, b := conns[0], conns[1]
+	defer b.Close()
+
+	errs := make([]error, 8)
+	for g := range errs {
+		wg.Go(func() { errs[g] = callMany(a, g, 50) })
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	for range 20 {
+		s, err := b.Call(ctx, "back", nil) // a's handler calls b back
+		require.NoError(t, err)
+		m, err := s.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, transport.KindReturn, m.Kind, m.Err)
+	}
+	require.NoError(t, b.Close())
+	require.ErrorIs(t, waitErr(t, a), transport.ErrClosed)
+	require.NoError(t, a.Close())
+}
+
+// callBack serves echo calls, and answers any other once an echo call it
+// makes over c (its own connection) has returned.
+func callBack(s *transport.Stream, c *transport.Conn, ready <-chan struct{}) {
+	<-ready
+	if s.Func() == "echo" {
+		echo(s)
+		return
+	}
+	ctx := context.Background()
+	back, err := c.Call(ctx, "echo", point{1, 2, "back"})
+	if err == nil {
+		_, err = back.Recv(ctx)
+	}
+	if err != nil {
+		_ = s.Fail(ctx, &transport.ErrorInfo{Message: err.Error()})
+		return
+	}
+	_ = s.Return(ctx, "called back")
+}

@@ -55,9 +55,10 @@ const (
 //
 // A waiting goroutine reads interruptibly: it waits with bufio's Peek,
 // which keeps what it has read when interrupted, until a whole frame is
-// buffered, and only then reads it. When its ctx ends mid-wait, a read
-// deadline in the past interrupts the wait (as the writer interrupts a
-// write). Frames larger than the buffer are left to loop.
+// buffered, and only then reads it. When its ctx ends mid-wait, or its
+// queue closes (its owner's Stream.Close), a read deadline in the past
+// interrupts the wait (as the writer interrupts a write). Frames larger
+// than the buffer are left to loop.
 type reading struct {
 	c      *Conn
 	br     *bufio.Reader

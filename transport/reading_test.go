@@ -136,12 +136,21 @@ func readingCaller(t *testing.T) (*transport.Conn, net.Conn, <-chan transport.Re
 	t.Helper()
 	c, raw, events := tokenConn(t)
 	freeToken(t, c, raw, events)
+	_, got := holdCall(t, c, raw, events)
+	return c, raw, events, got
+}
+
+// holdCall makes a call on c, whose token is free, and returns its stream
+// and the outcome of its Recv, on a goroutine, once that Recv has taken
+// the token and blocks reading.
+func holdCall(t *testing.T, c *transport.Conn, raw net.Conn, events <-chan transport.ReadEvent) (*transport.Stream, <-chan recvResult) {
+	t.Helper()
 	s, err := c.Call(context.Background(), "hold", nil)
 	require.NoError(t, err)
 	readCall(t, raw)
 	got := recvAsync(context.Background(), s)
 	waitEvent(t, events, transport.ReadBlocked)
-	return c, raw, events, got
+	return s, got
 }
 
 func TestReaderCanceledMidFrameLosesNoByte(t *testing.T) {
@@ -495,27 +504,19 @@ func TestCloseEndsARecvThatReads(t *testing.T) {
 	t.Parallel()
 	c, raw, events := tokenConn(t)
 	freeToken(t, c, raw, events)
-	s, err := c.Call(context.Background(), "hold", nil)
-	require.NoError(t, err)
-	readCall(t, raw)
-	got := recvAsync(context.Background(), s)
-	waitEvent(t, events, transport.ReadBlocked)
+	s, got := holdCall(t, c, raw, events)
 	require.NoError(t, s.Close())
 	r := within(t, got)
 	require.ErrorIs(t, r.err, transport.ErrStreamClosed)
-
-	// The interruption is over: the next caller reads its answer.
-	next, err := c.Call(context.Background(), "next", nil)
-	require.NoError(t, err)
 	body, err := transport.ReadFrame(raw, 1<<20) // the closed call's Cancel
 	require.NoError(t, err)
 	m, err := transport.DecodeMessage(body)
 	require.NoError(t, err)
 	require.Equal(t, transport.KindCancel, m.Kind)
-	call := readCall(t, raw)
-	got = recvAsync(context.Background(), next)
-	waitEvent(t, events, transport.ReadBlocked)
-	_, err = raw.Write(returnFrame(t, call.ID, "next"))
+
+	// The interruption is over: the next caller reads its answer.
+	next, got := holdCall(t, c, raw, events)
+	_, err = raw.Write(returnFrame(t, next.ID(), "next"))
 	require.NoError(t, err)
 	r = within(t, got)
 	require.NoError(t, r.err)

@@ -601,3 +601,57 @@ func callBack(s *transport.Stream, c *transport.Conn, ready <-chan struct{}) {
 	}
 	_ = s.Return(ctx, "called back")
 }
+
+// TestCloseRacesRecv: goroutines close their streams while their Recvs
+// wait, holding the read token or not, among callers that do not: each
+// Recv returns its answer or ErrStreamClosed, well before its deadline.
+func TestCloseRacesRecv(t *testing.T) {
+	t.Parallel()
+	a, _ := connPair(t, nil, []transport.Option{transport.WithHandler(func(s *transport.Stream) {
+		if s.Func() == "echo" {
+			echo(s)
+			return
+		}
+		<-s.Context().Done() // "hang": answers nothing until cancelled
+	})})
+	const callers, calls = 16, 60
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for g := range errs {
+		wg.Go(func() {
+			for i := range calls {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				fn := "echo"
+				if i%2 == g%2 {
+					fn = "hang"
+				}
+				s, err := a.Call(ctx, fn, point{g, i, "c"})
+				if err != nil {
+					cancel()
+					errs[g] = err
+					return
+				}
+				closed := make(chan struct{})
+				if fn == "hang" {
+					go func() {
+						defer close(closed)
+						_ = s.Close()
+					}()
+				} else {
+					close(closed)
+				}
+				_, err = s.Recv(ctx)
+				<-closed
+				s.Close()
+				cancel()
+				if err != nil && !errors.Is(err, transport.ErrStreamClosed) {
+					errs[g] = fmt.Errorf("call %d of %d (%s): %w", i, g, fn, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	require.NoError(t, a.Err())
+}

@@ -81,12 +81,16 @@ func (q *queue[T]) push(v T) bool {
 	return true
 }
 
-// close ends the queue: pops drain what is left, then fail.
+// close ends the queue: pops drain what is left, then fail. A popper
+// blocked reading the connection for it is interrupted.
 func (q *queue[T]) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.wakeLocked()
 	q.mu.Unlock()
+	if q.rd != nil {
+		q.rd.interrupt()
+	}
 }
 
 // isClosed reports whether close was called.

@@ -54,9 +54,10 @@ const (
 //
 // A waiting goroutine reads interruptibly: it waits with bufio's Peek,
 // which keeps what it has read when interrupted, until a whole frame is
-// buffered, and only then reads it. When its ctx ends mid-wait, a read
-// deadline in the past interrupts the wait (as the writer interrupts a
-// write). Frames larger than the buffer are left to loop.
+// buffered, and only then reads it. When its ctx ends mid-wait, or its
+// queue closes (its owner's Stream.Close), a read deadline in the past
+// interrupts the wait (as the writer interrupts a write). Frames larger
+// than the buffer are left to loop.
 type reading struct {
 	c      *Conn
 	br     *bufio.Reader
@@ -74,8 +75,9 @@ type reading struct {
 	wait        time.Duration // the watchdog's delay: handoff, more while the token is busy
 	timer       *time.Timer
 	blocked     context.Context // the ctx of the waiting goroutine blocked in its read, if any
-	interrupted bool            // that ctx ended and set the read deadline
-	interrupt   func()          // interrupts the blocked read if its ctx has ended
+	blockedFor  waiter          // what that goroutine waits for
+	interrupted bool            // that ctx ended, or that waiter became ready, and set the read deadline
+	interrupt   func()          // interrupts the blocked read if it need not wait any more
 
 	handoff time.Duration   // readHandoff, or what a test set
 	hook    func(readEvent) // a test's, called with mu held; nil in production
@@ -128,8 +130,9 @@ func (rd *reading) init(c *Conn, br *bufio.Reader) {
 	rd.interrupt = func() {
 		rd.mu.Lock()
 		defer rd.mu.Unlock()
-		// Any session's ctx may call: only the blocked one's ends the wait.
-		if rd.blocked != nil && rd.blocked.Err() != nil && !rd.interrupted {
+		// Any session's ctx may call, and any queue's close: only the
+		// blocked goroutine's ends its wait.
+		if rd.blocked != nil && !rd.interrupted && (rd.blocked.Err() != nil || rd.blockedFor.ready()) {
 			rd.interrupted = true
 			_ = rd.c.nc.SetReadDeadline(time.Unix(1, 0))
 		}
@@ -409,10 +412,10 @@ func (rd *reading) readFor(ctx context.Context, w waiter) error {
 			return nil
 		default:
 		}
-		switch err := rd.waitFrame(ctx, &ss); {
+		switch err := rd.waitFrame(ctx, w, &ss); {
 		case err == errInterrupted:
 			rd.release()
-			return ctx.Err()
+			return ctx.Err() // nil when w became ready: closed by its owner
 		case err == errLargeFrame:
 			rd.mu.Lock()
 			rd.promoteLocked()
@@ -454,10 +457,11 @@ func (rd *reading) readServe() bool {
 	return true
 }
 
-// waitFrame waits until a whole frame is buffered, honouring ctx. It
-// returns nil also when the connection failed mid-frame: the frame's read
-// then reports the error, with what was cut short.
-func (rd *reading) waitFrame(ctx context.Context, ss *session) error {
+// waitFrame waits until a whole frame is buffered, honouring ctx, and
+// while w is not ready (its queue closed by its owner: see
+// queue.close). It returns nil also when the connection failed mid-frame:
+// the frame's read then reports the error, with what was cut short.
+func (rd *reading) waitFrame(ctx context.Context, w waiter, ss *session) error {
 	for !rd.whole() {
 		n := rd.need()
 		if n > rd.br.Size() {
@@ -467,18 +471,18 @@ func (rd *reading) waitFrame(ctx context.Context, ss *session) error {
 			ss.stop = context.AfterFunc(ctx, rd.interrupt)
 		}
 		rd.mu.Lock()
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || w.ready() {
 			rd.mu.Unlock()
 			return errInterrupted
 		}
-		rd.blocked = ctx
+		rd.blocked, rd.blockedFor = ctx, w
 		rd.eventLocked(readBlocked)
 		rd.mu.Unlock()
 
 		_, err := rd.br.Peek(n)
 
 		rd.mu.Lock()
-		rd.blocked = nil
+		rd.blocked, rd.blockedFor = nil, nil
 		interrupted := rd.interrupted
 		if interrupted {
 			rd.interrupted = false

@@ -99,22 +99,36 @@ func within(t *testing.T, ch <-chan recvResult) recvResult {
 	}
 }
 
-// freeToken makes one round trip by hand, the first of the connection,
-// read by its reader of last resort, which then frees the token for the
-// goroutines that wait.
+// freeToken makes two round trips by hand, the first of the connection,
+// and leaves the read token free for the goroutines that wait. Two
+// callers wait for their answers while the reader of last resort holds
+// the token; it reads the first answer and passes the token to the second
+// caller, whose queue is still empty (had only one waited, it might have
+// taken its answer and left before the reader looked for a wanter, and
+// the reader would have kept the token); the second reads its own answer
+// and frees the token.
 func freeToken(t *testing.T, c *transport.Conn, raw net.Conn, events <-chan transport.ReadEvent) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := c.Call(ctx, "warm", nil)
-	require.NoError(t, err)
-	call := readCall(t, raw)
-	got := recvAsync(ctx, s)
-	waitEvent(t, events, transport.ReadWanter)
-	_, err = raw.Write(returnFrame(t, call.ID, "warm"))
-	require.NoError(t, err)
-	r := within(t, got)
-	require.NoError(t, r.err)
-	require.Equal(t, transport.KindReturn, r.m.Kind)
+	var ids [2]uint64
+	var got [2]<-chan recvResult
+	for i := range got {
+		s, err := c.Call(ctx, "warm", nil)
+		require.NoError(t, err)
+		ids[i] = readCall(t, raw).ID
+		got[i] = recvAsync(ctx, s)
+		waitEvent(t, events, transport.ReadWanter)
+	}
+	for i := range got {
+		_, err := raw.Write(returnFrame(t, ids[i], "warm"))
+		require.NoError(t, err)
+		if i == 0 {
+			waitEvent(t, events, transport.ReadBlocked) // the second reads
+		}
+		r := within(t, got[i])
+		require.NoError(t, r.err)
+		require.Equal(t, transport.KindReturn, r.m.Kind)
+	}
 }
 
 // readingCaller returns a tokenConn, its raw peer and its read events,
@@ -124,12 +138,21 @@ func readingCaller(t *testing.T) (*transport.Conn, net.Conn, <-chan transport.Re
 	t.Helper()
 	c, raw, events := tokenConn(t)
 	freeToken(t, c, raw, events)
+	_, got := holdCall(t, c, raw, events)
+	return c, raw, events, got
+}
+
+// holdCall makes a call on c, whose token is free, and returns its stream
+// and the outcome of its Recv, on a goroutine, once that Recv has taken
+// the token and blocks reading.
+func holdCall(t *testing.T, c *transport.Conn, raw net.Conn, events <-chan transport.ReadEvent) (*transport.Stream, <-chan recvResult) {
+	t.Helper()
 	s, err := c.Call(context.Background(), "hold", nil)
 	require.NoError(t, err)
 	readCall(t, raw)
 	got := recvAsync(context.Background(), s)
 	waitEvent(t, events, transport.ReadBlocked)
-	return c, raw, events, got
+	return s, got
 }
 
 func TestReaderCanceledMidFrameLosesNoByte(t *testing.T) {
@@ -209,7 +232,7 @@ func TestReaderHandsALargeFrameToTheLoop(t *testing.T) {
 	_, raw, events, got := readingCaller(t)
 	big := make([]byte, 100<<10)
 	big[len(big)-1] = 7
-	_, err := raw.Write(returnFrame(t, 4, big)) // the held call is the second: id 4
+	_, err := raw.Write(returnFrame(t, 6, big)) // the held call is the third: id 6
 	require.NoError(t, err)
 	waitEvent(t, events, transport.ReadLoop)
 	r := within(t, got)
@@ -474,4 +497,163 @@ func TestConcurrentRecvOnOneStream(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, ctx.Err(), "the poppers hung")
 	require.Len(t, seen, items)
+}
+
+// TestCloseEndsARecvThatReads: a Recv holding the read token, blocked in
+// its read, returns ErrStreamClosed as soon as another goroutine closes
+// its stream, though the peer sends nothing more.
+func TestCloseEndsARecvThatReads(t *testing.T) {
+	t.Parallel()
+	c, raw, events := tokenConn(t)
+	freeToken(t, c, raw, events)
+	s, got := holdCall(t, c, raw, events)
+	require.NoError(t, s.Close())
+	r := within(t, got)
+	require.ErrorIs(t, r.err, transport.ErrStreamClosed)
+	body, err := transport.ReadFrame(raw, 1<<20) // the closed call's Cancel
+	require.NoError(t, err)
+	m, err := transport.DecodeMessage(body)
+	require.NoError(t, err)
+	require.Equal(t, transport.KindCancel, m.Kind)
+
+	// The interruption is over: the next caller reads its answer.
+	next, got := holdCall(t, c, raw, events)
+	_, err = raw.Write(returnFrame(t, next.ID(), "next"))
+	require.NoError(t, err)
+	r = within(t, got)
+	require.NoError(t, r.err)
+	require.Equal(t, transport.KindReturn, r.m.Kind)
+	require.NoError(t, c.Err())
+}
+
+// noReadDeadlines is a net.Conn whose read deadlines do not work, as a
+// link that cannot interrupt a read: a Conn over it reads with its own
+// goroutines only.
+type noReadDeadlines struct{ net.Conn }
+
+func (noReadDeadlines) SetReadDeadline(time.Time) error {
+	return errors.New("no read deadlines")
+}
+
+// TestWithoutReadDeadlines: over a link without read deadlines, calls,
+// cancelled waits, handlers that call back and the peer's end all work.
+func TestWithoutReadDeadlines(t *testing.T) {
+	t.Parallel()
+	fa, fb, err := transport.Pair()
+	require.NoError(t, err)
+	na, err := net.FileConn(fa)
+	require.NoError(t, err)
+	fa.Close()
+	var conns [2]*transport.Conn
+	ready := make(chan struct{})
+	// A handler calls the peer back over its own connection before it
+	// answers.
+	handler := func(side int) func(*transport.Stream) {
+		return func(s *transport.Stream) { callBack(s, conns[side], ready) }
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var errB error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		conns[1], errB = transport.FileConn(ctx, fb, transport.Responder, transport.WithHandler(handler(1)))
+	})
+	conns[0], err = transport.NewConn(ctx, noReadDeadlines{na}, transport.Initiator, transport.WithHandler(handler(0)))
+	wg.Wait()
+	require.NoError(t, err)
+	require.NoError(t, errB)
+	close(ready)
+	a, b := conns[0], conns[1]
+	defer b.Close()
+
+	errs := make([]error, 8)
+	for g := range errs {
+		wg.Go(func() { errs[g] = callMany(a, g, 50) })
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	for range 20 {
+		s, err := b.Call(ctx, "back", nil) // a's handler calls b back
+		require.NoError(t, err)
+		m, err := s.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, transport.KindReturn, m.Kind, m.Err)
+	}
+	require.NoError(t, b.Close())
+	require.ErrorIs(t, waitErr(t, a), transport.ErrClosed)
+	require.NoError(t, a.Close())
+}
+
+// callBack serves echo calls, and answers any other once an echo call it
+// makes over c (its own connection) has returned.
+func callBack(s *transport.Stream, c *transport.Conn, ready <-chan struct{}) {
+	<-ready
+	if s.Func() == "echo" {
+		echo(s)
+		return
+	}
+	ctx := context.Background()
+	back, err := c.Call(ctx, "echo", point{1, 2, "back"})
+	if err == nil {
+		_, err = back.Recv(ctx)
+	}
+	if err != nil {
+		_ = s.Fail(ctx, &transport.ErrorInfo{Message: err.Error()})
+		return
+	}
+	_ = s.Return(ctx, "called back")
+}
+
+// TestCloseRacesRecv: goroutines close their streams while their Recvs
+// wait, holding the read token or not, among callers that do not: each
+// Recv returns its answer or ErrStreamClosed, well before its deadline.
+func TestCloseRacesRecv(t *testing.T) {
+	t.Parallel()
+	a, _ := connPair(t, nil, []transport.Option{transport.WithHandler(func(s *transport.Stream) {
+		if s.Func() == "echo" {
+			echo(s)
+			return
+		}
+		<-s.Context().Done() // "hang": answers nothing until cancelled
+	})})
+	const callers, calls = 16, 60
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for g := range errs {
+		wg.Go(func() {
+			for i := range calls {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				fn := "echo"
+				if i%2 == g%2 {
+					fn = "hang"
+				}
+				s, err := a.Call(ctx, fn, point{g, i, "c"})
+				if err != nil {
+					cancel()
+					errs[g] = err
+					return
+				}
+				closed := make(chan struct{})
+				if fn == "hang" {
+					go func() {
+						defer close(closed)
+						_ = s.Close()
+					}()
+				} else {
+					close(closed)
+				}
+				_, err = s.Recv(ctx)
+				<-closed
+				s.Close()
+				cancel()
+				if err != nil && !errors.Is(err, transport.ErrStreamClosed) {
+					errs[g] = fmt.Errorf("call %d of %d (%s): %w", i, g, fn, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	require.NoError(t, a.Err())
 }

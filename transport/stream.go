@@ -128,7 +128,8 @@ func (s *Stream) endContext(cause error) {
 // Yield grants the peer more credit as needed. While it waits and no other
 // goroutine reads the connection, Recv reads it itself and routes what it
 // reads for other streams, so that its answer costs no goroutine handoff;
-// it still returns as soon as ctx ends.
+// it still returns as soon as ctx ends or another goroutine closes the
+// stream.
 func (s *Stream) Recv(ctx context.Context) (*Message, error) {
 	m, err := s.in.pop(ctx, s.c.done)
 	if err != nil {

@@ -2,6 +2,7 @@ package actor
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -57,5 +58,27 @@ func TestBatchDeathOfABatchThePageDoesNotName(t *testing.T) {
 	batchDeath(ref, 5, 0, 2, nil, errs, death)
 	for i := range errs {
 		require.Equal(t, death, errs[i])
+	}
+}
+
+// The typed codec, given an array header that claims far more items than
+// its bytes can hold, refuses it without memory for the claimed count, as
+// batchInputs calls it (max is the header's own count). The transport
+// scans every frame it receives, so this is the codec's own bound, for any
+// caller that hands it bytes the scan did not see.
+func TestReadArrayOfAHostileCount(t *testing.T) {
+	// Not parallel: it measures the memory it allocates.
+	for _, args := range [][]byte{
+		{0xdd, 0x01, 0x00, 0x00, 0x00},
+		{0xdd, 0x01, 0x00, 0x00, 0x00, 1, 2, 3},
+		{0xdc, 0xff, 0xff, 1},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		count, _, _ := arrayHeader(args)
+		_, _, ok := codecOf[int64]().readArray(args, count, nil)
+		runtime.ReadMemStats(&after)
+		require.False(t, ok, "% x", args)
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "% x: allocated for the claimed count", args)
 	}
 }

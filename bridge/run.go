@@ -141,7 +141,9 @@ func (c *syncCall[T]) main(ctx context.Context) error {
 // that is on l and, while fn runs, is cancelled with the caller's ctx (with
 // its [context.Cause]); it is cancelled when fn returns, or, if fn started
 // work with [Go] (which belongs to the loop and outlives fn), when the last
-// of that work ends. If l has ended, Call returns [ErrLoopClosed]. The one
+// of that work ends. A panic in fn comes back as a [*nursery.PanicError],
+// and a fn that calls [runtime.Goexit] (which ends l's goroutine) an error
+// saying so. If l has ended, Call returns [ErrLoopClosed]. The one
 // call that could never finish is refused with [ErrLoopBlocked]: from work
 // (typically started from l with Go) holding a slot of the limiter that a
 // RunSync of l is blocked waiting for, when every slot of that limiter is
@@ -311,9 +313,16 @@ type callReq[T any] struct {
 }
 
 func (c *callReq[T]) run(lctx context.Context) {
-	defer func() { c.done <- struct{}{} }() // never blocks: one token, capacity 1
+	returned := false
+	defer func() {
+		if !returned { // fn called runtime.Goexit: the loop's goroutine is ending
+			c.v, c.err = *new(T), errCallGoexit
+		}
+		c.done <- struct{}{} // never blocks: one token, capacity 1
+	}()
 	if c.ctx.Err() != nil || c.abandoned.Load() {
 		c.err = c.ctx.Err()
+		returned = true
 		return
 	}
 	fctx := lctx
@@ -325,6 +334,7 @@ func (c *callReq[T]) run(lctx context.Context) {
 	if pe := try(func() { c.v, c.err = c.fn(fctx) }); pe != nil {
 		c.err = pe
 	}
+	returned = true
 }
 
 // callCtx is fn's context in a Call whose caller can cancel: the loop's

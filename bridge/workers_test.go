@@ -210,3 +210,42 @@ func TestRunSyncAfterItsLoopEnded(t *testing.T) {
 		require.Equal(t, i, v)
 	}
 }
+
+// A Call whose fn calls runtime.Goexit (t.FailNow on the loop) ends the
+// loop's goroutine; the caller gets an error that says so, not fn's zero
+// result as if it had succeeded.
+func TestCallFnCallingGoexitReturnsAnError(t *testing.T) {
+	t.Parallel()
+	l := bridge.NewLoop(bridge.WithName("doomed"))
+	go func() { _ = l.Run(context.Background()) }() // ended by fn's Goexit
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := bridge.Call(ctx, l, func(context.Context) (int, error) {
+		runtime.Goexit()
+		return 7, nil
+	})
+	require.ErrorContains(t, err, "runtime.Goexit")
+	require.Zero(t, v)
+}
+
+// A panic with a nil value in the work of a RunSync, or in a Call's fn,
+// comes back as a *nursery.PanicError (holding the runtime's
+// *runtime.PanicNilError), never as success.
+func TestPanicNilInBridgeWork(t *testing.T) {
+	t.Parallel()
+	err := onLoop(t, func(ctx context.Context) error {
+		_, err := bridge.RunSync(ctx, func(context.Context) (int, error) { panic(nil) })
+		var pe *nursery.PanicError
+		require.ErrorAs(t, err, &pe)
+		var pn *runtime.PanicNilError
+		require.ErrorAs(t, err, &pn)
+		return nil
+	})
+	require.NoError(t, err)
+	l := bridge.NewLoop()
+	stop := runLoop(t, l)
+	_, err = bridge.Call(context.Background(), l, func(context.Context) (int, error) { panic(nil) })
+	var pe *nursery.PanicError
+	require.ErrorAs(t, err, &pe)
+	require.NoError(t, stop())
+}

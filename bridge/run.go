@@ -480,7 +480,8 @@ func (c *callCtx) unlink() {
 // result is dropped; if the loop ends first, with [ErrLoopClosed]; either way
 // then runs exactly once. Called while the loop is draining after its end,
 // Go starts nothing and runs then at once with [ErrLoopClosed]. A panic in fn
-// reaches then as a [*nursery.PanicError]. The loop's Run waits for fn
+// reaches then as a [*nursery.PanicError], and a fn that calls
+// [runtime.Goexit] an error saying so (its limiter slot given back). The loop's Run waits for fn
 // before it returns. Go panics when ctx is not on a loop.
 func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), then func(T, error)) {
 	f := frameOf(ctx)
@@ -535,17 +536,28 @@ func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), the
 		defer forget()
 		defer cancel()
 		var v T
-		held, taken, err := acquire(wctx, nil, nil)
-		if err == nil {
+		var err error
+		returned := false
+		// Deferred, so that a fn that calls runtime.Goexit still gives its
+		// slot back and delivers (before cancel, which would report the
+		// loop's end instead).
+		defer func() {
+			if !returned {
+				v, err = *new(T), errGoGoexit
+			}
+			if stop() { // ctx had not fired: the result is the news
+				deliver(v, err)
+			} else {
+				<-cancelled // the loop's Run waits for this goroutine, so for the post too
+			}
+		}()
+		held, taken, aerr := acquire(wctx, nil, nil)
+		if err = aerr; err == nil {
+			defer taken.release()
 			if pe := try(func() { v, err = fn(holding(wctx, held)) }); pe != nil {
 				err = pe
 			}
-			taken.release()
 		}
-		if stop() { // ctx had not fired: the result is the news
-			deliver(v, err)
-		} else {
-			<-cancelled // the loop's Run waits for this goroutine, so for the post too
-		}
+		returned = true
 	}()
 }

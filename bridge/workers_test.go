@@ -249,3 +249,42 @@ func TestPanicNilInBridgeWork(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	require.NoError(t, stop())
 }
+
+// Work started with Go whose fn calls runtime.Goexit delivers an error
+// that says so, and gives back its slot of the offload limiter: the next
+// work on a one-slot limiter runs.
+func TestGoFnCallingGoexit(t *testing.T) {
+	t.Parallel()
+	l := bridge.NewLoop()
+	stop := runLoop(t, l)
+	lim := bridge.NewLimiter(1)
+	got := make(chan error, 2)
+	require.NoError(t, l.Post(func(ctx context.Context) {
+		ctx = bridge.WithLimiter(ctx, lim)
+		bridge.Go(ctx, func(context.Context) (int, error) {
+			runtime.Goexit()
+			return 1, nil
+		}, func(_ int, err error) {
+			got <- err
+			bridge.Go(ctx, func(context.Context) (int, error) { return 2, nil }, func(v int, err error) {
+				if err == nil && v != 2 {
+					err = fmt.Errorf("got %d, want 2", v)
+				}
+				got <- err
+			})
+		})
+	}))
+	for i := range 2 {
+		select {
+		case err := <-got:
+			if i == 0 {
+				require.ErrorContains(t, err, "runtime.Goexit")
+			} else {
+				require.NoError(t, err, "the next work on the limiter")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("work %d never delivered", i)
+		}
+	}
+	require.NoError(t, stop())
+}

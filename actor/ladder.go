@@ -42,9 +42,11 @@ type ladder struct {
 	due     rungHeap      // the rungs with a signal still to send, earliest first
 	members int           // rungs entered and not yet left (due or not)
 	sweeps  uint64        // sweeps that sent a signal, for tests
-	wake    chan struct{} // a hint that the earliest deadline moved earlier
+	wake    chan struct{} // the running sweeper's: a hint that the earliest deadline moved earlier
 	quit    chan struct{} // closed to stop the running sweeper
 	done    chan struct{} // closed by the running sweeper as it returns
+
+	swept func(quit chan struct{}) // for tests: called by a sweeper after each sweep; nil otherwise
 }
 
 // A rung is one stopping actor's place on the ladder.
@@ -69,14 +71,14 @@ func (l *ladder) enter(now time.Time, grace, killDelay time.Duration, send func(
 		top: make(chan struct{})}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.wake == nil {
-		l.wake = make(chan struct{}, 1)
-	}
 	heap.Push(&l.due, g)
 	l.members++
 	if l.quit == nil {
-		l.quit, l.done = make(chan struct{}), make(chan struct{})
-		go l.run(l.quit, l.done)
+		// Each sweeper has its own wake-up: one still on its way out (its
+		// quit closed, its last sweep under way) must not take the hint
+		// meant for the one that replaces it.
+		l.quit, l.done, l.wake = make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
+		go l.run(l.quit, l.done, l.wake)
 	} else if g.index == 0 {
 		select {
 		case l.wake <- struct{}{}:
@@ -100,7 +102,7 @@ func (l *ladder) leave(g *rung) (signalled bool) {
 	if l.members == 0 {
 		close(l.quit)
 		done = l.done
-		l.quit, l.done = nil, nil
+		l.quit, l.done, l.wake = nil, nil, nil
 	}
 	l.mu.Unlock()
 	g.sends.Wait()
@@ -112,7 +114,7 @@ func (l *ladder) leave(g *rung) (signalled bool) {
 
 // run is the sweeper: it sweeps whenever the earliest deadline (plus the
 // slack) has passed, until quit is closed.
-func (l *ladder) run(quit, done chan struct{}) {
+func (l *ladder) run(quit, done, wake chan struct{}) {
 	defer close(done)
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
@@ -122,10 +124,13 @@ func (l *ladder) run(quit, done chan struct{}) {
 		} else {
 			t.Stop()
 		}
+		if l.swept != nil {
+			l.swept(quit)
+		}
 		select {
 		case <-quit:
 			return
-		case <-l.wake:
+		case <-wake:
 		case <-t.C:
 		}
 	}

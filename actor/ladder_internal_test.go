@@ -188,3 +188,63 @@ func TestLadderRestarts(t *testing.T) {
 		require.Len(t, sigs, 2)
 	}
 }
+
+// A sweeper on its way out (the last rung left, its quit closed, while it
+// was still sweeping) and the one a new stop started meanwhile: the hint
+// that a rung with an earlier deadline entered reaches the new sweeper.
+// With one hint channel for both, the old one took it half the time as it
+// left, and the new rung's SIGTERM waited for the other rung's deadline
+// (an hour here).
+func TestLadderHintReachesTheNewSweeper(t *testing.T) {
+	t.Parallel()
+	for round := range 12 {
+		var l ladder
+		var first chan struct{} // the first sweeper's quit
+		var mu sync.Mutex
+		quitClosed, holdOld := make(chan struct{}), make(chan struct{})
+		newHeld, holdNew := make(chan struct{}), make(chan struct{})
+		var oldOnce, newOnce sync.Once
+		l.swept = func(quit chan struct{}) {
+			mu.Lock()
+			if first == nil {
+				first = quit
+			}
+			old := quit == first
+			mu.Unlock()
+			if old {
+				oldOnce.Do(func() {
+					<-quit // held mid-loop until the last rung has left
+					close(quitClosed)
+					<-holdOld
+				})
+				return
+			}
+			newOnce.Do(func() {
+				close(newHeld)
+				<-holdNew // held before its first wait, so a hint stays pending
+			})
+		}
+		nop := func(syscall.Signal) {}
+		g0 := l.enter(time.Now(), time.Hour, time.Hour, nop, false)
+		left := make(chan struct{})
+		go func() { l.leave(g0); close(left) }() // closes the old quit, then joins the old sweeper
+		<-quitClosed
+		long := l.enter(time.Now(), time.Hour, time.Hour, nop, false) // a new sweeper, timed for an hour
+		<-newHeld
+		sent := make(chan syscall.Signal, 2)
+		// The hint: due soon, before the hour the new sweeper is timed for,
+		// but not at the old sweeper's last sweep.
+		short := l.enter(time.Now(), 50*time.Millisecond, time.Hour, func(sig syscall.Signal) { sent <- sig }, false)
+		close(holdOld)
+		<-left // the old sweeper has returned, with or without the hint
+		close(holdNew)
+		select {
+		case sig := <-sent:
+			require.Equal(t, syscall.SIGTERM, sig)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: the new rung's SIGTERM was not sent: the leaving sweeper took its hint", round)
+		}
+		l.leave(short)
+		l.leave(long)
+	}
+}

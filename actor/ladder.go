@@ -51,7 +51,7 @@ type ladder struct {
 
 // A rung is one stopping actor's place on the ladder.
 type rung struct {
-	send      func(syscall.Signal) // sends a signal without waiting on the actor
+	send      func(syscall.Signal) bool // sends a signal without waiting on the actor; false if it had ended (nothing sent)
 	slow      bool                 // send may block (a remote's round trip): run it on a goroutine of its own
 	killDelay time.Duration
 	at        time.Time      // when next is due
@@ -65,8 +65,11 @@ type rung struct {
 
 // enter puts an actor on the ladder at now: SIGTERM due after grace, then
 // SIGKILL killDelay after it. send is called from the sweep, with the
-// ladder's lock held: it must not block unless slow is set.
-func (l *ladder) enter(now time.Time, grace, killDelay time.Duration, send func(syscall.Signal), slow bool) *rung {
+// ladder's lock held: it must not block unless slow is set. A send that
+// reports the actor ended (false) takes the rung off the due set without
+// counting as a signal: the actor's end is its own (a slow send's report
+// is not waited for).
+func (l *ladder) enter(now time.Time, grace, killDelay time.Duration, send func(syscall.Signal) bool, slow bool) *rung {
 	g := &rung{send: send, slow: slow, killDelay: killDelay, at: now.Add(grace), next: syscall.SIGTERM,
 		top: make(chan struct{})}
 	l.mu.Lock()
@@ -148,16 +151,18 @@ func (l *ladder) sweep(now time.Time) (next time.Time, ok bool) {
 		}
 		g := l.due[0]
 		sig := g.next
-		g.signalled = true
 		if g.slow {
 			g.sends.Add(1)
 			go func() {
 				defer g.sends.Done()
 				g.send(sig)
 			}()
-		} else {
-			g.send(sig)
+		} else if !g.send(sig) { // it had ended: nothing more to send
+			g.next = 0
+			heap.Pop(&l.due)
+			continue
 		}
+		g.signalled = true
 		if sig == syscall.SIGTERM {
 			g.sweeps[0] = l.sweeps
 			g.next, g.at = syscall.SIGKILL, now.Add(g.killDelay)

@@ -52,7 +52,7 @@ type ladder struct {
 // A rung is one stopping actor's place on the ladder.
 type rung struct {
 	send      func(syscall.Signal) bool // sends a signal without waiting on the actor; false if it had ended (nothing sent)
-	slow      bool                 // send may block (a remote's round trip): run it on a goroutine of its own
+	slow      bool                      // send may block (a remote's round trip): run it on a goroutine of its own
 	killDelay time.Duration
 	at        time.Time      // when next is due
 	next      syscall.Signal // SIGTERM, then SIGKILL; 0 once both are sent

@@ -159,7 +159,7 @@ func batchInputs[In any](name string, inC sliceCodec[In], args []byte) (get func
 		ins, _, ok = inC.readArray(args, count, nil)
 	}
 	if !ok {
-		ins = make([]In, 0, count)
+		ins = make([]In, 0, min(count, len(args))) // an argument takes a byte at least
 		err, rec := tryDecode(transport.KindCall, args, &ins)
 		ok = err == nil && rec == nil && len(ins) == count
 	}

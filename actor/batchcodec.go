@@ -79,11 +79,13 @@ func codecOf[T any]() sliceCodec[T] {
 
 // readArray decodes the array at the start of b into a slice of up to max
 // items, and returns it and the bytes it took; ok is false when b holds
-// something else, more than max items, or an item read refuses (b is then
-// left to the generic path). dst, if large enough, holds the items.
+// something else, more than max items, more than its bytes can hold (an
+// item takes one at least: a hostile count allocates nothing), or an item
+// read refuses (b is then left to the generic path). dst, if large enough,
+// holds the items.
 func (c sliceCodec[T]) readArray(b []byte, max int, dst []T) (items []T, n int, ok bool) {
 	count, pos, ok := arrayHeader(b)
-	if !ok || count > max {
+	if !ok || count > max || count > len(b)-pos {
 		return nil, 0, false
 	}
 	if cap(dst) >= count {

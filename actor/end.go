@@ -141,7 +141,16 @@ func (r *Ref) stop() error {
 		r.sendStop() // before any signal; bounded, and the ladder counts from began all the same
 	}
 	_, slow := r.run.(*remoteRunner)
-	g := stops.enter(began, r.cfg.grace, r.cfg.killDelay, r.signal, slow)
+	exited := r.run.exited()
+	g := stops.enter(began, r.cfg.grace, r.cfg.killDelay, func(sig syscall.Signal) bool {
+		if closed(exited) {
+			// Reaped: the signal would go nowhere, and an end before it
+			// (a crash during the stop) is the actor's own, not a stop.
+			return false
+		}
+		r.signal(sig)
+		return true
+	}, slow)
 	var top <-chan struct{} // the goroutine backend's: the kill delay since its cancel has passed
 	if r.inproc() {
 		top = g.top

@@ -42,15 +42,17 @@ type ladder struct {
 	due     rungHeap      // the rungs with a signal still to send, earliest first
 	members int           // rungs entered and not yet left (due or not)
 	sweeps  uint64        // sweeps that sent a signal, for tests
-	wake    chan struct{} // a hint that the earliest deadline moved earlier
+	wake    chan struct{} // the running sweeper's: a hint that the earliest deadline moved earlier
 	quit    chan struct{} // closed to stop the running sweeper
 	done    chan struct{} // closed by the running sweeper as it returns
+
+	swept func(quit chan struct{}) // for tests: called by a sweeper after each sweep; nil otherwise
 }
 
 // A rung is one stopping actor's place on the ladder.
 type rung struct {
-	send      func(syscall.Signal) // sends a signal without waiting on the actor
-	slow      bool                 // send may block (a remote's round trip): run it on a goroutine of its own
+	send      func(syscall.Signal) bool // sends a signal without waiting on the actor; false if it had ended (nothing sent)
+	slow      bool                      // send may block (a remote's round trip): run it on a goroutine of its own
 	killDelay time.Duration
 	at        time.Time      // when next is due
 	next      syscall.Signal // SIGTERM, then SIGKILL; 0 once both are sent
@@ -63,20 +65,23 @@ type rung struct {
 
 // enter puts an actor on the ladder at now: SIGTERM due after grace, then
 // SIGKILL killDelay after it. send is called from the sweep, with the
-// ladder's lock held: it must not block unless slow is set.
-func (l *ladder) enter(now time.Time, grace, killDelay time.Duration, send func(syscall.Signal), slow bool) *rung {
+// ladder's lock held: it must not block unless slow is set. A send that
+// reports the actor ended (false) takes the rung off the due set without
+// counting as a signal: the actor's end is its own (a slow send's report
+// is not waited for).
+func (l *ladder) enter(now time.Time, grace, killDelay time.Duration, send func(syscall.Signal) bool, slow bool) *rung {
 	g := &rung{send: send, slow: slow, killDelay: killDelay, at: now.Add(grace), next: syscall.SIGTERM,
 		top: make(chan struct{})}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.wake == nil {
-		l.wake = make(chan struct{}, 1)
-	}
 	heap.Push(&l.due, g)
 	l.members++
 	if l.quit == nil {
-		l.quit, l.done = make(chan struct{}), make(chan struct{})
-		go l.run(l.quit, l.done)
+		// Each sweeper has its own wake-up: one still on its way out (its
+		// quit closed, its last sweep under way) must not take the hint
+		// meant for the one that replaces it.
+		l.quit, l.done, l.wake = make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
+		go l.run(l.quit, l.done, l.wake)
 	} else if g.index == 0 {
 		select {
 		case l.wake <- struct{}{}:
@@ -100,7 +105,7 @@ func (l *ladder) leave(g *rung) (signalled bool) {
 	if l.members == 0 {
 		close(l.quit)
 		done = l.done
-		l.quit, l.done = nil, nil
+		l.quit, l.done, l.wake = nil, nil, nil
 	}
 	l.mu.Unlock()
 	g.sends.Wait()
@@ -112,7 +117,7 @@ func (l *ladder) leave(g *rung) (signalled bool) {
 
 // run is the sweeper: it sweeps whenever the earliest deadline (plus the
 // slack) has passed, until quit is closed.
-func (l *ladder) run(quit, done chan struct{}) {
+func (l *ladder) run(quit, done, wake chan struct{}) {
 	defer close(done)
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
@@ -122,10 +127,13 @@ func (l *ladder) run(quit, done chan struct{}) {
 		} else {
 			t.Stop()
 		}
+		if l.swept != nil {
+			l.swept(quit)
+		}
 		select {
 		case <-quit:
 			return
-		case <-l.wake:
+		case <-wake:
 		case <-t.C:
 		}
 	}
@@ -143,16 +151,18 @@ func (l *ladder) sweep(now time.Time) (next time.Time, ok bool) {
 		}
 		g := l.due[0]
 		sig := g.next
-		g.signalled = true
 		if g.slow {
 			g.sends.Add(1)
 			go func() {
 				defer g.sends.Done()
 				g.send(sig)
 			}()
-		} else {
-			g.send(sig)
+		} else if !g.send(sig) { // it had ended: nothing more to send
+			g.next = 0
+			heap.Pop(&l.due)
+			continue
 		}
+		g.signalled = true
 		if sig == syscall.SIGTERM {
 			g.sweeps[0] = l.sweeps
 			g.next, g.at = syscall.SIGKILL, now.Add(g.killDelay)

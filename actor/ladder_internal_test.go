@@ -21,11 +21,12 @@ type signals struct {
 	at   []time.Time
 }
 
-func (s *signals) send(sig syscall.Signal) {
+func (s *signals) send(sig syscall.Signal) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sigs = append(s.sigs, sig)
 	s.at = append(s.at, time.Now())
+	return true
 }
 
 func (s *signals) got() ([]syscall.Signal, []time.Time) {
@@ -132,11 +133,12 @@ func TestLadderLeaveDuringTheSweep(t *testing.T) {
 		recs[i], exited[i] = new(signals), make(chan struct{})
 		send := recs[i].send
 		if i%2 == 0 { // exits on SIGTERM, as a cooperative actor does
-			send = func(sig syscall.Signal) {
+			send = func(sig syscall.Signal) bool {
 				recs[i].send(sig)
 				if sig == syscall.SIGTERM {
 					close(exited[i])
 				}
+				return true
 			}
 		}
 		rungs[i] = stops.enter(start, 20*time.Millisecond, time.Hour, send, false)
@@ -187,4 +189,100 @@ func TestLadderRestarts(t *testing.T) {
 		sigs, _ := rec.got()
 		require.Len(t, sigs, 2)
 	}
+}
+
+// A sweeper on its way out (the last rung left, its quit closed, while it
+// was still sweeping) and the one a new stop started meanwhile: the hint
+// that a rung with an earlier deadline entered reaches the new sweeper.
+// With one hint channel for both, the old one took it half the time as it
+// left, and the new rung's SIGTERM waited for the other rung's deadline
+// (an hour here).
+func TestLadderHintReachesTheNewSweeper(t *testing.T) {
+	t.Parallel()
+	for round := range 12 {
+		var l ladder
+		var first chan struct{} // the first sweeper's quit
+		var mu sync.Mutex
+		quitClosed, holdOld := make(chan struct{}), make(chan struct{})
+		newHeld, holdNew := make(chan struct{}), make(chan struct{})
+		var oldOnce, newOnce sync.Once
+		l.swept = func(quit chan struct{}) {
+			mu.Lock()
+			if first == nil {
+				first = quit
+			}
+			old := quit == first
+			mu.Unlock()
+			if old {
+				oldOnce.Do(func() {
+					<-quit // held mid-loop until the last rung has left
+					close(quitClosed)
+					<-holdOld
+				})
+				return
+			}
+			newOnce.Do(func() {
+				close(newHeld)
+				<-holdNew // held before its first wait, so a hint stays pending
+			})
+		}
+		nop := func(syscall.Signal) bool { return true }
+		g0 := l.enter(time.Now(), time.Hour, time.Hour, nop, false)
+		left := make(chan struct{})
+		go func() { l.leave(g0); close(left) }() // closes the old quit, then joins the old sweeper
+		<-quitClosed
+		long := l.enter(time.Now(), time.Hour, time.Hour, nop, false) // a new sweeper, timed for an hour
+		<-newHeld
+		sent := make(chan syscall.Signal, 2)
+		// The hint: due soon, before the hour the new sweeper is timed for,
+		// but not at the old sweeper's last sweep.
+		short := l.enter(time.Now(), 50*time.Millisecond, time.Hour, func(sig syscall.Signal) bool { sent <- sig; return true }, false)
+		close(holdOld)
+		<-left // the old sweeper has returned, with or without the hint
+		close(holdNew)
+		select {
+		case sig := <-sent:
+			require.Equal(t, syscall.SIGTERM, sig)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: the new rung's SIGTERM was not sent: the leaving sweeper took its hint", round)
+		}
+		l.leave(short)
+		l.leave(long)
+	}
+}
+
+// A rung whose actor had already ended (reaped) by its deadline: its send
+// reports so, nothing more is sent, and leave says it was not signalled,
+// so that a crash during the stop is reported as the actor's death.
+func TestLadderRungOfAnEndedActor(t *testing.T) {
+	t.Parallel()
+	var l ladder
+	swept := make(chan struct{}, 8)
+	l.swept = func(chan struct{}) {
+		select {
+		case swept <- struct{}{}:
+		default:
+		}
+	}
+	var mu sync.Mutex
+	var tried []syscall.Signal
+	g := l.enter(time.Now(), 0, 0, func(sig syscall.Signal) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		tried = append(tried, sig)
+		return false // the actor had been reaped
+	}, false)
+	select {
+	case <-swept: // the first sweep, at entry: the rung was due
+	case <-time.After(10 * time.Second):
+		t.Fatal("no sweep")
+	}
+	l.mu.Lock()
+	due := len(l.due)
+	l.mu.Unlock()
+	require.Zero(t, due, "the ended actor's rung is off the due set")
+	require.False(t, l.leave(g), "nothing was sent: not signalled")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []syscall.Signal{syscall.SIGTERM}, tried, "no SIGKILL after the end was seen")
 }

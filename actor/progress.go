@@ -36,14 +36,23 @@ var (
 //	   item state: 2i+1 while item i of a batch runs, 2i once i items are done
 //	3: the id of the batch that ran all its items last (a batch queued
 //	   behind it may have begun since, and overwritten word 2)
+//	4: the id of the batch that ran all its items before that one
+//
+// Two finished batches, because a batch's last part is sent after it
+// leaves the gate: while a stalled writer holds it, the batch behind may
+// run all its items too, and its finish must not erase the first one's.
+// A Map worker has at most two batches in its actor (one queued behind
+// the running one), so its page is exact; a longer [StartBatch] chain
+// whose three finished batches all wait in a stalled writer gives the
+// oldest the bare death.
 const (
 	progressMagic = 0x31_67_70_65_76_6f_72_67 // "grovepg1"
-	progressWords = 4
+	progressWords = 5
 )
 
 // progress is an actor's side of its page: nil when it has none (on the
 // goroutine backend, or for an actor started by an older parent).
-type progress struct{ begun, batch, finished *atomic.Uint64 }
+type progress struct{ begun, batch, finished, finishedBefore *atomic.Uint64 }
 
 // begin notes that call id is about to run. The batch word comes first: a
 // death between the two stores reads as "never began", which is true.
@@ -67,9 +76,12 @@ func (p *progress) item(id uint64, state uint32) {
 	}
 }
 
-// finish notes that batch id has run all its items.
+// finish notes that batch id has run all its items. The batch finished
+// before moves to word 4 first: a death between the two stores leaves it
+// in both words, which is still true.
 func (p *progress) finish(id uint64) {
 	if p != nil {
+		p.finishedBefore.Store(p.finished.Load())
 		p.finished.Store(id)
 	}
 }
@@ -91,8 +103,8 @@ func progressOf(ctx context.Context) *progress {
 
 // progressReport is a page as the parent read it after the process died.
 type progressReport struct {
-	valid                  bool
-	begun, batch, finished uint64
+	valid                                  bool
+	begun, batch, finished, finishedBefore uint64
 }
 
 // callFate says what the dead actor did of call id: whether that is known
@@ -114,10 +126,14 @@ func (r *Ref) callFate(id uint64) (known, began bool, state uint32, stateOK bool
 	return true, true, uint32(pg.batch), uint32(pg.batch>>32) == uint32(id)
 }
 
-// batchFinished says whether the dead actor ran every item of batch id.
+// batchFinished says whether the dead actor ran every item of batch id,
+// as one of the two batches it finished last.
 func (r *Ref) batchFinished(id uint64) bool {
 	p, ok := r.run.(*Process)
-	return ok && closed(p.done) && p.progress.valid && p.progress.finished == id
+	if !ok || !closed(p.done) || !p.progress.valid {
+		return false
+	}
+	return p.progress.finished == id || p.progress.finishedBefore == id
 }
 
 // notBegun marks err, the failure of call id because its actor ended, with

@@ -44,7 +44,7 @@ func readProgress(f *os.File) progressReport {
 		return progressReport{}
 	}
 	w := func(i int) uint64 { return binary.NativeEndian.Uint64(b[8*i:]) }
-	return progressReport{valid: w(0) == progressMagic, begun: w(1), batch: w(2), finished: w(3)}
+	return progressReport{valid: w(0) == progressMagic, begun: w(1), batch: w(2), finished: w(3), finishedBefore: w(4)}
 }
 
 // openProgress maps the page this actor process was given, for good (it
@@ -66,5 +66,5 @@ func openProgress() *progress {
 	}
 	words := (*[progressWords]atomic.Uint64)(unsafe.Pointer(&mem[0]))
 	words[0].Store(progressMagic)
-	return &progress{begun: &words[1], batch: &words[2], finished: &words[3]}
+	return &progress{begun: &words[1], batch: &words[2], finished: &words[3], finishedBefore: &words[4]}
 }

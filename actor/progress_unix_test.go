@@ -213,3 +213,39 @@ func TestABatchThatRanBeforeTheDeathOfTheOneBehind(t *testing.T) {
 		require.ErrorIs(t, bErrs[1], actor.ErrNotStarted)
 	}
 }
+
+// A chain of three: a and b run whole, c's first item kills the actor. The
+// Returns of a and b race the exit; whichever did not make it is lost, never
+// failed by the death (the page keeps the two batches that finished last).
+func TestTwoBatchesThatRanBeforeTheDeathOfTheThird(t *testing.T) {
+	proctest.NeedsProcesses(t, "an actor process that exits")
+	proctest.NoChildrenLeft(t)
+	for round := range 10 {
+		var errs [2][]error
+		var cErrs []error
+		_ = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+			ref, err := actor.Spawn(ctx, n, "doomed")
+			if err != nil {
+				return err
+			}
+			a := actor.StartBatch(ctx, ref, stamp, []int{1, 2}, actor.BatchSlot{})
+			b := actor.StartBatch(ctx, ref, stamp, []int{3, 4}, a.Slot())
+			c := actor.StartBatch(ctx, ref, stamp, []int{-1, 5}, b.Slot())
+			_, errs[0], _ = a.Wait()
+			_, errs[1], _ = b.Wait()
+			_, cErrs, _ = c.Wait()
+			return nil
+		})
+		for k := range errs {
+			for i, err := range errs[k] {
+				if err != nil {
+					require.ErrorIs(t, err, actor.ErrResultLost, "round %d: item %d of batch %d ran", round, i, k)
+				}
+			}
+		}
+		var ee *actor.ExitError
+		require.ErrorAs(t, cErrs[0], &ee)
+		require.False(t, errors.Is(cErrs[0], actor.ErrNotStarted) || errors.Is(cErrs[0], actor.ErrResultLost))
+		require.ErrorIs(t, cErrs[1], actor.ErrNotStarted)
+	}
+}

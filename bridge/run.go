@@ -141,7 +141,9 @@ func (c *syncCall[T]) main(ctx context.Context) error {
 // that is on l and, while fn runs, is cancelled with the caller's ctx (with
 // its [context.Cause]); it is cancelled when fn returns, or, if fn started
 // work with [Go] (which belongs to the loop and outlives fn), when the last
-// of that work ends. If l has ended, Call returns [ErrLoopClosed]. The one
+// of that work ends. A panic in fn comes back as a [*nursery.PanicError],
+// and a fn that calls [runtime.Goexit] (which ends l's goroutine) an error
+// saying so. If l has ended, Call returns [ErrLoopClosed]. The one
 // call that could never finish is refused with [ErrLoopBlocked]: from work
 // (typically started from l with Go) holding a slot of the limiter that a
 // RunSync of l is blocked waiting for, when every slot of that limiter is
@@ -311,9 +313,16 @@ type callReq[T any] struct {
 }
 
 func (c *callReq[T]) run(lctx context.Context) {
-	defer func() { c.done <- struct{}{} }() // never blocks: one token, capacity 1
+	returned := false
+	defer func() {
+		if !returned { // fn called runtime.Goexit: the loop's goroutine is ending
+			c.v, c.err = *new(T), errCallGoexit
+		}
+		c.done <- struct{}{} // never blocks: one token, capacity 1
+	}()
 	if c.ctx.Err() != nil || c.abandoned.Load() {
 		c.err = c.ctx.Err()
+		returned = true
 		return
 	}
 	fctx := lctx
@@ -325,6 +334,7 @@ func (c *callReq[T]) run(lctx context.Context) {
 	if pe := try(func() { c.v, c.err = c.fn(fctx) }); pe != nil {
 		c.err = pe
 	}
+	returned = true
 }
 
 // callCtx is fn's context in a Call whose caller can cancel: the loop's
@@ -470,7 +480,8 @@ func (c *callCtx) unlink() {
 // result is dropped; if the loop ends first, with [ErrLoopClosed]; either way
 // then runs exactly once. Called while the loop is draining after its end,
 // Go starts nothing and runs then at once with [ErrLoopClosed]. A panic in fn
-// reaches then as a [*nursery.PanicError]. The loop's Run waits for fn
+// reaches then as a [*nursery.PanicError], and a fn that calls
+// [runtime.Goexit] an error saying so (its limiter slot given back). The loop's Run waits for fn
 // before it returns. Go panics when ctx is not on a loop.
 func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), then func(T, error)) {
 	f := frameOf(ctx)
@@ -525,17 +536,28 @@ func Go[T any](ctx context.Context, fn func(ctx context.Context) (T, error), the
 		defer forget()
 		defer cancel()
 		var v T
-		held, taken, err := acquire(wctx, nil, nil)
-		if err == nil {
+		var err error
+		returned := false
+		// Deferred, so that a fn that calls runtime.Goexit still gives its
+		// slot back and delivers (before cancel, which would report the
+		// loop's end instead).
+		defer func() {
+			if !returned {
+				v, err = *new(T), errGoGoexit
+			}
+			if stop() { // ctx had not fired: the result is the news
+				deliver(v, err)
+			} else {
+				<-cancelled // the loop's Run waits for this goroutine, so for the post too
+			}
+		}()
+		held, taken, aerr := acquire(wctx, nil, nil)
+		if err = aerr; err == nil {
+			defer taken.release()
 			if pe := try(func() { v, err = fn(holding(wctx, held)) }); pe != nil {
 				err = pe
 			}
-			taken.release()
 		}
-		if stop() { // ctx had not fired: the result is the news
-			deliver(v, err)
-		} else {
-			<-cancelled // the loop's Run waits for this goroutine, so for the post too
-		}
+		returned = true
 	}()
 }

@@ -16,6 +16,14 @@ const maxIdle = 16
 // ends the goroutine it runs on instead of returning.
 var errGoexit = errors.New("bridge: RunSync's fn called runtime.Goexit instead of returning (t.FailNow from a goroutine, for instance)")
 
+// errGoGoexit is the error delivered to then when the fn of [Go] called
+// runtime.Goexit.
+var errGoGoexit = errors.New("bridge: Go's fn called runtime.Goexit instead of returning (t.FailNow from a goroutine, for instance)")
+
+// errCallGoexit is a Call's error when its fn called runtime.Goexit, which
+// ends the loop's goroutine (the loop runs nothing more).
+var errCallGoexit = errors.New("bridge: Call's fn called runtime.Goexit on the loop instead of returning, which ended the loop's goroutine (t.FailNow on a loop, for instance): return an error from fn instead")
+
 // workers is the pool of parked goroutines that run the work of RunSync
 // calls made on a root loop (one its owner runs) and on the fresh loops
 // nested under it, the way the Go runtime keeps idle Ms and net/http keeps

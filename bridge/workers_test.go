@@ -210,3 +210,81 @@ func TestRunSyncAfterItsLoopEnded(t *testing.T) {
 		require.Equal(t, i, v)
 	}
 }
+
+// A Call whose fn calls runtime.Goexit (t.FailNow on the loop) ends the
+// loop's goroutine; the caller gets an error that says so, not fn's zero
+// result as if it had succeeded.
+func TestCallFnCallingGoexitReturnsAnError(t *testing.T) {
+	t.Parallel()
+	l := bridge.NewLoop(bridge.WithName("doomed"))
+	go func() { _ = l.Run(context.Background()) }() // ended by fn's Goexit
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := bridge.Call(ctx, l, func(context.Context) (int, error) {
+		runtime.Goexit()
+		return 7, nil
+	})
+	require.ErrorContains(t, err, "runtime.Goexit")
+	require.Zero(t, v)
+}
+
+// A panic with a nil value in the work of a RunSync, or in a Call's fn,
+// comes back as a *nursery.PanicError (holding the runtime's
+// *runtime.PanicNilError), never as success.
+func TestPanicNilInBridgeWork(t *testing.T) {
+	t.Parallel()
+	err := onLoop(t, func(ctx context.Context) error {
+		_, err := bridge.RunSync(ctx, func(context.Context) (int, error) { panic(nil) })
+		var pe *nursery.PanicError
+		require.ErrorAs(t, err, &pe)
+		var pn *runtime.PanicNilError
+		require.ErrorAs(t, err, &pn)
+		return nil
+	})
+	require.NoError(t, err)
+	l := bridge.NewLoop()
+	stop := runLoop(t, l)
+	_, err = bridge.Call(context.Background(), l, func(context.Context) (int, error) { panic(nil) })
+	var pe *nursery.PanicError
+	require.ErrorAs(t, err, &pe)
+	require.NoError(t, stop())
+}
+
+// Work started with Go whose fn calls runtime.Goexit delivers an error
+// that says so, and gives back its slot of the offload limiter: the next
+// work on a one-slot limiter runs.
+func TestGoFnCallingGoexit(t *testing.T) {
+	t.Parallel()
+	l := bridge.NewLoop()
+	stop := runLoop(t, l)
+	lim := bridge.NewLimiter(1)
+	got := make(chan error, 2)
+	require.NoError(t, l.Post(func(ctx context.Context) {
+		ctx = bridge.WithLimiter(ctx, lim)
+		bridge.Go(ctx, func(context.Context) (int, error) {
+			runtime.Goexit()
+			return 1, nil
+		}, func(_ int, err error) {
+			got <- err
+			bridge.Go(ctx, func(context.Context) (int, error) { return 2, nil }, func(v int, err error) {
+				if err == nil && v != 2 {
+					err = fmt.Errorf("got %d, want 2", v)
+				}
+				got <- err
+			})
+		})
+	}))
+	for i := range 2 {
+		select {
+		case err := <-got:
+			if i == 0 {
+				require.ErrorContains(t, err, "runtime.Goexit")
+			} else {
+				require.NoError(t, err, "the next work on the limiter")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("work %d never delivered", i)
+		}
+	}
+	require.NoError(t, stop())
+}

@@ -161,7 +161,10 @@ func (n *Nursery) runChild(ctx context.Context, fn func(ctx context.Context) err
 			if p := recover(); p != nil {
 				err = panicError(p)
 			} else {
-				err = errGoexit // nothing to recover: fn called runtime.Goexit
+				// Nothing to recover: fn called runtime.Goexit (or, under
+				// GODEBUG=panicnil=1 only, panic(nil), which recovers as
+				// nil; since Go 1.21 it is a *runtime.PanicNilError).
+				err = errGoexit
 			}
 		}
 		n.finish(err)

@@ -346,6 +346,29 @@ func TestBodyPanicsWithError(t *testing.T) {
 	require.True(t, childCancelled.Load())
 }
 
+// A child's panic(nil) is a panic, not a Goexit: Go's one deferred recover
+// gets the runtime's *runtime.PanicNilError (Go 1.21 and later), which the
+// *PanicError unwraps to. The same in Start's child.
+func TestChildPanicNil(t *testing.T) {
+	t.Parallel()
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		n.Go(func(ctx context.Context) error { panic(nil) })
+		return nil
+	})
+	var pe *nursery.PanicError
+	require.ErrorAs(t, err, &pe)
+	var pn *runtime.PanicNilError
+	require.ErrorAs(t, err, &pn)
+	require.NotContains(t, err.Error(), "Goexit")
+
+	err = nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		_, err := nursery.Start(n, func(ctx context.Context, started func(int)) error { panic(nil) })
+		return err
+	})
+	require.ErrorAs(t, err, &pe)
+	require.ErrorAs(t, err, &pn)
+}
+
 func TestChildGoexit(t *testing.T) {
 	t.Parallel()
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {

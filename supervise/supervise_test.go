@@ -454,8 +454,10 @@ func TestShutdownBoundsAStop(t *testing.T) {
 	t.Parallel()
 	r := newRecorder()
 	release := make(chan struct{})
+	free := sync.OnceFunc(func() { close(release) })
 	var sup *supervise.Supervisor
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		defer free() // a failed require must not leave slow waiting, and Run with it
 		var err error
 		sup, err = supervise.Start(n, supervise.Spec{Children: []supervise.Child{
 			{Name: "slow", Shutdown: time.Millisecond, Run: func(ctx context.Context) error {
@@ -469,7 +471,7 @@ func TestShutdownBoundsAStop(t *testing.T) {
 		require.NoError(t, sup.TerminateChild("slow"))
 		require.Empty(t, r.get(), "TerminateChild went on after Shutdown")
 		require.Empty(t, sup.Which())
-		close(release)
+		free()
 		n.Cancel(nil)
 		return nil
 	})

@@ -260,15 +260,48 @@ func produce[Out any](ctx context.Context, stop context.CancelFunc, s *transport
 	return fnErr
 }
 
+// yieldRun is the most items the producer takes from out for one
+// YieldMany: a little more than out's buffer holds.
+const yieldRun = 2 * chanBuffer
+
 // yieldAll yields the items of out on s until out is closed (then it
-// returns nil) or a Yield fails.
+// returns nil) or a Yield fails. It drains out in runs, whatever has
+// arrived up to yieldRun items, and hands each run to the transport in one
+// YieldMany (one Batch frame under one lock of the stream and one of the
+// writer), as x/net/http2's and yamux's writers take what is queued; the
+// function's own send is then the only per-item cost here.
 func yieldAll[Out any](ctx context.Context, s *transport.Stream, out <-chan Out) error {
-	for v := range out {
-		if err := s.Yield(ctx, v); err != nil {
+	var run [yieldRun]Out
+	var items [yieldRun]any
+	for i := range run {
+		items[i] = &run[i] // a pointer encodes as its item, and boxes nothing
+	}
+	for {
+		v, ok := <-out
+		if !ok {
+			return nil
+		}
+		run[0] = v
+		n := 1
+	fill:
+		for n < yieldRun {
+			select {
+			case v, ok := <-out:
+				if !ok {
+					break fill // the next receive returns
+				}
+				run[n] = v
+				n++
+			default:
+				break fill
+			}
+		}
+		_, err := s.YieldMany(ctx, items[:n])
+		clear(run[:n]) // the run must not keep the items alive
+		if err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 // closeChan closes c and reports whether it was still open.

@@ -140,6 +140,7 @@ func endedBy(ctx context.Context) error {
 func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.Stream, c chan<- Out) (open bool, err error) {
 	buf := make([]transport.Message, 0, chanBuffer)
 	v := new(Out) // one for all the items: decoding into a local would allocate each
+	codec := codecOf[Out]()
 	for {
 		msgs, err := ts.RecvMany(ctx, buf[:0])
 		if err != nil {
@@ -154,11 +155,13 @@ func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.
 			msgs[i] = transport.Message{} // c's items must not keep the frames alive
 			switch m.Kind {
 			case transport.KindYield:
-				var zero Out
-				*v = zero // msgpack would decode into what the last item left
-				if err := m.Decode(v); err != nil {
-					_ = ts.Cancel(context.Background())
-					return false, fmt.Errorf("actor: %s item: %w", name, err)
+				if !codec.readAll(m.Payload, v) { // a basic type, decoded without reflection
+					var zero Out
+					*v = zero // msgpack would decode into what the last item left
+					if err := m.Decode(v); err != nil {
+						_ = ts.Cancel(context.Background())
+						return false, fmt.Errorf("actor: %s item: %w", name, err)
+					}
 				}
 				select {
 				case c <- *v:

@@ -1,0 +1,228 @@
+package transport_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/grove-rt/grove/transport"
+)
+
+// TestYieldManyStopsAtTheCreditAndTheBatchLimit yields a run of 3 windows
+// of items at once to a raw peer that offers batches of 4: the frames may
+// hold 4 items at most, only a window of them may leave before a Credit,
+// and YieldMany returns only once every item is queued, in order.
+func TestYieldManyStopsAtTheCreditAndTheBatchLimit(t *testing.T) {
+	t.Parallel()
+	const window, n = 10, 30
+	var returned atomic.Bool
+	_, gated, raw := batchPeer(t, 4, window, func(s *transport.Stream) {
+		ctx := context.Background()
+		items := make([]any, n)
+		for i := range items {
+			v := i
+			items[i] = &v // a pointer encodes as its item
+		}
+		if sent, err := s.YieldMany(ctx, items); err != nil || sent != n {
+			return
+		}
+		returned.Store(true)
+		_ = s.Return(ctx, nil)
+	})
+	gated.release()
+	_, err := raw.Write(frameOf(t, []any{2, 1, "run", nil}))
+	require.NoError(t, err)
+	var got []int
+	for len(got) < window {
+		body, err := transport.ReadFrame(raw, 1<<20)
+		require.NoError(t, err)
+		m, err := transport.DecodeMessage(body)
+		require.NoError(t, err)
+		require.Equal(t, transport.KindBatch, m.Kind)
+		var items []int
+		require.NoError(t, m.Decode(&items))
+		require.LessOrEqual(t, len(items), 4, "no Batch beyond the peer's offer")
+		got = append(got, items...)
+	}
+	require.Len(t, got, window, "no frame went past the window")
+	require.False(t, returned.Load(), "YieldMany waits for the credit of the rest")
+	_, err = raw.Write(frameOf(t, []any{9, 1, 2 * window}))
+	require.NoError(t, err)
+	frames, _ := readItems(t, raw, 1)
+	for _, items := range frames {
+		require.LessOrEqual(t, len(items), 4)
+		got = append(got, items...)
+	}
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i
+	}
+	require.Equal(t, want, got)
+}
+
+// TestYieldManyMixedRun yields, in one run, items that cannot share a
+// Batch (one nested as deeply as a Yield may be, one larger than a Batch
+// may be) among small ones, then one that does not encode: every item
+// before it arrives, in order, and YieldMany says how many it sent.
+func TestYieldManyMixedRun(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, nil)
+	var deepest any = 1
+	for range transport.MaxDepth - 1 { // with the envelope, MaxDepth levels
+		deepest = []any{deepest}
+	}
+	large := pattern(5, 100<<10)
+	run := []any{0, deepest, 2, large, 4, 5, make(chan int), 7}
+	type result struct {
+		sent int
+		err  error
+	}
+	done := make(chan result, 1)
+	defer serve(b, func(s *transport.Stream) {
+		ctx := context.Background()
+		sent, err := s.YieldMany(ctx, run)
+		done <- result{sent, err}
+		_ = s.Return(ctx, nil)
+	})()
+	s, err := a.Call(context.Background(), "mixed", nil)
+	require.NoError(t, err)
+	var kinds []string
+	for range len(run) {
+		m, err := s.Recv(context.Background())
+		require.NoError(t, err)
+		if m.Kind == transport.KindReturn {
+			break
+		}
+		var v any
+		require.NoError(t, m.Decode(&v))
+		switch v := v.(type) {
+		case int8:
+			kinds = append(kinds, string(rune('0'+v)))
+		case []byte:
+			require.Equal(t, large, v)
+			kinds = append(kinds, "large")
+		default:
+			kinds = append(kinds, "deep")
+		}
+	}
+	require.Equal(t, []string{"0", "deep", "2", "large", "4", "5"}, kinds)
+	r := <-done
+	require.Equal(t, 6, r.sent)
+	require.ErrorContains(t, r.err, "encode Yield")
+}
+
+// TestYieldManyCanceledMidRun cancels the call while the callee's
+// YieldMany waits for credit in the middle of its run: it must return
+// ErrCanceled and count only the items that went out.
+func TestYieldManyCanceledMidRun(t *testing.T) {
+	t.Parallel()
+	const window = 8
+	a, b := connPair(t, []transport.Option{transport.WithWindow(window)}, nil)
+	type result struct {
+		sent int
+		err  error
+	}
+	done := make(chan result, 1)
+	defer serve(b, func(s *transport.Stream) {
+		ctx := context.Background()
+		items := make([]any, 10*window)
+		for i := range items {
+			items[i] = i
+		}
+		sent, err := s.YieldMany(ctx, items)
+		done <- result{sent, err}
+		_ = s.Fail(ctx, &transport.ErrorInfo{Type: "context.Canceled", Message: "canceled"})
+	})()
+	ctx := context.Background()
+	s, err := a.Call(ctx, "run", nil)
+	require.NoError(t, err)
+	for i := range window { // the first window, then no credit: the run waits
+		m, err := s.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, transport.KindYield, m.Kind, "item %d", i)
+	}
+	require.NoError(t, s.Cancel(ctx))
+	r := <-done
+	require.ErrorIs(t, r.err, transport.ErrCanceled)
+	require.GreaterOrEqual(t, r.sent, window)
+	require.Less(t, r.sent, 10*window)
+}
+
+// TestSmallItemsGrowTheDefaultWindow streams small items to a consumer
+// that pauses: with the default window the producer must get more than a
+// window ahead (the receiver grants extra credit for small items), never
+// more than 16 windows; then items of 600 bytes (128 KiB holds fewer than
+// a window of them) bring the window back to DefaultWindow.
+func TestSmallItemsGrowTheDefaultWindow(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, nil)
+	const (
+		window = transport.DefaultWindow
+		small  = 40 * window
+		large  = 40 * window
+		paused = 4 * window // the consumer pauses after this many items
+	)
+	var consumed atomic.Int64
+	var maxAheadSmall, maxAheadLarge atomic.Int64
+	grew := make(chan struct{})
+	big := pattern(1, 600)
+	defer serve(b, func(s *transport.Stream) {
+		ctx := context.Background()
+		for i := range small + large {
+			var v any = i
+			if i >= small {
+				v = big
+			}
+			if err := s.Yield(ctx, v); err != nil {
+				return
+			}
+			ahead := int64(i+1) - consumed.Load()
+			switch {
+			case i < small:
+				if ahead > maxAheadSmall.Load() {
+					maxAheadSmall.Store(ahead)
+				}
+				if ahead > window+1 && i >= paused {
+					select {
+					case <-grew:
+					default:
+						close(grew)
+					}
+				}
+			case i >= small+16*window: // the grown window has come down
+				if ahead > maxAheadLarge.Load() {
+					maxAheadLarge.Store(ahead)
+				}
+			}
+		}
+		_ = s.Return(ctx, nil)
+	})()
+	ctx := context.Background()
+	s, err := a.Call(ctx, "grow", nil)
+	require.NoError(t, err)
+	for {
+		if consumed.Load() == paused {
+			select {
+			case <-grew: // the producer got past a window ahead
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the producer never got more than a window (%d) ahead", window)
+			}
+		}
+		m, err := s.Recv(ctx)
+		require.NoError(t, err)
+		if m.Kind != transport.KindYield {
+			require.Equal(t, transport.KindReturn, m.Kind)
+			break
+		}
+		consumed.Add(1)
+	}
+	require.EqualValues(t, small+large, consumed.Load())
+	require.Greater(t, maxAheadSmall.Load(), int64(window+1))
+	// Recv grants the credit it frees before it returns: one taken item
+	// may be uncounted.
+	require.LessOrEqual(t, maxAheadSmall.Load(), int64(16*window+1))
+	require.LessOrEqual(t, maxAheadLarge.Load(), int64(window+1))
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/sourcegraph/conc/panics"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/grove-rt/grove/transport"
 )
@@ -276,8 +277,14 @@ const yieldRun = 2 * chanBuffer
 func yieldAll[Out any](ctx context.Context, s *transport.Stream, out <-chan Out) error {
 	var run [yieldRun]Out
 	var items [yieldRun]any
+	var raws [yieldRun]msgpack.RawMessage
+	codec := codecOf[Out]()
+	var enc []byte // the run's items, encoded by the typed codec
 	for i := range run {
 		items[i] = &run[i] // a pointer encodes as its item, and boxes nothing
+		if codec.fast() {
+			items[i] = &raws[i]
+		}
 	}
 	for {
 		v, ok := <-out
@@ -297,6 +304,14 @@ func yieldAll[Out any](ctx context.Context, s *transport.Stream, out <-chan Out)
 				n++
 			default:
 				break fill
+			}
+		}
+		if codec.fast() { // a basic type: encoded without msgpack's reflection
+			enc = enc[:0]
+			for i := range n {
+				start := len(enc)
+				enc = codec.write(enc, run[i])
+				raws[i] = enc[start:len(enc):len(enc)]
 			}
 		}
 		_, err := s.YieldMany(ctx, items[:n])

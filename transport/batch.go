@@ -107,6 +107,21 @@ func (fe *frameEncoder) encodeItems(id uint64, items []any, maxItems, maxBytes i
 	m := Message{Kind: KindYield}
 	for k < len(items) && k < maxItems {
 		mark := fe.buf.Len()
+		if rm, ok := items[k].(*msgpack.RawMessage); ok && rm != nil && len(*rm) > 0 {
+			// The typed encoders' path: no reflection. A raw item that is
+			// not one value at a Batch's depth goes as sendItem sends it,
+			// which says why, or sends it as a Yield.
+			if n, serr := scanValue(*rm, MaxDepth-2); serr != nil || n != len(*rm) {
+				break
+			}
+			fe.buf.Write(*rm)
+			if fe.buf.Len()-frameHeader > maxBytes {
+				fe.buf.Truncate(mark)
+				break
+			}
+			k++
+			continue
+		}
 		err = encodePayload(fe.enc, &m, items[k])
 		if err == nil {
 			n := fe.buf.Len() - mark
@@ -141,6 +156,16 @@ func (fe *frameEncoder) encodeItems(id uint64, items []any, maxItems, maxBytes i
 	return b, item, k, nil
 }
 
+// derefRaw returns the raw message v points to, if it is a
+// *msgpack.RawMessage (for the checks a raw payload gets), and v itself
+// otherwise.
+func derefRaw(v any) any {
+	if rm, ok := v.(*msgpack.RawMessage); ok && rm != nil {
+		return *rm
+	}
+	return v
+}
+
 // sendItems queues items, each with its credit taken, in Batch frames of
 // as many as fit, for a peer that accepts batches, and returns how many it
 // queued: a run of items costs one encoder, one lock of the writer and one
@@ -163,7 +188,7 @@ func (c *Conn) sendItems(ctx context.Context, id uint64, items []any) (sent int,
 		case err != nil:
 			return sent, err
 		case k == 0:
-			err = c.sendItem(ctx, id, items[sent])
+			err = c.sendItem(ctx, id, derefRaw(items[sent]))
 			k = 1
 		default:
 			err = c.w.queueItems(ctx, c.done, id, frame, item, k, maxItems, limit)

@@ -268,7 +268,9 @@ func (s *Stream) Yield(ctx context.Context, v any) error {
 // has credit for at a time: when the peer accepts batches, each such run
 // costs one lock of the stream, one encoder and one lock of the writer,
 // and leaves in as few Batch frames as the limits allow, where Yield costs
-// each per item. A pointer to an item encodes as the item.
+// each per item. A pointer to an item encodes as the item; a
+// *msgpack.RawMessage is checked and sent as a raw item, as a
+// [msgpack.RawMessage] given to Yield is, without msgpack's reflection.
 func (s *Stream) YieldMany(ctx context.Context, items []any) (sent int, err error) {
 	for sent < len(items) {
 		k, err := s.takeCredit(ctx, len(items)-sent)
@@ -280,7 +282,7 @@ func (s *Stream) YieldMany(ctx context.Context, items []any) (sent int, err erro
 			n, err = s.c.sendItems(ctx, s.id, run)
 		} else {
 			for n < len(run) {
-				if err = s.c.send(ctx, &Message{Kind: KindYield, ID: s.id}, run[n], dataFrame); err != nil {
+				if err = s.c.send(ctx, &Message{Kind: KindYield, ID: s.id}, derefRaw(run[n]), dataFrame); err != nil {
 					break
 				}
 				n++

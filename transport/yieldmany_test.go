@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/grove-rt/grove/transport"
 )
@@ -225,4 +226,50 @@ func TestSmallItemsGrowTheDefaultWindow(t *testing.T) {
 	// may be uncounted.
 	require.LessOrEqual(t, maxAheadSmall.Load(), int64(16*window+1))
 	require.LessOrEqual(t, maxAheadLarge.Load(), int64(window+1))
+}
+
+// TestYieldManyRawItems yields raw items by pointer, as actor's typed
+// codecs do: a valid one joins the Batch, one nested as deeply as a
+// Yield's payload may be goes as a Yield, and one that is not a single
+// msgpack value is refused with an error, not sent for the peer to choke
+// on.
+func TestYieldManyRawItems(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, nil)
+	deepest := make([]byte, 0, transport.MaxDepth)
+	for range transport.MaxDepth - 1 { // with the envelope, MaxDepth levels
+		deepest = append(deepest, 0x91)
+	}
+	deepest = append(deepest, 1)
+	raws := []msgpack.RawMessage{{0x05}, deepest, {0xa1, 'x'}, {0x05, 0x06}}
+	run := make([]any, len(raws))
+	for i := range raws {
+		run[i] = &raws[i]
+	}
+	type result struct {
+		sent int
+		err  error
+	}
+	done := make(chan result, 1)
+	defer serve(b, func(s *transport.Stream) {
+		ctx := context.Background()
+		sent, err := s.YieldMany(ctx, run)
+		done <- result{sent, err}
+		_ = s.Return(ctx, nil)
+	})()
+	s, err := a.Call(context.Background(), "raw", nil)
+	require.NoError(t, err)
+	var got []msgpack.RawMessage
+	for range len(raws) + 1 {
+		m, err := s.Recv(context.Background())
+		require.NoError(t, err)
+		if m.Kind == transport.KindReturn {
+			break
+		}
+		got = append(got, append(msgpack.RawMessage(nil), m.Payload...))
+	}
+	require.Equal(t, raws[:3], got)
+	r := <-done
+	require.Equal(t, 3, r.sent)
+	require.ErrorContains(t, r.err, "raw payload is not one valid msgpack value")
 }

@@ -20,35 +20,17 @@ import (
 // before it arrives, in order, and YieldMany says how many it sent.
 func TestYieldManyMixedRun(t *testing.T) {
 	t.Parallel()
-	a, b := connPair(t, nil, nil)
 	var deepest any = 1
 	for range transport.MaxDepth - 1 { // with the envelope, MaxDepth levels
 		deepest = []any{deepest}
 	}
 	large := pattern(5, 100<<10)
 	run := []any{0, deepest, 2, large, 4, 5, make(chan int), 7}
-	type result struct {
-		sent int
-		err  error
-	}
-	done := make(chan result, 1)
-	defer serve(b, func(s *transport.Stream) {
-		ctx := context.Background()
-		sent, err := s.YieldMany(ctx, run)
-		done <- result{sent, err}
-		_ = s.Return(ctx, nil)
-	})()
-	s, err := a.Call(context.Background(), "mixed", nil)
-	require.NoError(t, err)
+	payloads, sent, err := yieldManyOnce(t, run)
 	var kinds []string
-	for range len(run) {
-		m, err := s.Recv(context.Background())
-		require.NoError(t, err)
-		if m.Kind == transport.KindReturn {
-			break
-		}
+	for _, p := range payloads {
 		var v any
-		require.NoError(t, m.Decode(&v))
+		require.NoError(t, msgpack.Unmarshal(p, &v))
 		switch v := v.(type) {
 		case int8:
 			kinds = append(kinds, string(rune('0'+v)))
@@ -60,9 +42,8 @@ func TestYieldManyMixedRun(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"0", "deep", "2", "large", "4", "5"}, kinds)
-	r := <-done
-	require.Equal(t, 6, r.sent)
-	require.ErrorContains(t, r.err, "encode Yield")
+	require.Equal(t, 6, sent)
+	require.ErrorContains(t, err, "encode Yield")
 }
 
 // TestYieldManyCanceledMidRun cancels the call while the callee's
@@ -185,7 +166,6 @@ func TestSmallItemsGrowTheDefaultWindow(t *testing.T) {
 // on.
 func TestYieldManyRawItems(t *testing.T) {
 	t.Parallel()
-	a, b := connPair(t, nil, nil)
 	deepest := make([]byte, 0, transport.MaxDepth)
 	for range transport.MaxDepth - 1 { // with the envelope, MaxDepth levels
 		deepest = append(deepest, 0x91)
@@ -196,30 +176,42 @@ func TestYieldManyRawItems(t *testing.T) {
 	for i := range raws {
 		run[i] = &raws[i]
 	}
+	got, sent, err := yieldManyOnce(t, run)
+	require.Equal(t, raws[:3], got)
+	require.Equal(t, 3, sent)
+	require.ErrorContains(t, err, "raw payload is not one valid msgpack value")
+}
+
+// yieldManyOnce has a callee send run with one YieldMany, then Return, and
+// returns the payloads the caller received, in order, and what YieldMany
+// returned.
+func yieldManyOnce(t *testing.T, run []any) (payloads []msgpack.RawMessage, sent int, err error) {
+	t.Helper()
+	a, b := connPair(t, nil, nil)
 	type result struct {
 		sent int
 		err  error
 	}
 	done := make(chan result, 1)
-	defer serve(b, func(s *transport.Stream) {
+	stop := serve(b, func(s *transport.Stream) {
 		ctx := context.Background()
 		sent, err := s.YieldMany(ctx, run)
 		done <- result{sent, err}
 		_ = s.Return(ctx, nil)
-	})()
-	s, err := a.Call(context.Background(), "raw", nil)
+	})
+	defer stop()
+	s, err := a.Call(context.Background(), "run", nil)
 	require.NoError(t, err)
-	var got []msgpack.RawMessage
-	for range len(raws) + 1 {
+	for range len(run) + 1 {
 		m, err := s.Recv(context.Background())
 		require.NoError(t, err)
 		if m.Kind == transport.KindReturn {
-			break
+			r := <-done
+			return payloads, r.sent, r.err
 		}
-		got = append(got, append(msgpack.RawMessage(nil), m.Payload...))
+		require.Equal(t, transport.KindYield, m.Kind)
+		payloads = append(payloads, append(msgpack.RawMessage(nil), m.Payload...))
 	}
-	require.Equal(t, raws[:3], got)
-	r := <-done
-	require.Equal(t, 3, r.sent)
-	require.ErrorContains(t, r.err, "raw payload is not one valid msgpack value")
+	t.Fatal("no Return")
+	return nil, 0, nil
 }

@@ -196,23 +196,30 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 // come. fn's ctx is never part of a record: fn may keep it.
 
 // newCall returns a record for a Call of fn onto l, recycled if l has a
-// spare of its type.
+// spare of its type; its caller selects on ctx.
 func newCall[T any](l *Loop, ctx context.Context, fn func(ctx context.Context) (T, error)) *callReq[T] {
 	l.mu.Lock()
-	c := spareCall[T](l)
+	c := spareCall[T](l, waitSelect)
 	l.mu.Unlock()
 	c.ctx, c.fn = ctx, fn
 	return c
 }
 
-// postCall is newCall and post, under one lock.
+// postCall is newCall and post, under one lock. A caller whose ctx ends
+// with the one l runs under (the same Done) waits on a plain receive (see
+// [Loop.sweep]), until that ctx has ended.
 func postCall[T any](l *Loop, ctx context.Context, fn func(ctx context.Context) (T, error)) (*callReq[T], error) {
+	done := ctx.Done()
 	l.mu.Lock()
 	if l.ended {
 		l.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s", ErrLoopClosed, l)
 	}
-	c := spareCall[T](l)
+	state := waitSelect
+	if done != nil && done == l.done && !l.swept {
+		state = waitPlain
+	}
+	c := spareCall[T](l, state)
 	c.ctx, c.fn = ctx, fn
 	l.queue = append(l.queue, task{r: c})
 	l.mu.Unlock()
@@ -220,18 +227,29 @@ func postCall[T any](l *Loop, ctx context.Context, fn func(ctx context.Context) 
 	return c, nil
 }
 
-// spareCall takes l's spare record if it is of type T, else makes one;
-// under l.mu.
-func spareCall[T any](l *Loop) *callReq[T] {
-	if c, ok := l.spareCall.(*callReq[T]); ok {
+// spareCall takes l's spare record if it is of type T, else makes one, for
+// a caller that waits as state says; under l.mu.
+func spareCall[T any](l *Loop, state uint32) *callReq[T] {
+	c, ok := l.spareCall.(*callReq[T])
+	if ok {
 		l.spareCall = nil
-		return c
+	} else {
+		c = &callReq[T]{loop: l, done: make(chan struct{}, 1)}
 	}
-	return &callReq[T]{loop: l, done: make(chan struct{}, 1)}
+	c.state.Store(state)
+	return c
 }
 
 // wait waits for c's token, or for ctx.
 func (c *callReq[T]) wait(ctx context.Context) (T, error) {
+	if c.state.Load() != waitSelect { // the loop, or its sweep, answers
+		<-c.done
+		if c.state.Load() == cut {
+			var zero T
+			return zero, ctx.Err()
+		}
+		return c.result()
+	}
 	if ctx.Done() == nil { // cannot be cancelled: a plain receive
 		<-c.done
 		return c.result()
@@ -304,12 +322,31 @@ func errSlotBlocked(l *Loop, w *syncWait) error {
 // callReq is one Call: the callback posted to the loop and its result.
 type callReq[T any] struct {
 	loop      *Loop
-	done      chan struct{} // capacity 1: gets one token when v and err are set
+	done      chan struct{} // capacity 1: gets one token when v and err are set, or when cut
 	ctx       context.Context
 	fn        func(ctx context.Context) (T, error)
 	v         T
 	err       error
-	abandoned atomic.Bool // the caller gave up: fn must not run
+	state     atomic.Uint32 // how the caller waits, and who answered it
+	abandoned atomic.Bool   // the caller gave up: fn must not run
+}
+
+// A record's state. A caller that selects on its ctx gets its token from
+// the loop. One that waits on a plain receive gets it from the loop
+// (answered) or from the loop's sweep (cut), whichever moves the state
+// first; a cut caller returns its ctx's error and drops the record, which
+// the loop may still be running.
+const (
+	waitSelect uint32 = iota // the caller selects on its ctx too
+	waitPlain                // the caller waits on a plain receive for the loop or its sweep
+	answered                 // the loop answered a waitPlain caller
+	cut                      // the sweep answered a waitPlain caller
+)
+
+func (c *callReq[T]) cut() {
+	if c.state.CompareAndSwap(waitPlain, cut) {
+		c.done <- struct{}{} // never blocks: the loop will not send
+	}
 }
 
 func (c *callReq[T]) run(lctx context.Context) {
@@ -318,15 +355,20 @@ func (c *callReq[T]) run(lctx context.Context) {
 		if !returned { // fn called runtime.Goexit: the loop's goroutine is ending
 			c.v, c.err = *new(T), errCallGoexit
 		}
-		c.done <- struct{}{} // never blocks: one token, capacity 1
+		if st := c.state.Load(); st == waitSelect || st == waitPlain && c.state.CompareAndSwap(waitPlain, answered) {
+			c.done <- struct{}{} // never blocks: one token, capacity 1
+		}
 	}()
 	if c.ctx.Err() != nil || c.abandoned.Load() {
 		c.err = c.ctx.Err()
 		returned = true
 		return
 	}
+	// fn's ctx is the loop's, which ends with it, unless the caller's ctx
+	// can end on its own (another Done than the loop's): then it is one of
+	// its own that ends with either, never recycled, since fn may keep it.
 	fctx := lctx
-	if c.ctx.Done() != nil { // the caller can cancel: so can fn's ctx
+	if done := c.ctx.Done(); done != nil && done != lctx.Done() {
 		cc := &callCtx{Context: lctx, caller: c.ctx}
 		defer cc.release()
 		fctx = cc

@@ -227,19 +227,106 @@ func TestReaderMeetsTheEnd(t *testing.T) {
 	}
 }
 
-func TestReaderHandsALargeFrameToTheLoop(t *testing.T) {
+// TestReaderReadsALargeFrameItself: a frame larger than the read buffer
+// is read by the waiting caller that holds the token, with no reader of
+// last resort.
+func TestReaderReadsALargeFrameItself(t *testing.T) {
 	t.Parallel()
 	_, raw, events, got := readingCaller(t)
 	big := make([]byte, 100<<10)
 	big[len(big)-1] = 7
 	_, err := raw.Write(returnFrame(t, 6, big)) // the held call is the third: id 6
 	require.NoError(t, err)
-	waitEvent(t, events, transport.ReadLoop)
 	r := within(t, got)
 	require.NoError(t, r.err)
 	var back []byte
 	require.NoError(t, r.m.Decode(&back))
 	require.Equal(t, big, back)
+	for {
+		select {
+		case e := <-events:
+			require.NotEqual(t, transport.ReadLoop, e)
+			continue
+		default:
+		}
+		break
+	}
+}
+
+// TestReaderCanceledMidLargeFrameLosesNoByte: a caller reading a frame
+// larger than the read buffer into the frame's own buffer is interrupted
+// by its ctx mid-frame; whoever reads next (another caller, or the reader
+// of last resort) finishes the frame, whether what is left is large or
+// fits the buffer.
+func TestReaderCanceledMidLargeFrameLosesNoByte(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		loop bool // the reader of last resort reads next, else a caller
+		rest int  // bytes of the frame sent after the cancel
+	}{
+		{"caller, large rest", false, 150 << 10},
+		{"caller, small rest", false, 100},
+		{"loop, large rest", true, 150 << 10},
+		{"loop, small rest", true, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, raw, events := tokenConn(t)
+			freeToken(t, c, raw, events)
+			ctx := context.Background()
+
+			other, err := c.Call(ctx, "other", nil)
+			require.NoError(t, err)
+			otherCall := readCall(t, raw)
+			big := make([]byte, 300<<10)
+			for i := range big {
+				big[i] = byte(i % 251)
+			}
+			frame := returnFrame(t, otherCall.ID, big)
+			cut := len(frame) - tc.rest
+			sent := make(chan error, 1)
+			go func() { // the socket may hold less than the first part
+				_, err := raw.Write(frame[:cut])
+				sent <- err
+			}()
+
+			// A caller takes the token, starts the large frame (its
+			// header consumed) and blocks for the rest; its ctx ends.
+			cctx, cancel := context.WithCancel(ctx)
+			s, err := c.Call(ctx, "canceled", nil)
+			require.NoError(t, err)
+			readCall(t, raw)
+			got := recvAsync(cctx, s)
+			waitEvent(t, events, transport.ReadBlocked) // the header
+			waitEvent(t, events, transport.ReadBlocked) // the large frame
+			if tc.loop {
+				transport.SetReadHandoff(c, time.Millisecond) // from the cancel's release
+			}
+			cancel()
+			r := within(t, got)
+			require.ErrorIs(t, r.err, context.Canceled)
+			if tc.loop {
+				waitEvent(t, events, transport.ReadLoop)
+			}
+
+			go func() {
+				if err := <-sent; err != nil {
+					sent <- err
+					return
+				}
+				_, err := raw.Write(frame[cut:])
+				sent <- err
+			}()
+			r = within(t, recvAsync(ctx, other))
+			require.NoError(t, <-sent)
+			require.NoError(t, r.err)
+			var back []byte
+			require.NoError(t, r.m.Decode(&back))
+			require.Equal(t, big, back)
+			require.NoError(t, c.Err())
+		})
+	}
 }
 
 // TestUnreadFramesAreReadWithinTheHandoff checks the watchdog: with the

@@ -155,27 +155,40 @@ func holdCall(t *testing.T, c *transport.Conn, raw net.Conn, events <-chan trans
 	return s, got
 }
 
-func TestReaderCanceledMidFrameLosesNoByte(t *testing.T) {
-	t.Parallel()
+// otherCall returns a tokenConn whose token is free, its raw peer and
+// read events, and a call on it that no one waits for yet, with its id.
+func otherCall(t *testing.T) (*transport.Conn, net.Conn, <-chan transport.ReadEvent, *transport.Stream, uint64) {
+	t.Helper()
 	c, raw, events := tokenConn(t)
 	freeToken(t, c, raw, events)
-	ctx := context.Background()
-
-	other, err := c.Call(ctx, "other", nil)
+	other, err := c.Call(context.Background(), "other", nil)
 	require.NoError(t, err)
-	otherCall := readCall(t, raw)
-	frame := returnFrame(t, otherCall.ID, "the other's answer, whole")
+	return c, raw, events, other, readCall(t, raw).ID
+}
+
+// recvCall makes a call on c and returns the outcome of its Recv(ctx), on
+// a goroutine.
+func recvCall(ctx context.Context, t *testing.T, c *transport.Conn, raw net.Conn) <-chan recvResult {
+	t.Helper()
+	s, err := c.Call(context.Background(), "canceled", nil)
+	require.NoError(t, err)
+	readCall(t, raw)
+	return recvAsync(ctx, s)
+}
+
+func TestReaderCanceledMidFrameLosesNoByte(t *testing.T) {
+	t.Parallel()
+	c, raw, events, other, otherID := otherCall(t)
+	ctx := context.Background()
+	frame := returnFrame(t, otherID, "the other's answer, whole")
 	half := len(frame) / 2
-	_, err = raw.Write(frame[:half]) // before the reader starts: its first read takes it all
+	_, err := raw.Write(frame[:half]) // before the reader starts: its first read takes it all
 	require.NoError(t, err)
 
 	// A caller takes the token, reads half of the other's answer and
 	// blocks for the rest; its ctx ends meanwhile.
 	cctx, cancel := context.WithCancel(ctx)
-	s, err := c.Call(ctx, "canceled", nil)
-	require.NoError(t, err)
-	readCall(t, raw)
-	got := recvAsync(cctx, s)
+	got := recvCall(cctx, t, c, raw)
 	waitEvent(t, events, transport.ReadBlocked) // the header
 	waitEvent(t, events, transport.ReadBlocked) // the rest of the frame, after the half
 	cancel()
@@ -272,18 +285,13 @@ func TestReaderCanceledMidLargeFrameLosesNoByte(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, raw, events := tokenConn(t)
-			freeToken(t, c, raw, events)
+			c, raw, events, other, otherID := otherCall(t)
 			ctx := context.Background()
-
-			other, err := c.Call(ctx, "other", nil)
-			require.NoError(t, err)
-			otherCall := readCall(t, raw)
 			big := make([]byte, 300<<10)
 			for i := range big {
 				big[i] = byte(i % 251)
 			}
-			frame := returnFrame(t, otherCall.ID, big)
+			frame := returnFrame(t, otherID, big)
 			cut := len(frame) - tc.rest
 			sent := make(chan error, 1)
 			go func() { // the socket may hold less than the first part
@@ -294,10 +302,7 @@ func TestReaderCanceledMidLargeFrameLosesNoByte(t *testing.T) {
 			// A caller takes the token, starts the large frame (its
 			// header consumed) and blocks for the rest; its ctx ends.
 			cctx, cancel := context.WithCancel(ctx)
-			s, err := c.Call(ctx, "canceled", nil)
-			require.NoError(t, err)
-			readCall(t, raw)
-			got := recvAsync(cctx, s)
+			got := recvCall(cctx, t, c, raw)
 			waitEvent(t, events, transport.ReadBlocked) // the header
 			waitEvent(t, events, transport.ReadBlocked) // the large frame
 			if tc.loop {

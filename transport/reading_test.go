@@ -3,6 +3,7 @@
 package transport_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -748,4 +749,59 @@ func TestCloseRacesRecv(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, errors.Join(errs...))
 	require.NoError(t, a.Err())
+}
+
+// TestManyCallersOfLargeFrames: callers of large echoes take turns with
+// the read token, reading each other's answers, some cancelled while
+// they wait: every answer that arrives is whole and right, and the
+// connection lives on. (A cancel mid-frame is
+// TestReaderCanceledMidLargeFrameLosesNoByte's: here the bytes arrive
+// too fast for one to land there reliably.)
+func TestManyCallersOfLargeFrames(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, nil)
+	defer serve(b, echoBytes)()
+	const callers, calls = 6, 12
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for g := range errs {
+		wg.Go(func() {
+			for i := range calls {
+				want := make([]byte, 20<<10+(g*calls+i)*7<<10) // 20–520 KiB
+				for k := range want {
+					want[k] = byte(g + i + k)
+				}
+				wait := 10 * time.Second
+				if i%2 == 1 { // ends while it waits
+					wait = time.Duration(50<<(g%6)) * time.Microsecond // 50 µs to 1.6 ms
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				s, err := a.Call(context.Background(), "echo", want)
+				if err != nil {
+					errs[g] = err
+					cancel()
+					return
+				}
+				m, err := s.Recv(ctx)
+				canceled := ctx.Err() != nil
+				cancel()
+				s.Close()
+				if canceled {
+					continue
+				}
+				var got []byte
+				if err == nil {
+					err = m.Decode(&got)
+				}
+				if err != nil || !bytes.Equal(got, want) {
+					errs[g] = fmt.Errorf("call %d of %d: %d bytes of %d: %v", i, g, len(got), len(want), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	require.NoError(t, a.Err())
+	require.Zero(t, a.Streams())
 }

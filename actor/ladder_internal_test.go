@@ -43,6 +43,19 @@ func ladderIdle() bool {
 	return stops.members == 0 && stops.quit == nil && len(stops.due) == 0
 }
 
+// sweepsOf returns a channel that gets a value after each of l's sweeps,
+// up to size pending; sweeps past that are dropped.
+func sweepsOf(l *ladder, size int) <-chan struct{} {
+	swept := make(chan struct{}, size)
+	l.swept = func(chan struct{}) {
+		select {
+		case swept <- struct{}{}:
+		default:
+		}
+	}
+	return swept
+}
+
 func TestLadderSweepsDueRungsTogether(t *testing.T) {
 	const n = 50
 	grace, kill := 30*time.Millisecond, 40*time.Millisecond
@@ -258,13 +271,7 @@ func TestLadderHintReachesTheNewSweeper(t *testing.T) {
 func TestLadderRungOfAnEndedActor(t *testing.T) {
 	t.Parallel()
 	var l ladder
-	swept := make(chan struct{}, 8)
-	l.swept = func(chan struct{}) {
-		select {
-		case swept <- struct{}{}:
-		default:
-		}
-	}
+	swept := sweepsOf(&l, 8)
 	var mu sync.Mutex
 	var tried []syscall.Signal
 	g := l.enter(time.Now(), 0, 0, func(sig syscall.Signal) bool {
@@ -323,13 +330,7 @@ func TestLadderWindow(t *testing.T) {
 func TestLadderLateEntryWidensTheWindow(t *testing.T) {
 	t.Parallel()
 	var l ladder
-	swept := make(chan struct{}, 1)
-	l.swept = func(chan struct{}) {
-		select {
-		case swept <- struct{}{}:
-		default:
-		}
-	}
+	swept := sweepsOf(&l, 1)
 	start := time.Now()
 	grace := 300 * time.Millisecond
 	var a, b signals

@@ -22,10 +22,14 @@ import (
 // SIGKILL its kill delay after the sweep that sent SIGTERM (the actor gets
 // its whole kill delay even from a late sweep, and the rungs of one sweep
 // share their SIGKILL's deadline, so their SIGKILLs share a sweep too).
-// The timer fires ladderSlack after the earliest deadline (a kernel
-// timer's slack), so that the actors of a nursery, whose stops begin
-// within a few milliseconds of each other, share a sweep; no signal is
-// ever sent before its deadline.
+// The timer fires at the latest deadline within ladderSlack of the
+// earliest (a kernel timer's slack, spent only on deadlines that are
+// actually spread): the actors of a nursery, whose stops begin within
+// microseconds to a few milliseconds of each other, share a sweep, and a
+// set of rungs due together (the SIGKILLs of one sweep share a deadline)
+// is swept at that deadline, not a slack after it. No signal is ever sent
+// before its deadline, nor, timers permitting, more than ladderSlack
+// after it.
 //
 // The sweeper is started by the stop that enters the first rung and joined
 // by the stop whose rung leaves last: it does not outlive the stops it
@@ -34,7 +38,7 @@ import (
 var stops ladder
 
 // ladderSlack is how late past its deadline a signal may go out so that
-// the signals due about then go out in the same sweep.
+// the signals due soon after it go out in the same sweep.
 const ladderSlack = 5 * time.Millisecond
 
 type ladder struct {
@@ -42,7 +46,8 @@ type ladder struct {
 	due     rungHeap      // the rungs with a signal still to send, earliest first
 	members int           // rungs entered and not yet left (due or not)
 	sweeps  uint64        // sweeps that sent a signal, for tests
-	wake    chan struct{} // the running sweeper's: a hint that the earliest deadline moved earlier
+	fireAt  time.Time     // when the running sweeper's timer fires; zero if it is stopped (or not yet set)
+	wake    chan struct{} // the running sweeper's: a hint that the earliest deadline moved earlier, or the window widened
 	quit    chan struct{} // closed to stop the running sweeper
 	done    chan struct{} // closed by the running sweeper as it returns
 
@@ -82,7 +87,10 @@ func (l *ladder) enter(now time.Time, grace, killDelay time.Duration, send func(
 		// meant for the one that replaces it.
 		l.quit, l.done, l.wake = make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
 		go l.run(l.quit, l.done, l.wake)
-	} else if g.index == 0 {
+	} else if g.index == 0 || l.fireAt.IsZero() ||
+		g.at.After(l.fireAt) && !g.at.After(l.due[0].at.Add(ladderSlack)) {
+		// It is the earliest now, or it widens the window the timer
+		// fires at the end of: the sweeper re-times it.
 		select {
 		case l.wake <- struct{}{}:
 		default: // a hint is already pending
@@ -105,7 +113,7 @@ func (l *ladder) leave(g *rung) (signalled bool) {
 	if l.members == 0 {
 		close(l.quit)
 		done = l.done
-		l.quit, l.done, l.wake = nil, nil, nil
+		l.quit, l.done, l.wake, l.fireAt = nil, nil, nil, time.Time{}
 	}
 	l.mu.Unlock()
 	g.sends.Wait()
@@ -115,15 +123,15 @@ func (l *ladder) leave(g *rung) (signalled bool) {
 	return signalled
 }
 
-// run is the sweeper: it sweeps whenever the earliest deadline (plus the
-// slack) has passed, until quit is closed.
+// run is the sweeper: it sweeps whenever the timer fires (see window),
+// or a hint says the window moved, until quit is closed.
 func (l *ladder) run(quit, done, wake chan struct{}) {
 	defer close(done)
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
-		if next, ok := l.sweep(time.Now()); ok {
-			t.Reset(time.Until(next) + ladderSlack)
+		if next, ok := l.sweep(time.Now(), quit); ok {
+			t.Reset(time.Until(next))
 		} else {
 			t.Stop()
 		}
@@ -139,8 +147,10 @@ func (l *ladder) run(quit, done, wake chan struct{}) {
 	}
 }
 
-// sweep sends every signal due by now, and returns the next deadline.
-func (l *ladder) sweep(now time.Time) (next time.Time, ok bool) {
+// sweep sends every signal due by now, and returns when the timer is to
+// fire next (see window). quit is the sweeper's: one on its way out does
+// not record when its timer fires, which is no longer the ladder's.
+func (l *ladder) sweep(now time.Time, quit chan struct{}) (next time.Time, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	sent := false
@@ -173,10 +183,34 @@ func (l *ladder) sweep(now time.Time) (next time.Time, ok bool) {
 		heap.Pop(&l.due)
 		close(g.top)
 	}
-	if len(l.due) == 0 {
-		return time.Time{}, false
+	if len(l.due) > 0 {
+		next, ok = l.due.window(), true
 	}
-	return l.due[0].at, true
+	if quit == l.quit {
+		l.fireAt = next
+	}
+	return next, ok
+}
+
+// window is when the timer is to fire: the latest deadline no more than
+// ladderSlack after the earliest, so that every rung due within the slack
+// goes out in one sweep, and no later than the last of them needs. The
+// rungs due by then form a subtree at the heap's root (a child is never
+// due before its parent), which it walks: O(rungs in the window).
+func (h rungHeap) window() time.Time {
+	return h.latest(0, h[0].at.Add(ladderSlack), h[0].at)
+}
+
+// latest returns the latest deadline, no later than bound, in the subtree
+// at i, or last if none is later.
+func (h rungHeap) latest(i int, bound, last time.Time) time.Time {
+	if i >= len(h) || h[i].at.After(bound) {
+		return last
+	}
+	if h[i].at.After(last) {
+		last = h[i].at
+	}
+	return h.latest(2*i+2, bound, h.latest(2*i+1, bound, last))
 }
 
 // rungHeap orders rungs by deadline (container/heap).

@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"container/heap"
 	"sync"
 	"syscall"
 	"testing"
@@ -40,6 +41,19 @@ func ladderIdle() bool {
 	stops.mu.Lock()
 	defer stops.mu.Unlock()
 	return stops.members == 0 && stops.quit == nil && len(stops.due) == 0
+}
+
+// sweepsOf returns a channel that gets a value after each of l's sweeps,
+// up to size pending; sweeps past that are dropped.
+func sweepsOf(l *ladder, size int) <-chan struct{} {
+	swept := make(chan struct{}, size)
+	l.swept = func(chan struct{}) {
+		select {
+		case swept <- struct{}{}:
+		default:
+		}
+	}
+	return swept
 }
 
 func TestLadderSweepsDueRungsTogether(t *testing.T) {
@@ -257,13 +271,7 @@ func TestLadderHintReachesTheNewSweeper(t *testing.T) {
 func TestLadderRungOfAnEndedActor(t *testing.T) {
 	t.Parallel()
 	var l ladder
-	swept := make(chan struct{}, 8)
-	l.swept = func(chan struct{}) {
-		select {
-		case swept <- struct{}{}:
-		default:
-		}
-	}
+	swept := sweepsOf(&l, 8)
 	var mu sync.Mutex
 	var tried []syscall.Signal
 	g := l.enter(time.Now(), 0, 0, func(sig syscall.Signal) bool {
@@ -285,4 +293,72 @@ func TestLadderRungOfAnEndedActor(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, []syscall.Signal{syscall.SIGTERM}, tried, "no SIGKILL after the end was seen")
+}
+
+// The timer fires at the latest deadline within ladderSlack of the
+// earliest: at the deadline itself when rungs share it (the SIGKILLs of
+// one sweep), not a slack after it as it used to.
+func TestLadderWindow(t *testing.T) {
+	t.Parallel()
+	base := time.Now()
+	ms := time.Millisecond
+	cases := []struct {
+		name string
+		at   []time.Duration // deadlines after base, in entry order
+		want time.Duration
+	}{
+		{"one", []time.Duration{0}, 0},
+		{"shared", []time.Duration{0, 0, 0, 0}, 0},
+		{"within", []time.Duration{3 * ms, 0, 1 * ms, 2 * ms}, 3 * ms},
+		{"at the bound", []time.Duration{0, ladderSlack}, ladderSlack},
+		{"past the bound", []time.Duration{0, 2 * ms, ladderSlack + ms, 20 * ms}, 2 * ms},
+		{"deep", []time.Duration{10 * ms, 9 * ms, 8 * ms, 7 * ms, 6 * ms, 5 * ms, 4 * ms, 3 * ms, 2 * ms, 1 * ms, 0}, ladderSlack},
+	}
+	for _, tc := range cases {
+		var h rungHeap
+		for _, d := range tc.at {
+			heap.Push(&h, &rung{at: base.Add(d)})
+		}
+		require.Equal(t, base.Add(tc.want), h.window(), tc.name)
+	}
+}
+
+// TestLadderLateEntryWidensTheWindow: a rung that enters after the
+// sweeper was timed for an earlier rung, due less than ladderSlack after
+// it, is sent in the same sweep (the hint re-times the sweeper), and
+// neither signal goes out before its deadline.
+func TestLadderLateEntryWidensTheWindow(t *testing.T) {
+	t.Parallel()
+	var l ladder
+	swept := sweepsOf(&l, 1)
+	start := time.Now()
+	grace := 300 * time.Millisecond
+	var a, b signals
+	ga := l.enter(start, grace, time.Hour, a.send, false)
+	select {
+	case <-swept: // timed for a's deadline
+	case <-time.After(10 * time.Second):
+		t.Fatal("no sweep")
+	}
+	l.mu.Lock()
+	require.Equal(t, start.Add(grace), l.fireAt)
+	l.mu.Unlock()
+	gb := l.enter(start.Add(ladderSlack/2), grace, time.Hour, b.send, false)
+	deadline := time.Now().Add(10 * time.Second)
+	for _, rec := range []*signals{&a, &b} {
+		for sigs, _ := rec.got(); len(sigs) == 0; sigs, _ = rec.got() {
+			select {
+			case <-swept:
+			case <-time.After(time.Until(deadline)):
+				t.Fatal("no SIGTERM")
+			}
+		}
+	}
+	require.True(t, l.leave(ga))
+	require.True(t, l.leave(gb))
+	require.Equal(t, ga.sweeps[0], gb.sweeps[0], "the late rung's SIGTERM went out in a sweep of its own")
+	_, atA := a.got()
+	_, atB := b.got()
+	require.False(t, atA[0].Before(start.Add(grace)), "SIGTERM before the grace period")
+	require.False(t, atB[0].Before(start.Add(ladderSlack/2+grace)), "SIGTERM before the grace period")
 }

@@ -78,6 +78,7 @@ type reading struct {
 	blockedFor  waiter          // what that goroutine waits for
 	interrupted bool            // that ctx ended, or that waiter became ready, and set the read deadline
 	interrupt   func()          // interrupts the blocked read if it need not wait any more
+	ctxs        ctxWatch        // runs interrupt when a waiting goroutine's ctx ends
 
 	handoff time.Duration   // readHandoff, or what a test set
 	hook    func(readEvent) // a test's, called with mu held; nil in production
@@ -262,6 +263,7 @@ func (rd *reading) close() {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
 	rd.closed = true
+	rd.ctxs.reset()
 	if rd.armed && rd.timer.Stop() {
 		rd.armed = false
 		rd.c.readers.Done()
@@ -390,21 +392,10 @@ func (rd *reading) whole() bool {
 	return b >= frameHeader && b >= n
 }
 
-// A session is one waiting goroutine's turn with the token.
-type session struct {
-	stop func() bool // unregisters the interruption from ctx
-}
-
 // readFor reads frames as the holder of the token until w has something
 // queued, ctx ends (its error is returned) or the connection ends, then
 // gives the token up.
 func (rd *reading) readFor(ctx context.Context, w waiter) error {
-	var ss session
-	defer func() {
-		if ss.stop != nil {
-			ss.stop()
-		}
-	}()
 	for !w.ready() {
 		select {
 		case <-rd.c.done:
@@ -412,7 +403,7 @@ func (rd *reading) readFor(ctx context.Context, w waiter) error {
 			return nil
 		default:
 		}
-		switch err := rd.waitFrame(ctx, w, &ss); {
+		switch err := rd.waitFrame(ctx, w); {
 		case err == errInterrupted:
 			rd.release()
 			return ctx.Err() // nil when w became ready: closed by its owner
@@ -460,17 +451,19 @@ func (rd *reading) readServe() bool {
 // waitFrame waits until a whole frame is buffered, honouring ctx, and
 // while w is not ready (its queue closed by its owner: see
 // queue.close). It returns nil also when the connection failed mid-frame:
-// the frame's read then reports the error, with what was cut short.
-func (rd *reading) waitFrame(ctx context.Context, w waiter, ss *session) error {
+// the frame's read then reports the error, with what was cut short. The
+// interruption by ctx stays registered after the wait (see ctxWatch): the
+// next wait with the same ctx, the caller's next call, registers nothing.
+func (rd *reading) waitFrame(ctx context.Context, w waiter) error {
 	for !rd.whole() {
 		n := rd.need()
 		if n > rd.br.Size() {
 			return errLargeFrame
 		}
-		if ss.stop == nil && ctx.Done() != nil {
-			ss.stop = context.AfterFunc(ctx, rd.interrupt)
-		}
 		rd.mu.Lock()
+		if !rd.closed {
+			rd.ctxs.watch(ctx, rd.interrupt)
+		}
 		if ctx.Err() != nil || w.ready() {
 			rd.mu.Unlock()
 			return errInterrupted

@@ -74,15 +74,15 @@ type writer struct {
 	controls      int      // answerControl frames queued (not yet taken by a write)
 	taken         []func() // run when the frames queued so far are taken for a write
 	drained       chan struct{}
-	free          [][]byte      // chunks to reuse
-	nextChunk     int           // the size of the next chunk made
-	busy          bool          // the write token is held
-	idle          chan struct{} // closed when the token is released; made by a waiter, nil if none
+	free          [][]byte        // chunks to reuse
+	nextChunk     int             // the size of the next chunk made
+	busy          bool            // the write token is held
+	idle          chan struct{}   // closed when the token is released; made by a waiter, nil if none
 	holderDone    <-chan struct{} // the Done of the ctx of the sender holding the token, if any
 	ctxs          ctxWatch        // interrupts a sender's write when its ctx ends
-	owner         uint64        // increments each time the token is taken
-	interrupted   bool          // a writing sender's ctx ended mid-write
-	closeDeadline time.Time     // the write deadline Close set, if any
+	owner         uint64          // increments each time the token is taken
+	interrupted   bool            // a writing sender's ctx ended mid-write
+	closeDeadline time.Time       // the write deadline Close set, if any
 
 	kick chan struct{} // wakes the write loop; capacity 1
 

@@ -79,7 +79,8 @@ type writer struct {
 	busy          bool            // the write token is held
 	idle          chan struct{}   // closed when the token is released; made by a waiter, nil if none
 	holderDone    <-chan struct{} // the Done of the ctx of the sender holding the token, if any
-	ctxs          ctxWatch        // interrupts a sender's write when its ctx ends
+	ctxs          ctxWatch        // runs onCtxEnd when a writing sender's ctx ends
+	onCtxEnd      func()          // interruptHolder, made once
 	owner         uint64          // increments each time the token is taken
 	interrupted   bool            // a writing sender's ctx ended mid-write
 	closeDeadline time.Time       // the write deadline Close set, if any
@@ -88,6 +89,10 @@ type writer struct {
 
 	scratch net.Buffers // the token holder's copy of a batch's headers
 	spare   [][]byte    // scratch's backing array: WriteTo consumes scratch itself
+	// spareBufs is the array of the batch written last, for bufs to take
+	// next (double buffering: the queue fills one while the other goes
+	// out). Under mu.
+	spareBufs [][]byte
 
 	batch batchTail // under mu: the last frame, if a Batch that may take more items
 
@@ -98,7 +103,9 @@ type writer struct {
 }
 
 func newWriter(nc net.Conn) *writer {
-	return &writer{nc: nc, drained: make(chan struct{}), kick: make(chan struct{}, 1)}
+	w := &writer{nc: nc, drained: make(chan struct{}), kick: make(chan struct{}, 1)}
+	w.onCtxEnd = w.interruptHolder
+	return w
 }
 
 // queue adds frame to the queue. A dataFrame first waits, while a
@@ -278,15 +285,14 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 	if ctx != nil && ctx.Done() != nil {
 		// The interruption stays registered (ctxWatch): a sender's next
 		// write with the same ctx registers nothing.
-		done := ctx.Done()
 		w.mu.Lock()
 		if w.busy && w.owner == owner {
-			w.holderDone = done
-			w.ctxs.watch(ctx, func() { w.interrupt(done) })
+			w.holderDone = ctx.Done()
+			w.ctxs.watch(ctx, w.onCtxEnd)
 		}
 		w.mu.Unlock()
 		if ctx.Err() != nil {
-			w.interrupt(done) // it ended before the watch: no write may block
+			w.interruptHolder() // it ended before the watch: no write may block
 		}
 	}
 	for {
@@ -304,7 +310,8 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 		} else {
 			w.drained = make(chan struct{})
 		}
-		w.bufs, w.tailOpen, w.pending, w.controls = nil, false, 0, 0
+		w.bufs, w.spareBufs = w.spareBufs[:0], nil
+		w.tailOpen, w.pending, w.controls = false, 0, 0
 		lent := w.lent // only ever in the batch of the holder that lent it
 		w.lent = nil
 		taken := w.taken
@@ -352,6 +359,8 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 				w.free = append(w.free, b[:0])
 			}
 		}
+		clear(bufs)
+		w.spareBufs = bufs[:0]
 		if err == nil && interrupted {
 			// The write finished although ctx ended: leave the rest to the
 			// write loop.
@@ -374,15 +383,25 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 	}
 }
 
-// interrupt interrupts the write of the sender holding the token if its
-// ctx is the one whose Done is done.
-func (w *writer) interrupt(done <-chan struct{}) {
+// interruptHolder interrupts the write of the sender holding the token if
+// its ctx has ended (ctxWatch may call it for a ctx whose write is over).
+func (w *writer) interruptHolder() {
 	w.mu.Lock()
-	if w.busy && w.holderDone == done && !w.interrupted {
+	if w.busy && w.holderDone != nil && isDone(w.holderDone) && !w.interrupted {
 		w.interrupted = true
 		_ = w.nc.SetWriteDeadline(time.Unix(1, 0))
 	}
 	w.mu.Unlock()
+}
+
+// isDone reports whether done is closed.
+func isDone(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
 }
 
 // closeDrained wakes the senders waiting for room, if drained was made for

@@ -53,32 +53,37 @@ func BenchmarkCall(b *testing.B) {
 		close(req)
 		<-resp
 	})
-	b.Run("call", func(b *testing.B) { benchCall(b, context.Background()) })
-	b.Run("call-cancellable", func(b *testing.B) { // as grove-bench calls
+	b.Run("call", func(b *testing.B) { benchCall(b, context.Background(), context.Background()) })
+	b.Run("call-cancellable", func(b *testing.B) { // as grove-bench calls: the loop's ctx
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		benchCall(b, ctx)
+		benchCall(b, ctx, ctx)
+	})
+	b.Run("call-own-ctx", func(b *testing.B) { // a cancellable ctx of the caller's own
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		own, stop := context.WithCancel(ctx)
+		defer stop()
+		benchCall(b, ctx, own)
 	})
 }
 
 // benchCall measures Call onto a loop that runs under ctx, from another
-// goroutine calling with ctx.
-func benchCall(b *testing.B, ctx context.Context) {
-	{
-		l := bridge.NewLoop()
-		done := make(chan error)
-		go func() { done <- l.Run(ctx) }()
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			if _, err := bridge.Call(ctx, l, work); err != nil {
-				b.Fatal(err)
-			}
+// goroutine calling with caller.
+func benchCall(b *testing.B, ctx, caller context.Context) {
+	l := bridge.NewLoop()
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := bridge.Call(caller, l, work); err != nil {
+			b.Fatal(err)
 		}
-		b.StopTimer()
-		l.Stop()
-		<-done
 	}
+	b.StopTimer()
+	l.Stop()
+	<-done
 }
 
 // BenchmarkPost measures Post throughput: posting and running a callback.

@@ -35,6 +35,15 @@ type Loop struct {
 	ownsPool  bool                    // this loop made pool
 	nested    bool                    // a RunSync's loop, on its pool (set before it runs, then read-only)
 	spareCall any                     // a *callReq[T] to recycle, or nil
+
+	// Calls whose ctx ends with the one Loop.Run runs under (its Done is
+	// done) wait on a plain receive: when that ctx ends, sweep answers
+	// them, queued or running, as yamux's Session.Close fails every open
+	// stream, instead of each caller selecting on the ctx too.
+	done    <-chan struct{} // that ctx's Done, set as Run starts; nil for other loops
+	swept   bool            // sweep ran: later Calls select on their ctx
+	current []task          // the batch the loop is running, for sweep (its entries are cleared by the next take)
+	sweeper sync.WaitGroup  // the sweep's AfterFunc goroutine, joined by run
 }
 
 // task is one queued callback: a posted function, or a Call's record
@@ -48,6 +57,7 @@ type task struct {
 // runner is a queued record that runs on the loop.
 type runner interface {
 	run(ctx context.Context)
+	cut() // answers a caller that waits on a plain receive, if the loop has not (see Loop.sweep)
 }
 
 // heldCalls counts the Calls waiting for a loop from work that holds
@@ -301,6 +311,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		return fmt.Errorf("bridge: loop %s: Run called twice", l)
 	}
 	l.started = true
+	l.done = ctx.Done()
 	l.mu.Unlock()
 	var f frame
 	if parent := frameOf(ctx); parent != nil {
@@ -345,8 +356,7 @@ func (l *Loop) run(ctx context.Context, f frame, first func(context.Context)) er
 	stopped, end := false, false
 	runAll := func() {
 		batch, stopped = l.take(batch, end)
-		for i, t := range batch {
-			batch[i] = task{}
+		for _, t := range batch { // not cleared here: sweep reads the batch
 			if t.r != nil {
 				t.r.run(lctx) // a Call's record recovers its own panics
 			} else if err := call(lctx, t.fn); err != nil {
@@ -361,10 +371,28 @@ func (l *Loop) run(ctx context.Context, f frame, first func(context.Context)) er
 	}
 	// A loop that runs until stopped (not a RunSync's, whose main returns
 	// soon) has ctx's end wake it as a Post does, so that it waits on a
-	// plain receive rather than a select, which costs more at every wake.
+	// plain receive rather than a select, which costs more at every wake;
+	// the same wake answers the Calls that wait on a plain receive for
+	// ctx's end (sweep). If a callback ends the loop's goroutine
+	// (runtime.Goexit), the sweep stays registered: those Calls are still
+	// answered when ctx ends.
 	done := ctx.Done()
+	returned := false
 	if done != nil && first == nil {
-		defer context.AfterFunc(ctx, func() { wake(l.signal) })()
+		l.sweeper.Add(1)
+		stop := context.AfterFunc(ctx, func() {
+			defer l.sweeper.Done()
+			l.sweep()
+		})
+		defer func() {
+			if !returned {
+				return
+			}
+			if stop() {
+				l.sweeper.Done()
+			}
+			l.sweeper.Wait()
+		}()
 		done = nil
 	}
 	for len(errs) == 0 {
@@ -409,6 +437,11 @@ func (l *Loop) run(ctx context.Context, f frame, first func(context.Context)) er
 			pool.close()
 		}
 	}
+	l.mu.Lock()
+	clear(l.current)
+	l.current = nil
+	l.mu.Unlock()
+	returned = true
 	switch {
 	case len(errs) == 1:
 		return errs[0]
@@ -427,12 +460,37 @@ func (l *Loop) take(spent []task, end bool) ([]task, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ended = l.ended || end
-	if l.spare == nil && spent != nil {
-		l.spare = spent[:0] // reuse the slice for the next batch
+	if spent != nil {
+		clear(spent)
+		if l.spare == nil {
+			l.spare = spent[:0] // reuse the slice for the next batch
+		}
 	}
 	q := l.queue
 	l.queue, l.spare = l.spare, nil
+	l.current = q
 	return q, l.stopped
+}
+
+// sweep runs once the ctx that Loop.Run runs under has ended: it answers
+// the Calls that wait for it on a plain receive, queued or running (their
+// callers return the ctx's error at once, as a select on it would; fn then
+// does not run if it has not started), and makes later Calls select.
+func (l *Loop) sweep() {
+	l.mu.Lock()
+	l.swept = true
+	for _, t := range l.queue {
+		if t.r != nil {
+			t.r.cut()
+		}
+	}
+	for _, t := range l.current {
+		if t.r != nil {
+			t.r.cut()
+		}
+	}
+	l.mu.Unlock()
+	wake(l.signal)
 }
 
 // call runs one callback, turning a panic into a *nursery.PanicError.

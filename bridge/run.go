@@ -138,19 +138,26 @@ func (c *syncCall[T]) main(ctx context.Context) error {
 // RunSync. From other goroutines it waits its turn in l's queue, honouring
 // ctx (fn then does not run, if it has not started; if it has, Call returns
 // at once all the same and fn goes on with a cancelled ctx). fn gets a ctx
-// that is on l and, while fn runs, is cancelled with the caller's ctx (with
-// its [context.Cause]); it is cancelled when fn returns, or, if fn started
-// work with [Go] (which belongs to the loop and outlives fn), when the last
-// of that work ends. A panic in fn comes back as a [*nursery.PanicError],
-// and a fn that calls [runtime.Goexit] (which ends l's goroutine) an error
-// saying so. If l has ended, Call returns [ErrLoopClosed]. The one
-// call that could never finish is refused with [ErrLoopBlocked]: from work
-// (typically started from l with Go) holding a slot of the limiter that a
-// RunSync of l is blocked waiting for, when every slot of that limiter is
-// held by work waiting in a Call onto l; one such Call is refused, and the
-// others then proceed. A Call from another goroutine costs the two
-// goroutine switches of a channel round trip; its record is recycled, and
-// a caller whose ctx can be cancelled costs one allocation more, fn's ctx.
+// that is on l and ends when l's ctx ends or, while fn runs, when the
+// caller's does (with its [context.Cause]). If the caller's ctx can end on
+// its own (it can be cancelled and is not the ctx l runs under, nor one
+// with its Done), fn's ctx is fn's own: it is also cancelled when fn
+// returns, or, if fn started work with [Go] (which belongs to the loop and
+// outlives fn), when the last of that work ends. Otherwise fn gets l's own
+// ctx, which lasts as long as l runs: code that keeps fn's ctx must not
+// count on it ending when fn returns. A panic in fn comes back as a
+// [*nursery.PanicError], and a fn that calls [runtime.Goexit] (which ends
+// l's goroutine) an error saying so. If l has ended, Call returns
+// [ErrLoopClosed]. The one call that could never finish is refused with
+// [ErrLoopBlocked]: from work (typically started from l with Go) holding a
+// slot of the limiter that a RunSync of l is blocked waiting for, when
+// every slot of that limiter is held by work waiting in a Call onto l; one
+// such Call is refused, and the others then proceed. A Call from another goroutine costs the two
+// goroutine switches of a channel round trip and, its record recycled, no
+// allocation: a caller whose ctx cannot be cancelled, or is l's own, waits
+// on a plain receive (l answers it when that ctx ends, whatever fn is
+// doing); one whose ctx can end on its own also selects on it and costs
+// one allocation, fn's ctx.
 func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
 	f := frameOf(ctx)
@@ -158,9 +165,12 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 		return fn(ctx)
 	}
 	if f == nil || (f.sync == nil && f.held == nil) { // the common case: one lock for the record and the post
-		c, err := postCall(l, ctx, fn)
-		if err != nil {
+		c, plain, err := postCall(l, ctx, fn)
+		switch {
+		case err != nil:
 			return zero, err
+		case plain:
+			return c.waitPlain(ctx)
 		}
 		return c.wait(ctx)
 	}
@@ -193,41 +203,66 @@ func Call[T any](ctx context.Context, l *Loop, fn func(ctx context.Context) (T, 
 // hands the record back (with its channel) as the loop's spare, if the loop
 // has none; the next Call of the same type onto the loop takes it. A caller
 // that gave up (its ctx ended) drops its record, since the token may still
-// come. fn's ctx is never part of a record: fn may keep it.
+// come, or the loop may still be running it. fn's ctx is never part of a
+// record: fn may keep it, and a kept ctx that a later Call reused would
+// come back to life (its Done open again, its Err nil), which no context
+// may do.
 
 // newCall returns a record for a Call of fn onto l, recycled if l has a
-// spare of its type.
+// spare of its type; its caller selects on ctx.
 func newCall[T any](l *Loop, ctx context.Context, fn func(ctx context.Context) (T, error)) *callReq[T] {
 	l.mu.Lock()
-	c := spareCall[T](l)
+	c := spareCall[T](l, waitSelect)
 	l.mu.Unlock()
 	c.ctx, c.fn = ctx, fn
 	return c
 }
 
-// postCall is newCall and post, under one lock.
-func postCall[T any](l *Loop, ctx context.Context, fn func(ctx context.Context) (T, error)) (*callReq[T], error) {
+// postCall is newCall and post, under one lock. It reports whether the
+// caller waits on a plain receive: its ctx ends with the one l runs under
+// (the same Done), which has not ended yet (see [Loop.sweep]).
+func postCall[T any](l *Loop, ctx context.Context, fn func(ctx context.Context) (T, error)) (*callReq[T], bool, error) {
+	done := ctx.Done()
 	l.mu.Lock()
 	if l.ended {
 		l.mu.Unlock()
-		return nil, fmt.Errorf("%w: %s", ErrLoopClosed, l)
+		return nil, false, fmt.Errorf("%w: %s", ErrLoopClosed, l)
 	}
-	c := spareCall[T](l)
+	state := waitSelect
+	if done != nil && done == l.done && !l.swept {
+		state = waitPlain
+	}
+	c := spareCall[T](l, state)
 	c.ctx, c.fn = ctx, fn
 	l.queue = append(l.queue, task{r: c})
 	l.mu.Unlock()
 	wake(l.signal)
-	return c, nil
+	return c, state == waitPlain, nil
 }
 
-// spareCall takes l's spare record if it is of type T, else makes one;
-// under l.mu.
-func spareCall[T any](l *Loop) *callReq[T] {
-	if c, ok := l.spareCall.(*callReq[T]); ok {
+// spareCall takes l's spare record if it is of type T, else makes one, for
+// a caller that waits as state says; under l.mu. A spare is waitSelect.
+func spareCall[T any](l *Loop, state uint32) *callReq[T] {
+	c, ok := l.spareCall.(*callReq[T])
+	if ok {
 		l.spareCall = nil
-		return c
+	} else {
+		c = &callReq[T]{loop: l, done: make(chan struct{}, 1)}
 	}
-	return &callReq[T]{loop: l, done: make(chan struct{}, 1)}
+	if state != waitSelect {
+		c.state.Store(state)
+	}
+	return c
+}
+
+// waitPlain waits for c's token from the loop or from its sweep.
+func (c *callReq[T]) waitPlain(ctx context.Context) (T, error) {
+	<-c.done
+	if c.state.Load() == cut {
+		var zero T
+		return zero, ctx.Err()
+	}
+	return c.result()
 }
 
 // wait waits for c's token, or for ctx.
@@ -304,12 +339,31 @@ func errSlotBlocked(l *Loop, w *syncWait) error {
 // callReq is one Call: the callback posted to the loop and its result.
 type callReq[T any] struct {
 	loop      *Loop
-	done      chan struct{} // capacity 1: gets one token when v and err are set
+	done      chan struct{} // capacity 1: gets one token when v and err are set, or when cut
 	ctx       context.Context
 	fn        func(ctx context.Context) (T, error)
 	v         T
 	err       error
-	abandoned atomic.Bool // the caller gave up: fn must not run
+	state     atomic.Uint32 // how the caller waits, and who answered it
+	abandoned atomic.Bool   // the caller gave up: fn must not run
+}
+
+// A record's state. A caller that selects on its ctx gets its token from
+// the loop. One that waits on a plain receive gets it from the loop (which
+// moves the state back to waitSelect, as a spare record is) or from the
+// loop's sweep (cut), whichever moves the state first; a cut caller
+// returns its ctx's error and drops the record, which the loop may still
+// be running.
+const (
+	waitSelect uint32 = iota // the caller selects on its ctx too, or the loop answered
+	waitPlain                // the caller waits on a plain receive for the loop or its sweep
+	cut                      // the sweep answered a waitPlain caller
+)
+
+func (c *callReq[T]) cut() {
+	if c.state.CompareAndSwap(waitPlain, cut) {
+		c.done <- struct{}{} // never blocks: the loop will not send
+	}
 }
 
 func (c *callReq[T]) run(lctx context.Context) {
@@ -318,15 +372,20 @@ func (c *callReq[T]) run(lctx context.Context) {
 		if !returned { // fn called runtime.Goexit: the loop's goroutine is ending
 			c.v, c.err = *new(T), errCallGoexit
 		}
-		c.done <- struct{}{} // never blocks: one token, capacity 1
+		if st := c.state.Load(); st == waitSelect || st == waitPlain && c.state.CompareAndSwap(waitPlain, waitSelect) {
+			c.done <- struct{}{} // never blocks: one token, capacity 1
+		}
 	}()
 	if c.ctx.Err() != nil || c.abandoned.Load() {
 		c.err = c.ctx.Err()
 		returned = true
 		return
 	}
+	// fn's ctx is the loop's, which ends with it, unless the caller's ctx
+	// can end on its own (another Done than the loop's): then it is one of
+	// its own that ends with either, never recycled, since fn may keep it.
 	fctx := lctx
-	if c.ctx.Done() != nil { // the caller can cancel: so can fn's ctx
+	if done := c.ctx.Done(); done != nil && done != lctx.Done() {
 		cc := &callCtx{Context: lctx, caller: c.ctx}
 		defer cc.release()
 		fctx = cc
@@ -337,9 +396,9 @@ func (c *callReq[T]) run(lctx context.Context) {
 	returned = true
 }
 
-// callCtx is fn's context in a Call whose caller can cancel: the loop's
-// context (its values and deadline), done too when the caller's is, while fn
-// runs. Linking the two costs a cancel context and a registration with each
+// callCtx is fn's context in a Call whose caller's ctx can end on its own
+// (not the loop's): the loop's context (its values and deadline), done too
+// when the caller's is, while fn runs. Linking the two costs a cancel context and a registration with each
 // parent, more than the rest of a Call; most functions called on a loop
 // never wait, so the link is made only when fn first asks for Done (or
 // derives a context, which asks for it), or Err once the caller is done.

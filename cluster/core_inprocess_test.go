@@ -57,7 +57,13 @@ func TestServeCore(t *testing.T) {
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- cluster.Serve(sctx, acfg) }()
-	_, err = up.NextMsg(10 * time.Second)
+	if _, err = up.NextMsg(10 * time.Second); err != nil {
+		select {
+		case serr := <-served:
+			t.Fatalf("the core agent ended before announcing itself: %v", serr)
+		default:
+		}
+	}
 	require.NoError(t, err, "the core agent's announcement reaches the other server")
 	require.Equal(t, 1, b.Server(0).NumClients(), "the agent and its system user connect to their own server: b has the client only")
 

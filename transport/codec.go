@@ -50,15 +50,68 @@ const (
 	slabMax  = 4 << 10
 )
 
-// frameReader reads frames, carving small ones out of a slab.
+// frameReader reads frames, carving small ones out of a slab. A frame
+// larger than the reader's buffer may be read in several turns (see
+// reading.waitFrame): big holds its body while it is read, got how many of
+// its n bytes arrived, and the next read goes on from there.
 type frameReader struct {
 	r    io.Reader
 	slab []byte
 	hdr  [frameHeader]byte // the header being read: a local array would escape to the heap through io.ReadFull
+
+	big    []byte // the large frame being read, nil between frames
+	got, n int
 }
 
 func (fr *frameReader) read(max int) ([]byte, error) {
-	return readFrame(fr.r, max, fr)
+	if fr.big == nil {
+		return readFrame(fr.r, max, fr)
+	}
+	return fr.finish()
+}
+
+// startBig begins reading a frame of n bytes, whose header is consumed,
+// into a buffer of its own.
+func (fr *frameReader) startBig(n int) {
+	fr.big, fr.got, fr.n = make([]byte, min(n, growStep)), 0, n
+}
+
+// left returns how many bytes of the large frame being read are still to
+// come, 0 when none is.
+func (fr *frameReader) left() int { return fr.n - fr.got }
+
+// finish reads the rest of the large frame being read (fill) and returns
+// it.
+func (fr *frameReader) finish() ([]byte, error) {
+	if err := fr.fill(); err != nil {
+		return nil, err
+	}
+	body := fr.big
+	fr.big, fr.got, fr.n = nil, 0, 0
+	return body, nil
+}
+
+// fill reads the large frame being read until it is whole. On an error
+// what arrived is kept: after an interrupted read (a deadline: see
+// reading.waitFrame) the next call goes on from there.
+func (fr *frameReader) fill() error {
+	for fr.got < fr.n {
+		m, err := io.ReadFull(fr.r, fr.big[fr.got:])
+		fr.got += m
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("transport: truncated frame: %d of %d bytes: %w", fr.got, fr.n, err)
+		}
+		if fr.got < fr.n {
+			// The peer sent what was allocated: double, up to the length.
+			grown := make([]byte, min(fr.n, 2*len(fr.big)))
+			copy(grown, fr.big)
+			fr.big = grown
+		}
+	}
+	return nil
 }
 
 func (fr *frameReader) carve(n int) []byte {
@@ -92,32 +145,27 @@ func readFrame(r io.Reader, max int, fr *frameReader) ([]byte, error) {
 	if n > max {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
 	}
-	var body []byte
 	if fr != nil && n <= slabMax {
-		body = fr.carve(n)
-	} else {
-		body = make([]byte, min(n, growStep))
-	}
-	// Reads go straight into the body: a bufio.Reader hands a read at
-	// least its own size to the socket directly, after what it holds.
-	got := 0
-	for {
-		m, err := io.ReadFull(r, body[got:])
-		got += m
-		if err != nil {
+		body := fr.carve(n)
+		if m, err := io.ReadFull(r, body); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, fmt.Errorf("transport: truncated frame: %d of %d bytes: %w", got, n, err)
+			return nil, fmt.Errorf("transport: truncated frame: %d of %d bytes: %w", m, n, err)
 		}
-		if got == n {
-			return body, nil
-		}
-		// The peer sent what was allocated: double, up to the length.
-		grown := make([]byte, min(n, 2*len(body)))
-		copy(grown, body)
-		body = grown
+		return body, nil
 	}
+	// Reads go straight into the body: a bufio.Reader hands a read at
+	// least its own size to the socket directly, after what it holds.
+	if fr == nil {
+		fr = &frameReader{r: r}
+	}
+	fr.startBig(n)
+	body, err := fr.finish()
+	if err != nil {
+		fr.big, fr.got, fr.n = nil, 0, 0 // a Conn fails on it; ReadFrame's caller starts over
+	}
+	return body, err
 }
 
 // AppendFrame appends m as one frame (length prefix and msgpack envelope)

@@ -47,6 +47,10 @@ func TestARepeatedCtxStillInterrupts(t *testing.T) {
 				}
 				_ = s.Return(context.Background(), nil)
 			})})
+			// No reader of last resort takes the token between calls: the
+			// Recv below must read for itself, so that only the watch can
+			// end its read.
+			transport.SetReadHandoff(a, time.Hour)
 			transport.SetReadHook(a, func(e transport.ReadEvent) {
 				if e == transport.ReadBlocked {
 					select {

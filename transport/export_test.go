@@ -56,10 +56,14 @@ func SetReadHook(c *Conn, hook func(ReadEvent)) {
 }
 
 // SetReadHandoff sets how long c's read token may stay free before its
-// watchdog starts a reader (ReadHandoff by default), from the next arming.
+// watchdog starts a reader (ReadHandoff by default): from the next arming,
+// or now if the watchdog is armed and has not fired.
 func SetReadHandoff(c *Conn, d time.Duration) {
 	c.rd.mu.Lock()
 	c.rd.handoff, c.rd.wait = d, d
+	if c.rd.armed && c.rd.timer.Stop() {
+		c.rd.timer.Reset(d)
+	}
 	c.rd.mu.Unlock()
 }
 

@@ -56,8 +56,11 @@ const (
 // which keeps what it has read when interrupted, until a whole frame is
 // buffered, and only then reads it. When its ctx ends mid-wait, or its
 // queue closes (its owner's Stream.Close), a read deadline in the past
-// interrupts the wait (as the writer interrupts a write). Frames larger
-// than the buffer are left to loop.
+// interrupts the wait (as the writer interrupts a write). A frame larger
+// than the buffer it reads itself, straight into the frame's own buffer
+// (frameReader.fill), interruptible the same way: an interrupted read
+// keeps the part that arrived in the frameReader, and whoever reads next
+// (another waiting goroutine, or loop) goes on from there.
 type reading struct {
 	c      *Conn
 	br     *bufio.Reader
@@ -115,11 +118,8 @@ type waiter interface {
 	wake()       // signal the popper without blocking
 }
 
-// errLargeFrame and errInterrupted end a waiting goroutine's reading.
-var (
-	errLargeFrame  = errors.New("transport: frame larger than the read buffer")
-	errInterrupted = errors.New("transport: read interrupted")
-)
+// errInterrupted ends a waiting goroutine's reading.
+var errInterrupted = errors.New("transport: read interrupted")
 
 func (rd *reading) init(c *Conn, br *bufio.Reader) {
 	rd.c, rd.br = c, br
@@ -247,17 +247,6 @@ func (rd *reading) watch() {
 	rd.c.readers.Done()
 }
 
-// promoteLocked hands the held token to a new reader of last resort.
-func (rd *reading) promoteLocked() {
-	if rd.closed {
-		rd.held = false
-		return
-	}
-	rd.c.readers.Add(1)
-	rd.eventLocked(readLoop)
-	go rd.loop()
-}
-
 // close stops the watchdog and any new reader: the connection has ended.
 func (rd *reading) close() {
 	rd.mu.Lock()
@@ -372,8 +361,12 @@ func (rd *reading) readOne() (*Stream, error) {
 
 // need returns how many buffered bytes the next frame needs to be whole
 // (at least its header): 0 when its length is over the limit, which read
-// reports.
+// reports. Of a large frame begun (frameReader.fill), it is the bytes it
+// still lacks.
 func (rd *reading) need() int {
+	if rd.fr.big != nil {
+		return rd.fr.left()
+	}
 	if rd.br.Buffered() < frameHeader {
 		return frameHeader
 	}
@@ -389,7 +382,7 @@ func (rd *reading) need() int {
 // buffered.
 func (rd *reading) whole() bool {
 	n, b := rd.need(), rd.br.Buffered()
-	return b >= frameHeader && b >= n
+	return b >= n && (b >= frameHeader || rd.fr.big != nil)
 }
 
 // readFor reads frames as the holder of the token until w has something
@@ -407,11 +400,6 @@ func (rd *reading) readFor(ctx context.Context, w waiter) error {
 		case err == errInterrupted:
 			rd.release()
 			return ctx.Err() // nil when w became ready: closed by its owner
-		case err == errLargeFrame:
-			rd.mu.Lock()
-			rd.promoteLocked()
-			rd.mu.Unlock()
-			return nil
 		case err != nil:
 			rd.c.fail(err)
 			rd.release()
@@ -451,14 +439,19 @@ func (rd *reading) readServe() bool {
 // waitFrame waits until a whole frame is buffered, honouring ctx, and
 // while w is not ready (its queue closed by its owner: see
 // queue.close). It returns nil also when the connection failed mid-frame:
-// the frame's read then reports the error, with what was cut short. The
-// interruption by ctx stays registered after the wait (see ctxWatch): the
-// next wait with the same ctx, the caller's next call, registers nothing.
+// the frame's read then reports the error, with what was cut short. A
+// frame larger than the buffer is read instead into its own buffer,
+// where it is whole once read (frameReader.fill); its header is then
+// consumed, and an error reading it is returned. The interruption by ctx
+// stays registered after the wait (see ctxWatch): the next wait with the
+// same ctx, the caller's next call, registers nothing.
 func (rd *reading) waitFrame(ctx context.Context, w waiter) error {
 	for !rd.whole() {
 		n := rd.need()
-		if n > rd.br.Size() {
-			return errLargeFrame
+		large := n > rd.br.Size()
+		if large && rd.fr.big == nil {
+			rd.fr.startBig(n - frameHeader)
+			_, _ = rd.br.Discard(frameHeader) // buffered: need peeked it
 		}
 		rd.mu.Lock()
 		if !rd.closed {
@@ -472,7 +465,12 @@ func (rd *reading) waitFrame(ctx context.Context, w waiter) error {
 		rd.eventLocked(readBlocked)
 		rd.mu.Unlock()
 
-		_, err := rd.br.Peek(n)
+		var err error
+		if large {
+			err = rd.fr.fill()
+		} else {
+			_, err = rd.br.Peek(n)
+		}
 
 		rd.mu.Lock()
 		rd.blocked, rd.blockedFor = nil, nil
@@ -486,8 +484,8 @@ func (rd *reading) waitFrame(ctx context.Context, w waiter) error {
 		case err == nil:
 		case interrupted && errors.Is(err, os.ErrDeadlineExceeded):
 			return errInterrupted
-		case rd.br.Buffered() == 0:
-			return err // at a frame's start: as read would return it
+		case large, rd.br.Buffered() == 0:
+			return err // as read would return it
 		default:
 			return nil
 		}

@@ -3,6 +3,7 @@
 package transport_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -155,27 +156,40 @@ func holdCall(t *testing.T, c *transport.Conn, raw net.Conn, events <-chan trans
 	return s, got
 }
 
-func TestReaderCanceledMidFrameLosesNoByte(t *testing.T) {
-	t.Parallel()
+// otherCall returns a tokenConn whose token is free, its raw peer and
+// read events, and a call on it that no one waits for yet, with its id.
+func otherCall(t *testing.T) (*transport.Conn, net.Conn, <-chan transport.ReadEvent, *transport.Stream, uint64) {
+	t.Helper()
 	c, raw, events := tokenConn(t)
 	freeToken(t, c, raw, events)
-	ctx := context.Background()
-
-	other, err := c.Call(ctx, "other", nil)
+	other, err := c.Call(context.Background(), "other", nil)
 	require.NoError(t, err)
-	otherCall := readCall(t, raw)
-	frame := returnFrame(t, otherCall.ID, "the other's answer, whole")
+	return c, raw, events, other, readCall(t, raw).ID
+}
+
+// recvCall makes a call on c and returns the outcome of its Recv(ctx), on
+// a goroutine.
+func recvCall(ctx context.Context, t *testing.T, c *transport.Conn, raw net.Conn) <-chan recvResult {
+	t.Helper()
+	s, err := c.Call(context.Background(), "canceled", nil)
+	require.NoError(t, err)
+	readCall(t, raw)
+	return recvAsync(ctx, s)
+}
+
+func TestReaderCanceledMidFrameLosesNoByte(t *testing.T) {
+	t.Parallel()
+	c, raw, events, other, otherID := otherCall(t)
+	ctx := context.Background()
+	frame := returnFrame(t, otherID, "the other's answer, whole")
 	half := len(frame) / 2
-	_, err = raw.Write(frame[:half]) // before the reader starts: its first read takes it all
+	_, err := raw.Write(frame[:half]) // before the reader starts: its first read takes it all
 	require.NoError(t, err)
 
 	// A caller takes the token, reads half of the other's answer and
 	// blocks for the rest; its ctx ends meanwhile.
 	cctx, cancel := context.WithCancel(ctx)
-	s, err := c.Call(ctx, "canceled", nil)
-	require.NoError(t, err)
-	readCall(t, raw)
-	got := recvAsync(cctx, s)
+	got := recvCall(cctx, t, c, raw)
 	waitEvent(t, events, transport.ReadBlocked) // the header
 	waitEvent(t, events, transport.ReadBlocked) // the rest of the frame, after the half
 	cancel()
@@ -227,19 +241,98 @@ func TestReaderMeetsTheEnd(t *testing.T) {
 	}
 }
 
-func TestReaderHandsALargeFrameToTheLoop(t *testing.T) {
+// TestReaderReadsALargeFrameItself: a frame larger than the read buffer
+// is read by the waiting caller that holds the token, with no reader of
+// last resort.
+func TestReaderReadsALargeFrameItself(t *testing.T) {
 	t.Parallel()
 	_, raw, events, got := readingCaller(t)
 	big := make([]byte, 100<<10)
 	big[len(big)-1] = 7
 	_, err := raw.Write(returnFrame(t, 6, big)) // the held call is the third: id 6
 	require.NoError(t, err)
-	waitEvent(t, events, transport.ReadLoop)
 	r := within(t, got)
 	require.NoError(t, r.err)
 	var back []byte
 	require.NoError(t, r.m.Decode(&back))
 	require.Equal(t, big, back)
+	for {
+		select {
+		case e := <-events:
+			require.NotEqual(t, transport.ReadLoop, e)
+			continue
+		default:
+		}
+		break
+	}
+}
+
+// TestReaderCanceledMidLargeFrameLosesNoByte: a caller reading a frame
+// larger than the read buffer into the frame's own buffer is interrupted
+// by its ctx mid-frame; whoever reads next (another caller, or the reader
+// of last resort) finishes the frame, whether what is left is large or
+// fits the buffer.
+func TestReaderCanceledMidLargeFrameLosesNoByte(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		loop bool // the reader of last resort reads next, else a caller
+		rest int  // bytes of the frame sent after the cancel
+	}{
+		{"caller, large rest", false, 150 << 10},
+		{"caller, small rest", false, 100},
+		{"loop, large rest", true, 150 << 10},
+		{"loop, small rest", true, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, raw, events, other, otherID := otherCall(t)
+			ctx := context.Background()
+			big := make([]byte, 300<<10)
+			for i := range big {
+				big[i] = byte(i % 251)
+			}
+			frame := returnFrame(t, otherID, big)
+			cut := len(frame) - tc.rest
+			sent := make(chan error, 1)
+			go func() { // the socket may hold less than the first part
+				_, err := raw.Write(frame[:cut])
+				sent <- err
+			}()
+
+			// A caller takes the token, starts the large frame (its
+			// header consumed) and blocks for the rest; its ctx ends.
+			cctx, cancel := context.WithCancel(ctx)
+			got := recvCall(cctx, t, c, raw)
+			waitEvent(t, events, transport.ReadBlocked) // the header
+			waitEvent(t, events, transport.ReadBlocked) // the large frame
+			if tc.loop {
+				transport.SetReadHandoff(c, time.Millisecond) // from the cancel's release
+			}
+			cancel()
+			r := within(t, got)
+			require.ErrorIs(t, r.err, context.Canceled)
+			if tc.loop {
+				waitEvent(t, events, transport.ReadLoop)
+			}
+
+			go func() {
+				if err := <-sent; err != nil {
+					sent <- err
+					return
+				}
+				_, err := raw.Write(frame[cut:])
+				sent <- err
+			}()
+			r = within(t, recvAsync(ctx, other))
+			require.NoError(t, <-sent)
+			require.NoError(t, r.err)
+			var back []byte
+			require.NoError(t, r.m.Decode(&back))
+			require.Equal(t, big, back)
+			require.NoError(t, c.Err())
+		})
+	}
 }
 
 // TestUnreadFramesAreReadWithinTheHandoff checks the watchdog: with the
@@ -656,4 +749,59 @@ func TestCloseRacesRecv(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, errors.Join(errs...))
 	require.NoError(t, a.Err())
+}
+
+// TestManyCallersOfLargeFrames: callers of large echoes take turns with
+// the read token, reading each other's answers, some cancelled while
+// they wait: every answer that arrives is whole and right, and the
+// connection lives on. (A cancel mid-frame is
+// TestReaderCanceledMidLargeFrameLosesNoByte's: here the bytes arrive
+// too fast for one to land there reliably.)
+func TestManyCallersOfLargeFrames(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, nil)
+	defer serve(b, echoBytes)()
+	const callers, calls = 6, 12
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for g := range errs {
+		wg.Go(func() {
+			for i := range calls {
+				want := make([]byte, 20<<10+(g*calls+i)*7<<10) // 20–520 KiB
+				for k := range want {
+					want[k] = byte(g + i + k)
+				}
+				wait := 10 * time.Second
+				if i%2 == 1 { // ends while it waits
+					wait = time.Duration(50<<(g%6)) * time.Microsecond // 50 µs to 1.6 ms
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				s, err := a.Call(context.Background(), "echo", want)
+				if err != nil {
+					errs[g] = err
+					cancel()
+					return
+				}
+				m, err := s.Recv(ctx)
+				canceled := ctx.Err() != nil
+				cancel()
+				s.Close()
+				if canceled {
+					continue
+				}
+				var got []byte
+				if err == nil {
+					err = m.Decode(&got)
+				}
+				if err != nil || !bytes.Equal(got, want) {
+					errs[g] = fmt.Errorf("call %d of %d: %d bytes of %d: %v", i, g, len(got), len(want), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	require.NoError(t, a.Err())
+	require.Zero(t, a.Streams())
 }

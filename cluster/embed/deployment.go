@@ -51,18 +51,34 @@ type CoreAddrs struct {
 // one before the server listens): for tests and for trying a cluster of
 // several processes on one machine.
 func LoopbackCore(hosts ...string) (map[string]CoreAddrs, error) {
-	core := make(map[string]CoreAddrs, len(hosts))
-	for _, h := range hosts {
-		var addrs [2]string
-		for i := range addrs {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return nil, fmt.Errorf("embed: find a free loopback port: %w", err)
-			}
-			addrs[i] = l.Addr().String()
+	// Every listener stays open until all the ports are picked, so that no
+	// port is handed out twice in one call (the kernel may give a port
+	// just closed to the next bind).
+	var open []net.Listener
+	defer func() {
+		for _, l := range open {
 			l.Close()
 		}
-		core[h] = CoreAddrs{Client: addrs[0], Route: addrs[1]}
+	}()
+	pick := func() (string, error) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("embed: find a free loopback port: %w", err)
+		}
+		open = append(open, l)
+		return l.Addr().String(), nil
+	}
+	core := make(map[string]CoreAddrs, len(hosts))
+	for _, h := range hosts {
+		client, err := pick()
+		if err != nil {
+			return nil, err
+		}
+		route, err := pick()
+		if err != nil {
+			return nil, err
+		}
+		core[h] = CoreAddrs{Client: client, Route: route}
 	}
 	return core, nil
 }

@@ -3,6 +3,7 @@ package embed_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -204,4 +205,24 @@ func connectAs(t *testing.T, url string, u embed.User) *nats.Conn {
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// LoopbackCore never hands out one port twice in a call: each listener it
+// opened to find a free port stays open until all are found.
+func TestLoopbackCorePortsAreDistinct(t *testing.T) {
+	t.Parallel()
+	hosts := make([]string, 64)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("h%d", i)
+	}
+	core, err := embed.LoopbackCore(hosts...)
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	for h, a := range core {
+		for _, addr := range []string{a.Client, a.Route} {
+			require.False(t, seen[addr], "%s: %s handed out twice", h, addr)
+			seen[addr] = true
+		}
+	}
+	require.Len(t, seen, 2*len(hosts))
 }

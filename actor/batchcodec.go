@@ -77,6 +77,17 @@ func codecOf[T any]() sliceCodec[T] {
 	return c.(sliceCodec[T])
 }
 
+// readAll decodes b, one value and nothing else, into v; ok is false when T
+// has no codec or b holds anything else, for the caller to take the
+// generic, strict path.
+func (c sliceCodec[T]) readAll(b []byte, v *T) bool {
+	if c.read == nil || len(b) == 0 {
+		return false
+	}
+	n, ok := c.read(b, v)
+	return ok && n == len(b)
+}
+
 // readArray decodes the array at the start of b into a slice of up to max
 // items, and returns it and the bytes it took; ok is false when b holds
 // something else, more than max items, more than its bytes can hold (an

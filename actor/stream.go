@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/sourcegraph/conc/panics"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/grove-rt/grove/transport"
 )
@@ -140,6 +141,7 @@ func endedBy(ctx context.Context) error {
 func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.Stream, c chan<- Out) (open bool, err error) {
 	buf := make([]transport.Message, 0, chanBuffer)
 	v := new(Out) // one for all the items: decoding into a local would allocate each
+	codec := codecOf[Out]()
 	for {
 		msgs, err := ts.RecvMany(ctx, buf[:0])
 		if err != nil {
@@ -154,11 +156,13 @@ func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.
 			msgs[i] = transport.Message{} // c's items must not keep the frames alive
 			switch m.Kind {
 			case transport.KindYield:
-				var zero Out
-				*v = zero // msgpack would decode into what the last item left
-				if err := m.Decode(v); err != nil {
-					_ = ts.Cancel(context.Background())
-					return false, fmt.Errorf("actor: %s item: %w", name, err)
+				if !codec.readAll(m.Payload, v) { // a basic type, decoded without reflection
+					var zero Out
+					*v = zero // msgpack would decode into what the last item left
+					if err := m.Decode(v); err != nil {
+						_ = ts.Cancel(context.Background())
+						return false, fmt.Errorf("actor: %s item: %w", name, err)
+					}
 				}
 				select {
 				case c <- *v:
@@ -260,15 +264,62 @@ func produce[Out any](ctx context.Context, stop context.CancelFunc, s *transport
 	return fnErr
 }
 
+// yieldRun is the most items the producer takes from out for one
+// YieldMany: a little more than out's buffer holds.
+const yieldRun = 2 * chanBuffer
+
 // yieldAll yields the items of out on s until out is closed (then it
-// returns nil) or a Yield fails.
+// returns nil) or a Yield fails. It drains out in runs, whatever has
+// arrived up to yieldRun items, and hands each run to the transport in one
+// YieldMany (one Batch frame under one lock of the stream and one of the
+// writer), as x/net/http2's and yamux's writers take what is queued; the
+// function's own send is then the only per-item cost here.
 func yieldAll[Out any](ctx context.Context, s *transport.Stream, out <-chan Out) error {
-	for v := range out {
-		if err := s.Yield(ctx, v); err != nil {
+	var run [yieldRun]Out
+	var items [yieldRun]any
+	var raws [yieldRun]msgpack.RawMessage
+	codec := codecOf[Out]()
+	var enc []byte // the run's items, encoded by the typed codec
+	for i := range run {
+		items[i] = &run[i] // a pointer encodes as its item, and boxes nothing
+		if codec.fast() {
+			items[i] = &raws[i]
+		}
+	}
+	for {
+		v, ok := <-out
+		if !ok {
+			return nil
+		}
+		run[0] = v
+		n := 1
+	fill:
+		for n < yieldRun {
+			select {
+			case v, ok := <-out:
+				if !ok {
+					break fill // the next receive returns
+				}
+				run[n] = v
+				n++
+			default:
+				break fill
+			}
+		}
+		if codec.fast() { // a basic type: encoded without msgpack's reflection
+			enc = enc[:0]
+			for i := range n {
+				start := len(enc)
+				enc = codec.write(enc, run[i])
+				raws[i] = enc[start:len(enc):len(enc)]
+			}
+		}
+		_, err := s.YieldMany(ctx, items[:n])
+		clear(run[:n]) // the run must not keep the items alive
+		if err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 // closeChan closes c and reports whether it was still open.

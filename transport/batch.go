@@ -63,16 +63,10 @@ func asYield(frame []byte, item int) []byte {
 // payload), and returns it with the offset at which the item starts. The
 // frame aliases the encoder's buffer, as encode's does.
 func (fe *frameEncoder) encodeItem(id uint64, payload any) (frame []byte, item int, err error) {
-	if fe.enc == nil {
-		fe.enc = msgpack.NewEncoder(&fe.buf)
+	item, err = fe.batchHead(id, 1)
+	if err != nil {
+		return nil, 0, err
 	}
-	fe.buf.Reset()
-	fe.buf.Write([]byte{0, 0, 0, 0, 0x93, byte(KindBatch)})
-	if err := fe.enc.EncodeUint(id); err != nil {
-		return nil, 0, fmt.Errorf("transport: encode Batch: %w", err)
-	}
-	fe.buf.Write([]byte{msgpcode.Array32, 0, 0, 0, 1})
-	item = fe.buf.Len()
 	m := Message{Kind: KindYield}
 	if err := encodePayload(fe.enc, &m, payload); err != nil {
 		return nil, 0, fmt.Errorf("transport: encode Yield: %w", err)
@@ -80,6 +74,134 @@ func (fe *frameEncoder) encodeItem(id uint64, payload any) (frame []byte, item i
 	b := fe.buf.Bytes()
 	binary.BigEndian.PutUint32(b, uint32(len(b)-frameHeader))
 	return b, item, nil
+}
+
+// batchHead starts a Batch frame of n items for stream id in the
+// encoder's buffer and returns the offset at which its first item starts.
+func (fe *frameEncoder) batchHead(id uint64, n int) (int, error) {
+	if fe.enc == nil {
+		fe.enc = msgpack.NewEncoder(&fe.buf)
+	}
+	fe.buf.Reset()
+	fe.buf.Write([]byte{0, 0, 0, 0, 0x93, byte(KindBatch)})
+	if err := fe.enc.EncodeUint(id); err != nil {
+		return 0, fmt.Errorf("transport: encode Batch: %w", err)
+	}
+	fe.buf.Write([]byte{msgpcode.Array32, 0, 0, 0, 0})
+	binary.BigEndian.PutUint32(fe.buf.Bytes()[fe.buf.Len()-4:], uint32(n))
+	return fe.buf.Len(), nil
+}
+
+// encodeItems encodes a Batch frame of the first k of items (Yields'
+// payloads), as many as fit in maxItems items and maxBytes bytes of body,
+// and returns it with the offset at which its items start. k is 0, with
+// no error, when the first item does not fit a Batch (too large, or nested
+// too deep to sit one level below a Yield's payload): it must go as
+// sendItem sends it. An item that fails to encode ends the run before it;
+// its error is returned only when it is the first (k is then 0).
+func (fe *frameEncoder) encodeItems(id uint64, items []any, maxItems, maxBytes int) (frame []byte, item, k int, err error) {
+	item, err = fe.batchHead(id, 0)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	m := Message{Kind: KindYield}
+	for k < len(items) && k < maxItems {
+		mark := fe.buf.Len()
+		if rm, ok := items[k].(*msgpack.RawMessage); ok && rm != nil && len(*rm) > 0 {
+			// The typed encoders' path: no reflection. A raw item that is
+			// not one value at a Batch's depth goes as sendItem sends it,
+			// which says why, or sends it as a Yield.
+			if n, serr := scanValue(*rm, MaxDepth-2); serr != nil || n != len(*rm) {
+				break
+			}
+			fe.buf.Write(*rm)
+			if fe.buf.Len()-frameHeader > maxBytes {
+				fe.buf.Truncate(mark)
+				break
+			}
+			k++
+			continue
+		}
+		err = encodePayload(fe.enc, &m, items[k])
+		if err == nil {
+			n := fe.buf.Len() - mark
+			if items[k] != nil && n > MaxDepth-3 {
+				// See sendItem: only a long item can nest deep enough to
+				// need the scan; inside the Batch it sits at depth 3.
+				if _, serr := scanValue(fe.buf.Bytes()[mark:], MaxDepth-2); serr != nil {
+					fe.buf.Truncate(mark)
+					break
+				}
+			}
+			if fe.buf.Len()-frameHeader > maxBytes {
+				fe.buf.Truncate(mark)
+				break
+			}
+			k++
+			continue
+		}
+		fe.buf.Truncate(mark)
+		if k > 0 {
+			err = nil // the item is the next run's first, which reports it
+			break
+		}
+		return nil, 0, 0, fmt.Errorf("transport: encode Yield: %w", err)
+	}
+	if k == 0 {
+		return nil, 0, 0, nil
+	}
+	b := fe.buf.Bytes()
+	binary.BigEndian.PutUint32(b, uint32(len(b)-frameHeader))
+	binary.BigEndian.PutUint32(b[item-4:], uint32(k))
+	return b, item, k, nil
+}
+
+// derefRaw returns the raw message v points to, if it is a
+// *msgpack.RawMessage (for the checks a raw payload gets), and v itself
+// otherwise.
+func derefRaw(v any) any {
+	if rm, ok := v.(*msgpack.RawMessage); ok && rm != nil {
+		return *rm
+	}
+	return v
+}
+
+// sendItems queues items, each with its credit taken, in Batch frames of
+// as many as fit, for a peer that accepts batches, and returns how many it
+// queued: a run of items costs one encoder, one lock of the writer and one
+// frame where sendItem costs each per item. An item that cannot join a
+// Batch goes alone, as sendItem sends it.
+func (c *Conn) sendItems(ctx context.Context, id uint64, items []any) (sent int, err error) {
+	limit := min(maxBatchBytes, c.peerMaxFrame())
+	maxItems := int(min(maxBatchItems, c.peer.Batch))
+	fe := c.encoders.Get().(*frameEncoder)
+	defer c.encoders.Put(fe)
+	for sent < len(items) {
+		if err := ctx.Err(); err != nil {
+			return sent, err
+		}
+		if err := c.Err(); err != nil {
+			return sent, err
+		}
+		frame, item, k, err := fe.encodeItems(id, items[sent:], maxItems, limit)
+		switch {
+		case err != nil:
+			return sent, err
+		case k == 0:
+			err = c.sendItem(ctx, id, derefRaw(items[sent]))
+			k = 1
+		default:
+			err = c.w.queueItems(ctx, c.done, id, frame, item, k, maxItems, limit)
+			if errors.Is(err, errClosedWriter) {
+				err = c.Err()
+			}
+		}
+		if err != nil {
+			return sent, err
+		}
+		sent += k
+	}
+	return sent, nil
 }
 
 // sendItem queues one stream item for a peer that accepts batches: the
@@ -123,7 +245,7 @@ func (c *Conn) sendItem(ctx context.Context, id uint64, v any) error {
 		}
 		_, err = c.w.queue(ctx, c.done, frame, owned, dataFrame, false, nil)
 	} else {
-		err = c.w.queueItem(ctx, c.done, id, frame, item, items, limit)
+		err = c.w.queueItems(ctx, c.done, id, frame, item, 1, items, limit)
 	}
 	if errors.Is(err, errClosedWriter) {
 		return c.Err()
@@ -131,12 +253,12 @@ func (c *Conn) sendItem(ctx context.Context, id uint64, v any) error {
 	return err
 }
 
-// queueItem queues a Batch frame of one item, frame, whose item starts at
+// queueItems queues a Batch frame of n items, frame, whose items start at
 // offset item; it waits for room as a dataFrame does. If the queue's last
-// frame is an open Batch of the same stream with room for the item (at
-// most maxItems items and maxBytes bytes of body), the item is appended to
+// frame is an open Batch of the same stream with room for the items (at
+// most maxItems items and maxBytes bytes of body), they are appended to
 // it instead. frame is copied.
-func (w *writer) queueItem(ctx context.Context, done <-chan struct{}, id uint64, frame []byte, item, maxItems, maxBytes int) error {
+func (w *writer) queueItems(ctx context.Context, done <-chan struct{}, id uint64, frame []byte, item, n, maxItems, maxBytes int) error {
 	w.mu.Lock()
 	for w.pending >= maxPending {
 		drained := w.drained
@@ -150,11 +272,11 @@ func (w *writer) queueItem(ctx context.Context, done <-chan struct{}, id uint64,
 		}
 		w.mu.Lock()
 	}
-	if !w.joinBatchLocked(id, frame[item:], maxItems, maxBytes) {
+	if !w.joinBatchLocked(id, frame[item:], n, maxItems, maxBytes) {
 		w.appendLocked(frame, false)
 		last := w.bufs[len(w.bufs)-1]
 		start := len(last) - len(frame)
-		w.batch = batchTail{open: true, id: id, start: start, count: start + item - 4, n: 1}
+		w.batch = batchTail{open: true, id: id, start: start, count: start + item - 4, n: n}
 	}
 	busy := w.busy
 	w.mu.Unlock()
@@ -164,23 +286,23 @@ func (w *writer) queueItem(ctx context.Context, done <-chan struct{}, id uint64,
 	return nil
 }
 
-// joinBatchLocked appends item to the open Batch, if it is stream id's and
-// has room, and reports whether it did.
-func (w *writer) joinBatchLocked(id uint64, item []byte, maxItems, maxBytes int) bool {
+// joinBatchLocked appends items, n encoded items, to the open Batch, if it
+// is stream id's and has room, and reports whether it did.
+func (w *writer) joinBatchLocked(id uint64, items []byte, n, maxItems, maxBytes int) bool {
 	b := &w.batch
-	if !b.open || !w.tailOpen || b.id != id || b.n >= maxItems {
+	if !b.open || !w.tailOpen || b.id != id || b.n+n > maxItems {
 		return false
 	}
 	last := &w.bufs[len(w.bufs)-1]
 	body := len(*last) - b.start - frameHeader
-	if body+len(item) > maxBytes || cap(*last)-len(*last) < len(item) {
+	if body+len(items) > maxBytes || cap(*last)-len(*last) < len(items) {
 		return false
 	}
-	*last = append(*last, item...)
-	b.n++
-	binary.BigEndian.PutUint32((*last)[b.start:], uint32(body+len(item)))
+	*last = append(*last, items...)
+	b.n += n
+	binary.BigEndian.PutUint32((*last)[b.start:], uint32(body+len(items)))
 	binary.BigEndian.PutUint32((*last)[b.count:], uint32(b.n))
-	w.pending += len(item)
+	w.pending += len(items)
 	return true
 }
 
@@ -341,14 +463,15 @@ func (s *Stream) takeArrived(buf []Message, limit int) []Message {
 	if more && len(buf) > n {
 		q.wake() // pass the signal on to another waiting receiver
 	}
-	yields := 0
+	yields, size := 0, 0
 	for i := n; i < len(buf); i++ {
 		if buf[i].Kind == KindYield {
 			yields++
+			size += len(buf[i].Payload)
 		}
 	}
 	if yields > 0 {
-		s.consumedYields(yields)
+		s.consumedYields(yields, size)
 	}
 	return buf
 }

@@ -11,7 +11,10 @@ import (
 // Defaults for the options below.
 const (
 	// DefaultWindow is how many Yield items a stream buffers per direction
-	// before its sender must wait for credit.
+	// before its sender must wait for credit. Unless [WithWindow] sets the
+	// window, it grows while the items are small: up to 16 times, as long
+	// as the items in flight at their recent mean size take at most
+	// 128 KiB.
 	DefaultWindow = 256
 	// DefaultMaxStreams is how many incoming streams may be open at once on
 	// one connection; a Call beyond it is answered with [ErrTooManyStreams].
@@ -44,7 +47,8 @@ type Option func(*config)
 type config struct {
 	maxFrame         int
 	window           int
-	batch            int // the most items this side accepts in a Batch; 0: none
+	fixedWindow      bool // WithWindow set it: no growth for small items
+	batch            int  // the most items this side accepts in a Batch; 0: none
 	maxStreams       int
 	handshakeTimeout time.Duration
 	closeTimeout     time.Duration
@@ -89,13 +93,14 @@ func WithMaxFrame(n int) Option {
 }
 
 // WithWindow sets how many Yield items this side buffers per stream before
-// the peer must wait for credit (default [DefaultWindow]). Memory per
-// stream is bounded by the window times the frame limit. It panics if n < 1.
+// the peer must wait for credit (default [DefaultWindow], which grows for
+// small items; a window set here does not). Memory per stream is bounded
+// by the window times the frame limit. It panics if n < 1.
 func WithWindow(n int) Option {
 	if n < 1 || n > maxWindow {
 		panic("transport: WithWindow needs 1 <= n <= 2^30")
 	}
-	return func(c *config) { c.window = n }
+	return func(c *config) { c.window, c.fixedWindow = n, true }
 }
 
 // WithMaxStreams sets how many incoming streams may be open at once

@@ -27,18 +27,20 @@ type Stream struct {
 	args     msgpack.RawMessage
 	in       queue[*Message]
 
-	mu          sync.Mutex
-	credit      int           // Yields this side may still send
-	allowance   int           // Yields the peer may still send
-	consumed    int           // Yields received since this side last granted credit
-	creditReady chan struct{} // capacity 1: made by the first Yield that waits for credit
-	started     bool          // Started or a Yield was sent
-	sendDone    bool          // this side's direction is finished
-	ending      bool          // a Return or Fail is being sent
-	peerStarted bool          // the peer sent Started or a Yield
-	peerStopped bool
-	finished    bool // the stream has ended and left the connection
-	closed      bool // Close was called
+	mu            sync.Mutex
+	credit        int           // Yields this side may still send
+	allowance     int           // Yields the peer may still send
+	consumed      int           // Yields received since this side last granted credit
+	consumedBytes int           // their payloads' bytes
+	window        int           // the Yields this side lets be outstanding (0: the configured window)
+	creditReady   chan struct{} // capacity 1: made by the first Yield that waits for credit
+	started       bool          // Started or a Yield was sent
+	sendDone      bool          // this side's direction is finished
+	ending        bool          // a Return or Fail is being sent
+	peerStarted   bool          // the peer sent Started or a Yield
+	peerStopped   bool
+	finished      bool // the stream has ended and left the connection
+	closed        bool // Close was called
 
 	// canceled is made by the first who waits for the cancel (Canceled,
 	// a callee's Yield waiting for credit): most calls never do. Under mu.
@@ -171,19 +173,52 @@ func (s *Stream) Recv(ctx context.Context) (*Message, error) {
 		return nil, s.c.Err()
 	}
 	if m.Kind == KindYield {
-		s.consumedYields(1)
+		s.consumedYields(1, len(m.Payload))
 	}
 	return m, nil
 }
 
-// consumedYields counts n Yields taken by the application and grants the
-// peer credit once half a window has been taken.
-func (s *Stream) consumedYields(n int) {
+// Small items get a larger window, unless WithWindow fixed it: while the
+// Yields a stream's application takes are small, the receiver grants
+// credit beyond its window, up to maxWindowGrowth times it, so that about
+// smallItemBudget bytes of them are in flight (at their recent mean size),
+// as yamux's and HTTP/2's windows, counted in bytes, let more small frames
+// fly than large ones. It is this side's grant policy (PROTOCOL.md,
+// section 9): the wire is unchanged, and the window comes back down, by
+// granting less, when the items grow.
+const (
+	smallItemBudget = 128 << 10
+	maxWindowGrowth = 16
+)
+
+// grownWindow returns the window to grant for n Yields of size bytes in
+// all (n ≥ 1), from this side's window base.
+func grownWindow(base, n, size int) int {
+	mean := max(1, size/n)
+	return min(max(base, smallItemBudget/mean), base*maxWindowGrowth, maxWindow)
+}
+
+// consumedYields counts n Yields of size payload bytes in all taken by the
+// application and grants the peer credit once half the window has been
+// taken: as much as was taken, plus or minus the window's change.
+func (s *Stream) consumedYields(n, size int) {
 	s.mu.Lock()
+	if s.window == 0 {
+		s.window = s.c.cfg.window
+	}
 	s.consumed += n
+	s.consumedBytes += size
 	grant := 0
-	if s.consumed >= max(1, s.c.cfg.window/2) && !s.finished {
-		grant, s.consumed = s.consumed, 0
+	if s.consumed >= max(1, s.window/2) && !s.finished {
+		// outstanding is the peer's credit plus the items in flight or
+		// queued here: what the window grows or shrinks from.
+		outstanding := s.window - s.consumed
+		target := s.c.cfg.window
+		if !s.c.cfg.fixedWindow {
+			target = grownWindow(target, s.consumed, s.consumedBytes)
+		}
+		s.window = max(target, outstanding)
+		grant, s.consumed, s.consumedBytes = s.window-outstanding, 0, 0
 	}
 	s.mu.Unlock()
 	if grant > 0 {
@@ -235,24 +270,81 @@ func (s *Stream) Started(ctx context.Context, v any) error {
 // the callee's side it fails with [ErrCanceled] once the caller canceled:
 // the callee should then end the stream with Return or Fail.
 func (s *Stream) Yield(ctx context.Context, v any) error {
+	if _, err := s.takeCredit(ctx, 1); err != nil {
+		return err
+	}
+	var err error
+	if s.c.peer.Batch > 0 {
+		err = s.c.sendItem(ctx, s.id, v) // coalesced into Batch frames
+	} else {
+		err = s.c.send(ctx, &Message{Kind: KindYield, ID: s.id}, v, dataFrame)
+	}
+	if err != nil {
+		s.addCredit(1) // the item did not go out
+	}
+	return err
+}
+
+// YieldMany sends items as as many Yields, in order, and returns how many
+// it queued (all of them, unless it returns an error). It blocks, as Yield
+// does, while the peer has no credit left, and sends as many items as it
+// has credit for at a time: when the peer accepts batches, each such run
+// costs one lock of the stream, one encoder and one lock of the writer,
+// and leaves in as few Batch frames as the limits allow, where Yield costs
+// each per item. A pointer to an item encodes as the item; a
+// *msgpack.RawMessage is checked and sent as a raw item, as a
+// [msgpack.RawMessage] given to Yield is, without msgpack's reflection.
+func (s *Stream) YieldMany(ctx context.Context, items []any) (sent int, err error) {
+	for sent < len(items) {
+		k, err := s.takeCredit(ctx, len(items)-sent)
+		if err != nil {
+			return sent, err
+		}
+		run, n := items[sent:sent+k], 0
+		if s.c.peer.Batch > 0 {
+			n, err = s.c.sendItems(ctx, s.id, run)
+		} else {
+			for n < len(run) {
+				if err = s.c.send(ctx, &Message{Kind: KindYield, ID: s.id}, derefRaw(run[n]), dataFrame); err != nil {
+					break
+				}
+				n++
+			}
+		}
+		if n < k {
+			s.addCredit(k - n) // the rest did not go out
+		}
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// takeCredit takes the credit for up to n Yields (n ≥ 1), at least one,
+// waiting for it while the peer has granted none, and returns how many it
+// took.
+func (s *Stream) takeCredit(ctx context.Context, n int) (int, error) {
 	for {
 		s.mu.Lock()
 		if !s.outgoing && s.wasCanceled {
 			s.mu.Unlock()
 			if err := s.c.Err(); err != nil {
-				return err
+				return 0, err
 			}
-			return ErrCanceled
+			return 0, ErrCanceled
 		}
 		if err := s.checkLocked(KindYield); err != nil {
 			s.mu.Unlock()
-			return err
+			return 0, err
 		}
 		if s.credit > 0 {
-			s.credit--
+			k := min(n, s.credit)
+			s.credit -= k
 			s.started = true
 			s.mu.Unlock()
-			break
+			return k, nil
 		}
 		if s.creditReady == nil {
 			s.creditReady = make(chan struct{}, 1)
@@ -267,21 +359,11 @@ func (s *Stream) Yield(ctx context.Context, v any) error {
 		case <-ready:
 		case <-canceled: // checked at the top of the loop
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		case <-s.c.done:
-			return s.c.Err()
+			return 0, s.c.Err()
 		}
 	}
-	var err error
-	if s.c.peer.Batch > 0 {
-		err = s.c.sendItem(ctx, s.id, v) // coalesced into Batch frames
-	} else {
-		err = s.c.send(ctx, &Message{Kind: KindYield, ID: s.id}, v, dataFrame)
-	}
-	if err != nil {
-		s.addCredit(1) // the item did not go out
-	}
-	return err
 }
 
 func (s *Stream) addCredit(n int) {

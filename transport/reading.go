@@ -190,6 +190,7 @@ func (rd *reading) unlinkLocked(l *waitLink) {
 // passLocked gives the held token up: to the first wanter with nothing
 // queued (woken to read), else it frees it and arms the watchdog.
 func (rd *reading) passLocked() {
+	rd.ctxs.waited() // the holder's wait is over
 	for l := rd.wanters.next; l != &rd.wanters && !rd.closed; l = l.next {
 		if !l.w.ready() {
 			rd.unlinkLocked(l)

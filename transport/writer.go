@@ -227,6 +227,7 @@ func (w *writer) takeLocked() {
 func (w *writer) releaseLocked() {
 	w.busy = false
 	w.holderDone = nil
+	w.ctxs.waited() // the holder's write is over
 	if w.idle != nil {
 		close(w.idle)
 		w.idle = nil
@@ -283,8 +284,9 @@ func (w *writer) loop(stop, done <-chan struct{}) error {
 // write loop) is never interrupted.
 func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 	if ctx != nil && ctx.Done() != nil {
-		// The interruption stays registered (ctxWatch): a sender's next
-		// write with the same ctx registers nothing.
+		// The interruption stays registered while the same ctx keeps
+		// coming back (ctxWatch): a sender's next write with it registers
+		// nothing.
 		w.mu.Lock()
 		if w.busy && w.owner == owner {
 			w.holderDone = ctx.Done()

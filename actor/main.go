@@ -74,7 +74,7 @@ func serveCall(root context.Context, s *transport.Stream) {
 		progressOf(root).begin(s.ID())
 	}
 	// The result's own EncodeMsgpack runs in Return: one Try covers both.
-	rec := panics.Try(func() {
+	rec := try(func() {
 		if out, err = fn(ctx, s); err == nil {
 			retErr = s.Return(context.Background(), out)
 		}
@@ -91,6 +91,20 @@ func serveCall(root context.Context, s *transport.Stream) {
 		// gone, the Fail fails too, and the caller learns that instead.
 		_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf("actor: %s: cannot send its result of type %T: %w", name, out, retErr), ""))
 	}
+}
+
+// try runs f and returns the panic it raised, if any, as panics.Try
+// does, without panics.Try's allocation of its Catcher (one a call): f
+// does not escape. A runtime.Goexit in f goes on unwinding the goroutine.
+func try(f func()) (rec *panics.Recovered) {
+	defer func() {
+		if v := recover(); v != nil {
+			r := panics.NewRecovered(1, v)
+			rec = &r
+		}
+	}()
+	f()
+	return nil
 }
 
 // stoppedCall marks a function's cancellation error with the cause of the

@@ -57,6 +57,7 @@ const (
 type frameReader struct {
 	r    io.Reader
 	slab []byte
+	hdr  [frameHeader]byte // the header being read: a local array would escape to the heap through io.ReadFull
 
 	big    []byte // the large frame being read, nil between frames
 	got, n int
@@ -128,14 +129,19 @@ func (fr *frameReader) carve(n int) []byte {
 func be32(b []byte) int { return int(min(uint64(binary.BigEndian.Uint32(b)), math.MaxInt)) }
 
 func readFrame(r io.Reader, max int, fr *frameReader) ([]byte, error) {
-	var hdr [frameHeader]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	var hdr []byte
+	if fr != nil {
+		hdr = fr.hdr[:]
+	} else {
+		hdr = make([]byte, frameHeader)
+	}
+	if _, err := io.ReadFull(r, hdr); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("transport: truncated frame header: %w", err)
 		}
 		return nil, err
 	}
-	n := be32(hdr[:])
+	n := be32(hdr)
 	if n > max {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
 	}

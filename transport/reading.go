@@ -81,6 +81,7 @@ type reading struct {
 	blockedFor  waiter          // what that goroutine waits for
 	interrupted bool            // that ctx ended, or that waiter became ready, and set the read deadline
 	interrupt   func()          // interrupts the blocked read if it need not wait any more
+	ctxs        ctxWatch        // runs interrupt when a waiting goroutine's ctx ends
 
 	handoff time.Duration   // readHandoff, or what a test set
 	hook    func(readEvent) // a test's, called with mu held; nil in production
@@ -189,6 +190,7 @@ func (rd *reading) unlinkLocked(l *waitLink) {
 // passLocked gives the held token up: to the first wanter with nothing
 // queued (woken to read), else it frees it and arms the watchdog.
 func (rd *reading) passLocked() {
+	rd.ctxs.waited() // the holder's wait is over
 	for l := rd.wanters.next; l != &rd.wanters && !rd.closed; l = l.next {
 		if !l.w.ready() {
 			rd.unlinkLocked(l)
@@ -251,6 +253,7 @@ func (rd *reading) close() {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
 	rd.closed = true
+	rd.ctxs.reset()
 	if rd.armed && rd.timer.Stop() {
 		rd.armed = false
 		rd.c.readers.Done()
@@ -383,21 +386,10 @@ func (rd *reading) whole() bool {
 	return b >= n && (b >= frameHeader || rd.fr.big != nil)
 }
 
-// A session is one waiting goroutine's turn with the token.
-type session struct {
-	stop func() bool // unregisters the interruption from ctx
-}
-
 // readFor reads frames as the holder of the token until w has something
 // queued, ctx ends (its error is returned) or the connection ends, then
 // gives the token up.
 func (rd *reading) readFor(ctx context.Context, w waiter) error {
-	var ss session
-	defer func() {
-		if ss.stop != nil {
-			ss.stop()
-		}
-	}()
 	for !w.ready() {
 		select {
 		case <-rd.c.done:
@@ -405,7 +397,7 @@ func (rd *reading) readFor(ctx context.Context, w waiter) error {
 			return nil
 		default:
 		}
-		switch err := rd.waitFrame(ctx, w, &ss); {
+		switch err := rd.waitFrame(ctx, w); {
 		case err == errInterrupted:
 			rd.release()
 			return ctx.Err() // nil when w became ready: closed by its owner
@@ -451,8 +443,10 @@ func (rd *reading) readServe() bool {
 // the frame's read then reports the error, with what was cut short. A
 // frame larger than the buffer is read instead into its own buffer,
 // where it is whole once read (frameReader.fill); its header is then
-// consumed, and an error reading it is returned.
-func (rd *reading) waitFrame(ctx context.Context, w waiter, ss *session) error {
+// consumed, and an error reading it is returned. The interruption by ctx
+// stays registered after the wait (see ctxWatch): the next wait with the
+// same ctx, the caller's next call, registers nothing.
+func (rd *reading) waitFrame(ctx context.Context, w waiter) error {
 	for !rd.whole() {
 		n := rd.need()
 		large := n > rd.br.Size()
@@ -460,10 +454,10 @@ func (rd *reading) waitFrame(ctx context.Context, w waiter, ss *session) error {
 			rd.fr.startBig(n - frameHeader)
 			_, _ = rd.br.Discard(frameHeader) // buffered: need peeked it
 		}
-		if ss.stop == nil && ctx.Done() != nil {
-			ss.stop = context.AfterFunc(ctx, rd.interrupt)
-		}
 		rd.mu.Lock()
+		if !rd.closed {
+			rd.ctxs.watch(ctx, rd.interrupt)
+		}
 		if ctx.Err() != nil || w.ready() {
 			rd.mu.Unlock()
 			return errInterrupted

@@ -28,22 +28,24 @@ type Stream struct {
 	in       queue[*Message]
 
 	mu            sync.Mutex
-	credit        int // Yields this side may still send
-	allowance     int // Yields the peer may still send
-	consumed      int // Yields received since this side last granted credit
-	consumedBytes int // their payloads' bytes
-	window        int // the Yields this side lets be outstanding (0: the configured window)
-	creditReady   chan struct{}
-	started       bool // Started or a Yield was sent
-	sendDone      bool // this side's direction is finished
-	ending        bool // a Return or Fail is being sent
-	peerStarted   bool // the peer sent Started or a Yield
+	credit        int           // Yields this side may still send
+	allowance     int           // Yields the peer may still send
+	consumed      int           // Yields received since this side last granted credit
+	consumedBytes int           // their payloads' bytes
+	window        int           // the Yields this side lets be outstanding (0: the configured window)
+	creditReady   chan struct{} // capacity 1: made by the first Yield that waits for credit
+	started       bool          // Started or a Yield was sent
+	sendDone      bool          // this side's direction is finished
+	ending        bool          // a Return or Fail is being sent
+	peerStarted   bool          // the peer sent Started or a Yield
 	peerStopped   bool
 	finished      bool // the stream has ended and left the connection
 	closed        bool // Close was called
 
-	canceled   chan struct{}
-	cancelOnce sync.Once
+	// canceled is made by the first who waits for the cancel (Canceled,
+	// a callee's Yield waiting for credit): most calls never do. Under mu.
+	canceled    chan struct{}
+	wasCanceled bool // the caller canceled or the connection ended; under mu
 
 	// The callee's context for the call (the caller's side has its own per
 	// method): derived from the base context, ended by endContext.
@@ -53,13 +55,11 @@ type Stream struct {
 
 func newStream(c *Conn, id uint64, outgoing bool, peerWindow uint32) *Stream {
 	s := &Stream{
-		c:           c,
-		id:          id,
-		outgoing:    outgoing,
-		credit:      int(peerWindow),
-		allowance:   c.cfg.window,
-		creditReady: make(chan struct{}, 1),
-		canceled:    make(chan struct{}),
+		c:         c,
+		id:        id,
+		outgoing:  outgoing,
+		credit:    int(peerWindow),
+		allowance: c.cfg.window,
 	}
 	s.in.init(&c.rd)
 	s.in.split = splitBatch
@@ -89,7 +89,23 @@ func (s *Stream) DecodeArgs(v any) error {
 // Canceled returns a channel closed when the caller sent Cancel, or the
 // connection ended. The callee cancels its work when it is closed, or
 // when [Stream.Context] is done, which says why.
-func (s *Stream) Canceled() <-chan struct{} { return s.canceled }
+func (s *Stream) Canceled() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.canceledLocked()
+}
+
+// canceledLocked returns the channel Canceled returns, making it if need
+// be. Call with s.mu held.
+func (s *Stream) canceledLocked() <-chan struct{} {
+	if s.canceled == nil {
+		s.canceled = make(chan struct{})
+		if s.wasCanceled {
+			close(s.canceled)
+		}
+	}
+	return s.canceled
+}
 
 // Peer returns the Hello of the connection's peer: who sent the call, and
 // the role it announced, for a handler that serves several kinds of peer.
@@ -110,7 +126,14 @@ func (s *Stream) Context() context.Context { return s.ctx }
 
 // closeCanceled closes Canceled and ends the callee's context with cause.
 func (s *Stream) closeCanceled(cause error) {
-	s.cancelOnce.Do(func() { close(s.canceled) })
+	s.mu.Lock()
+	if !s.wasCanceled {
+		s.wasCanceled = true
+		if s.canceled != nil {
+			close(s.canceled)
+		}
+	}
+	s.mu.Unlock()
 	s.endContext(cause)
 }
 
@@ -304,17 +327,14 @@ func (s *Stream) YieldMany(ctx context.Context, items []any) (sent int, err erro
 // took.
 func (s *Stream) takeCredit(ctx context.Context, n int) (int, error) {
 	for {
-		if !s.outgoing {
-			select {
-			case <-s.canceled:
-				if err := s.c.Err(); err != nil {
-					return 0, err
-				}
-				return 0, ErrCanceled
-			default:
-			}
-		}
 		s.mu.Lock()
+		if !s.outgoing && s.wasCanceled {
+			s.mu.Unlock()
+			if err := s.c.Err(); err != nil {
+				return 0, err
+			}
+			return 0, ErrCanceled
+		}
 		if err := s.checkLocked(KindYield); err != nil {
 			s.mu.Unlock()
 			return 0, err
@@ -326,10 +346,18 @@ func (s *Stream) takeCredit(ctx context.Context, n int) (int, error) {
 			s.mu.Unlock()
 			return k, nil
 		}
+		if s.creditReady == nil {
+			s.creditReady = make(chan struct{}, 1)
+		}
+		ready := s.creditReady
+		var canceled <-chan struct{} // the caller's side: the connection's end is c.done
+		if !s.outgoing {
+			canceled = s.canceledLocked()
+		}
 		s.mu.Unlock()
 		select {
-		case <-s.creditReady:
-		case <-s.canceled: // checked at the top of the loop
+		case <-ready:
+		case <-canceled: // checked at the top of the loop
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-s.c.done:
@@ -341,10 +369,13 @@ func (s *Stream) takeCredit(ctx context.Context, n int) (int, error) {
 func (s *Stream) addCredit(n int) {
 	s.mu.Lock()
 	s.credit += n
+	ready := s.creditReady // nil while no Yield has waited: none to wake
 	s.mu.Unlock()
-	select {
-	case s.creditReady <- struct{}{}:
-	default:
+	if ready != nil {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -74,17 +74,25 @@ type writer struct {
 	controls      int      // answerControl frames queued (not yet taken by a write)
 	taken         []func() // run when the frames queued so far are taken for a write
 	drained       chan struct{}
-	free          [][]byte      // chunks to reuse
-	nextChunk     int           // the size of the next chunk made
-	busy          bool          // the write token is held
-	idle          chan struct{} // closed when the token is released
-	owner         uint64        // increments each time the token is taken
-	interrupted   bool          // a writing sender's ctx ended mid-write
-	closeDeadline time.Time     // the write deadline Close set, if any
+	free          [][]byte        // chunks to reuse
+	nextChunk     int             // the size of the next chunk made
+	busy          bool            // the write token is held
+	idle          chan struct{}   // closed when the token is released; made by a waiter, nil if none
+	holderDone    <-chan struct{} // the Done of the ctx of the sender holding the token, if any
+	ctxs          ctxWatch        // runs onCtxEnd when a writing sender's ctx ends
+	onCtxEnd      func()          // interruptHolder, made once
+	owner         uint64          // increments each time the token is taken
+	interrupted   bool            // a writing sender's ctx ended mid-write
+	closeDeadline time.Time       // the write deadline Close set, if any
 
 	kick chan struct{} // wakes the write loop; capacity 1
 
 	scratch net.Buffers // the token holder's copy of a batch's headers
+	spare   [][]byte    // scratch's backing array: WriteTo consumes scratch itself
+	// spareBufs is the array of the batch written last, for bufs to take
+	// next (double buffering: the queue fills one while the other goes
+	// out). Under mu.
+	spareBufs [][]byte
 
 	batch batchTail // under mu: the last frame, if a Batch that may take more items
 
@@ -95,9 +103,9 @@ type writer struct {
 }
 
 func newWriter(nc net.Conn) *writer {
-	idle := make(chan struct{})
-	close(idle)
-	return &writer{nc: nc, drained: make(chan struct{}), idle: idle, kick: make(chan struct{}, 1)}
+	w := &writer{nc: nc, drained: make(chan struct{}), kick: make(chan struct{}, 1)}
+	w.onCtxEnd = w.interruptHolder
+	return w
 }
 
 // queue adds frame to the queue. A dataFrame first waits, while a
@@ -213,13 +221,17 @@ func (w *writer) wake() {
 func (w *writer) takeLocked() {
 	w.busy = true
 	w.owner++
-	w.idle = make(chan struct{})
 }
 
 // releaseLocked gives the write token back.
 func (w *writer) releaseLocked() {
 	w.busy = false
-	close(w.idle)
+	w.holderDone = nil
+	w.ctxs.waited() // the holder's write is over
+	if w.idle != nil {
+		close(w.idle)
+		w.idle = nil
+	}
 }
 
 // errClosedWriter is only seen inside the package: callers report the
@@ -245,6 +257,9 @@ func (w *writer) loop(stop, done <-chan struct{}) error {
 					w.mu.Unlock()
 					return w.drainAs(nil, owner)
 				}
+				if w.idle == nil {
+					w.idle = make(chan struct{})
+				}
 				idle := w.idle
 				w.mu.Unlock()
 				<-idle
@@ -269,15 +284,18 @@ func (w *writer) loop(stop, done <-chan struct{}) error {
 // write loop) is never interrupted.
 func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 	if ctx != nil && ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() {
-			w.mu.Lock()
-			if w.busy && w.owner == owner {
-				w.interrupted = true
-				_ = w.nc.SetWriteDeadline(time.Unix(1, 0))
-			}
-			w.mu.Unlock()
-		})
-		defer stop()
+		// The interruption stays registered while the same ctx keeps
+		// coming back (ctxWatch): a sender's next write with it registers
+		// nothing.
+		w.mu.Lock()
+		if w.busy && w.owner == owner {
+			w.holderDone = ctx.Done()
+			w.ctxs.watch(ctx, w.onCtxEnd)
+		}
+		w.mu.Unlock()
+		if ctx.Err() != nil {
+			w.interruptHolder() // it ended before the watch: no write may block
+		}
 	}
 	for {
 		w.mu.Lock()
@@ -287,12 +305,19 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 			w.mu.Unlock()
 			return nil
 		}
-		w.bufs, w.tailOpen, w.pending, w.controls = nil, false, 0, 0
+		if w.pending < maxPending {
+			// No sender waits for room (they wait only while the queue is
+			// full): keep the channel for the next batch.
+			drained = nil
+		} else {
+			w.drained = make(chan struct{})
+		}
+		w.bufs, w.spareBufs = w.spareBufs[:0], nil
+		w.tailOpen, w.pending, w.controls = false, 0, 0
 		lent := w.lent // only ever in the batch of the holder that lent it
 		w.lent = nil
 		taken := w.taken
 		w.taken = nil
-		w.drained = make(chan struct{})
 		w.mu.Unlock()
 		for _, f := range taken {
 			f()
@@ -300,7 +325,8 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 
 		// WriteTo consumes its receiver, slicing the elements it holds:
 		// give it a copy of the headers so bufs keeps the chunks whole.
-		w.scratch = append(w.scratch[:0], bufs...)
+		w.spare = append(w.spare[:0], bufs...)
+		w.scratch = w.spare
 		_, err := w.scratch.WriteTo(w.nc)
 
 		w.mu.Lock()
@@ -321,10 +347,10 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 				rest = append(rest, b)
 			}
 			w.bufs = append(rest, w.bufs...)
-			clear(w.scratch[:cap(w.scratch)]) // scratch is the token's: clear it before the release
+			clear(w.spare[:cap(w.spare)]) // scratch is the token's: clear it before the release
 			w.releaseLocked()
 			w.mu.Unlock()
-			close(drained)
+			closeDrained(drained)
 			w.wake()
 			return nil // the frame is queued: it will go out
 		}
@@ -335,25 +361,56 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 				w.free = append(w.free, b[:0])
 			}
 		}
+		clear(bufs)
+		w.spareBufs = bufs[:0]
 		if err == nil && interrupted {
 			// The write finished although ctx ended: leave the rest to the
 			// write loop.
-			clear(w.scratch[:cap(w.scratch)])
+			clear(w.spare[:cap(w.spare)])
 			w.releaseLocked()
 			w.mu.Unlock()
-			close(drained)
+			closeDrained(drained)
 			w.wake()
 			return nil
 		}
-		clear(w.scratch[:cap(w.scratch)])
+		clear(w.spare[:cap(w.spare)])
 		if err != nil {
 			w.releaseLocked()
 		}
 		w.mu.Unlock()
-		close(drained)
+		closeDrained(drained)
 		if err != nil {
 			return err
 		}
+	}
+}
+
+// interruptHolder interrupts the write of the sender holding the token if
+// its ctx has ended (ctxWatch may call it for a ctx whose write is over).
+func (w *writer) interruptHolder() {
+	w.mu.Lock()
+	if w.busy && w.holderDone != nil && isDone(w.holderDone) && !w.interrupted {
+		w.interrupted = true
+		_ = w.nc.SetWriteDeadline(time.Unix(1, 0))
+	}
+	w.mu.Unlock()
+}
+
+// isDone reports whether done is closed.
+func isDone(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// closeDrained wakes the senders waiting for room, if drained was made for
+// them.
+func closeDrained(drained chan struct{}) {
+	if drained != nil {
+		close(drained)
 	}
 }
 
@@ -362,6 +419,7 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 func (w *writer) discard() {
 	w.mu.Lock()
 	w.bufs, w.tailOpen, w.pending, w.controls, w.free, w.taken, w.lent = nil, false, 0, 0, nil, nil, nil
+	w.ctxs.reset()
 	w.mu.Unlock()
 }
 

@@ -321,6 +321,11 @@ func encodePayload(e *msgpack.Encoder, m *Message, payload any) error {
 	if payload == nil {
 		payload = m.Payload
 	}
+	// A pointer to a raw message is the raw message: msgpack would write
+	// its bytes unchecked, or none for an empty one.
+	if prm, ok := payload.(*msgpack.RawMessage); ok && prm != nil {
+		payload = *prm
+	}
 	if rm, ok := payload.(msgpack.RawMessage); ok {
 		// A raw payload is written as it is, so it must be exactly one
 		// valid value; an empty one stands for nil.

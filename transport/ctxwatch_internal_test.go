@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"net"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -47,4 +48,29 @@ func TestCtxWatchKeepsOnlyACtxThatComesBack(t *testing.T) {
 	cw.reset()
 	require.Nil(t, cw.stop)
 	require.Nil(t, cw.prev)
+}
+
+// TestWriterKeepsNoCtxAfterDiscard: senders that got past the
+// connection's check before it ended may still write (and fail) after the
+// writer was discarded; a ctx they share must not stay registered then,
+// since nothing resets the watch any more, and the dead connection would
+// stay reachable from that ctx (a long-lived one: until it ends).
+func TestWriterKeepsNoCtxAfterDiscard(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	require.NoError(t, b.Close())
+	defer a.Close()
+	w := newWriter(a)
+	w.discard()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for range 3 {
+		owner, err := w.queue(ctx, nil, []byte{0, 0, 0, 1, 0xc0}, false, dataFrame, true, nil)
+		require.NoError(t, err)
+		require.NotZero(t, owner)
+		require.Error(t, w.drainAs(ctx, owner))
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	require.Nil(t, w.ctxs.stop, "no registration outlives the writer")
 }

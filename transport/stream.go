@@ -343,7 +343,17 @@ func (s *Stream) takeCredit(ctx context.Context, n int) (int, error) {
 			k := min(n, s.credit)
 			s.credit -= k
 			s.started = true
+			ready := s.creditReady
+			left := s.credit > 0
 			s.mu.Unlock()
+			if left && ready != nil {
+				// One wake-up stands for a whole Credit: pass it on to
+				// another Yield waiting, for what is left of it.
+				select {
+				case ready <- struct{}{}:
+				default:
+				}
+			}
 			return k, nil
 		}
 		if s.creditReady == nil {

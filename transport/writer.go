@@ -80,6 +80,7 @@ type writer struct {
 	idle          chan struct{}   // closed when the token is released; made by a waiter, nil if none
 	holderDone    <-chan struct{} // the Done of the ctx of the sender holding the token, if any
 	ctxs          ctxWatch        // runs onCtxEnd when a writing sender's ctx ends
+	discarded     bool            // the connection ended: ctxs registers nothing more
 	onCtxEnd      func()          // interruptHolder, made once
 	owner         uint64          // increments each time the token is taken
 	interrupted   bool            // a writing sender's ctx ended mid-write
@@ -290,7 +291,9 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 		w.mu.Lock()
 		if w.busy && w.owner == owner {
 			w.holderDone = ctx.Done()
-			w.ctxs.watch(ctx, w.onCtxEnd)
+			if !w.discarded { // else nothing would reset a kept registration
+				w.ctxs.watch(ctx, w.onCtxEnd)
+			}
 		}
 		w.mu.Unlock()
 		if ctx.Err() != nil {
@@ -419,6 +422,7 @@ func closeDrained(drained chan struct{}) {
 func (w *writer) discard() {
 	w.mu.Lock()
 	w.bufs, w.tailOpen, w.pending, w.controls, w.free, w.taken, w.lent = nil, false, 0, 0, nil, nil, nil
+	w.discarded = true
 	w.ctxs.reset()
 	w.mu.Unlock()
 }

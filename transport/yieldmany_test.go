@@ -215,3 +215,43 @@ func yieldManyOnce(t *testing.T, run []any) (payloads []msgpack.RawMessage, sent
 	t.Fatal("no Return")
 	return nil, 0, nil
 }
+
+// TestYieldManyRawPointerEdges yields raw items by pointer that the run's
+// raw path does not take: an empty one stands for nil, as an empty
+// msgpack.RawMessage does, and one that is not a msgpack value is refused
+// before it reaches the frame. On the old code the empty one went into
+// the Batch as an item of no bytes, a frame the peer refused, and the
+// invalid one went out as it was.
+func TestYieldManyRawPointerEdges(t *testing.T) {
+	t.Parallel()
+	empty, bad := msgpack.RawMessage{}, msgpack.RawMessage{0xc1}
+	payloads, sent, err := yieldManyOnce(t, []any{1, &empty, 3, &bad, 5})
+	require.ErrorContains(t, err, "raw payload is not one valid msgpack value")
+	require.Equal(t, 3, sent)
+	require.Len(t, payloads, 3)
+	require.Equal(t, msgpack.RawMessage{0xc0}, payloads[1], "an empty raw item is nil")
+}
+
+// TestYieldRawPointerChecked gives Yield a *msgpack.RawMessage that is not
+// one msgpack value: it is refused, as the msgpack.RawMessage itself is,
+// and the connection goes on (on the old code the bytes went out as they
+// were and the peer failed the connection).
+func TestYieldRawPointerChecked(t *testing.T) {
+	t.Parallel()
+	a, b := connPair(t, nil, nil)
+	errs := make(chan error, 1)
+	defer serve(b, func(s *transport.Stream) {
+		ctx := context.Background()
+		bad := msgpack.RawMessage{0x92, 0x01} // an array of two with one item
+		errs <- s.Yield(ctx, &bad)
+		_ = s.Return(ctx, 7)
+	})()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := a.Call(ctx, "run", nil)
+	require.NoError(t, err)
+	m, err := s.Recv(ctx)
+	require.NoError(t, err)
+	require.Equal(t, transport.KindReturn, m.Kind)
+	require.ErrorContains(t, <-errs, "raw payload is not one valid msgpack value")
+}

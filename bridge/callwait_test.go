@@ -140,6 +140,46 @@ func TestCallWithTheLoopsCtxReturnsWhenItEnds(t *testing.T) {
 		require.ErrorIs(t, err, bridge.ErrLoopClosed)
 	})
 
+	t.Run("the loop blocked in a RunSync", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		l := bridge.NewLoop()
+		stop := runLoopUnder(t, ctx, l)
+		entered, release := make(chan struct{}), make(chan struct{})
+		blocked := callAsync(ctx, l, func(ctx context.Context) (int, error) {
+			return bridge.RunSync(ctx, func(context.Context) (int, error) { close(entered); <-release; return 1, nil })
+		})
+		<-entered
+		got := callAsync(ctx, l, func(context.Context) (int, error) { return 1, nil })
+		waitQueued(t, l, 1)
+		cancel()
+		require.ErrorIs(t, within(t, got, "a Call queued behind a RunSync"), context.Canceled)
+		require.ErrorIs(t, within(t, blocked, "the Call blocked in its RunSync"), context.Canceled)
+		close(release)
+		require.ErrorIs(t, stop(), context.Canceled)
+	})
+
+	t.Run("fn waits on another loop under it", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		a, b := bridge.NewLoop(), bridge.NewLoop()
+		stopA, stopB := runLoopUnder(t, ctx, a), runLoopUnder(t, ctx, b)
+		entered, release := make(chan struct{}), make(chan struct{})
+		require.NoError(t, b.Post(func(context.Context) { close(entered); <-release })) // b is busy: a's Call onto it waits
+		<-entered
+		onA := callAsync(ctx, a, func(ctx context.Context) (int, error) {
+			return bridge.Call(ctx, b, func(context.Context) (int, error) { return 1, nil })
+		})
+		waitQueued(t, b, 1)
+		cancel()
+		require.ErrorIs(t, within(t, onA, "a Call onto a whose fn waits for b"), context.Canceled)
+		close(release)
+		require.ErrorIs(t, stopA(), context.Canceled)
+		require.ErrorIs(t, stopB(), context.Canceled)
+	})
+
 	t.Run("the loop's goroutine ended by runtime.Goexit", func(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())

@@ -258,3 +258,29 @@ func BenchmarkStreamTransition(b *testing.B) {
 		}
 	})
 }
+
+// TestDeliverToAnEndedStream: a frame for a stream that has ended at this
+// end but not yet left the connection's map (it ends on another goroutine
+// while the reader delivers) is ignored like one that arrives after,
+// whatever it is: nothing is queued, no credit added, no cancel marked.
+func TestDeliverToAnEndedStream(t *testing.T) {
+	t.Parallel()
+	for _, caller := range []bool{false, true} {
+		s := &Stream{id: 2, outgoing: caller, c: &Conn{}}
+		s.c.local.Batch = maxBatchItems
+		s.st = streamState{send: sendEnded, recv: recvEnded}
+		batch := Message{Kind: KindBatch, ID: 2, Payload: []byte{0x92, 1, 2}}
+		for _, m := range []Message{
+			{Kind: KindStarted}, {Kind: KindYield}, batch, {Kind: KindStop}, {Kind: KindStop},
+			{Kind: KindReturn}, {Kind: KindError}, {Kind: KindCancel}, {Kind: KindCredit, Credit: 1 << 31},
+		} {
+			m.ID = 2
+			require.NoError(t, s.deliver(&m), "caller %v: %s", caller, m.Kind)
+		}
+		require.Equal(t, streamState{send: sendEnded, recv: recvEnded}, s.st)
+		require.Empty(t, s.in.items, "nothing queued")
+		require.False(t, s.in.closed)
+		require.Zero(t, s.credit)
+		require.Zero(t, s.allowance)
+	}
+}

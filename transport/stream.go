@@ -465,7 +465,9 @@ func (s *Stream) deliver(m *Message) error {
 	case KindCredit:
 		s.mu.Lock()
 		_, v := s.st.next(evRecvCredit, s.outgoing) // no state change: accepted while live
-		over := s.credit+int(m.Credit) > math.MaxInt32
+		// In int64: on a 32-bit platform int(m.Credit) of 2^31 or more is
+		// negative, and would take credit away instead of overflowing.
+		over := int64(s.credit)+int64(m.Credit) > math.MaxInt32
 		s.mu.Unlock()
 		switch {
 		case v != accept:

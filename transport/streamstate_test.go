@@ -89,10 +89,12 @@ func TestHostileCallerBreaksTheDialog(t *testing.T) {
 	}
 }
 
-// TestHostileCalleeStartsLate: a Started after the callee's Stop is a
-// violation, as after its Yield (PROTOCOL.md section 7), and so is a
-// Credit that takes the credit above 2^31-1 (section 9).
-func TestHostileCalleeStartsLate(t *testing.T) {
+// TestHostileCalleeStartedLateOrCreditOverflow: a Started after the
+// callee's Stop is a violation, as after its Yield (PROTOCOL.md section
+// 7), and so is a Credit that takes the credit above 2^31-1 (section 9),
+// also where int has 32 bits (a Credit of 2^31 or more was taken as a
+// negative int there, took the credit away and went unreported).
+func TestHostileCalleeStartedLateOrCreditOverflow(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name   string
@@ -101,6 +103,7 @@ func TestHostileCalleeStartsLate(t *testing.T) {
 	}{
 		{"Started after Stop", [][]any{{5, 2}, {3, 2, "b"}}, "Started on stream 2 after Started, Yield or Stop"},
 		{"credit overflow", [][]any{{9, 2, uint32(1<<32 - 1)}}, "credit overflow on stream 2"},
+		{"credit overflow by 2^31", [][]any{{9, 2, uint32(1 << 31)}}, "credit overflow on stream 2"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -72,49 +72,28 @@ const (
 	numStreamEvents
 )
 
-var streamEventNames = [numStreamEvents]string{
-	"send Started", "send Yield", "send Stop", "send Cancel", "send Return or Error",
-	"final not sent", "final sent", "Close",
-	"receive Started", "receive Yield", "receive Stop", "receive Return or Error",
-	"receive Cancel", "receive Credit", "connection ended",
+var (
+	streamEventNames = []string{
+		"send Started", "send Yield", "send Stop", "send Cancel", "send Return or Error",
+		"final not sent", "final sent", "Close",
+		"receive Started", "receive Yield", "receive Stop", "receive Return or Error",
+		"receive Cancel", "receive Credit", "connection ended",
+	}
+	sendStateNames = []string{"idle", "open", "stopped", "ended", "closed"}
+	recvStateNames = []string{"idle", "open", "stopped", "ended"}
+)
+
+// name returns names[v], or type(v) for a value without a name.
+func name[T ~uint8](names []string, v T, typ string) string {
+	if int(v) < len(names) {
+		return names[v]
+	}
+	return fmt.Sprintf("%s(%d)", typ, uint8(v))
 }
 
-func (e streamEvent) String() string {
-	if e < numStreamEvents {
-		return streamEventNames[e]
-	}
-	return fmt.Sprintf("streamEvent(%d)", uint8(e))
-}
-
-func (s sendState) String() string {
-	switch s {
-	case sendIdle:
-		return "idle"
-	case sendOpen:
-		return "open"
-	case sendStopped:
-		return "stopped"
-	case sendEnded:
-		return "ended"
-	case sendClosed:
-		return "closed"
-	}
-	return fmt.Sprintf("sendState(%d)", uint8(s))
-}
-
-func (s recvState) String() string {
-	switch s {
-	case recvIdle:
-		return "idle"
-	case recvOpen:
-		return "open"
-	case recvStopped:
-		return "stopped"
-	case recvEnded:
-		return "ended"
-	}
-	return fmt.Sprintf("recvState(%d)", uint8(s))
-}
+func (e streamEvent) String() string { return name(streamEventNames, e, "streamEvent") }
+func (s sendState) String() string   { return name(sendStateNames, s, "sendState") }
+func (s recvState) String() string   { return name(recvStateNames, s, "recvState") }
 
 func (st streamState) String() string {
 	s := "send " + st.send.String() + ", receive " + st.recv.String()

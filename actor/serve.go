@@ -54,9 +54,9 @@ type server struct {
 	mu     sync.Mutex
 	calls  int            // calls in flight
 	byFunc map[string]int // calls in flight by function, for Tree
-	closed bool          // stopping: new calls are refused
-	idle   chan struct{} // closed once closed and no call is in flight
-	grace  time.Duration // the parent's grace period, from its stop message
+	closed bool           // stopping: new calls are refused
+	idle   chan struct{}  // closed once closed and no call is in flight
+	grace  time.Duration  // the parent's grace period, from its stop message
 }
 
 func newServer(parent context.Context, id transport.ActorID) *server {

@@ -12,75 +12,9 @@ import (
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/internal/proctest"
+	"github.com/grove-rt/grove/internal/treetest"
 	"github.com/grove-rt/grove/nursery"
 )
-
-// treeLeaf says it has begun, then blocks in blockedInLeaf until its call
-// ends: a call in flight that a test can see in the tree and the stacks.
-var treeLeaf = actor.StreamFunc("actor_test.treeLeaf", func(ctx context.Context, _ int, out chan<- int) error {
-	out <- 1
-	return blockedInLeaf(ctx)
-})
-
-// blockedInLeaf is the frame DumpStacks must show in the leaf's process.
-func blockedInLeaf(ctx context.Context) error {
-	<-ctx.Done()
-	return ctx.Err()
-}
-
-// treeMid spawns the leaf, opens treeLeaf on it, says so once the leaf's
-// call is under way, and holds both until its own call ends.
-var treeMid = actor.StreamFunc("actor_test.treeMid", func(ctx context.Context, _ int, out chan<- int) error {
-	return nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
-		leaf, err := actor.Spawn(ctx, n, "leaf")
-		if err != nil {
-			return err
-		}
-		st, err := treeLeaf.Open(ctx, leaf, 0)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		select {
-		case <-st.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		out <- 1
-		<-ctx.Done()
-		n.Cancel(nil)
-		return nil
-	})
-})
-
-// withThreeLevels runs body with a tree of three levels: this process, its
-// actor "mid" (running treeMid) and mid's actor "leaf" (running treeLeaf),
-// both calls under way.
-func withThreeLevels(t *testing.T, body func(ctx context.Context, mid *actor.Ref)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
-		mid, err := actor.Spawn(ctx, n, "mid")
-		if err != nil {
-			return err
-		}
-		st, err := treeMid.Open(ctx, mid, 0)
-		if err != nil {
-			return err
-		}
-		select {
-		case <-st.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		body(ctx, mid)
-		st.Close()
-		n.Cancel(nil)
-		return nil
-	})
-	require.NoError(t, err)
-}
 
 // childByID finds the child of t with the given id.
 func childByID(t *testing.T, info actor.TreeInfo, id string) actor.TreeInfo {
@@ -96,7 +30,7 @@ func childByID(t *testing.T, info actor.TreeInfo, id string) actor.TreeInfo {
 
 func TestTreeThreeLevels(t *testing.T) {
 	proctest.NoChildrenLeft(t)
-	withThreeLevels(t, func(ctx context.Context, mid *actor.Ref) {
+	treetest.Run(t, func(ctx context.Context, mid *actor.Ref) {
 		tree, err := actor.Tree(ctx)
 		require.NoError(t, err)
 		require.Equal(t, "root", tree.Name)
@@ -111,7 +45,7 @@ func TestTreeThreeLevels(t *testing.T) {
 		require.Equal(t, mid.PID(), m.PID)
 		require.Equal(t, tree.ID, m.Parent)
 		require.Equal(t, actor.StateServing, m.State)
-		require.Equal(t, map[string]int{"actor_test.treeMid": 1}, m.Calls, "the call in flight, by its function")
+		require.Equal(t, map[string]int{treetest.MidFunc: 1}, m.Calls, "the call in flight, by its function")
 		require.Positive(t, m.Uptime)
 		require.Len(t, m.Children, 1)
 
@@ -120,7 +54,7 @@ func TestTreeThreeLevels(t *testing.T) {
 		require.Equal(t, "leaf", l.Name)
 		require.Equal(t, m.ID, l.Parent)
 		require.Equal(t, actor.StateServing, l.State)
-		require.Equal(t, map[string]int{"actor_test.treeLeaf": 1}, l.Calls)
+		require.Equal(t, map[string]int{treetest.LeafFunc: 1}, l.Calls)
 		require.Empty(t, l.Children)
 		if proctest.ProcessBackend() {
 			require.Equal(t, actor.BackendProcess, m.Backend)
@@ -167,7 +101,7 @@ func dumpSections(t *testing.T, text string) map[string]string {
 
 func TestDumpStacksThreeLevels(t *testing.T) {
 	proctest.NoChildrenLeft(t)
-	withThreeLevels(t, func(ctx context.Context, mid *actor.Ref) {
+	treetest.Run(t, func(ctx context.Context, mid *actor.Ref) {
 		tree, err := actor.Tree(ctx)
 		require.NoError(t, err)
 		m := childByID(t, tree, mid.ID())
@@ -181,12 +115,12 @@ func TestDumpStacksThreeLevels(t *testing.T) {
 		require.Contains(t, root, "depth 0, process")
 		require.Contains(t, midPart, "depth 1,")
 		require.Contains(t, leafPart, "depth 2,")
-		const frame = "actor_test.blockedInLeaf("
+		const frame = treetest.LeafFrame
 		if proctest.ProcessBackend() {
 			require.Contains(t, leafPart, frame, "the leaf's dump holds its blocked function")
 			require.NotContains(t, midPart, frame)
 			require.NotContains(t, root, frame)
-			require.Contains(t, midPart, "actor_test.init", "the mid's dump is its own process's") // treeMid's closure
+			require.Contains(t, midPart, "treetest.init", "the mid's dump is its own process's") // mid's closure
 		} else {
 			require.Contains(t, leafPart, "its goroutines are in the dump of process")
 			require.Contains(t, root, frame, "goroutine actors share their process's dump")
@@ -197,7 +131,7 @@ func TestDumpStacksThreeLevels(t *testing.T) {
 func TestTreeAndStacksBoundedByAHungActor(t *testing.T) {
 	proctest.NeedsProcesses(t, "a process to stop with SIGSTOP")
 	proctest.NoChildrenLeft(t)
-	withThreeLevels(t, func(ctx context.Context, mid *actor.Ref) {
+	treetest.Run(t, func(ctx context.Context, mid *actor.Ref) {
 		tree, err := actor.Tree(ctx)
 		require.NoError(t, err)
 		leafPID := childByID(t, tree, mid.ID()).Children[0].PID

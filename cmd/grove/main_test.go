@@ -1,3 +1,5 @@
+//go:build linux
+
 package main_test
 
 import (
@@ -6,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,9 +58,6 @@ func grove(t *testing.T, exe string, cred *syscall.Credential, args ...string) (
 }
 
 func TestGrove(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("ServeDebug needs SO_PEERCRED: Linux")
-	}
 	proctest.NoChildrenLeft(t)
 	tmp := t.TempDir()
 	exe := buildGrove(t, tmp)

@@ -139,7 +139,8 @@ type Function[In, Out any] struct {
 // number that does not fit its type fails the call with [ErrBadArgument]
 // (an argument) or a decode error (a result). A duplicate name
 // panics at init, and so does a declaration after package initialisation
-// (inside main or a test function), on every backend.
+// (inside main or a test function), on every backend, and a name that
+// begins with "grove." (reserved for grove's own functions).
 func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error)) *Function[In, Out] {
 	if fn == nil {
 		panic("actor: Func needs a function")

@@ -149,25 +149,24 @@ func (sv *server) debugContext(ctx context.Context, budget time.Duration) (conte
 }
 
 func init() {
-	register(treeFunc, func(ctx context.Context, s *transport.Stream) (any, error) {
-		a, err := decodeArgs[debugArgs](treeFunc, s)
-		if err != nil {
-			return nil, err
-		}
-		sv := serverFor(ctx)
-		ctx, cancel := sv.debugContext(ctx, a.Budget)
-		defer cancel()
-		return sv.tree(ctx), nil
+	serveDebug(treeFunc, func(ctx context.Context, sv *server, _ debugArgs) any { return sv.tree(ctx) })
+	serveDebug(stacksFunc, func(ctx context.Context, sv *server, a debugArgs) any {
+		return sv.stacks(ctx, a.PID == sv.id.PID)
 	})
-	register(stacksFunc, func(ctx context.Context, s *transport.Stream) (any, error) {
-		a, err := decodeArgs[debugArgs](stacksFunc, s)
+}
+
+// serveDebug registers the reserved function name of the tree view, whose
+// answer is answer's, under the ctx of debugContext.
+func serveDebug(name string, answer func(context.Context, *server, debugArgs) any) {
+	register(name, func(ctx context.Context, s *transport.Stream) (any, error) {
+		a, err := decodeArgs[debugArgs](name, s)
 		if err != nil {
 			return nil, err
 		}
 		sv := serverFor(ctx)
 		ctx, cancel := sv.debugContext(ctx, a.Budget)
 		defer cancel()
-		return sv.stacks(ctx, a.PID == sv.id.PID), nil
+		return answer(ctx, sv, a), nil
 	})
 }
 

@@ -218,8 +218,8 @@ func TestReservedNamesRefused(t *testing.T) {
 func TestTreeNilContext(t *testing.T) {
 	t.Parallel()
 	//lint:ignore SA1012 the nil ctx is the point
-	_, err := actor.Tree(nil) //nolint:staticcheck
+	_, err := actor.Tree(nil)
 	require.ErrorContains(t, err, "nil ctx")
 	//lint:ignore SA1012 the nil ctx is the point
-	require.ErrorContains(t, actor.DumpStacks(nil, &bytes.Buffer{}), "nil ctx") //nolint:staticcheck
+	require.ErrorContains(t, actor.DumpStacks(nil, &bytes.Buffer{}), "nil ctx")
 }

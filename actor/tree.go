@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -247,7 +248,7 @@ func (ks *kids) list() []*kid {
 	ks.mu.Lock()
 	out := slices.Collect(maps.Keys(ks.set))
 	ks.mu.Unlock()
-	slices.SortFunc(out, func(a, b *kid) int { return int(a.seq - b.seq) })
+	slices.SortFunc(out, func(a, b *kid) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 

@@ -100,8 +100,8 @@ type TreeInfo struct {
 // ctx bounds the whole (DefaultDebugTimeout when ctx has no deadline), and
 // each level gives the next three quarters of what it has left, so that a
 // parent hears its child's partial answer before it gives up on it. It
-// costs a round trip per level and an allocation per actor; calls on the
-// actors are not held up. Only a nil ctx is an error.
+// costs a round trip per level and a goroutine per child while it asks;
+// the actors' calls are not held up. Only a nil ctx is an error.
 func Tree(ctx context.Context) (TreeInfo, error) {
 	if ctx == nil {
 		return TreeInfo{}, errors.New("actor: Tree: nil ctx: pass a ctx (or context.Background())")

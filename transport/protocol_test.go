@@ -88,6 +88,7 @@ func TestProtocolParser(t *testing.T) {
 		{"an unclosed value", "```frame\nmessage [5, 1\n```\n", "value", 0},
 		{"a bad value", "```frame\nmessage [5, 1,]\n00\n```\n", "value", 0},
 		{"an unclosed block", "```frame\nmessage [5, 1]\n00\n", "not closed", 0},
+		{"uppercase hex", "```frame\nmessage [5, 1]\n00 00 00 03 92 05 0A\n```\n", "lowercase", 0},
 		{"a hex dump in a plain block", "```\n00 00 00 03 92 05 01\n```\n", "plain code block", 0},
 		{"an inline frame", "Stop: `00 00 00 03 92 05 01`.\n", "inline", 0},
 		{"an inline fragment", "a kind as `cf 00 00 00 00 00 00 00 05` and `89 47 52`\n", "", 0},
@@ -116,6 +117,7 @@ type frameExample struct {
 
 var (
 	hexByte    = regexp.MustCompile(`^[0-9a-f]{2}$`)
+	anyHexByte = regexp.MustCompile(`^[0-9a-fA-F]{2}$`)
 	inlineHex  = regexp.MustCompile("`((?:[0-9a-f]{2} )+[0-9a-f]{2})`")
 	fenceStart = "```"
 )
@@ -212,6 +214,9 @@ func parseFrameBlock(first int, block []string) ([]frameExample, error) {
 			out = append(out, frameExample{line: n, message: v})
 		default:
 			b := hexPrefix(line)
+			if w := strings.Fields(line); len(w) > len(b) && anyHexByte.MatchString(w[len(b)]) {
+				return nil, fmt.Errorf("line %d: %q: write bytes in lowercase hex (a comment must not begin with two hex digits)", n, w[len(b)])
+			}
 			switch {
 			case len(b) == 0:
 				return nil, fmt.Errorf("line %d: neither a message line nor hex bytes: %q", n, line)

@@ -3,6 +3,7 @@ package actor
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,4 +103,32 @@ func TestSpawnOwnHandshakeErrorWins(t *testing.T) {
 	require.ErrorIs(t, err, syscall.EMFILE)
 	var ee *ExitError
 	require.False(t, errors.As(err, &ee), "the child's exit hides the cause: %v", err)
+}
+
+// The fallback's warning goes to the logger of the spawn that found out,
+// with the facts as attributes.
+func TestSandboxFallbackWarningToLogger(t *testing.T) {
+	reset := func() {
+		processesUnsupported.Store(false)
+		fallbackWarning = sync.Once{}
+	}
+	reset()
+	t.Cleanup(reset)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		_, err := Spawn(ctx, n, "sandboxed", WithBackend(BackendProcess), WithLogger(logger),
+			func(c *config) { c.start = sandboxed })
+		n.Cancel(nil)
+		return err
+	})
+	require.NoError(t, err)
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal(logs.Bytes(), &rec), logs.String())
+	require.Equal(t, "WARN", rec["level"])
+	require.Equal(t, "actor: processes cannot be spawned here; actors run on goroutines instead", rec["msg"])
+	require.Equal(t, "process", rec["backend"])
+	require.Equal(t, "sandboxed", rec["actor.name"])
+	require.Contains(t, rec["err"], "operation not permitted")
+	require.Contains(t, rec["fix"], "WithStrictBackend")
 }

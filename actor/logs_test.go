@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -183,4 +184,19 @@ func TestWithLoggerIdleWarning(t *testing.T) {
 	require.Equal(t, float64(idle), w["waited"])
 	require.Contains(t, w["fix"], "n.Cancel(nil)")
 	require.NotContains(t, w, "stream")
+}
+
+// WithCmd is ignored on the goroutine backend, which starts no process.
+func TestWithCmdIgnoredOnGoroutines(t *testing.T) {
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "light", actor.WithBackend(actor.BackendGoroutine),
+			actor.WithCmd(func(*exec.Cmd) { panic("not called") }))
+		if err != nil {
+			return err
+		}
+		_, err = square.Call(ctx, ref, 3)
+		n.Cancel(nil)
+		return err
+	})
+	require.NoError(t, err)
 }

@@ -28,7 +28,8 @@ type Backend string
 // and wasip1 (silently: there are no processes there), or where the first
 // spawn fails with ENOSYS or EPERM (a sandbox), as joblib falls back to
 // threads in Pyodide. That switch at run time logs one warning through
-// log/slog (once per process), because of what the goroutine backend gives
+// log/slog (once per process, to the [WithLogger] of the spawn that found
+// out, else [slog.Default]), because of what the goroutine backend gives
 // up.
 const (
 	BackendProcess   Backend = "process"

@@ -28,15 +28,20 @@ func sandboxed(context.Context, string, config) (*Ref, error) {
 	return nil, fmt.Errorf("fork/exec: %w", syscall.EPERM)
 }
 
-func TestSandboxFallback(t *testing.T) {
-	// The fallback's memory and its warning are process-wide: start clean
-	// and leave clean for the other tests.
-	reset := func() {
+// cleanFallback resets the fallback's memory and its warning, which are
+// process-wide, for t, and again once t is done for the other tests.
+func cleanFallback(t *testing.T) (reset func()) {
+	reset = func() {
 		processesUnsupported.Store(false)
 		fallbackWarning = sync.Once{}
 	}
 	reset()
 	t.Cleanup(reset)
+	return reset
+}
+
+func TestSandboxFallback(t *testing.T) {
+	reset := cleanFallback(t)
 	var logs bytes.Buffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
@@ -108,12 +113,7 @@ func TestSpawnOwnHandshakeErrorWins(t *testing.T) {
 // The fallback's warning goes to the logger of the spawn that found out,
 // with the facts as attributes.
 func TestSandboxFallbackWarningToLogger(t *testing.T) {
-	reset := func() {
-		processesUnsupported.Store(false)
-		fallbackWarning = sync.Once{}
-	}
-	reset()
-	t.Cleanup(reset)
+	cleanFallback(t)
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {

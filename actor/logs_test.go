@@ -134,22 +134,13 @@ func TestWithLoggerLongLines(t *testing.T) {
 	proctest.NeedsProcesses(t, "an output of its own")
 	proctest.NoChildrenLeft(t)
 	log, logger := newJSONLog()
-	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "long", actor.WithLogger(logger))
-		if err != nil {
-			return err
-		}
-		_, err = longLines.Call(ctx, ref, []int{10 << 10, 100 << 10, 3})
-		n.Cancel(nil)
-		return err
-	})
-	require.NoError(t, err)
+	writeLongLines(t, actor.WithLogger(logger))
 	var lens []int
 	for _, r := range log.records(t) {
 		require.Equal(t, "stdout", r["stream"])
 		lens = append(lens, len(r["msg"].(string)))
 	}
-	require.Equal(t, []int{10<<10 - 1, 64 << 10, 100<<10 - 1 - 64<<10, 2, len("unterminated")}, lens)
+	require.Equal(t, longLinesCut, lens)
 }
 
 // The idle warning goes to WithLogger's logger, a short constant message

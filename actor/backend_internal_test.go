@@ -129,6 +129,6 @@ func TestSandboxFallbackWarningToLogger(t *testing.T) {
 	require.Equal(t, "actor: processes cannot be spawned here; actors run on goroutines instead", rec["msg"])
 	require.Equal(t, "process", rec["backend"])
 	require.Equal(t, "sandboxed", rec["actor.name"])
-	require.Contains(t, rec["err"], "operation not permitted")
+	require.Contains(t, rec["err"], syscall.EPERM.Error())
 	require.Contains(t, rec["fix"], "WithStrictBackend")
 }

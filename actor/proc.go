@@ -36,9 +36,9 @@ type Process struct {
 // relays [Process.Link] to the actor's parent, which runs the handshake
 // as [transport.Initiator].
 // The options of [Spawn] that concern the process apply (WithExecutable,
-// WithArgs, WithEnv, WithEnvOnly, WithDir, WithOutput, WithStderr, and
-// WithHost, which a host agent sets to its host); the
-// actor's stdout and stderr lines are written whole, without a prefix (the
+// WithArgs, WithEnv, WithEnvOnly, WithDir, WithOutput, WithStderr,
+// WithLogger, WithCmd, and WithHost, which a host agent sets to its host);
+// the actor's stdout and stderr lines are written whole, without a prefix (the
 // parent adds its own), stdout to WithOutput's writer (this process's
 // stderr by default) and stderr to WithStderr's (WithOutput's by
 // default). The process gets SIGKILL if this process dies (Pdeathsig, on

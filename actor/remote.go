@@ -185,8 +185,8 @@ func spawnRemote(ctx context.Context, name string, cfg config) (*Ref, error) {
 	run := &remoteRunner{rem: rem}
 	r := newRef(ctx, id, cfg, run, &outputs{})
 	r.host = rem.Host()
-	out, errw := cfg.writers(os.Stderr)
-	r.out.start(outR, errR, out, errw, "["+name+"@"+r.host+"] ")
+	out, errw, prefix := cfg.sinks(id, os.Stderr, "["+name+"@"+r.host+"] ")
+	r.out.start(outR, errR, out, errw, prefix)
 	r.out.wg.Add(1)
 	go func() { // the Placer's writes end with Done
 		defer r.out.wg.Done()

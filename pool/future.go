@@ -51,11 +51,14 @@ func (f *Future[Out]) Result(ctx context.Context) (Out, error) {
 }
 
 // Cancel cancels the task: a queued task never runs, a running one has its
-// ctx cancelled in the worker. Its result is then context.Canceled (unless
-// it had finished).
+// ctx cancelled in the worker. Its result is then, at once, an error
+// matching context.Canceled (unless it had finished): a queued task does not
+// wait for a worker to come free to answer.
 func (f *Future[Out]) Cancel() {
 	if f.cancel != nil {
 		f.cancel(errCancel)
+		var zero Out
+		f.complete(zero, errCancel)
 	}
 }
 

@@ -18,8 +18,8 @@
 // [Shared] then hands out a fresh one.
 //
 //	p, err := pool.New(ctx, pool.WithWorkers(4))
-//	defer p.Shutdown(ctx, false)
-//	f := pool.Submit(p, Square, 7)        // Square is an actor.Func
-//	v, err := f.Result(ctx)                 // 49, computed in a worker
+//	defer p.Shutdown(ctx)
+//	f := pool.Submit(ctx, p, Square, 7)   // Square is an actor.Func
+//	v, err := f.Result(ctx)               // 49, computed in a worker
 //	for v, err := range pool.Map(ctx, p, Square, slices.Values(xs)) { /* in input order */ }
 package pool

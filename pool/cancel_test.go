@@ -13,10 +13,12 @@ import (
 	"github.com/grove-rt/grove/pool"
 )
 
-// exists reports whether path exists.
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+// waitFile waits until path exists (a hold task writes one as it begins,
+// and one once its ctx is cancelled).
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	require.Eventually(t, func() bool { _, err := os.Stat(path); return err == nil },
+		10*time.Second, time.Millisecond, "%s is written", filepath.Base(path))
 }
 
 // A queued task cancelled behind a running one answers at once, without
@@ -40,8 +42,7 @@ func TestSubmitCtxDropsAQueuedTask(t *testing.T) {
 	dir := t.TempDir()
 	p := newPool(t, pool.WithWorkers(1))
 	running := pool.Submit(context.Background(), p, hold, filepath.Join(dir, "running"))
-	require.Eventually(t, func() bool { return exists(filepath.Join(dir, "running.started")) },
-		10*time.Second, time.Millisecond, "the first task runs")
+	waitFile(t, filepath.Join(dir, "running.started"))
 	why := errors.New("the caller gave up")
 	ctx, cancel := context.WithCancelCause(context.Background())
 	queued := pool.Submit(ctx, p, hold, filepath.Join(dir, "queued"))
@@ -70,16 +71,14 @@ func TestSubmitCtxCancelsARunningTask(t *testing.T) {
 	p := newPool(t, pool.WithWorkers(1))
 	ctx, cancel := context.WithCancel(context.Background())
 	f := pool.Submit(ctx, p, hold, filepath.Join(dir, "task"))
-	require.Eventually(t, func() bool { return exists(filepath.Join(dir, "task.started")) },
-		10*time.Second, time.Millisecond)
+	waitFile(t, filepath.Join(dir, "task.started"))
 	pids := p.PIDs()
 	cancel()
 	wait, stop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stop()
 	_, err := f.Result(wait)
 	require.ErrorIs(t, err, context.Canceled)
-	require.Eventually(t, func() bool { return exists(filepath.Join(dir, "task.cancelled")) },
-		10*time.Second, time.Millisecond, "the function's ctx was cancelled in the worker")
+	waitFile(t, filepath.Join(dir, "task.cancelled"))
 	v, err := pool.Submit(wait, p, square, 4).Result(wait)
 	require.NoError(t, err)
 	require.Equal(t, 16, v)

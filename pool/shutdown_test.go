@@ -13,19 +13,25 @@ import (
 	"github.com/grove-rt/grove/pool"
 )
 
+// holdOne starts a one-worker pool, which the test ends, running a hold
+// task; it returns once the task has begun in the worker.
+func holdOne(t *testing.T) (*pool.Pool, *pool.Future[int]) {
+	t.Helper()
+	proctest.NoChildrenLeft(t)
+	p, err := pool.New(context.Background(), pool.WithWorkers(1))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "task")
+	f := pool.Submit(context.Background(), p, hold, path)
+	waitFile(t, path+".started")
+	return p, f
+}
+
 // A Shutdown whose ctx ends before the drain returns ctx's error and kills
 // nothing: the running task goes on in a worker that is still the pool's,
 // and a Close then kills and reaps it.
 func TestShutdownBoundedByCtxThenClose(t *testing.T) {
-	proctest.NoChildrenLeft(t)
-	dir := t.TempDir()
-	p, err := pool.New(context.Background(), pool.WithWorkers(1))
-	require.NoError(t, err)
-	f := pool.Submit(context.Background(), p, hold, filepath.Join(dir, "task"))
-	require.Eventually(t, func() bool { return exists(filepath.Join(dir, "task.started")) },
-		10*time.Second, time.Millisecond)
+	p, f := holdOne(t)
 	pids := p.PIDs()
-
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, p.Shutdown(ctx), context.DeadlineExceeded)
@@ -36,7 +42,7 @@ func TestShutdownBoundedByCtxThenClose(t *testing.T) {
 	}
 	require.Equal(t, pids, p.PIDs(), "the worker is alive, and still the pool's")
 	require.ErrorIs(t, p.Err(), pool.ErrShutdown)
-	_, err = pool.Submit(context.Background(), p, square, 1).Result(context.Background())
+	_, err := pool.Submit(context.Background(), p, square, 1).Result(context.Background())
 	require.ErrorIs(t, err, pool.ErrShutdown, "no new task after Shutdown")
 
 	require.NoError(t, p.Close())
@@ -51,14 +57,8 @@ func TestShutdownBoundedByCtxThenClose(t *testing.T) {
 // Shutdown and Close, each twice, all at once: every call returns nil once
 // the pool has ended; Close wins for the running and queued tasks.
 func TestShutdownAndCloseConcurrently(t *testing.T) {
-	proctest.NoChildrenLeft(t)
-	dir := t.TempDir()
-	p, err := pool.New(context.Background(), pool.WithWorkers(1))
-	require.NoError(t, err)
-	running := pool.Submit(context.Background(), p, hold, filepath.Join(dir, "task"))
+	p, running := holdOne(t)
 	queued := pool.Submit(context.Background(), p, square, 2)
-	require.Eventually(t, func() bool { return exists(filepath.Join(dir, "task.started")) },
-		10*time.Second, time.Millisecond)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -75,7 +75,7 @@ func TestShutdownAndCloseConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 	require.Equal(t, make([]error, 4), errs)
-	_, err = running.Result(ctx)
+	_, err := running.Result(ctx)
 	require.ErrorIs(t, err, pool.ErrShutdown)
 	_, err = queued.Result(ctx)
 	require.ErrorIs(t, err, pool.ErrShutdown)
@@ -85,13 +85,7 @@ func TestShutdownAndCloseConcurrently(t *testing.T) {
 
 // A Shutdown waiting on a drain returns when a Close cuts it short.
 func TestCloseEndsAWaitingShutdown(t *testing.T) {
-	proctest.NoChildrenLeft(t)
-	dir := t.TempDir()
-	p, err := pool.New(context.Background(), pool.WithWorkers(1))
-	require.NoError(t, err)
-	f := pool.Submit(context.Background(), p, hold, filepath.Join(dir, "task"))
-	require.Eventually(t, func() bool { return exists(filepath.Join(dir, "task.started")) },
-		10*time.Second, time.Millisecond)
+	p, f := holdOne(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	shut := make(chan error, 1)
@@ -100,6 +94,6 @@ func TestCloseEndsAWaitingShutdown(t *testing.T) {
 		"Shutdown has begun")
 	require.NoError(t, p.Close())
 	require.NoError(t, <-shut, "the pool ended: the futures say how")
-	_, err = f.Result(ctx)
+	_, err := f.Result(ctx)
 	require.ErrorIs(t, err, pool.ErrShutdown)
 }

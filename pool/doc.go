@@ -17,6 +17,10 @@
 // the window, [WithCrashLimit]) breaks the pool ([ErrBroken]), and
 // [Shared] then hands out a fresh one.
 //
+// A task's ctx ([Submit]'s) drops it while it is queued and cancels it in
+// its worker once it runs. [Pool.Shutdown] drains the pool and
+// [Pool.Close] kills it, as net/http's Server.Shutdown and Close do.
+//
 //	p, err := pool.New(ctx, pool.WithWorkers(4))
 //	defer p.Shutdown(ctx)
 //	f := pool.Submit(ctx, p, Square, 7)   // Square is an actor.Func

@@ -61,8 +61,9 @@ type task struct {
 }
 
 // New starts a standalone pool. Workers are spawned on demand, up to the
-// worker count, as tasks arrive. The pool lives until [Pool.Shutdown],
-// [Pool.Close] or until ctx is cancelled (which kills its workers). A nil ctx is an error.
+// worker count, as tasks arrive. The pool lives until [Pool.Shutdown] or
+// [Pool.Close], or until ctx is cancelled (which kills its workers). A nil
+// ctx is an error.
 func New(ctx context.Context, opts ...Option) (*Pool, error) {
 	if ctx == nil {
 		return nil, errors.New("pool: New: nil ctx: pass the ctx the pool lives under (or context.Background())")
@@ -83,8 +84,9 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 }
 
 // Start starts a pool as a task of n: its workers are then part of n's
-// tree, cancelling n kills them, and a broken pool fails n. Shut it down
-// with [Pool.Shutdown] or [Pool.Close] when done, or cancel n. A nil n is an error.
+// tree, cancelling n kills them, and a broken pool fails n. End it with
+// [Pool.Shutdown] or [Pool.Close] when done, or cancel n. A nil n is an
+// error.
 func Start(n *nursery.Nursery, opts ...Option) (*Pool, error) {
 	if n == nil {
 		return nil, errors.New("pool: Start: nil *nursery.Nursery: start the pool in the body of nursery.Run, with the nursery it is given")
@@ -113,8 +115,8 @@ func newPool(cfg config) *Pool {
 	}
 }
 
-// body waits until Shutdown or Close, then lets the workers drain; a broken pool
-// returns its error.
+// body waits until Shutdown or Close, then lets the workers drain; a
+// broken pool returns its error.
 func (p *Pool) body(ctx context.Context) error {
 	select {
 	case <-p.stop:

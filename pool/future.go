@@ -43,13 +43,14 @@ func (f *Future[Out]) answer(out Out, err error, unwatch bool) {
 func (f *Future[Out]) Done() <-chan struct{} { return f.done }
 
 // Result waits for the task's result, honouring ctx (a ctx that ends here
-// does not cancel the task; Submit's ctx and [Future.Cancel] do). Errors: the task's
-// [*actor.RemoteError]; its worker's [*actor.ExitError] (only if the task
-// had begun: one handed to a worker that died first runs on another); an
-// encode or decode error, or the [*nursery.PanicError] of a panic in the
-// argument's encoder or the result's decoder; [ErrShutdown]; [ErrBroken]
-// (also for a task cut by the break, or a [Pool.Close]); Submit's ctx's
-// error (its cause) once that ctx has ended; context.Canceled after Cancel.
+// does not cancel the task; Submit's ctx and [Future.Cancel] do). Errors:
+// the task's [*actor.RemoteError]; its worker's [*actor.ExitError] (only if
+// the task had begun: one handed to a worker that died first runs on
+// another); an encode or decode error, or the [*nursery.PanicError] of a
+// panic in the argument's encoder or the result's decoder; [ErrShutdown]
+// (a task that [Pool.Close] cut, or one submitted after a Shutdown);
+// [ErrBroken] (also for a task cut by the break); Submit's ctx's error (its
+// cause) once that ctx has ended; context.Canceled after Cancel.
 func (f *Future[Out]) Result(ctx context.Context) (Out, error) {
 	select {
 	case <-f.done:
@@ -77,8 +78,8 @@ var errCancel = fmt.Errorf("pool: Future.Cancel: %w", context.Canceled)
 
 // Submit queues fn(in) on the pool and returns its future at once. It
 // costs an allocation or two and no syscall (three more when ctx can end:
-// the watch of ctx); the task starts on the next free worker
-// (spawning one if the pool has fewer than its size).
+// the watch of ctx); the task starts on the next free worker (spawning one
+// if the pool has fewer than its size).
 //
 // ctx is the task's, as for [actor.Function.Call] (or the ctx of
 // exec.CommandContext): when it ends, the future answers at once with ctx's

@@ -87,7 +87,7 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := newRef(ctx, p.id, cfg, p, &p.out)
+	r := newRef(ctx, p.id, cfg, p)
 	hctx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
 	defer cancel()
 	handshake := transport.FileConn

@@ -35,6 +35,9 @@ const (
 	BackendProcess   Backend = "process"
 	BackendGoroutine Backend = "goroutine"
 	BackendAuto      Backend = "auto"
+	// BackendRemote is what [Tree] reports for an actor on another host
+	// ([OnHost]); it is not a choice for WithBackend.
+	BackendRemote Backend = "remote"
 )
 
 // envBackend chooses the backend when no WithBackend option does.

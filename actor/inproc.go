@@ -22,6 +22,7 @@ func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) 
 	parentEnd, childEnd := net.Pipe()
 	id := transport.ActorID{Name: name, ID: newID(), PID: os.Getpid(), Host: cfg.hostFor(ctx)}
 	sv := newServer(context.WithValue(context.Background(), identityKey{}, id), id)
+	sv.backend = BackendGoroutine
 	run := &goroutineRunner{done: make(chan struct{}), cancel: func() { sv.cancel(errEndedByParent) }}
 	r := newRef(ctx, id, cfg, run)
 	served := make(chan error, 1)

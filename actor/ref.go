@@ -227,7 +227,10 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 		return nil, err
 	}
 	cfg := newConfig(opts)
+	kids := &serverFor(ctx).kids // Tree's view of the spawner's children
 	return nursery.Start(n, func(nctx context.Context, started func(*Ref)) error {
+		k := kids.add(name)
+		defer kids.remove(k)
 		sctx, cancel := context.WithCancelCause(nctx)
 		stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 		r, err := spawn(sctx, name, cfg)
@@ -236,6 +239,7 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 		if err != nil {
 			return err
 		}
+		k.ref.Store(r)
 		started(r)
 		err = r.supervise(nctx, newIdleWatch(cfg.idleWarning, n))
 		r.dropNames()

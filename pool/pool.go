@@ -12,6 +12,7 @@ import (
 	"github.com/sourcegraph/conc/panics"
 
 	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/internal/rss"
 	"github.com/grove-rt/grove/nursery"
 )
 
@@ -279,7 +280,7 @@ func (p *Pool) worker(ctx context.Context, name string) {
 			}
 			done++
 			if p.cfg.maxTasks > 0 && done >= p.cfg.maxTasks ||
-				p.cfg.maxRSS > 0 && rss(ref.PID()) > p.cfg.maxRSS {
+				p.cfg.maxRSS > 0 && rss.Of(ref.PID()) > p.cfg.maxRSS {
 				if ahead != nil {
 					if err := p.wait(ahead); err != nil {
 						return err

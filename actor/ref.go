@@ -226,17 +226,24 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 	}
 	cfg := newConfig(opts)
 	return nursery.Start(n, func(nctx context.Context, started func(*Ref)) error {
+		_, spawned := observeSpawn(ctx, name)
 		sctx, cancel := context.WithCancelCause(nctx)
 		stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 		r, err := spawn(sctx, name, cfg)
 		stop()
 		cancel(nil)
+		if spawned != nil {
+			spawned(spawnedInfo(name, r, err), err)
+		}
 		if err != nil {
 			return err
 		}
 		started(r)
 		err = r.supervise(nctx, newIdleWatch(cfg.idleWarning, n))
 		r.dropNames()
+		if spawned != nil {
+			observeEnd(r, err)
+		}
 		return err
 	})
 }

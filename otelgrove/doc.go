@@ -1,0 +1,2 @@
+// Package otelgrove instruments grove with OpenTelemetry.
+package otelgrove

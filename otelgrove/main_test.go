@@ -49,14 +49,14 @@ func TestMain(m *testing.M) {
 
 // A span as it crosses from a child process to the test.
 type span struct {
-	Name     string
-	Trace    string
-	ID       string
-	Parent   string
-	Kind     string
-	Status   string
-	Attrs    map[string]string
-	PID      int
+	Name   string
+	Trace  string
+	ID     string
+	Parent string
+	Kind   string
+	Status string
+	Attrs  map[string]string
+	PID    int
 }
 
 func spanOf(s sdktrace.ReadOnlySpan, pid int) span {

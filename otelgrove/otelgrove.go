@@ -102,8 +102,10 @@ func newInstrumentation(opts ...Option) *instrumentation {
 		metric.WithDescription("Actors this process spawned that are running."))
 	i.items, _ = meter.Int64Counter("grove.stream.items", metric.WithUnit("{item}"),
 		metric.WithDescription("Stream items received (client) or sent (server)."))
-	i.queue, _ = meter.Int64UpDownCounter("grove.pool.queue.depth", metric.WithUnit("{task}"),
-		metric.WithDescription("Tasks queued in pools, not yet started."))
+	i.pools.depths = map[*func() int]struct{}{}
+	_, _ = meter.Int64ObservableGauge("grove.pool.queue.depth", metric.WithUnit("{task}"),
+		metric.WithDescription("Tasks queued in this process's pools, not yet started."),
+		metric.WithInt64Callback(i.pools.observe))
 	i.deaths, _ = meter.Int64Counter("grove.pool.worker.deaths", metric.WithUnit("{worker}"),
 		metric.WithDescription("Pool workers that died."))
 	i.restarts, _ = meter.Int64Counter("grove.supervise.restarts", metric.WithUnit("{restart}"),
@@ -111,8 +113,8 @@ func newInstrumentation(opts ...Option) *instrumentation {
 	return i
 }
 
-// instrumentation implements actor.Instrumentation, and the pool's and
-// supervise's hooks.
+// instrumentation implements actor.Instrumentation, and pool's and
+// supervise's (pool.go).
 type instrumentation struct {
 	tracer trace.Tracer
 	props  propagation.TextMapPropagator
@@ -121,7 +123,7 @@ type instrumentation struct {
 	duration metric.Float64Histogram
 	live     metric.Int64UpDownCounter
 	items    metric.Int64Counter
-	queue    metric.Int64UpDownCounter
+	pools    pools
 	deaths   metric.Int64Counter
 	restarts metric.Int64Counter
 }

@@ -16,6 +16,7 @@ type Future[Out any] struct {
 	once   sync.Once
 	out    Out
 	err    error
+	end    func(error) // the instrumentation's, if any (instrument.go)
 }
 
 func newFuture[Out any]() *Future[Out] { return &Future[Out]{done: make(chan struct{})} }
@@ -24,6 +25,9 @@ func (f *Future[Out]) complete(out Out, err error) {
 	f.once.Do(func() {
 		f.out, f.err = out, err
 		close(f.done)
+		if f.end != nil {
+			f.end(err)
+		}
 		if f.cancel != nil {
 			f.cancel(nil)
 		}
@@ -75,6 +79,7 @@ func Submit[In, Out any](p *Pool, fn *actor.Function[In, Out], in In) *Future[Ou
 	}
 	ctx, cancel := context.WithCancelCause(p.ctx)
 	f.cancel = cancel
+	ctx, f.end = observeTask(ctx, fn.Name())
 	t := &task{ctx: ctx, fail: func(err error) { f.complete(zero, err) }}
 	t.run = func(wctx context.Context, ref *actor.Ref) error {
 		out, err := fn.Call(ctx, ref, in)

@@ -62,7 +62,7 @@ type span struct {
 func spanOf(s sdktrace.ReadOnlySpan, pid int) span {
 	attrs := map[string]string{}
 	for _, kv := range s.Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	return span{Name: s.Name(), Trace: s.SpanContext().TraceID().String(), ID: s.SpanContext().SpanID().String(),
 		Parent: s.Parent().SpanID().String(), Kind: s.SpanKind().String(), Status: s.Status().Code.String(),

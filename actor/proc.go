@@ -30,9 +30,11 @@ type Process struct {
 }
 
 // StartProcess starts name as an actor process of this host with id as its
-// id (a fresh one when id is ""), and returns once it is forked (about a
-// millisecond), before any handshake: the caller relays [Process.Link]
-// to the actor's parent, which runs the handshake as [transport.Initiator].
+// id (a fresh one when id is ""), and returns once it is forked (fork and
+// exec take a fraction of a millisecond), before the child's start and
+// the handshake (the rest of [Spawn]'s few milliseconds): the caller
+// relays [Process.Link] to the actor's parent, which runs the handshake
+// as [transport.Initiator].
 // The options of [Spawn] that concern the process apply (WithExecutable,
 // WithArgs, WithEnv, WithEnvOnly, WithDir, WithOutput, WithStderr, and
 // WithHost, which a host agent sets to its host); the

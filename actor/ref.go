@@ -184,20 +184,23 @@ func (r *Ref) Kill() {
 // task's goroutine owns the actor's end: the calls the end cut get the same
 // error as the task (see [Ref]).
 //
-// A spawn costs a fork and exec of the executable, about a millisecond for
-// a small Go binary; on Linux one thread of this process does every fork,
-// so spawns queue behind each other there, and a live actor holds no thread
-// of its parent. A fork refused for want of processes (RLIMIT_NPROC, a
-// cgroup's pids.max) gives an error matching syscall.EAGAIN that names the
-// limit. A child that dies before the handshake gives its
-// ExitError; one that never calls Main, or calls Spawn before it, gives an
-// error matching [ErrNoHandshake] that says to call [Main] first in main; a
-// missing executable fails at once. A spawn cancelled by ctx (or n) fails
-// with ctx's cause, never with the exit of the child it abandoned, and this
-// process's own failures (out of descriptors: EMFILE) win over the child's
-// exit likewise. In a process started as an actor, Spawn before Main has
-// taken over fails at once: that process would otherwise spawn itself
-// without end.
+// A spawn costs a fork and exec of the executable, the child's start and
+// the handshake: from Spawn to the first answered call about 3–5 ms for a
+// small Go binary on a 2-vCPU VM (BenchmarkSpawn; README's Performance,
+// figure 1), most of it the exec and the child's start, which a bare exec
+// of the same binary takes too. On Linux one thread of this process does
+// every fork, so spawns queue behind each other there, and a live actor
+// holds no thread of its parent. A fork refused for want of processes
+// (RLIMIT_NPROC, a cgroup's pids.max) gives an error matching
+// syscall.EAGAIN that names the limit. A child that dies before the
+// handshake gives its ExitError; one that never calls Main, or calls Spawn
+// before it, gives an error matching [ErrNoHandshake] that says to call
+// [Main] first in main; a missing executable fails at once. A spawn
+// cancelled by ctx (or n) fails with ctx's cause, never with the exit of
+// the child it abandoned, and this process's own failures (out of
+// descriptors: EMFILE) win over the child's exit likewise. In a process
+// started as an actor, Spawn before Main has taken over fails at once: that
+// process would otherwise spawn itself without end.
 //
 // Where processes cannot be spawned, the actor runs on a goroutine of this
 // process instead ([Backend]): it then has no process of its own, so a

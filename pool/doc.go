@@ -4,8 +4,8 @@
 //
 // Workers are actors (package actor), so a task runs in another process,
 // its errors come back as [*actor.RemoteError] and its cancellation reaches
-// the worker. A warm worker turns the millisecond a spawn costs into the
-// tens of microseconds of a call, and [Map] batches tiny tasks many to a
+// the worker. A warm worker turns the few milliseconds a spawn costs into
+// the tens of microseconds of a call, and [Map] batches tiny tasks many to a
 // round trip so that each costs well under a microsecond.
 //
 // Crashes fail only what they hit: a worker that dies (os.Exit with any

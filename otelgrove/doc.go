@@ -14,8 +14,9 @@
 //
 // # Spans
 //
-//   - "grove.spawn NAME" (internal): a Spawn, from its start to the
-//     handshake, with the actor's name, id, pid, host and backend.
+//   - "grove.spawn" (internal): a Spawn, from its start to the
+//     handshake, with the actor's name, id, pid, host and backend (the
+//     name is not in the span's: a pool's workers have names without end).
 //   - the function's name, SpanKindClient: a call on the caller's side,
 //     until its answer (a stream's or duplex's until it ends, with
 //     grove.stream.items received); grove.call.kind says which form.
@@ -39,7 +40,7 @@
 //     and error.type.
 //   - grove.call.duration (histogram, seconds): their latency.
 //   - grove.actors.live (up-down counter): actors this process spawned
-//     that are running.
+//     that are running, by grove.backend.
 //   - grove.stream.items (counter): stream items received or sent.
 //   - grove.pool.queue.depth (gauge): tasks queued in this process's
 //     pools.

@@ -99,7 +99,7 @@ func newInstrumentation(opts ...Option) *instrumentation {
 	i.duration, _ = meter.Float64Histogram("grove.call.duration", metric.WithUnit("s"),
 		metric.WithDescription("The duration of calls, by function and side."))
 	i.live, _ = meter.Int64UpDownCounter("grove.actors.live", metric.WithUnit("{actor}"),
-		metric.WithDescription("Actors this process spawned that are running."))
+		metric.WithDescription("Actors this process spawned that are running, by backend."))
 	i.items, _ = meter.Int64Counter("grove.stream.items", metric.WithUnit("{item}"),
 		metric.WithDescription("Stream items received (client) or sent (server)."))
 	i.pools.depths = map[*func() int]struct{}{}
@@ -158,21 +158,23 @@ func fail(span trace.Span, err error) {
 
 // Spawn implements actor.Instrumentation: a span for the spawn.
 func (i *instrumentation) Spawn(ctx context.Context, name string) (context.Context, func(actor.ActorInfo, error)) {
-	ctx, span := i.tracer.Start(ctx, "grove.spawn "+name, trace.WithSpanKind(trace.SpanKindInternal),
+	// The name is an attribute, not part of the span's: a pool's workers
+	// are named pool-worker-1, -2, ... without end.
+	ctx, span := i.tracer.Start(ctx, "grove.spawn", trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(ActorNameKey.String(name)))
 	return ctx, func(a actor.ActorInfo, err error) {
 		span.SetAttributes(actorAttrs(a)...)
 		fail(span, err)
 		span.End()
 		if err == nil {
-			i.live.Add(context.Background(), 1, metric.WithAttributes(ActorNameKey.String(a.Name), BackendKey.String(string(a.Backend))))
+			i.live.Add(context.Background(), 1, metric.WithAttributes(BackendKey.String(string(a.Backend))))
 		}
 	}
 }
 
 // ActorEnded implements actor.Instrumentation: one live actor fewer.
 func (i *instrumentation) ActorEnded(a actor.ActorInfo, _ error) {
-	i.live.Add(context.Background(), -1, metric.WithAttributes(ActorNameKey.String(a.Name), BackendKey.String(string(a.Backend))))
+	i.live.Add(context.Background(), -1, metric.WithAttributes(BackendKey.String(string(a.Backend))))
 }
 
 // Call implements actor.Instrumentation: a client span, whose context

@@ -107,7 +107,16 @@ func chain(t *testing.T, spans []span) (relayClient, relayServer, leafClient, le
 	relayServer = find(t, spans, Relay.Name(), "server")
 	leafClient = find(t, spans, Leaf.Name(), "client")
 	leafServer = find(t, spans, Leaf.Name(), "server")
-	spawn := find(t, spans, "grove.spawn leaf", "internal")
+	var spawns []span
+	for _, s := range spans {
+		if s.Name == "grove.spawn" && s.Attrs["grove.actor.name"] == "leaf" {
+			spawns = append(spawns, s)
+		}
+	}
+	require.Len(t, spawns, 1, "the leaf's spawn, in %v", spans)
+	spawn := spawns[0]
+	require.Equal(t, leafServer.Attrs["grove.actor.id"], spawn.Attrs["grove.actor.id"])
+	require.Equal(t, leafServer.Attrs["grove.backend"], spawn.Attrs["grove.backend"])
 	require.Equal(t, test.ID, relayClient.Parent)
 	require.Equal(t, relayClient.ID, relayServer.Parent)
 	require.Equal(t, relayServer.ID, leafClient.Parent)

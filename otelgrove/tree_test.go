@@ -57,6 +57,18 @@ var Count = actor.StreamFunc("otelgrove_test.Count", func(ctx context.Context, n
 	return nil
 })
 
+// Double doubles each item of its caller's.
+var Double = actor.DuplexFunc("otelgrove_test.Double", func(ctx context.Context, in <-chan int, out chan<- int) error {
+	for v := range in {
+		select {
+		case out <- 2 * v:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+})
+
 // spawnOpts has a child export its spans to path (and its children, which
 // inherit the environment).
 func spawnOpts(path string) []actor.Option {
@@ -194,6 +206,39 @@ func TestStreamCarriesTheTrace(t *testing.T) {
 	server := find(t, spans, Count.Name(), "server")
 	require.Equal(t, client.ID, server.Parent)
 	require.Equal(t, "stream", client.Attrs["grove.call.kind"])
+	require.Equal(t, fmt.Sprint(n), client.Attrs["grove.stream.items"])
+	require.Equal(t, fmt.Sprint(n), server.Attrs["grove.stream.items"])
+}
+
+// TestDuplexCarriesTheTrace exchanges items with a child: the duplex's
+// client and server spans are one trace, and count the items each side
+// received and sent.
+func TestDuplexCarriesTheTrace(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	const n = 20
+	spans, err := tree(t, func(ctx context.Context, mid *actor.Ref) error {
+		d, err := Double.Open(ctx, mid)
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer close(d.In)
+			for i := range n {
+				d.In <- i
+			}
+		}()
+		sum := 0
+		for v := range d.Out {
+			sum += v
+		}
+		require.Equal(t, n*(n-1), sum)
+		return d.Err()
+	})
+	require.NoError(t, err)
+	client := find(t, spans, Double.Name(), "client")
+	server := find(t, spans, Double.Name(), "server")
+	require.Equal(t, client.ID, server.Parent)
+	require.Equal(t, "duplex", client.Attrs["grove.call.kind"])
 	require.Equal(t, fmt.Sprint(n), client.Attrs["grove.stream.items"])
 	require.Equal(t, fmt.Sprint(n), server.Attrs["grove.stream.items"])
 }

@@ -56,12 +56,15 @@ func emit(w io.Writer, out []byte, prefixLen int) []byte {
 	if out[len(out)-1] != '\n' {
 		out = append(out, '\n')
 	}
-	if _, ok := w.(*placeWriter); ok {
+	switch w.(type) {
+	case *placeWriter:
 		// A remote actor's output, which its own forwarder emits line by
 		// line under lineMu: holding lineMu here would deadlock a host
 		// agent in this process, whose actors' output is forwarded to it.
 		_, _ = w.Write(out)
-	} else {
+	case *logSink:
+		_, _ = w.Write(out) // a slog.Handler serialises its own output
+	default:
 		lineMu.Lock()
 		_, _ = w.Write(out)
 		lineMu.Unlock()

@@ -76,9 +76,8 @@ func newID() string {
 type Ref struct {
 	id   transport.ActorID
 	cfg  config
-	run  runner   // what the actor runs as: nil for a Ref from Find
-	out  *outputs // its output's forwarding: nil on the goroutine backend
-	host string   // the host it runs on, for a remote actor
+	run  runner // what the actor runs as, and its output: nil for a Ref from Find
+	host string // the host it runs on, for a remote actor
 	conn *transport.Conn
 
 	opened   atomic.Uint64 // the id of a call opened lately, for notOpened
@@ -113,8 +112,8 @@ func (r *Ref) PID() int { return r.id.PID }
 func (r *Ref) Host() string { return r.host }
 
 // newRef makes the Ref of an actor that runs as run, spawned under ctx.
-func newRef(ctx context.Context, id transport.ActorID, cfg config, run runner, out *outputs) *Ref {
-	return &Ref{id: id, cfg: cfg, run: run, out: out, cancel: make(chan struct{}), killReq: make(chan struct{}),
+func newRef(ctx context.Context, id transport.ActorID, cfg config, run runner) *Ref {
+	return &Ref{id: id, cfg: cfg, run: run, cancel: make(chan struct{}), killReq: make(chan struct{}),
 		ended: make(chan struct{}), names: serverFor(ctx).names()}
 }
 
@@ -318,7 +317,7 @@ func (r *Ref) diedBeforeHandshake(err error) error {
 func (r *Ref) kill() {
 	r.signal(syscall.SIGKILL)
 	r.waitExit()
-	r.awaitOutput()
+	r.run.drain()
 }
 
 // signal sends sig to the actor's process. An actor on the goroutine
@@ -360,14 +359,6 @@ func (r *Ref) waitExit() {
 // lives; as os/exec's Cmd.WaitDelay does, the pipes are then closed and
 // what was not read is dropped.
 const waitDelay = 500 * time.Millisecond
-
-// awaitOutput waits, once the process has exited, until its output has
-// been forwarded, for at most waitDelay.
-func (r *Ref) awaitOutput() {
-	if r.out != nil {
-		r.out.await()
-	}
-}
 
 // closeLink closes the link once the process has exited, after reading
 // what it sent before it went (its calls' last answers), for at most

@@ -4,6 +4,7 @@ package actor
 
 import (
 	"context"
+	"log/slog"
 	"os/exec"
 	"syscall"
 )
@@ -18,7 +19,7 @@ func sysProcAttr() *syscall.SysProcAttr { return nil }
 // An actor started WithNice(n) is reniced right after the fork (on the BSDs
 // and macOS, setpriority applies to the whole process): its first instants
 // run at this process's priority.
-func startCmd(ctx context.Context, cmd *exec.Cmd, nice int) (watch *exitWatch, release func(), err error) {
+func startCmd(ctx context.Context, cmd *exec.Cmd, nice int, _ *slog.Logger) (watch *exitWatch, release func(), err error) {
 	if err := context.Cause(ctx); err != nil {
 		return nil, nil, err
 	}

@@ -28,9 +28,10 @@ var Crash = actor.Func("otelgrove_test.Crash", func(ctx context.Context, _ int) 
 	return 0, nil
 })
 
-// TestPoolTaskCarriesTheTrace maps over a pool: each batch is a task span
-// of the caller's trace, the parent of its call to the worker, whose
-// server span (in the worker) is its child.
+// TestPoolTaskCarriesTheTrace maps over a pool and submits a task: each
+// batch, and the Submit, is a task span of the caller's trace, the parent
+// of its call to the worker, whose server span (in the worker) is its
+// child.
 func TestPoolTaskCarriesTheTrace(t *testing.T) {
 	proctest.NoChildrenLeft(t)
 	path := filepath.Join(t.TempDir(), "spans.jsonl")
@@ -45,7 +46,10 @@ func TestPoolTaskCarriesTheTrace(t *testing.T) {
 		sum += out
 	}
 	require.Equal(t, 14, sum)
-	require.NoError(t, p.Shutdown(ctx, false))
+	got, err := pool.Submit(ctx, p, Square, 4).Result(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 16, got)
+	require.NoError(t, p.Shutdown(ctx))
 	root.End()
 	spans := readSpans(t, path, root.SpanContext().TraceID())
 	test := find(t, spans, "test", "internal")
@@ -59,18 +63,25 @@ func TestPoolTaskCarriesTheTrace(t *testing.T) {
 			tasks = append(tasks, s)
 		}
 	}
-	require.NotEmpty(t, tasks)
-	for _, task := range tasks { // a batch each: the task, its call, the worker's serving of it
+	require.GreaterOrEqual(t, len(tasks), 2, "the Map's batches and the Submit")
+	submits := 0
+	for _, task := range tasks { // the task, its call, the worker's serving of it
 		require.Len(t, byParent[task.ID], 1)
 		client := byParent[task.ID][0]
 		require.Equal(t, Square.Name(), client.Name)
 		require.Equal(t, "client", client.Kind)
-		require.Equal(t, "batch", client.Attrs["grove.call.kind"])
 		require.Len(t, byParent[client.ID], 1)
 		server := byParent[client.ID][0]
 		require.Equal(t, "server", server.Kind)
-		require.Equal(t, "batch", server.Attrs["grove.call.kind"]) // the batch's own function, which names Square inside
+		// A batch of Map is served by the batch's own function, which
+		// names Square inside; a Submit is a unary call of Square.
+		require.Equal(t, client.Attrs["grove.call.kind"], server.Attrs["grove.call.kind"])
+		if client.Attrs["grove.call.kind"] == "unary" {
+			require.Equal(t, Square.Name(), server.Name)
+			submits++
+		}
 	}
+	require.Equal(t, 1, submits, "the Submit's task")
 }
 
 // TestSupervisorRestartSpan restarts a failing child once: one restart
@@ -119,10 +130,10 @@ func TestMetrics(t *testing.T) {
 	ctx := context.Background()
 	p, err := pool.New(ctx, pool.WithWorkers(1))
 	require.NoError(t, err)
-	_, err = pool.Submit(p, Square, 3).Result(ctx)
+	_, err = pool.Submit(ctx, p, Square, 3).Result(ctx)
 	require.NoError(t, err)
 	if proctest.ProcessBackend() {
-		_, err = pool.Submit(p, Crash, 0).Result(ctx)
+		_, err = pool.Submit(ctx, p, Crash, 0).Result(ctx)
 		var ee *actor.ExitError
 		require.ErrorAs(t, err, &ee)
 		// The future has its answer before the pool accounts for the
@@ -130,7 +141,7 @@ func TestMetrics(t *testing.T) {
 		require.Eventually(t, func() bool { return sumOf(t, collect(t), "grove.pool.worker.deaths") == deathsBefore+1 },
 			10*time.Second, time.Millisecond)
 	}
-	require.NoError(t, p.Shutdown(ctx, false))
+	require.NoError(t, p.Shutdown(ctx))
 
 	got := collect(t)
 	sum := func(name string) int64 { t.Helper(); return sumOf(t, got, name) }

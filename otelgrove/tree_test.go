@@ -202,12 +202,7 @@ func TestStreamCarriesTheTrace(t *testing.T) {
 		return s.Err()
 	})
 	require.NoError(t, err)
-	client := find(t, spans, Count.Name(), "client")
-	server := find(t, spans, Count.Name(), "server")
-	require.Equal(t, client.ID, server.Parent)
-	require.Equal(t, "stream", client.Attrs["grove.call.kind"])
-	require.Equal(t, fmt.Sprint(n), client.Attrs["grove.stream.items"])
-	require.Equal(t, fmt.Sprint(n), server.Attrs["grove.stream.items"])
+	requireStreamSpans(t, spans, Count.Name(), "stream", n)
 }
 
 // TestDuplexCarriesTheTrace exchanges items with a child: the duplex's
@@ -235,10 +230,18 @@ func TestDuplexCarriesTheTrace(t *testing.T) {
 		return d.Err()
 	})
 	require.NoError(t, err)
-	client := find(t, spans, Double.Name(), "client")
-	server := find(t, spans, Double.Name(), "server")
+	requireStreamSpans(t, spans, Double.Name(), "duplex", n)
+}
+
+// requireStreamSpans checks the client and server spans of a stream or
+// duplex of fn: the server's is the client's child, and each counted n
+// items.
+func requireStreamSpans(t *testing.T, spans []span, fn, kind string, n int) {
+	t.Helper()
+	client := find(t, spans, fn, "client")
+	server := find(t, spans, fn, "server")
 	require.Equal(t, client.ID, server.Parent)
-	require.Equal(t, "duplex", client.Attrs["grove.call.kind"])
+	require.Equal(t, kind, client.Attrs["grove.call.kind"])
 	require.Equal(t, fmt.Sprint(n), client.Attrs["grove.stream.items"])
 	require.Equal(t, fmt.Sprint(n), server.Attrs["grove.stream.items"])
 }

@@ -17,9 +17,13 @@
 // the window, [WithCrashLimit]) breaks the pool ([ErrBroken]), and
 // [Shared] then hands out a fresh one.
 //
+// A task's ctx ([Submit]'s) drops it while it is queued and cancels it in
+// its worker once it runs. [Pool.Shutdown] drains the pool and
+// [Pool.Close] kills it, as net/http's Server.Shutdown and Close do.
+//
 //	p, err := pool.New(ctx, pool.WithWorkers(4))
-//	defer p.Shutdown(ctx, false)
-//	f := pool.Submit(p, Square, 7)        // Square is an actor.Func
-//	v, err := f.Result(ctx)                 // 49, computed in a worker
+//	defer p.Shutdown(ctx)
+//	f := pool.Submit(ctx, p, Square, 7)   // Square is an actor.Func
+//	v, err := f.Result(ctx)               // 49, computed in a worker
 //	for v, err := range pool.Map(ctx, p, Square, slices.Values(xs)) { /* in input order */ }
 package pool

@@ -129,9 +129,6 @@ func (c *Conn) Peer() Hello { return c.peer }
 // narrower than the uint32 a peer may announce (32-bit platforms).
 func (c *Conn) peerMaxFrame() int { return int(min(uint64(c.peer.MaxFrame), math.MaxInt)) }
 
-// Local returns the Hello this side sent.
-func (c *Conn) Local() Hello { return c.local }
-
 // LocalAddr and RemoteAddr return the underlying connection's addresses.
 func (c *Conn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }

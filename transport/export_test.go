@@ -76,3 +76,6 @@ func WithoutBatches() Option { return func(c *config) { c.batch = 0 } }
 
 // MaxBatchItems is the most items a connection accepts in one Batch.
 const MaxBatchItems = maxBatchItems
+
+// Local returns the Hello this side of c sent (the peer's is [Conn.Peer]).
+func (c *Conn) Local() Hello { return c.local }

@@ -119,7 +119,8 @@ func (m *Message) Decode(v any) error {
 }
 
 // ActorID identifies an actor: a name, a unique id and a process id, and
-// the host it runs on when it runs on a host of a cluster.
+// the host it runs on when it runs on a host of a cluster. To transport it
+// is a peer's identity as the peer states it in its [Hello], unchecked.
 type ActorID struct {
 	Name string
 	ID   string

@@ -231,11 +231,15 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 	return nursery.Start(n, func(nctx context.Context, started func(*Ref)) error {
 		k := kids.add(name)
 		defer kids.remove(k)
+		_, spawned := observeSpawn(ctx, name)
 		sctx, cancel := context.WithCancelCause(nctx)
 		stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 		r, err := spawn(sctx, name, cfg)
 		stop()
 		cancel(nil)
+		if spawned != nil {
+			spawned(spawnedInfo(name, r, err), err)
+		}
 		if err != nil {
 			return err
 		}
@@ -243,6 +247,9 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 		started(r)
 		err = r.supervise(nctx, newIdleWatch(cfg.idleWarning, n))
 		r.dropNames()
+		if spawned != nil {
+			observeEnd(r, err)
+		}
 		return err
 	})
 }

@@ -188,6 +188,15 @@ func (f *Function[In, Out]) Call(ctx context.Context, ref *Ref, in In) (Out, err
 // import. in is encoded with msgpack and the result decoded into Out; the
 // rest is as [Function.Call].
 func CallByName[Out any](ctx context.Context, ref *Ref, name string, in any) (Out, error) {
+	ctx, done := observeCall(ctx, ref, name, CallKindUnary)
+	out, err := callByName[Out](ctx, ref, name, in)
+	if done != nil {
+		done(CallEnd{Err: err})
+	}
+	return out, err
+}
+
+func callByName[Out any](ctx context.Context, ref *Ref, name string, in any) (Out, error) {
 	var out Out
 	if err := transport.CheckType(reflect.TypeFor[Out]()); err != nil {
 		return out, fmt.Errorf("actor: %s: the result type %T cannot cross whole: %w", name, out, err)

@@ -17,6 +17,7 @@ type Future[Out any] struct {
 	once   sync.Once
 	out    Out
 	err    error
+	end    func(error) // the instrumentation's, if any (instrument.go)
 }
 
 func newFuture[Out any]() *Future[Out] { return &Future[Out]{done: make(chan struct{})} }
@@ -30,6 +31,9 @@ func (f *Future[Out]) answer(out Out, err error, unwatch bool) {
 	f.once.Do(func() {
 		f.out, f.err = out, err
 		close(f.done)
+		if f.end != nil {
+			f.end(err)
+		}
 		if f.cancel != nil {
 			f.cancel(nil)
 		}
@@ -105,6 +109,7 @@ func Submit[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	f.cancel = cancel
+	tctx, f.end = observeTask(tctx, fn.Name())
 	if ctx.Done() != nil { // the future answers when ctx ends, even while the task waits in the queue
 		f.stop = context.AfterFunc(ctx, func() { f.answer(zero, context.Cause(ctx), false) })
 	}

@@ -119,6 +119,7 @@ func newPool(cfg config) *Pool {
 // body waits until Shutdown or Close, then lets the workers drain; a
 // broken pool returns its error.
 func (p *Pool) body(ctx context.Context) error {
+	defer p.observeQueue()()
 	select {
 	case <-p.stop:
 	case <-ctx.Done():
@@ -443,6 +444,7 @@ func (p *Pool) workerEnded(err error) {
 	case errors.As(err, &ie):
 		p.breakLocked(ie)
 	case errors.As(err, &ee) || err != nil:
+		observeDeath(err)
 		now := time.Now()
 		p.deaths = append(p.deaths, now)
 		for len(p.deaths) > 0 && now.Sub(p.deaths[0]) > p.cfg.crashWindow {

@@ -450,6 +450,13 @@ func messageView(m *transport.Message) (value, error) {
 			return value{}, fmt.Errorf("payload: %w", err)
 		}
 		v.items = append(v.items, p)
+		if len(m.Metadata) > 0 { // a Call's optional fifth element
+			md := mapV()
+			for k, val := range m.Metadata {
+				md.items = append(md.items, str(k), str(val))
+			}
+			v.items = append(v.items, md)
+		}
 	case transport.KindCredit:
 		v.items = append(v.items, uintV(uint64(m.Credit)))
 	case transport.KindHello:

@@ -2,6 +2,7 @@ package actor
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"slices"
@@ -67,5 +68,25 @@ func TestForwardCutsAtMaxLine(t *testing.T) {
 				t.Fatalf("the tail is not the input's last bytes")
 			}
 		})
+	}
+}
+
+// A record of an actor's line names no source in this process: the line
+// is the actor's, so a handler with AddSource must not say it is grove's
+// logSink.
+func TestLogSinkNoSource(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	sink := &logSink{slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{AddSource: true})), stdoutLevel}
+	forward(strings.NewReader("hello\n"), sink, "", nil)
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["msg"] != "hello" {
+		t.Fatalf("record %v, want the line as its message", rec)
+	}
+	if src, ok := rec["source"].(map[string]any); ok && len(src) > 0 {
+		t.Fatalf("record %v names a source in this process", rec)
 	}
 }

@@ -27,10 +27,7 @@ import (
 // frame inline) fails the test, so no example escapes it.
 func TestProtocolExamples(t *testing.T) {
 	t.Parallel()
-	doc, err := os.ReadFile("PROTOCOL.md")
-	require.NoError(t, err)
-	frames, prefaces, err := parseProtocolDoc(string(doc))
-	require.NoError(t, err)
+	frames, prefaces := protocolDoc(t)
 	// Sections 5.4 (2), 12.1 (3), 12.2 (4), 12.3 and 12.4 at least: a
 	// parser that finds fewer has lost some.
 	require.GreaterOrEqual(t, len(frames), 11, "frame examples found in PROTOCOL.md")
@@ -65,10 +62,7 @@ func TestProtocolExamples(t *testing.T) {
 // section 5.4 shows: array32, so that the count can be patched).
 func TestProtocolSenderBytes(t *testing.T) {
 	t.Parallel()
-	doc, err := os.ReadFile("PROTOCOL.md")
-	require.NoError(t, err)
-	frames, _, err := parseProtocolDoc(string(doc))
-	require.NoError(t, err)
+	frames, _ := protocolDoc(t)
 	checked, batches := 0, 0
 	for _, ex := range frames {
 		m, err := transport.DecodeMessage(ex.frame[4:])
@@ -124,6 +118,16 @@ func shortInts(v any) any {
 		}
 	}
 	return v
+}
+
+// protocolDoc parses PROTOCOL.md's examples.
+func protocolDoc(t *testing.T) (frames []frameExample, prefaces [][]byte) {
+	t.Helper()
+	doc, err := os.ReadFile("PROTOCOL.md")
+	require.NoError(t, err)
+	frames, prefaces, err = parseProtocolDoc(string(doc))
+	require.NoError(t, err)
+	return frames, prefaces
 }
 
 // TestProtocolLabels checks the hex of section 2.3's ASCII labels.

@@ -5,9 +5,10 @@ import "os/exec"
 // WithCmd calls hook on the actor's [*exec.Cmd] just before its process
 // starts, for what the other options do not cover: SysProcAttr's fields
 // (credentials, a process group), more environment, more files for the
-// child. It runs on the goroutine that called Spawn (or [StartProcess]),
-// once per spawn, and must not block: the spawn waits for it, and the
-// start timeout does not bound it.
+// child. It runs once per spawn, on the actor's task in its nursery while
+// Spawn waits for it (on the caller's goroutine for [StartProcess]), and
+// must not block: the spawn waits for it, and neither ctx nor the start
+// timeout bounds it.
 //
 // When it runs, cmd is complete: Path and Args are the executable and
 // [WithArgs]'s arguments; Env holds grove's variables (GROVE_ACTOR and the

@@ -5,9 +5,10 @@ import "os/exec"
 // WithCmd calls hook on the actor's [*exec.Cmd] just before its process
 // starts, for what the other options do not cover: SysProcAttr's fields
 // (credentials, a process group), more environment, more files for the
-// child. It runs on the goroutine that called Spawn (or [StartProcess]),
-// once per spawn, and must not block: the spawn waits for it, and the
-// start timeout does not bound it.
+// child. It runs once per spawn, on the actor's task in its nursery while
+// Spawn waits for it (on the caller's goroutine for [StartProcess]), and
+// must not block: the spawn waits for it, and neither ctx nor the start
+// timeout bounds it.
 //
 // When it runs, cmd is complete: Path and Args are the executable and
 // [WithArgs]'s arguments; Env holds grove's variables (GROVE_ACTOR and the
@@ -25,11 +26,22 @@ import "os/exec"
 //
 // It must not change Path, Args, Stdin, Stdout or Stderr, replace or
 // remove grove's ExtraFiles, drop or override grove's variables in Env,
-// replace SysProcAttr, nor start cmd: the spawn would break (no link, an
-// actor that runs main as a program of its own), so a spawn whose hook did
-// any of these fails with an error that names what changed and the
-// option to use instead, and starts nothing. A hook that panics fails the
-// spawn likewise.
+// replace SysProcAttr or change its Pdeathsig, nor start cmd: the spawn
+// would break (no link, an actor that runs main as a program of its own,
+// one that outlives this process), so a spawn whose hook did any of these
+// fails with an error that names what changed and the option to use
+// instead, and starts nothing (a process the hook started is killed and
+// reaped). A hook that panics fails the spawn likewise.
+//
+// The fork does not happen on the hook's goroutine (on Linux one thread
+// of this process forks every actor, see [Spawn]), so the state of the
+// hook's thread (runtime.LockOSThread with unshare, setns or prctl) does
+// not reach the child: ask for it through SysProcAttr (Cloneflags,
+// Unshareflags). grove signals the actor's process by its pid alone, so a
+// process group or session of its own (Setpgid, Setsid) keeps the cancel
+// ladder and [Ref.Kill] working; it only keeps the terminal's signals
+// (Ctrl-C) from the actor, and the kill does not reach the processes the
+// actor starts, as without it.
 //
 // It is ignored where the actor has no process of its own here: on the
 // goroutine backend, and on another host ([OnHost]: the Placer starts the

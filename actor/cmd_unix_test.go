@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -89,24 +90,38 @@ func TestWithCmdMisuse(t *testing.T) {
 		{"grove's variable overridden", func(c *exec.Cmd) { c.Env = append(c.Env, "GROVE_ACTOR_ID=other") }, "dropped or overrode GROVE_ACTOR_ID"},
 		{"started", func(c *exec.Cmd) { _ = c.Start() }, "started cmd: leave the start to Spawn"},
 		{"panicked", func(c *exec.Cmd) { panic("hook failure") }, "WithCmd's hook panicked: hook failure"},
+		// The process it started is killed and reaped all the same.
+		{"started, then panicked", func(c *exec.Cmd) { _ = c.Start(); panic("after the start") }, "started cmd: leave the start to Spawn"},
 	}
 	if runtime.GOOS == "linux" { // where grove sets SysProcAttr (Pdeathsig)
-		cases = append(cases, struct {
+		cases = append(cases, []struct {
 			name string
 			hook func(*exec.Cmd)
 			want string
-		}{"sysprocattr replaced", func(c *exec.Cmd) { c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }, "set its fields instead"})
+		}{
+			{"sysprocattr replaced", func(c *exec.Cmd) { c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }, "set its fields instead"},
+			// The child would outlive this process.
+			{"pdeathsig cleared", setPdeathsig(0), "changed cmd.SysProcAttr.Pdeathsig"},
+			{"pdeathsig softened", setPdeathsig(syscall.SIGTERM), "changed cmd.SysProcAttr.Pdeathsig"},
+		}...)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
 				_, err := actor.Spawn(ctx, n, "misused", actor.WithCmd(tc.hook))
+				n.Cancel(nil) // an actor the checks let through must not hold Run
 				return err
 			})
 			require.ErrorContains(t, err, "actor: spawn misused: WithCmd's hook ")
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+// setPdeathsig is a hook that sets SysProcAttr.Pdeathsig, a field of
+// Linux's alone (hence reflect, for this file's other systems).
+func setPdeathsig(sig syscall.Signal) func(*exec.Cmd) {
+	return func(c *exec.Cmd) { reflect.ValueOf(c.SysProcAttr).Elem().FieldByName("Pdeathsig").SetInt(int64(sig)) }
 }
 
 // The hook may set SysProcAttr's fields: here a process group of the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/grove-rt/grove/transport"
 )
@@ -40,16 +41,26 @@ const (
 //
 // The records are logged by the actor's output forwarders (two goroutines
 // per actor process, which exist without a logger too), one Handle call
-// per line: a handler that blocks holds up that actor's output, and then
-// the actor when its pipe is full, never another actor. Unlike WithOutput's
+// per line, with no source (the line is the actor's, not a call site of
+// this process): a handler that blocks holds up that actor's output, and
+// then the actor when its pipe is full (backpressure, as from a slow
+// WithOutput writer), never another actor; and it holds up the actor's
+// end, which waits for the record being handled (at most half a second
+// for the lines still unread once the process has exited, which are then
+// dropped; the one in the handler is waited for). Every record is handled
+// before the actor's task returns. A handler that panics crashes this
+// program, as a panic on any goroutine does. Unlike WithOutput's
 // writer, logger's handler is not serialised by grove (a [slog.Handler]
 // must be safe for concurrent use).
 //
 // grove's warnings about the actor (that it outlived its nursery's body
 // idle, see [WithIdleWarning]; that this process falls back to the
 // goroutine backend, or reaps by threads: once per process, through the
-// spawn that found out) go to logger too, with the same attributes but
-// "stream"; without WithLogger they go to [slog.Default]. A nil logger
+// spawn that found out) go to logger too, without "stream", with the
+// actor's attributes known then (all for the idle warning; "actor.name"
+// for the fallback, which has no process; "actor.pid" for the reaping,
+// found at the fork) and the facts as attributes of their own ("err",
+// "fix"...); without WithLogger they go to [slog.Default]. A nil logger
 // is the default: prefixed text.
 func WithLogger(logger *slog.Logger) Option { return func(c *config) { c.logger = logger } }
 
@@ -78,12 +89,18 @@ type logSink struct {
 	level  slog.Level
 }
 
+// Write logs line as one record. The record has no source (its PC is
+// zero): the line is the actor's, and Logger.Log would name this method.
 func (s *logSink) Write(line []byte) (int, error) {
 	n := len(line)
+	ctx := context.Background()
+	if !s.logger.Enabled(ctx, s.level) {
+		return n, nil
+	}
 	if n > 0 && line[n-1] == '\n' {
 		line = line[:n-1]
 	}
-	s.logger.Log(context.Background(), s.level, string(line))
+	_ = s.logger.Handler().Handle(ctx, slog.NewRecord(time.Now(), s.level, string(line), 0))
 	return n, nil
 }
 

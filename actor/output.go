@@ -27,16 +27,23 @@ const (
 func forward(r io.Reader, w io.Writer, prefix string, tail *tailBuffer) {
 	br := bufio.NewReaderSize(r, readSize)
 	out := append(make([]byte, 0, 256), prefix...)
+	cut := false // the last line emitted was cut at maxLine
 	for {
 		piece, err := br.ReadSlice('\n')
 		if tail != nil && len(piece) > 0 {
 			tail.Write(piece)
 		}
+		if cut && len(piece) > 0 && piece[0] == '\n' {
+			// The newline of a line cut right before it ends that line,
+			// which emit already ended: not an empty line of its own.
+			piece, cut = piece[1:], false
+		}
 		for len(piece) > 0 {
 			n := min(len(piece), len(prefix)+maxLine-len(out))
 			out = append(out, piece[:n]...)
 			piece = piece[n:]
-			if out[len(out)-1] == '\n' || len(out) == len(prefix)+maxLine {
+			cut = out[len(out)-1] != '\n' && len(out) == len(prefix)+maxLine
+			if cut || out[len(out)-1] == '\n' {
 				out = emit(w, out, len(prefix))
 			}
 		}

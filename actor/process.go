@@ -219,33 +219,29 @@ func startError(name string, err error) error {
 // start, and checks that it left what the spawn needs as it was (see
 // [WithCmd]): its error names what changed and what to do instead. A
 // process the hook started is killed and reaped.
-func runCmdHook(cmd *exec.Cmd, hook func(*exec.Cmd)) (err error) {
+func runCmdHook(cmd *exec.Cmd, hook func(*exec.Cmd)) error {
 	if hook == nil {
 		return nil
 	}
 	path, args, files, attr := cmd.Path, slices.Clone(cmd.Args), slices.Clone(cmd.ExtraFiles), cmd.SysProcAttr
-	stdout, stderr := cmd.Stdout, cmd.Stderr
+	stdout, stderr, deathSig := cmd.Stdout, cmd.Stderr, parentDeathSignal(attr)
 	var vars [len(groveVars)]string // their entries, "" for one not set
 	for i, key := range groveVars {
 		vars[i] = lastEnv(cmd.Env, key)
 	}
+	var panicked any
 	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				err = fmt.Errorf("WithCmd's hook panicked: %v", p)
-			}
-		}()
+		defer func() { panicked = recover() }()
 		hook(cmd)
 	}()
-	if err != nil {
-		return err
-	}
 	const misuse = "WithCmd's hook "
 	switch {
-	case cmd.Process != nil:
+	case cmd.Process != nil: // first: a hook that started cmd, then panicked, leaves no process behind
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return errors.New(misuse + "started cmd: leave the start to Spawn")
+	case panicked != nil:
+		return fmt.Errorf(misuse+"panicked: %v", panicked)
 	case cmd.Path != path || !slices.Equal(cmd.Args, args):
 		return errors.New(misuse + "changed cmd.Path or cmd.Args: use WithExecutable and WithArgs instead")
 	case cmd.Stdin != nil || cmd.Stdout != stdout || cmd.Stderr != stderr:
@@ -257,6 +253,9 @@ func runCmdHook(cmd *exec.Cmd, hook func(*exec.Cmd)) (err error) {
 	case attr != nil && cmd.SysProcAttr != attr:
 		return errors.New(misuse + "replaced cmd.SysProcAttr, which holds grove's settings (Pdeathsig): " +
 			"set its fields instead")
+	case parentDeathSignal(cmd.SysProcAttr) != deathSig:
+		return fmt.Errorf(misuse+"changed cmd.SysProcAttr.Pdeathsig, which makes the kernel kill the actor "+
+			"when this process dies: leave it %s", signalName(deathSig))
 	}
 	for i, key := range groveVars {
 		if lastEnv(cmd.Env, key) != vars[i] {

@@ -61,6 +61,15 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
+// parentDeathSignal is the signal attr has the kernel send the child when
+// its parent thread dies (none for a nil attr).
+func parentDeathSignal(attr *syscall.SysProcAttr) syscall.Signal {
+	if attr == nil {
+		return 0
+	}
+	return attr.Pdeathsig
+}
+
 // startCmd starts cmd on the spawner thread, starting the spawner if it is
 // not running, and opens the child's exit watch (see watchExit). It waits
 // for the forks asked before it, or until ctx ends (then cmd is not started

@@ -14,6 +14,9 @@ import (
 
 func sysProcAttr() *syscall.SysProcAttr { return nil }
 
+// parentDeathSignal is none: only Linux has Pdeathsig.
+func parentDeathSignal(*syscall.SysProcAttr) syscall.Signal { return 0 }
+
 // startCmd starts cmd on the calling goroutine's thread; there is nothing
 // to release.
 // An actor started WithNice(n) is reniced right after the fork (on the BSDs

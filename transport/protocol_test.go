@@ -27,10 +27,7 @@ import (
 // frame inline) fails the test, so no example escapes it.
 func TestProtocolExamples(t *testing.T) {
 	t.Parallel()
-	doc, err := os.ReadFile("PROTOCOL.md")
-	require.NoError(t, err)
-	frames, prefaces, err := parseProtocolDoc(string(doc))
-	require.NoError(t, err)
+	frames, prefaces := protocolDoc(t)
 	// Sections 5.4 (2), 12.1 (3), 12.2 (4), 12.3 and 12.4 at least: a
 	// parser that finds fewer has lost some.
 	require.GreaterOrEqual(t, len(frames), 11, "frame examples found in PROTOCOL.md")
@@ -56,6 +53,81 @@ func TestProtocolExamples(t *testing.T) {
 			require.Equal(t, hex.EncodeToString(ex.frame), hex.EncodeToString(frame), "AppendFrame of the decoded message")
 		})
 	}
+}
+
+// TestProtocolSenderBytes checks the examples that carry a value against
+// what a Conn sends: a Call, Started, Yield or Return encoded from the
+// value as a Go value (not its bytes, which AppendFrame copies), and a
+// Batch's items as the sender batches them (which is one of the forms
+// section 5.4 shows: array32, so that the count can be patched).
+func TestProtocolSenderBytes(t *testing.T) {
+	t.Parallel()
+	frames, _ := protocolDoc(t)
+	checked, batches := 0, 0
+	for _, ex := range frames {
+		m, err := transport.DecodeMessage(ex.frame[4:])
+		require.NoError(t, err, "line %d", ex.line)
+		switch m.Kind {
+		case transport.KindCall, transport.KindStarted, transport.KindYield, transport.KindReturn, transport.KindBatch:
+		default:
+			continue
+		}
+		v, err := goValue(m.Payload)
+		require.NoError(t, err, "line %d", ex.line)
+		sent := *m
+		sent.Payload = nil
+		frame, err := transport.EncodeAsSender(&sent, v)
+		require.NoError(t, err, "line %d", ex.line)
+		if m.Kind == transport.KindBatch {
+			if bytes.Equal(frame, ex.frame) {
+				batches++
+			}
+			continue
+		}
+		checked++
+		require.Equal(t, hex.EncodeToString(ex.frame), hex.EncodeToString(frame), "line %d: what a Conn sends", ex.line)
+	}
+	// Sections 5.4 and 12.1 hold four such frames, and a Batch as the
+	// sender writes it.
+	require.GreaterOrEqual(t, checked, 4, "examples of a Call, Started, Yield or Return")
+	require.GreaterOrEqual(t, batches, 1, "a Batch example in the sender's form")
+}
+
+// goValue decodes b into the Go value an application would send for it:
+// integers as int or uint, which msgpack encodes in their shortest form.
+func goValue(b []byte) (any, error) {
+	d := msgpack.NewDecoder(bytes.NewReader(b))
+	d.UseLooseInterfaceDecoding(true)
+	v, err := d.DecodeInterface()
+	return shortInts(v), err
+}
+
+func shortInts(v any) any {
+	switch v := v.(type) {
+	case int64:
+		return int(v)
+	case uint64:
+		return uint(v)
+	case []any:
+		for i := range v {
+			v[i] = shortInts(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = shortInts(v[k])
+		}
+	}
+	return v
+}
+
+// protocolDoc parses PROTOCOL.md's examples.
+func protocolDoc(t *testing.T) (frames []frameExample, prefaces [][]byte) {
+	t.Helper()
+	doc, err := os.ReadFile("PROTOCOL.md")
+	require.NoError(t, err)
+	frames, prefaces, err = parseProtocolDoc(string(doc))
+	require.NoError(t, err)
+	return frames, prefaces
 }
 
 // TestProtocolLabels checks the hex of section 2.3's ASCII labels.

@@ -248,8 +248,14 @@ func submitBatch[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[I
 	var left []int
 	var start time.Time // when the batch was sent, the last time
 	var once sync.Once
+	ctx, end := observeTask(ctx, fn.Name())
 	finish := func() {
-		once.Do(func() { results <- batchDone[Out]{seq: seq, outs: outs, errs: errs, took: time.Since(start)} })
+		once.Do(func() {
+			if end != nil {
+				end(firstErr(errs))
+			}
+			results <- batchDone[Out]{seq: seq, outs: outs, errs: errs, took: time.Since(start)}
+		})
 	}
 	fail := func(err error) {
 		if outs == nil {

@@ -24,6 +24,7 @@ type Stream struct {
 	outgoing bool // this side sent the Call
 	fn       string
 	args     msgpack.RawMessage
+	md       Metadata // the Call's, on the callee's side
 	in       queue[*Message]
 
 	mu            sync.Mutex

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/grove-rt/grove/transport"
 )
 
@@ -211,7 +213,12 @@ func debugCall(ctx context.Context, pid int, fn string, out any) error {
 		}
 		switch m.Kind {
 		case transport.KindReturn:
-			if err := m.Decode(out); err != nil {
+			var raw msgpack.RawMessage
+			err := m.Decode(&raw)
+			if err == nil {
+				err = decodeDebug(raw, out)
+			}
+			if err != nil {
 				return fmt.Errorf("actor: process %d's debug socket: its answer: %w", pid, err)
 			}
 			return nil

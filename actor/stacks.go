@@ -92,7 +92,7 @@ func (k *kid) stacks(ctx context.Context, args debugArgs) []stackDump {
 	if r == nil {
 		return []stackDump{{Name: k.name, State: StateStarting, Err: "actor: it is still starting (its handshake has not completed)"}}
 	}
-	dumps, err := CallByName[[]stackDump](ctx, r, stacksFunc, args)
+	dumps, err := callDebug[[]stackDump](ctx, r, stacksFunc, args)
 	if err == nil && len(dumps) > 0 {
 		return dumps
 	}

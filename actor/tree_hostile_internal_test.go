@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,4 +124,39 @@ func TestCountItems(t *testing.T) {
 			}
 		})
 	}
+}
+
+// What a child says of itself (its name, its functions' names, its
+// errors, its backend) is quoted where it is not printable: a newline
+// cannot add a row to `grove ps`, nor an escape sequence reach the
+// terminal.
+func TestTreeViewQuotesWhatIsNotPrintable(t *testing.T) {
+	t.Parallel()
+	const evil = "x\n\x1b[2Jfake\trow"
+	tree := TreeInfo{Name: "root", ID: "1", PID: 1, State: StateServing, Children: []TreeInfo{
+		{Name: evil, ID: evil, PID: 2, Backend: Backend(evil), State: StateServing, Calls: map[string]int{evil: 1}},
+		{Name: "quiet", ID: "3", PID: 3, Err: evil},
+	}}
+	var buf bytes.Buffer
+	_, err := tree.WriteTo(&buf)
+	require.NoError(t, err)
+	require.NotContains(t, buf.String(), "\x1b")
+	require.NotContains(t, buf.String(), "\t")
+	require.Len(t, strings.Split(strings.TrimRight(buf.String(), "\n"), "\n"), 5, "a header, three rows and a note:\n%s", buf.String())
+	require.Contains(t, buf.String(), strconv.Quote(evil))
+
+	buf.Reset()
+	require.NoError(t, writeStacks(&buf, []stackDump{
+		{Name: evil, ID: evil, PID: 2, Host: evil, Backend: Backend(evil), Stacks: []byte("goroutine 1 [running]:\n")},
+		{Name: "quiet", ID: "3", Err: evil},
+	}))
+	require.NotContains(t, buf.String(), "\x1b")
+	headers := 0
+	for line := range strings.Lines(buf.String()) {
+		if strings.HasPrefix(line, "===") {
+			headers++
+			require.True(t, strings.HasSuffix(line, "===\n"), "a header on one line: %q", line)
+		}
+	}
+	require.Equal(t, 2, headers)
 }

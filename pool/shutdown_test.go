@@ -97,3 +97,46 @@ func TestCloseEndsAWaitingShutdown(t *testing.T) {
 	_, err := f.Result(ctx)
 	require.ErrorIs(t, err, pool.ErrShutdown)
 }
+
+// A Close (or Shutdown) during a Map over an endless input ends the Map:
+// dispatch stops, the batches in flight end with the pool, and the pool's
+// error comes last, rather than an ErrShutdown for every input forever to
+// a consumer that goes on past errors.
+func TestCloseEndsAMapOfAnEndlessInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(*pool.Pool) error
+	}{
+		{"Close", (*pool.Pool).Close},
+		{"Shutdown", func(p *pool.Pool) error { return p.Shutdown(context.Background()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPool(t, pool.WithWorkers(2))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			endless := func(yield func(int) bool) {
+				for i := 0; yield(i); i++ {
+				}
+			}
+			const bound = 200_000 // far more than two workers' window
+			n, ended, afterEnd := 0, false, 0
+			var last error
+			for _, err := range pool.Map(ctx, p, square, endless) {
+				if n++; n == 100 {
+					require.NoError(t, tc.end(p))
+					ended = true
+				}
+				if ended {
+					afterEnd++
+				}
+				last = err
+				if n > bound {
+					break
+				}
+			}
+			require.LessOrEqual(t, n, bound, "the Map ended by itself")
+			require.ErrorIs(t, last, pool.ErrShutdown, "the pool's error last")
+			t.Logf("%d results, %d after the end", n, afterEnd)
+		})
+	}
+}

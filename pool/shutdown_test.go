@@ -140,3 +140,21 @@ func TestCloseEndsAMapOfAnEndlessInput(t *testing.T) {
 		})
 	}
 }
+
+// A Close while a worker is still starting (its spawn under way, its
+// initializer about to run) kills that worker too once it is up: Close is
+// bounded by the kill, not by the initializer, which here would take a
+// minute.
+func TestCloseKillsAWorkerStillStarting(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	for range 3 {
+		p, err := pool.New(context.Background(), pool.WithWorkers(1), pool.WithInitializer(sleepy, 60_000))
+		require.NoError(t, err)
+		f := pool.Submit(context.Background(), p, square, 3) // the pool spawns its worker
+		start := time.Now()
+		require.NoError(t, p.Close())
+		require.Less(t, time.Since(start), 20*time.Second, "Close waited for the initializer")
+		_, err = f.Result(context.Background())
+		require.ErrorIs(t, err, pool.ErrShutdown)
+	}
+}

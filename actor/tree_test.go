@@ -3,7 +3,10 @@ package actor_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -264,6 +267,48 @@ func TestTreeDuringAStop(t *testing.T) {
 		require.Empty(t, c.Err, "a stopping actor answers")
 		require.Equal(t, r.PID(), c.PID)
 		require.Equal(t, map[string]int{"actor_test.stubbornStop": 1}, c.Calls, "its call, still running, is counted")
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// An actor whose spawn is under way (its process started, its handshake
+// not yet done) is in the tree, starting, with what its parent knows; the
+// snapshot does not wait for it.
+func TestTreeDuringASpawn(t *testing.T) {
+	proctest.NeedsProcesses(t, "a process that never completes its handshake")
+	proctest.NoChildrenLeft(t)
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep command")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		n.Go(func(context.Context) error {
+			_, err := actor.Spawn(sctx, n, "mute", actor.WithExecutable(sleep), actor.WithArgs("30"), actor.WithStartTimeout(20*time.Second))
+			if !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("the spawn ended with %v, not with its cancel", err)
+			}
+			return nil
+		})
+		var mute actor.TreeInfo
+		require.Eventually(t, func() bool {
+			tree, err := actor.Tree(ctx)
+			require.NoError(t, err)
+			for _, c := range tree.Children {
+				if c.Name == "mute" {
+					mute = c
+					return true
+				}
+			}
+			return false
+		}, 10*time.Second, time.Millisecond, "the spawn under way is in the tree")
+		require.Equal(t, actor.StateStarting, mute.State)
+		require.Contains(t, mute.Err, "still starting")
+		stop()
 		return nil
 	})
 	require.NoError(t, err)

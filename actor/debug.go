@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/grove-rt/grove/transport"
 )
 
@@ -29,6 +31,12 @@ const (
 // client asks and goes.
 const debugConnLife = time.Minute
 
+// maxDebugConns bounds the debug connections served at once: past it, a
+// new one is closed as soon as it is accepted, so that a client that
+// connects in a loop and never hangs up holds at most this many
+// connections (and their goroutines) for debugConnLife.
+const maxDebugConns = 16
+
 // ErrNoDebug is matched by the error of [DebugTree] and [DebugStacks] for a
 // process that serves no debug socket: it did not opt in with
 // [ServeDebug], or it has stopped serving.
@@ -43,6 +51,7 @@ type DebugServer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	stop   func() bool
+	slots  chan struct{} // one per connection served: maxDebugConns
 	wg     sync.WaitGroup
 	once   sync.Once
 }
@@ -60,8 +69,9 @@ type DebugServer struct {
 // It serves from the caller down, as Tree does with ctx, until ctx ends or
 // Close is called; its socket is then removed. It owns a goroutine that
 // accepts and one per connection (each closed after a minute at most);
-// Close joins them all, so call Close even after ctx ended. A second
-// ServeDebug in the same process fails while the first serves.
+// Close joins them all, so call Close even after ctx ended. It serves 16
+// connections at once, and closes any more as soon as it accepts them. A
+// second ServeDebug in the same process fails while the first serves.
 func ServeDebug(ctx context.Context) (*DebugServer, error) {
 	if ctx == nil {
 		return nil, errors.New("actor: ServeDebug: nil ctx: pass a ctx (or context.Background())")
@@ -70,7 +80,7 @@ func ServeDebug(ctx context.Context) (*DebugServer, error) {
 		return nil, fmt.Errorf("actor: ServeDebug: the debug socket checks each client's uid with SO_PEERCRED, "+
 			"which %s lacks: %w", runtime.GOOS, errors.ErrUnsupported)
 	}
-	d := &DebugServer{sv: serverFor(ctx), path: DebugSocket(os.Getpid())}
+	d := &DebugServer{sv: serverFor(ctx), path: DebugSocket(os.Getpid()), slots: make(chan struct{}, maxDebugConns)}
 	ln, err := listenUnix(d.path, transport.WithIdentity(identity(ctx), "debug"), transport.WithHandler(d.handle))
 	if err != nil {
 		return nil, fmt.Errorf("actor: ServeDebug: %w", err)
@@ -99,7 +109,8 @@ func (d *DebugServer) Close() error {
 }
 
 // accept hands each connection to a goroutine that closes it once the
-// client hangs up, the server stops, or debugConnLife has passed.
+// client hangs up, the server stops, or debugConnLife has passed; past
+// maxDebugConns at once it closes the connection itself.
 func (d *DebugServer) accept() {
 	defer d.ln.Close() // ctx ended: the socket goes at once
 	for {
@@ -107,7 +118,14 @@ func (d *DebugServer) accept() {
 		if err != nil {
 			return
 		}
+		select {
+		case d.slots <- struct{}{}:
+		default:
+			c.Close() // too many at once (its handler, if any, sees its ctx end)
+			continue
+		}
 		d.wg.Go(func() {
+			defer func() { <-d.slots }()
 			t := time.NewTimer(debugConnLife)
 			defer t.Stop()
 			select {
@@ -211,7 +229,12 @@ func debugCall(ctx context.Context, pid int, fn string, out any) error {
 		}
 		switch m.Kind {
 		case transport.KindReturn:
-			if err := m.Decode(out); err != nil {
+			var raw msgpack.RawMessage
+			err := m.Decode(&raw)
+			if err == nil {
+				err = decodeDebug(raw, out)
+			}
+			if err != nil {
 				return fmt.Errorf("actor: process %d's debug socket: its answer: %w", pid, err)
 			}
 			return nil

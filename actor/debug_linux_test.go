@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/internal/proctest"
 	"github.com/grove-rt/grove/internal/treetest"
+	"github.com/grove-rt/grove/transport"
 )
 
 func TestServeDebug(t *testing.T) {
@@ -106,4 +108,54 @@ func TestDebugClientErrors(t *testing.T) {
 			require.ErrorContains(t, actor.DebugStacks(ctx, tc.pid, &bytes.Buffer{}), tc.want)
 		})
 	}
+}
+
+// A client that opens connection after connection and never hangs up
+// holds 16 at most: past them the server closes each as it accepts it,
+// and serves again once one of the 16 goes.
+func TestServeDebugBoundsItsConnections(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := actor.ServeDebug(ctx)
+	require.NoError(t, err)
+	defer d.Close()
+	const served = 16
+	var conns []*transport.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range served + 1 {
+		c, err := transport.DialUnix(ctx, d.Path())
+		require.NoError(t, err)
+		conns = append(conns, c)
+	}
+	// The server accepts them in the order their handshakes end: one of
+	// them, any, is closed by it.
+	cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(time.After(10 * time.Second))}}
+	for _, c := range conns {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c.Done())})
+	}
+	chosen, _, _ := reflect.Select(cases)
+	require.NotZero(t, chosen, "a connection past the 16 was left open (it would stay a minute)")
+	open := 0
+	for _, c := range conns {
+		if c.Err() == nil {
+			open++
+		}
+	}
+	require.LessOrEqual(t, open, served)
+	for _, c := range conns {
+		require.NoError(t, c.Close())
+	}
+	conns = nil
+	for range 1000 { // each try is a dial: no sleep
+		// The server frees a slot once it sees its connection gone.
+		if _, err = actor.DebugTree(ctx, os.Getpid()); err == nil {
+			break
+		}
+	}
+	require.NoError(t, err, "served again once the connections went")
 }

@@ -92,7 +92,7 @@ func (k *kid) stacks(ctx context.Context, args debugArgs) []stackDump {
 	if r == nil {
 		return []stackDump{{Name: k.name, State: StateStarting, Err: "actor: it is still starting (its handshake has not completed)"}}
 	}
-	dumps, err := CallByName[[]stackDump](ctx, r, stacksFunc, args)
+	dumps, err := callDebug[[]stackDump](ctx, r, stacksFunc, args)
 	if err == nil && len(dumps) > 0 {
 		return dumps
 	}
@@ -124,17 +124,17 @@ func allStacks() ([]byte, bool) {
 func writeStacks(w io.Writer, dumps []stackDump) error {
 	bw := bufio.NewWriter(w)
 	for _, d := range dumps {
-		id := d.Name + "[" + d.ID + "]"
+		id := printable(d.Name) + "[" + printable(d.ID) + "]"
 		if d.PID != 0 {
 			id += fmt.Sprintf("@%d", d.PID)
 		}
 		if d.Host != "" {
-			id += " on host " + d.Host
+			id += " on host " + printable(d.Host)
 		}
 		fmt.Fprintf(bw, "=== actor %s: depth %d, %s, %s", id, d.Depth, backendName(d.Backend), d.State)
 		switch {
 		case d.Err != "":
-			fmt.Fprintf(bw, ": no dump: %s ===\n\n", d.Err)
+			fmt.Fprintf(bw, ": no dump: %s ===\n\n", printable(d.Err))
 			continue
 		case d.Shared:
 			fmt.Fprintf(bw, ": a goroutine actor, its goroutines are in the dump of process %d above ===\n\n", d.PID)
@@ -155,5 +155,5 @@ func backendName(b Backend) string {
 	if b == "" {
 		return "?"
 	}
-	return string(b)
+	return printable(string(b))
 }

@@ -260,7 +260,7 @@ func (k *kid) tree(ctx context.Context, args debugArgs, parent string) TreeInfo 
 			Err: "actor: it is still starting (its handshake has not completed)"}
 	}
 	known := r.known(parent)
-	info, err := CallByName[TreeInfo](ctx, r, treeFunc, args)
+	info, err := callDebug[TreeInfo](ctx, r, treeFunc, args)
 	if err != nil {
 		known.Err = noAnswer(r, err)
 		return known

@@ -3,7 +3,10 @@ package actor_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -222,4 +225,91 @@ func TestTreeNilContext(t *testing.T) {
 	require.ErrorContains(t, err, "nil ctx")
 	//lint:ignore SA1012 the nil ctx is the point
 	require.ErrorContains(t, actor.DumpStacks(nil, &bytes.Buffer{}), "nil ctx")
+}
+
+// stubbornStop holds its actor's stop: once its ctx ends it takes ms more
+// to return, as a function that cleans up slowly does.
+var stubbornStop = actor.StreamFunc("actor_test.stubbornStop", func(ctx context.Context, ms int, out chan<- int) error {
+	out <- 1
+	<-ctx.Done()
+	time.Sleep(time.Duration(ms) * time.Millisecond) // the slow clean-up being modelled, not a wait
+	return nil
+})
+
+// An actor whose stop is under way still answers the tree view: it is
+// shown stopping, with its call still counted, not as one that did not
+// answer.
+func TestTreeDuringAStop(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		r, err := actor.Spawn(ctx, n, "stubborn")
+		if err != nil {
+			return err
+		}
+		st, err := stubbornStop.Open(ctx, r, 1500)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		<-st.C // under way
+		r.Cancel()
+		var c actor.TreeInfo
+		for range 200 { // each try is a Tree: no sleep
+			tree, err := actor.Tree(ctx)
+			require.NoError(t, err)
+			if c = childByID(t, tree, r.ID()); c.State == actor.StateStopping {
+				break
+			}
+		}
+		require.Equal(t, actor.StateStopping, c.State)
+		require.Empty(t, c.Err, "a stopping actor answers")
+		require.Equal(t, r.PID(), c.PID)
+		require.Equal(t, map[string]int{"actor_test.stubbornStop": 1}, c.Calls, "its call, still running, is counted")
+		return nil
+	})
+	require.NoError(t, err)
+}
+
+// An actor whose spawn is under way (its process started, its handshake
+// not yet done) is in the tree, starting, with what its parent knows; the
+// snapshot does not wait for it.
+func TestTreeDuringASpawn(t *testing.T) {
+	proctest.NeedsProcesses(t, "a process that never completes its handshake")
+	proctest.NoChildrenLeft(t)
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep command")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = nursery.Run(ctx, func(ctx context.Context, n *nursery.Nursery) error {
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		n.Go(func(context.Context) error {
+			_, err := actor.Spawn(sctx, n, "mute", actor.WithExecutable(sleep), actor.WithArgs("30"), actor.WithStartTimeout(20*time.Second))
+			if !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("the spawn ended with %v, not with its cancel", err)
+			}
+			return nil
+		})
+		var mute actor.TreeInfo
+		require.Eventually(t, func() bool {
+			tree, err := actor.Tree(ctx)
+			require.NoError(t, err)
+			for _, c := range tree.Children {
+				if c.Name == "mute" {
+					mute = c
+					return true
+				}
+			}
+			return false
+		}, 10*time.Second, time.Millisecond, "the spawn under way is in the tree")
+		require.Equal(t, actor.StateStarting, mute.State)
+		require.Contains(t, mute.Err, "still starting")
+		stop()
+		return nil
+	})
+	require.NoError(t, err)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 )
 
 // WriteTo writes the tree as a table, one actor a line, children indented
@@ -33,23 +34,33 @@ func (t TreeInfo) WriteTo(w io.Writer) (int64, error) {
 
 // rows writes the actor's row and its children's, depth levels in.
 func (t TreeInfo) rows(w io.Writer, depth int, notes *[]string) {
-	name := t.Name
+	name := printable(t.Name)
 	if depth > 0 {
 		name = strings.Repeat("  ", depth-1) + `\_ ` + name
 	}
-	id, pid, calls, uptime, rss := dash(t.ID), "-", "-", "-", "-"
+	id, pid, calls, uptime, rss := dash(printable(t.ID)), "-", "-", "-", "-"
 	if t.PID != 0 {
 		pid = strconv.Itoa(t.PID)
 	}
 	if t.Err == "" {
 		calls, uptime, rss = callsText(t.Calls), uptimeText(t.Uptime), rssText(t.RSS)
 	} else {
-		*notes = append(*notes, fmt.Sprintf("%s[%s]: %s", t.Name, t.ID, t.Err))
+		*notes = append(*notes, fmt.Sprintf("%s[%s]: %s", printable(t.Name), printable(t.ID), printable(t.Err)))
 	}
 	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, id, pid, backendName(t.Backend), t.State, calls, uptime, rss)
 	for _, c := range t.Children {
 		c.rows(w, depth+1, notes)
 	}
+}
+
+// printable is s, quoted if it holds a rune that is not printable (a
+// newline, a tab, a terminal's escape): the names and errors of a tree
+// come from its actors, and must not break its table, or a terminal.
+func printable(s string) string {
+	if strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func dash(s string) string {
@@ -69,7 +80,7 @@ func callsText(calls map[string]int) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		fmt.Fprintf(&b, "%s:%d", fn, calls[fn])
+		fmt.Fprintf(&b, "%s:%d", printable(fn), calls[fn])
 	}
 	return b.String()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,4 +103,52 @@ func TestSubmitCtxEndedOrLate(t *testing.T) {
 	v2, err2 := f.Result(context.Background())
 	require.NoError(t, err2, "the answer stands")
 	require.Equal(t, []int{25, 25}, []int{v, v2})
+}
+
+// Submit's ctx, Cancel, the tasks' answers and a Close, all at once: every
+// future answers once, with its result or an error, and nothing is left
+// behind (the package's leak check; the race detector for the rest).
+func TestSubmitCancelAndCloseRace(t *testing.T) {
+	p := newPool(t, pool.WithWorkers(2))
+	const n = 300
+	fs := make([]*pool.Future[int], n)
+	cancels := make([]context.CancelFunc, n)
+	for i := range fs {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels[i] = cancel
+		fs[i] = pool.Submit(ctx, p, sleepy, i%3)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; i < n; i += 3 {
+			cancels[i]()
+		}
+	})
+	wg.Go(func() {
+		for i := 1; i < n; i += 3 {
+			fs[i].Cancel()
+		}
+	})
+	var closeErr error
+	wg.Go(func() {
+		<-fs[n/2].Done()
+		closeErr = p.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i, f := range fs {
+		v, err := f.Result(ctx)
+		require.NotErrorIs(t, err, context.DeadlineExceeded, "future %d answered", i)
+		if err == nil {
+			require.Equal(t, i%3, v)
+		}
+		v2, err2 := f.Result(ctx)
+		require.Equal(t, v, v2, "answered once")
+		require.Equal(t, err, err2)
+	}
+	wg.Wait()
+	require.NoError(t, closeErr)
+	for _, c := range cancels {
+		c()
+	}
 }

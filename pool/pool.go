@@ -233,7 +233,12 @@ func (p *Pool) worker(ctx context.Context, name string) {
 		}
 		p.mu.Lock()
 		p.refs[ref] = 0
+		killing := p.killing
 		p.mu.Unlock()
+		if killing { // Close came during the spawn, after its kills
+			ref.Kill()
+			return nil
+		}
 		if p.cfg.init != nil {
 			if err := p.cfg.init.run(ctx, ref); err != nil {
 				if died(ref, err) {

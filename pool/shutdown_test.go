@@ -97,3 +97,64 @@ func TestCloseEndsAWaitingShutdown(t *testing.T) {
 	_, err := f.Result(ctx)
 	require.ErrorIs(t, err, pool.ErrShutdown)
 }
+
+// A Close (or Shutdown) during a Map over an endless input ends the Map:
+// dispatch stops, the batches in flight end with the pool, and the pool's
+// error comes last, rather than an ErrShutdown for every input forever to
+// a consumer that goes on past errors.
+func TestCloseEndsAMapOfAnEndlessInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(*pool.Pool) error
+	}{
+		{"Close", (*pool.Pool).Close},
+		{"Shutdown", func(p *pool.Pool) error { return p.Shutdown(context.Background()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPool(t, pool.WithWorkers(2))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			endless := func(yield func(int) bool) {
+				for i := 0; yield(i); i++ {
+				}
+			}
+			const bound = 200_000 // far more than two workers' window
+			n, ended, afterEnd := 0, false, 0
+			var last error
+			for _, err := range pool.Map(ctx, p, square, endless) {
+				if n++; n == 100 {
+					require.NoError(t, tc.end(p))
+					ended = true
+				}
+				if ended {
+					afterEnd++
+				}
+				last = err
+				if n > bound {
+					break
+				}
+			}
+			require.LessOrEqual(t, n, bound, "the Map ended by itself")
+			require.ErrorIs(t, last, pool.ErrShutdown, "the pool's error last")
+			t.Logf("%d results, %d after the end", n, afterEnd)
+		})
+	}
+}
+
+// A Close while a worker is still starting (its spawn under way, its
+// initializer about to run) kills that worker too once it is up: Close is
+// bounded by the kill, not by the initializer, which here would take a
+// minute.
+func TestCloseKillsAWorkerStillStarting(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	for range 3 {
+		p, err := pool.New(context.Background(), pool.WithWorkers(1), pool.WithInitializer(sleepy, 60_000))
+		require.NoError(t, err)
+		f := pool.Submit(context.Background(), p, square, 3) // the pool spawns its worker
+		start := time.Now()
+		require.NoError(t, p.Close())
+		require.Less(t, time.Since(start), 20*time.Second, "Close waited for the initializer")
+		_, err = f.Result(context.Background())
+		require.ErrorIs(t, err, pool.ErrShutdown)
+	}
+}

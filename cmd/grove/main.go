@@ -54,6 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if *timeout <= 0 {
+		fmt.Fprintf(stderr, "grove: -timeout %v: give a positive duration (5s, say)\n", *timeout)
+		return 2
+	}
 	if fs.NArg() != 2 {
 		fs.Usage()
 		return 2

@@ -73,6 +73,11 @@ func TestGrove(t *testing.T) {
 	_, errOut, code = grove(t, exe, nil, "ps", pid)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "actor.ServeDebug")
+	for _, d := range []string{"0", "-1s"} { // a usage error, not a dial that times out at once
+		_, errOut, code = grove(t, exe, nil, "-timeout", d, "ps", pid)
+		require.Equal(t, 2, code, errOut)
+		require.Contains(t, errOut, "give a positive duration")
+	}
 
 	treetest.Run(t, func(ctx context.Context, mid *actor.Ref) {
 		d, err := actor.ServeDebug(ctx)

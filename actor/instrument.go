@@ -85,17 +85,83 @@ type CallEnd struct {
 }
 
 // ErrorType names an error's type for telemetry (an "error.type"
-// attribute): the remote type of a [*RemoteError] in its chain, else the
-// Go type of err, as fmt's %T prints it; "" for nil.
+// attribute), in few enough names to be a metric's attribute: the
+// remote type of a [*RemoteError] in its chain; else the Go type of the
+// first error of the chain that is not one of fmt's or errors' wrappers,
+// as fmt's %T prints it ("*actor.ExitError"). Where that type says
+// nothing (an errors.New sentinel, or a remote fmt.Errorf wrapper), it
+// names the sentinel the error matches instead: "context.Canceled",
+// "context.DeadlineExceeded", "actor.ErrStopped", a name registered with
+// [RegisterError]. It is "" for nil, and never the error's text. It costs
+// an errors.Is per sentinel, on the error's path only.
 func ErrorType(err error) string {
 	if err == nil {
 		return ""
 	}
 	var re *RemoteError
 	if errors.As(err, &re) {
+		if genericType(re.Type) && len(re.is) > 0 {
+			return re.is[0]
+		}
 		return re.Type
 	}
-	return fmt.Sprintf("%T", err)
+	for {
+		t := fmt.Sprintf("%T", err)
+		next := errors.Unwrap(err)
+		if next != nil && (t == "*fmt.wrapError" || t == "*fmt.wrapErrors") {
+			err = next // fmt.Errorf's single %w; a join, or several %w, is named as it is
+			continue
+		}
+		if !genericType(t) {
+			return t
+		}
+		if name := sentinelName(err); name != "" {
+			return name
+		}
+		return t
+	}
+}
+
+// genericType reports whether an error of type t (as %T prints it) says
+// nothing of its cause but its text.
+func genericType(t string) bool {
+	switch t {
+	case "*errors.errorString", "*fmt.wrapError", "*fmt.wrapErrors", "*errors.joinError", "context.deadlineExceededError":
+		return true
+	}
+	return false
+}
+
+// ownSentinels are the sentinels of grove's calls that are not
+// registered with RegisterError, by the names ErrorType gives them.
+var ownSentinels = []struct {
+	name string
+	err  error
+}{
+	{"actor.ErrStopped", ErrStopped},
+	{"actor.ErrNotStarted", ErrNotStarted},
+	{"actor.ErrResultLost", ErrResultLost},
+	{"actor.ErrStreamClosed", ErrStreamClosed},
+	{"actor.ErrHostLost", ErrHostLost},
+	{"actor.ErrHostUnavailable", ErrHostUnavailable},
+	{"transport.ErrClosed", transport.ErrClosed},
+	{"transport.ErrCanceled", transport.ErrCanceled},
+	{"transport.ErrProtocol", transport.ErrProtocol},
+	{"transport.ErrFrameTooLarge", transport.ErrFrameTooLarge},
+}
+
+// sentinelName is the name of the first sentinel err matches, grove's own
+// first, then those registered; "" for none.
+func sentinelName(err error) string {
+	for _, s := range ownSentinels {
+		if errors.Is(err, s.err) {
+			return s.name
+		}
+	}
+	if names := matchingSentinels(err); len(names) > 0 {
+		return names[0]
+	}
+	return ""
 }
 
 // instrumentation is the process's one Instrumentation, or nil: the

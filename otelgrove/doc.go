@@ -36,7 +36,7 @@
 //
 // # Metrics
 //
-//   - grove.calls (counter): calls ended, by rpc.method, grove.call.side
+//   - grove.calls (counter): calls ended, by rpc.system, rpc.method, grove.call.side
 //     and error.type.
 //   - grove.call.duration (histogram, seconds): their latency.
 //   - grove.actors.live (up-down counter): actors this process spawned

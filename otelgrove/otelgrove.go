@@ -2,6 +2,7 @@ package otelgrove
 
 import (
 	"context"
+	"runtime/debug"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -17,6 +18,33 @@ import (
 
 // ScopeName is the instrumentation scope of otelgrove's tracer and meter.
 const ScopeName = "github.com/grove-rt/grove/otelgrove"
+
+// Version returns otelgrove's version, the version of its instrumentation
+// scope: its module's version as the build recorded it
+// (runtime/debug.ReadBuildInfo), "(devel)" when otelgrove is the main
+// module, or "" for a build that recorded none. Install reads it once.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	if bi.Main.Path == ScopeName {
+		return bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path == ScopeName {
+			return d.Version
+		}
+	}
+	return ""
+}
+
+// durationBuckets are the bounds of grove.call.duration's buckets, in
+// seconds: OpenTelemetry's advice for RPC and HTTP durations (0.005 s to
+// 10 s), below it the sub-millisecond calls of a local actor. The SDK's
+// default buckets (0 to 10000) are for milliseconds.
+var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+	0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
 // The attribute keys otelgrove sets, beside OpenTelemetry's own
 // rpc.system, rpc.method and error.type.
@@ -89,15 +117,17 @@ func newInstrumentation(opts ...Option) *instrumentation {
 	if c.props == nil {
 		c.props = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	}
-	meter := c.mp.Meter(ScopeName)
-	i := &instrumentation{tracer: c.tp.Tracer(ScopeName), props: c.props}
+	version := Version()
+	meter := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(version))
+	i := &instrumentation{tracer: c.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(version)), props: c.props}
 	// A meter's instruments fail only on an invalid name or unit, which
 	// these are not; the no-op instrument then stands in, as otel's
 	// contrib instrumentations do.
 	i.calls, _ = meter.Int64Counter("grove.calls", metric.WithUnit("{call}"),
 		metric.WithDescription("Calls ended, by function, side and error type."))
 	i.duration, _ = meter.Float64Histogram("grove.call.duration", metric.WithUnit("s"),
-		metric.WithDescription("The duration of calls, by function and side."))
+		metric.WithDescription("The duration of calls, by function and side."),
+		metric.WithExplicitBucketBoundaries(durationBuckets...))
 	i.live, _ = meter.Int64UpDownCounter("grove.actors.live", metric.WithUnit("{actor}"),
 		metric.WithDescription("Actors this process spawned that are running, by backend."))
 	i.items, _ = meter.Int64Counter("grove.stream.items", metric.WithUnit("{item}"),
@@ -213,7 +243,7 @@ func (i *instrumentation) ender(span trace.Span, c actor.CallInfo, side string) 
 		}
 		fail(span, e.Err)
 		span.End()
-		kv := []attribute.KeyValue{rpcMethodKey.String(c.Func), SideKey.String(side)}
+		kv := []attribute.KeyValue{rpcSystemKey.String("grove"), rpcMethodKey.String(c.Func), SideKey.String(side)}
 		if e.Err != nil {
 			kv = append(kv, errorTypeKey.String(actor.ErrorType(e.Err)))
 		}

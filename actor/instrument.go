@@ -39,6 +39,29 @@ type Instrumentation interface {
 	Serve(ctx context.Context, c CallInfo, md transport.Metadata) (context.Context, func(CallEnd))
 }
 
+// A Flusher is an [Instrumentation] that holds some of what it records
+// before it exports it (spans and metrics exported in batches). A process
+// spawned as an actor exits from [Main], where no deferred function of
+// main runs (a provider's Shutdown, say): there Main calls Flush once the
+// actor has served its last call, just before the process exits, with a
+// ctx that ends 500ms later, so that the actor's last spans are not lost
+// with it. Flush must return by then; its error is ignored.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// flushInstrumentation flushes the instrumentation, if it is a Flusher,
+// before a process spawned as an actor exits.
+func flushInstrumentation() {
+	f, ok := GetInstrumentation().(Flusher)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), orphanExit)
+	defer cancel()
+	_ = f.Flush(ctx)
+}
+
 // ActorInfo identifies an actor to an [Instrumentation].
 type ActorInfo struct {
 	transport.ActorID

@@ -77,6 +77,7 @@ func serveParent() int {
 	case <-closed:
 	case <-exitBy:
 	}
+	flushInstrumentation() // the last calls' spans, which the exit would lose
 	return code
 }
 

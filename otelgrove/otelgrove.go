@@ -2,6 +2,7 @@ package otelgrove
 
 import (
 	"context"
+	"errors"
 	"runtime/debug"
 	"time"
 
@@ -98,6 +99,9 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 // before actor.Main (a process started as an actor runs the same main, so
 // it installs otelgrove too and its spans join the caller's trace); a
 // second call panics. The spans and metrics are those of the package doc.
+// In a process spawned as an actor, Main exits the process without
+// running main's deferred calls: it flushes the providers first
+// ([actor.Flusher]), so that a batching exporter keeps the actor's spans.
 func Install(opts ...Option) {
 	actor.SetInstrumentation(newInstrumentation(opts...))
 }
@@ -108,6 +112,7 @@ func newInstrumentation(opts ...Option) *instrumentation {
 	for _, o := range opts {
 		o(&c)
 	}
+	i := &instrumentation{flushTP: c.tp, flushMP: c.mp}
 	if c.tp == nil {
 		c.tp = otel.GetTracerProvider()
 	}
@@ -117,9 +122,10 @@ func newInstrumentation(opts ...Option) *instrumentation {
 	if c.props == nil {
 		c.props = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	}
+	i.props = c.props
 	version := Version()
 	meter := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(version))
-	i := &instrumentation{tracer: c.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(version)), props: c.props}
+	i.tracer = c.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(version))
 	// A meter's instruments fail only on an invalid name or unit, which
 	// these are not; the no-op instrument then stands in, as otel's
 	// contrib instrumentations do.
@@ -148,6 +154,11 @@ func newInstrumentation(opts ...Option) *instrumentation {
 type instrumentation struct {
 	tracer trace.Tracer
 	props  propagation.TextMapPropagator
+	// flushTP and flushMP are the providers of the options, nil for the
+	// global ones, which Flush looks up when it runs (a program may set
+	// them after Install).
+	flushTP trace.TracerProvider
+	flushMP metric.MeterProvider
 
 	calls    metric.Int64Counter
 	duration metric.Float64Histogram
@@ -158,7 +169,31 @@ type instrumentation struct {
 	restarts metric.Int64Counter
 }
 
-var _ actor.Instrumentation = (*instrumentation)(nil)
+var (
+	_ actor.Instrumentation = (*instrumentation)(nil)
+	_ actor.Flusher         = (*instrumentation)(nil)
+)
+
+// Flush implements actor.Flusher: it exports the spans and metrics the
+// providers hold (with their ForceFlush, which the SDK's have) before a
+// process spawned as an actor exits, so that a batching exporter does not
+// lose the actor's last spans.
+func (i *instrumentation) Flush(ctx context.Context) error {
+	tp, mp := i.flushTP, i.flushMP
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	var errs []error
+	for _, p := range []any{tp, mp} {
+		if f, ok := p.(interface{ ForceFlush(context.Context) error }); ok {
+			errs = append(errs, f.ForceFlush(ctx))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // actorAttrs are the attributes naming a.
 func actorAttrs(a actor.ActorInfo) []attribute.KeyValue {

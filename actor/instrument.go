@@ -20,22 +20,29 @@ import (
 // observe has ended.
 type Instrumentation interface {
 	// Spawn is called when [Spawn] begins to start an actor, with the
-	// spawner's ctx; the ctx it returns is the spawn's. The function it
-	// returns is called once the spawn has ended: with the actor, or with
-	// the spawn's error (and the actor's name alone).
+	// spawner's ctx. The ctx it returns is not used yet (the spawn makes
+	// no call under it, and the new process gets no trace context: its
+	// calls carry their callers'). The function it returns is called once
+	// the spawn has ended: with the actor, or with the spawn's error (and
+	// the actor's name alone).
 	Spawn(ctx context.Context, name string) (context.Context, func(a ActorInfo, err error))
 	// ActorEnded is called once the task of an actor whose Spawn
 	// succeeded has ended, with its error (nil for a stop).
 	ActorEnded(a ActorInfo, err error)
 	// Call is called on the caller's side when a call begins, with the
-	// caller's ctx. The ctx it returns is the call's: the metadata it
-	// carries ([transport.ContextWithMetadata]) is sent with the Call. The
-	// function it returns is called once the call has ended.
+	// caller's ctx. The ctx it returns is the call's, and must derive from
+	// ctx (the call ends with it): the metadata it carries
+	// ([transport.ContextWithMetadata]) is sent with the Call. The
+	// function it returns is called once the call has ended: for a stream
+	// or duplex when its last item has been received, or when the
+	// caller's Close or ctx ended it, or the actor's death.
 	Call(ctx context.Context, c CallInfo) (context.Context, func(CallEnd))
 	// Serve is called in the actor when a call arrives, with the call's
 	// ctx and the metadata its Call carried (nil for none). The ctx it
-	// returns is the one the function runs under. The function it returns
-	// is called once the call has been answered.
+	// returns is the one the function runs under, and must derive from ctx,
+	// whose cancellation (the caller's Cancel, the actor's stop) and values
+	// the function needs. The function it returns is called once the call
+	// has been answered.
 	Serve(ctx context.Context, c CallInfo, md transport.Metadata) (context.Context, func(CallEnd))
 }
 
@@ -197,8 +204,11 @@ type instrumented struct{ Instrumentation }
 // SetInstrumentation registers i as this process's instrumentation. Call
 // it once, before the first Spawn and before [Main] (a process started as
 // an actor must install it too: in an init function, or in main before
-// Main, so that its calls are observed); a second call, or a nil i,
-// panics. It is process-wide, as OpenTelemetry's global providers are:
+// Main, so that its calls are observed; one that does not ignores the
+// metadata its calls carry); a second call, or a nil i, panics. Spawns and
+// calls that began before it stay unobserved to their end (an actor
+// spawned before it is never counted, nor its end); those that begin
+// after it are observed. It is process-wide, as OpenTelemetry's global providers are:
 // the spawns and calls that must see it are made by code that takes no
 // option for it. With none registered, each call, stream and spawn pays
 // one atomic load for it and allocates nothing.

@@ -115,41 +115,54 @@ type CallEnd struct {
 }
 
 // ErrorType names an error's type for telemetry (an "error.type"
-// attribute), in few enough names to be a metric's attribute: the
-// remote type of a [*RemoteError] in its chain; else the Go type of the
-// first error of the chain that is not one of fmt's or errors' wrappers,
-// as fmt's %T prints it ("*actor.ExitError"). Where that type says
-// nothing (an errors.New sentinel, or a remote fmt.Errorf wrapper), it
-// names the sentinel the error matches instead: "context.Canceled",
+// attribute), in few enough names to be a metric's attribute. It is the
+// first type of err's tree (depth first, as errors.As looks) that says
+// more than an error's text: the remote type of a [*RemoteError], or a Go
+// type, as fmt's %T prints it ("*actor.ExitError"), passing over
+// fmt.Errorf's wrappers, errors.Join's and errors.New's. With none, it is
+// the sentinel err matches: "context.Canceled",
 // "context.DeadlineExceeded", "actor.ErrStopped", a name registered with
-// [RegisterError]. It is "" for nil, and never the error's text. It costs
-// an errors.Is per sentinel, on the error's path only.
+// [RegisterError] (so also for a remote fmt.Errorf wrapper); else err's
+// own type. It is "" for nil, and never the error's text. It costs an
+// errors.Is per sentinel, on the error's path only.
 func ErrorType(err error) string {
 	if err == nil {
 		return ""
 	}
-	var re *RemoteError
-	if errors.As(err, &re) {
+	if t := typeIn(err, 0); t != "" {
+		return t
+	}
+	if name := sentinelName(err); name != "" {
+		return name
+	}
+	return fmt.Sprintf("%T", err)
+}
+
+// typeIn is the first type of err's tree that is not generic, or "".
+func typeIn(err error, depth int) string {
+	if err == nil || depth > 32 { // a tree that deep is a cycle, or hostile
+		return ""
+	}
+	if re, ok := err.(*RemoteError); ok {
 		if genericType(re.Type) && len(re.is) > 0 {
 			return re.is[0]
 		}
 		return re.Type
 	}
-	for {
-		t := fmt.Sprintf("%T", err)
-		next := errors.Unwrap(err)
-		if next != nil && (t == "*fmt.wrapError" || t == "*fmt.wrapErrors") {
-			err = next // fmt.Errorf's single %w; a join, or several %w, is named as it is
-			continue
-		}
-		if !genericType(t) {
-			return t
-		}
-		if name := sentinelName(err); name != "" {
-			return name
-		}
+	if t := fmt.Sprintf("%T", err); !genericType(t) {
 		return t
 	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return typeIn(u.Unwrap(), depth+1)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if t := typeIn(e, depth+1); t != "" {
+				return t
+			}
+		}
+	}
+	return ""
 }
 
 // genericType reports whether an error of type t (as %T prints it) says

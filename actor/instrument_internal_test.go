@@ -38,6 +38,8 @@ func TestErrorTypeNamesTheCause(t *testing.T) {
 		{"a deadline, wrapped twice", fmt.Errorf("a: %w", fmt.Errorf("b: %w", context.DeadlineExceeded)), "context.DeadlineExceeded"},
 		{"a death", exit, "*actor.ExitError"},
 		{"a death, wrapped", fmt.Errorf("actor w: f: %w", exit), "*actor.ExitError"},
+		{"a death beside a sentinel", fmt.Errorf("%w: %w", ErrNotStarted, exit), "*actor.ExitError"},
+		{"a joined error", errors.Join(io.EOF, exit), "*actor.ExitError"},
 		{"a stop", fmt.Errorf("actor w: f: %w", ErrStopped), "actor.ErrStopped"},
 		{"a closed stream", ErrStreamClosed, "actor.ErrStreamClosed"},
 		{"a lost link", fmt.Errorf("x: %w", transport.ErrClosed), "transport.ErrClosed"},
@@ -49,6 +51,7 @@ func TestErrorTypeNamesTheCause(t *testing.T) {
 		{"a remote panic", remoteError(&transport.ErrorInfo{Type: PanicType, Message: "m"}), PanicType},
 		{"a remote wrapped sentinel", remoteError(&transport.ErrorInfo{Type: "*fmt.wrapError", Message: "read: EOF", Is: []string{"io.EOF"}}), "io.EOF"},
 		{"a remote wrapped error of no sentinel", remoteError(&transport.ErrorInfo{Type: "*fmt.wrapError", Message: "m"}), "*fmt.wrapError"},
+		{"a remote wrapped sentinel, wrapped here", fmt.Errorf("relay: %w", remoteError(&transport.ErrorInfo{Type: "*fmt.wrapError", Is: []string{"context.Canceled"}})), "context.Canceled"},
 		{"a remote error, wrapped here", fmt.Errorf("relay: %w", remoteError(&transport.ErrorInfo{Type: "*main.quotaError"})), "*main.quotaError"},
 	}
 	for _, c := range cases {

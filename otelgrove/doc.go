@@ -38,7 +38,9 @@
 //
 //   - grove.calls (counter): calls ended, by rpc.system, rpc.method, grove.call.side
 //     and error.type.
-//   - grove.call.duration (histogram, seconds): their latency.
+//   - grove.call.duration (histogram, seconds): their latency, in
+//     buckets from 100µs to 10s (the SDK's default ones are for
+//     milliseconds).
 //   - grove.actors.live (up-down counter): actors this process spawned
 //     that are running, by grove.backend.
 //   - grove.stream.items (counter): stream items received or sent.

@@ -88,7 +88,10 @@ func WithMeterProvider(mp metric.MeterProvider) Option { return func(c *config) 
 
 // WithPropagators carries the trace context across calls with p instead
 // of the default, W3C trace context and baggage; pass
-// otel.GetTextMapPropagator() for the global one.
+// otel.GetTextMapPropagator() for the global one. Unlike otelhttp's, the
+// default is not the global propagator: both ends of a grove call are
+// otelgrove, and a child that sets no global one (otel's is a no-op
+// until set) must still join its caller's trace.
 func WithPropagators(p propagation.TextMapPropagator) Option {
 	return func(c *config) { c.props = p }
 }

@@ -77,7 +77,6 @@ func serveParent() int {
 	case <-closed:
 	case <-exitBy:
 	}
-	flushInstrumentation() // the last calls' spans, which the exit would lose
 	return code
 }
 

@@ -26,8 +26,10 @@
 //   - "grove.pool.task FN" (internal): a pool task (a Submit, or one batch
 //     of a Map) from its submission to its end; its call to the worker is
 //     its child.
-//   - "grove.supervise.restart CHILD" (internal): a supervisor's restart
-//     of a child, until the child has started again.
+//   - "grove.supervise.restart" (internal): a supervisor's restart of a
+//     child, until the child has started again, with the child's name and
+//     restart count (the name is not in the span's: StartChild's children
+//     may be named by an id).
 //
 // A failure is recorded on its span with span.RecordError, the status
 // Error, and error.type: the remote error's type for a [*actor.RemoteError]
@@ -47,7 +49,12 @@
 //   - grove.pool.queue.depth (gauge): tasks queued in this process's
 //     pools.
 //   - grove.pool.worker.deaths (counter): pool workers that died.
-//   - grove.supervise.restarts (counter): children restarted.
+//   - grove.supervise.restarts (counter): children restarted (by no
+//     child's name, for the same reason).
+//
+// No metric has an attribute of unbounded cardinality: no actor's id or
+// pid, no child's name, never an error's text (error.type is a type's or
+// a sentinel's name, [actor.ErrorType]).
 //
 // OpenTelemetry is this module's dependency only: grove's own module
 // imports none of it, and calls through the hook otelgrove registers

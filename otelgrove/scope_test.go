@@ -2,7 +2,10 @@ package otelgrove_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/grove-rt/grove/internal/proctest"
 	"github.com/grove-rt/grove/otelgrove"
 	"github.com/grove-rt/grove/pool"
+	"github.com/grove-rt/grove/supervise"
 )
 
 // TestScopeUnitsAndCardinality checks what otel-go's conventions ask of
@@ -40,6 +44,18 @@ func TestScopeUnitsAndCardinality(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, p.Shutdown(ctx))
+	// A child's name may be an id (one per session, started with
+	// StartChild): a restart must not make a series of it.
+	var runs atomic.Int32
+	require.NoError(t, supervise.Run(ctx, supervise.Spec{Intensity: 1, Period: time.Minute, Children: []supervise.Child{{
+		Name: fmt.Sprintf("session-%d", time.Now().UnixNano()), Restart: supervise.Transient,
+		Run: func(ctx context.Context) error {
+			if runs.Add(1) == 1 {
+				return errors.New("first run fails")
+			}
+			return nil
+		},
+	}}}))
 
 	for _, s := range recorder.Ended() {
 		if s.InstrumentationScope().Name == otelgrove.ScopeName {
@@ -49,8 +65,8 @@ func TestScopeUnitsAndCardinality(t *testing.T) {
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, reader.Collect(context.Background(), &rm))
 	bounded := map[attribute.Key]bool{"rpc.system": true, "rpc.method": true, "error.type": true,
-		otelgrove.SideKey: true, otelgrove.BackendKey: true, otelgrove.ChildKey: true}
-	seen := 0
+		otelgrove.SideKey: true, otelgrove.BackendKey: true}
+	seen, names := 0, []string(nil)
 	for _, sm := range rm.ScopeMetrics {
 		if sm.Scope.Name != otelgrove.ScopeName {
 			continue
@@ -58,6 +74,7 @@ func TestScopeUnitsAndCardinality(t *testing.T) {
 		require.Equal(t, otelgrove.Version(), sm.Scope.Version)
 		for _, m := range sm.Metrics {
 			seen++
+			names = append(names, m.Name)
 			for _, set := range attributeSets(t, m.Data) {
 				for _, kv := range set.ToSlice() {
 					require.True(t, bounded[kv.Key], "metric %s has the attribute %s=%s, of unbounded cardinality", m.Name, kv.Key, kv.Value.String())
@@ -82,6 +99,7 @@ func TestScopeUnitsAndCardinality(t *testing.T) {
 		}
 	}
 	require.Positive(t, seen)
+	require.Contains(t, names, "grove.supervise.restarts")
 }
 
 // attributeSets are the attribute sets of a metric's data points.

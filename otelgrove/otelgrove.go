@@ -60,7 +60,6 @@ const (
 	PeerIDKey    = attribute.Key("grove.peer.id")
 	ItemsKey     = attribute.Key("grove.stream.items") // the stream items a side received or sent
 	SideKey      = attribute.Key("grove.call.side")    // "client" or "server", on the call metrics
-	PoolKey      = attribute.Key("grove.pool.name")    // the pool's worker name
 	ChildKey     = attribute.Key("grove.supervise.child")
 	RestartsKey  = attribute.Key("grove.supervise.restarts")
 

@@ -31,6 +31,11 @@
 //     restart count (the name is not in the span's: StartChild's children
 //     may be named by an id).
 //
+// The trace context never fails a call: when W3C baggage (up to 8192
+// bytes) would take a Call's metadata over its bound
+// ([transport.MaxMetadataBytes]), the baggage is left off that Call, with
+// an event on the client span saying so.
+//
 // A failure is recorded on its span with span.RecordError, the status
 // Error, and error.type: the remote error's type for a [*actor.RemoteError]
 // (so a failing leaf names the same type on its span and on every

@@ -250,13 +250,37 @@ func (i *instrumentation) Call(ctx context.Context, c actor.CallInfo) (context.C
 	attrs := append([]attribute.KeyValue{rpcSystemKey.String("grove"), rpcMethodKey.String(c.Func),
 		CallKindKey.String(string(c.Kind))}, actorAttrs(c.Actor)...)
 	ctx, span := i.tracer.Start(ctx, c.Func, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-	md := transport.Metadata{}
-	for k, v := range transport.MetadataFromContext(ctx) {
+	own := transport.MetadataFromContext(ctx)
+	md := make(transport.Metadata, len(own)+3)
+	for k, v := range own {
 		md[k] = v
 	}
 	i.props.Inject(ctx, carrier(md))
+	if !fits(md) {
+		// A trace must not fail the call it observes: W3C baggage may
+		// have 8192 bytes, the bound of the whole metadata. The trace
+		// context goes before the baggage, and the caller's own before
+		// both (the call says what is wrong with it, if anything).
+		delete(md, "baggage")
+		span.AddEvent("otelgrove: the baggage is left off the Call: with the trace context it is over transport.MaxMetadataBytes")
+		if !fits(md) {
+			md = own
+		}
+	}
 	ctx = transport.ContextWithMetadata(ctx, md)
 	return ctx, i.ender(span, c, "client")
+}
+
+// fits reports whether md is within a Call's bounds.
+func fits(md transport.Metadata) bool {
+	if len(md) > transport.MaxMetadataEntries {
+		return false
+	}
+	n := 0
+	for k, v := range md {
+		n += len(k) + len(v)
+	}
+	return n <= transport.MaxMetadataBytes
 }
 
 // Serve implements actor.Instrumentation: a server span, a child of the

@@ -20,23 +20,53 @@ import (
 // observe has ended.
 type Instrumentation interface {
 	// Spawn is called when [Spawn] begins to start an actor, with the
-	// spawner's ctx; the ctx it returns is the spawn's. The function it
-	// returns is called once the spawn has ended: with the actor, or with
-	// the spawn's error (and the actor's name alone).
+	// spawner's ctx. The ctx it returns is not used yet (the spawn makes
+	// no call under it, and the new process gets no trace context: its
+	// calls carry their callers'). The function it returns is called once
+	// the spawn has ended: with the actor, or with the spawn's error (and
+	// the actor's name alone).
 	Spawn(ctx context.Context, name string) (context.Context, func(a ActorInfo, err error))
 	// ActorEnded is called once the task of an actor whose Spawn
 	// succeeded has ended, with its error (nil for a stop).
 	ActorEnded(a ActorInfo, err error)
 	// Call is called on the caller's side when a call begins, with the
-	// caller's ctx. The ctx it returns is the call's: the metadata it
-	// carries ([transport.ContextWithMetadata]) is sent with the Call. The
-	// function it returns is called once the call has ended.
+	// caller's ctx. The ctx it returns is the call's, and must derive from
+	// ctx (the call ends with it): the metadata it carries
+	// ([transport.ContextWithMetadata]) is sent with the Call. The
+	// function it returns is called once the call has ended: for a stream
+	// or duplex when its last item has been received, or when the
+	// caller's Close or ctx ended it, or the actor's death.
 	Call(ctx context.Context, c CallInfo) (context.Context, func(CallEnd))
 	// Serve is called in the actor when a call arrives, with the call's
 	// ctx and the metadata its Call carried (nil for none). The ctx it
-	// returns is the one the function runs under. The function it returns
-	// is called once the call has been answered.
+	// returns is the one the function runs under, and must derive from ctx,
+	// whose cancellation (the caller's Cancel, the actor's stop) and values
+	// the function needs. The function it returns is called once the call
+	// has been answered.
 	Serve(ctx context.Context, c CallInfo, md transport.Metadata) (context.Context, func(CallEnd))
+}
+
+// A Flusher is an [Instrumentation] that holds some of what it records
+// before it exports it (spans and metrics exported in batches). A process
+// spawned as an actor exits from [Main], where no deferred function of
+// main runs (a provider's Shutdown, say): there Main calls Flush once the
+// actor has served its last call, just before the process exits, with a
+// ctx that ends 500ms later, so that the actor's last spans are not lost
+// with it. Flush must return by then; its error is ignored.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// flushInstrumentation flushes the instrumentation, if it is a Flusher,
+// before a process spawned as an actor exits.
+func flushInstrumentation() {
+	f, ok := GetInstrumentation().(Flusher)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), orphanExit)
+	defer cancel()
+	_ = f.Flush(ctx)
 }
 
 // ActorInfo identifies an actor to an [Instrumentation].
@@ -85,17 +115,96 @@ type CallEnd struct {
 }
 
 // ErrorType names an error's type for telemetry (an "error.type"
-// attribute): the remote type of a [*RemoteError] in its chain, else the
-// Go type of err, as fmt's %T prints it; "" for nil.
+// attribute), in few enough names to be a metric's attribute. It is the
+// first type of err's tree (depth first, as errors.As looks) that says
+// more than an error's text: the remote type of a [*RemoteError], or a Go
+// type, as fmt's %T prints it ("*actor.ExitError"), passing over
+// fmt.Errorf's wrappers, errors.Join's and errors.New's. With none, it is
+// the sentinel err matches: "context.Canceled",
+// "context.DeadlineExceeded", "actor.ErrStopped", a name registered with
+// [RegisterError] (so also for a remote fmt.Errorf wrapper); else err's
+// own type. It is "" for nil, and never the error's text. It costs an
+// errors.Is per sentinel, on the error's path only.
 func ErrorType(err error) string {
 	if err == nil {
 		return ""
 	}
-	var re *RemoteError
-	if errors.As(err, &re) {
-		return re.Type
+	if t := typeIn(err, 0); t != "" {
+		return t
+	}
+	if name := sentinelName(err); name != "" {
+		return name
 	}
 	return fmt.Sprintf("%T", err)
+}
+
+// typeIn is the first type of err's tree that is not generic, or "".
+func typeIn(err error, depth int) string {
+	if err == nil || depth > 32 { // a tree that deep is a cycle, or hostile
+		return ""
+	}
+	if re, ok := err.(*RemoteError); ok {
+		if genericType(re.Type) && len(re.is) > 0 {
+			return re.is[0]
+		}
+		return re.Type
+	}
+	if t := fmt.Sprintf("%T", err); !genericType(t) {
+		return t
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return typeIn(u.Unwrap(), depth+1)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if t := typeIn(e, depth+1); t != "" {
+				return t
+			}
+		}
+	}
+	return ""
+}
+
+// genericType reports whether an error of type t (as %T prints it) says
+// nothing of its cause but its text.
+func genericType(t string) bool {
+	switch t {
+	case "*errors.errorString", "*fmt.wrapError", "*fmt.wrapErrors", "*errors.joinError", "context.deadlineExceededError":
+		return true
+	}
+	return false
+}
+
+// ownSentinels are the sentinels of grove's calls that are not
+// registered with RegisterError, by the names ErrorType gives them.
+var ownSentinels = []struct {
+	name string
+	err  error
+}{
+	{"actor.ErrStopped", ErrStopped},
+	{"actor.ErrNotStarted", ErrNotStarted},
+	{"actor.ErrResultLost", ErrResultLost},
+	{"actor.ErrStreamClosed", ErrStreamClosed},
+	{"actor.ErrHostLost", ErrHostLost},
+	{"actor.ErrHostUnavailable", ErrHostUnavailable},
+	{"transport.ErrClosed", transport.ErrClosed},
+	{"transport.ErrCanceled", transport.ErrCanceled},
+	{"transport.ErrProtocol", transport.ErrProtocol},
+	{"transport.ErrFrameTooLarge", transport.ErrFrameTooLarge},
+}
+
+// sentinelName is the name of the first sentinel err matches, grove's own
+// first, then those registered; "" for none.
+func sentinelName(err error) string {
+	for _, s := range ownSentinels {
+		if errors.Is(err, s.err) {
+			return s.name
+		}
+	}
+	if names := matchingSentinels(err); len(names) > 0 {
+		return names[0]
+	}
+	return ""
 }
 
 // instrumentation is the process's one Instrumentation, or nil: the
@@ -108,8 +217,11 @@ type instrumented struct{ Instrumentation }
 // SetInstrumentation registers i as this process's instrumentation. Call
 // it once, before the first Spawn and before [Main] (a process started as
 // an actor must install it too: in an init function, or in main before
-// Main, so that its calls are observed); a second call, or a nil i,
-// panics. It is process-wide, as OpenTelemetry's global providers are:
+// Main, so that its calls are observed; one that does not ignores the
+// metadata its calls carry); a second call, or a nil i, panics. Spawns and
+// calls that began before it stay unobserved to their end (an actor
+// spawned before it is never counted, nor its end); those that begin
+// after it are observed. It is process-wide, as OpenTelemetry's global providers are:
 // the spawns and calls that must see it are made by code that takes no
 // option for it. With none registered, each call, stream and spawn pays
 // one atomic load for it and allocates nothing.

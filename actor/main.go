@@ -32,7 +32,9 @@ func Main() {
 		return
 	}
 	mainServing.Store(true)
-	os.Exit(serveParent())
+	code := serveParent()
+	flushInstrumentation() // the last calls' spans, which the exit would lose
+	os.Exit(code)
 }
 
 type identityKey struct{}

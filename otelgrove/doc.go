@@ -26,8 +26,15 @@
 //   - "grove.pool.task FN" (internal): a pool task (a Submit, or one batch
 //     of a Map) from its submission to its end; its call to the worker is
 //     its child.
-//   - "grove.supervise.restart CHILD" (internal): a supervisor's restart
-//     of a child, until the child has started again.
+//   - "grove.supervise.restart" (internal): a supervisor's restart of a
+//     child, until the child has started again, with the child's name and
+//     restart count (the name is not in the span's: StartChild's children
+//     may be named by an id).
+//
+// The trace context never fails a call: when W3C baggage (up to 8192
+// bytes) would take a Call's metadata over its bound
+// ([transport.MaxMetadataBytes]), the baggage is left off that Call, with
+// an event on the client span saying so.
 //
 // A failure is recorded on its span with span.RecordError, the status
 // Error, and error.type: the remote error's type for a [*actor.RemoteError]
@@ -36,16 +43,23 @@
 //
 // # Metrics
 //
-//   - grove.calls (counter): calls ended, by rpc.method, grove.call.side
+//   - grove.calls (counter): calls ended, by rpc.system, rpc.method, grove.call.side
 //     and error.type.
-//   - grove.call.duration (histogram, seconds): their latency.
+//   - grove.call.duration (histogram, seconds): their latency, in
+//     buckets from 100µs to 10s (the SDK's default ones are for
+//     milliseconds).
 //   - grove.actors.live (up-down counter): actors this process spawned
 //     that are running, by grove.backend.
 //   - grove.stream.items (counter): stream items received or sent.
 //   - grove.pool.queue.depth (gauge): tasks queued in this process's
 //     pools.
 //   - grove.pool.worker.deaths (counter): pool workers that died.
-//   - grove.supervise.restarts (counter): children restarted.
+//   - grove.supervise.restarts (counter): children restarted (by no
+//     child's name, for the same reason).
+//
+// No metric has an attribute of unbounded cardinality: no actor's id or
+// pid, no child's name, never an error's text (error.type is a type's or
+// a sentinel's name, [actor.ErrorType]).
 //
 // OpenTelemetry is this module's dependency only: grove's own module
 // imports none of it, and calls through the hook otelgrove registers

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -34,8 +35,12 @@ var (
 func TestMain(m *testing.M) {
 	if path := os.Getenv(spansEnv); path != "" { // only the children have it: see spawnOpts
 		// A child: its spans go to the file, and it installs otelgrove
-		// before Main, as every program that serves actors must.
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(&fileExporter{path: path}))
+		// before Main, as every program that serves actors must. They are
+		// batched, as a program's are, with a timeout no test reaches: they
+		// are written only because Main flushes them before the child exits
+		// (no deferred Shutdown of main runs there).
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(&fileExporter{path: path},
+			sdktrace.WithBatchTimeout(time.Hour), sdktrace.WithMaxExportBatchSize(1<<20), sdktrace.WithMaxQueueSize(1<<20)))
 		otelgrove.Install(otelgrove.WithTracerProvider(tp))
 	} else {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))

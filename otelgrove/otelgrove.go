@@ -2,6 +2,8 @@ package otelgrove
 
 import (
 	"context"
+	"errors"
+	"runtime/debug"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -18,6 +20,33 @@ import (
 // ScopeName is the instrumentation scope of otelgrove's tracer and meter.
 const ScopeName = "github.com/grove-rt/grove/otelgrove"
 
+// Version returns otelgrove's version, the version of its instrumentation
+// scope: its module's version as the build recorded it
+// (runtime/debug.ReadBuildInfo), "(devel)" when otelgrove is the main
+// module, or "" for a build that recorded none. Install reads it once.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	if bi.Main.Path == ScopeName {
+		return bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path == ScopeName {
+			return d.Version
+		}
+	}
+	return ""
+}
+
+// durationBuckets are the bounds of grove.call.duration's buckets, in
+// seconds: OpenTelemetry's advice for RPC and HTTP durations (0.005 s to
+// 10 s), below it the sub-millisecond calls of a local actor. The SDK's
+// default buckets (0 to 10000) are for milliseconds.
+var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+	0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
 // The attribute keys otelgrove sets, beside OpenTelemetry's own
 // rpc.system, rpc.method and error.type.
 const (
@@ -31,7 +60,6 @@ const (
 	PeerIDKey    = attribute.Key("grove.peer.id")
 	ItemsKey     = attribute.Key("grove.stream.items") // the stream items a side received or sent
 	SideKey      = attribute.Key("grove.call.side")    // "client" or "server", on the call metrics
-	PoolKey      = attribute.Key("grove.pool.name")    // the pool's worker name
 	ChildKey     = attribute.Key("grove.supervise.child")
 	RestartsKey  = attribute.Key("grove.supervise.restarts")
 
@@ -59,7 +87,10 @@ func WithMeterProvider(mp metric.MeterProvider) Option { return func(c *config) 
 
 // WithPropagators carries the trace context across calls with p instead
 // of the default, W3C trace context and baggage; pass
-// otel.GetTextMapPropagator() for the global one.
+// otel.GetTextMapPropagator() for the global one. Unlike otelhttp's, the
+// default is not the global propagator: both ends of a grove call are
+// otelgrove, and a child that sets no global one (otel's is a no-op
+// until set) must still join its caller's trace.
 func WithPropagators(p propagation.TextMapPropagator) Option {
 	return func(c *config) { c.props = p }
 }
@@ -70,6 +101,9 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 // before actor.Main (a process started as an actor runs the same main, so
 // it installs otelgrove too and its spans join the caller's trace); a
 // second call panics. The spans and metrics are those of the package doc.
+// In a process spawned as an actor, Main exits the process without
+// running main's deferred calls: it flushes the providers first
+// ([actor.Flusher]), so that a batching exporter keeps the actor's spans.
 func Install(opts ...Option) {
 	actor.SetInstrumentation(newInstrumentation(opts...))
 }
@@ -80,6 +114,7 @@ func newInstrumentation(opts ...Option) *instrumentation {
 	for _, o := range opts {
 		o(&c)
 	}
+	i := &instrumentation{flushTP: c.tp, flushMP: c.mp}
 	if c.tp == nil {
 		c.tp = otel.GetTracerProvider()
 	}
@@ -89,15 +124,18 @@ func newInstrumentation(opts ...Option) *instrumentation {
 	if c.props == nil {
 		c.props = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	}
-	meter := c.mp.Meter(ScopeName)
-	i := &instrumentation{tracer: c.tp.Tracer(ScopeName), props: c.props}
+	i.props = c.props
+	version := Version()
+	meter := c.mp.Meter(ScopeName, metric.WithInstrumentationVersion(version))
+	i.tracer = c.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(version))
 	// A meter's instruments fail only on an invalid name or unit, which
 	// these are not; the no-op instrument then stands in, as otel's
 	// contrib instrumentations do.
 	i.calls, _ = meter.Int64Counter("grove.calls", metric.WithUnit("{call}"),
 		metric.WithDescription("Calls ended, by function, side and error type."))
 	i.duration, _ = meter.Float64Histogram("grove.call.duration", metric.WithUnit("s"),
-		metric.WithDescription("The duration of calls, by function and side."))
+		metric.WithDescription("The duration of calls, by function and side."),
+		metric.WithExplicitBucketBoundaries(durationBuckets...))
 	i.live, _ = meter.Int64UpDownCounter("grove.actors.live", metric.WithUnit("{actor}"),
 		metric.WithDescription("Actors this process spawned that are running, by backend."))
 	i.items, _ = meter.Int64Counter("grove.stream.items", metric.WithUnit("{item}"),
@@ -118,6 +156,11 @@ func newInstrumentation(opts ...Option) *instrumentation {
 type instrumentation struct {
 	tracer trace.Tracer
 	props  propagation.TextMapPropagator
+	// flushTP and flushMP are the providers of the options, nil for the
+	// global ones, which Flush looks up when it runs (a program may set
+	// them after Install).
+	flushTP trace.TracerProvider
+	flushMP metric.MeterProvider
 
 	calls    metric.Int64Counter
 	duration metric.Float64Histogram
@@ -128,7 +171,31 @@ type instrumentation struct {
 	restarts metric.Int64Counter
 }
 
-var _ actor.Instrumentation = (*instrumentation)(nil)
+var (
+	_ actor.Instrumentation = (*instrumentation)(nil)
+	_ actor.Flusher         = (*instrumentation)(nil)
+)
+
+// Flush implements actor.Flusher: it exports the spans and metrics the
+// providers hold (with their ForceFlush, which the SDK's have) before a
+// process spawned as an actor exits, so that a batching exporter does not
+// lose the actor's last spans.
+func (i *instrumentation) Flush(ctx context.Context) error {
+	tp, mp := i.flushTP, i.flushMP
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	var errs []error
+	for _, p := range []any{tp, mp} {
+		if f, ok := p.(interface{ ForceFlush(context.Context) error }); ok {
+			errs = append(errs, f.ForceFlush(ctx))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // actorAttrs are the attributes naming a.
 func actorAttrs(a actor.ActorInfo) []attribute.KeyValue {
@@ -183,13 +250,37 @@ func (i *instrumentation) Call(ctx context.Context, c actor.CallInfo) (context.C
 	attrs := append([]attribute.KeyValue{rpcSystemKey.String("grove"), rpcMethodKey.String(c.Func),
 		CallKindKey.String(string(c.Kind))}, actorAttrs(c.Actor)...)
 	ctx, span := i.tracer.Start(ctx, c.Func, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-	md := transport.Metadata{}
-	for k, v := range transport.MetadataFromContext(ctx) {
+	own := transport.MetadataFromContext(ctx)
+	md := make(transport.Metadata, len(own)+3)
+	for k, v := range own {
 		md[k] = v
 	}
 	i.props.Inject(ctx, carrier(md))
+	if !fits(md) {
+		// A trace must not fail the call it observes: W3C baggage may
+		// have 8192 bytes, the bound of the whole metadata. The trace
+		// context goes before the baggage, and the caller's own before
+		// both (the call says what is wrong with it, if anything).
+		delete(md, "baggage")
+		span.AddEvent("otelgrove: the baggage is left off the Call: with the trace context it is over transport.MaxMetadataBytes")
+		if !fits(md) {
+			md = own
+		}
+	}
 	ctx = transport.ContextWithMetadata(ctx, md)
 	return ctx, i.ender(span, c, "client")
+}
+
+// fits reports whether md is within a Call's bounds.
+func fits(md transport.Metadata) bool {
+	if len(md) > transport.MaxMetadataEntries {
+		return false
+	}
+	n := 0
+	for k, v := range md {
+		n += len(k) + len(v)
+	}
+	return n <= transport.MaxMetadataBytes
 }
 
 // Serve implements actor.Instrumentation: a server span, a child of the
@@ -213,7 +304,7 @@ func (i *instrumentation) ender(span trace.Span, c actor.CallInfo, side string) 
 		}
 		fail(span, e.Err)
 		span.End()
-		kv := []attribute.KeyValue{rpcMethodKey.String(c.Func), SideKey.String(side)}
+		kv := []attribute.KeyValue{rpcSystemKey.String("grove"), rpcMethodKey.String(c.Func), SideKey.String(side)}
 		if e.Err != nil {
 			kv = append(kv, errorTypeKey.String(actor.ErrorType(e.Err)))
 		}

@@ -68,12 +68,16 @@ func (i *instrumentation) PoolWorkerDied(err error) {
 }
 
 // SupervisorRestart implements supervise.Instrumentation: a span for the
-// restart of child, until it has started again.
+// restart of child, until it has started again. The child's name is an
+// attribute of the span, neither its name nor an attribute of the
+// counter: children started with StartChild may be named by an id (a
+// session's, a connection's), and a series or span name per id would
+// grow without end.
 func (i *instrumentation) SupervisorRestart(ctx context.Context, child string, restarts int) func(error) {
 	attrs := []attribute.KeyValue{ChildKey.String(child), RestartsKey.Int(restarts)}
-	_, span := i.tracer.Start(ctx, "grove.supervise.restart "+child, trace.WithSpanKind(trace.SpanKindInternal),
+	_, span := i.tracer.Start(ctx, "grove.supervise.restart", trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(attrs...))
-	i.restarts.Add(ctx, 1, metric.WithAttributes(ChildKey.String(child)))
+	i.restarts.Add(ctx, 1)
 	return func(err error) {
 		fail(span, err)
 		span.End()

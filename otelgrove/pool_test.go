@@ -103,7 +103,7 @@ func TestSupervisorRestartSpan(t *testing.T) {
 	require.NoError(t, err)
 	root.End()
 	spans := readSpans(t, "", root.SpanContext().TraceID())
-	restart := find(t, spans, "grove.supervise.restart flaky", "internal")
+	restart := find(t, spans, "grove.supervise.restart", "internal")
 	require.Equal(t, "flaky", restart.Attrs["grove.supervise.child"])
 	require.Equal(t, "1", restart.Attrs["grove.supervise.restarts"])
 }

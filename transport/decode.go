@@ -88,7 +88,7 @@ func (fd *frameDecoder) envelope(body []byte) (*Message, error) {
 			m.Payload, err = fd.payload(body)
 		}
 		if err == nil && fields > need {
-			m.Metadata, err = decodeMetadata(d)
+			m.Metadata, err = fd.metadata(body)
 			need++
 		}
 	case KindStarted, KindYield, KindReturn:

@@ -2,8 +2,10 @@ package transport
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -86,9 +88,12 @@ func encodeMetadata(e *msgpack.Encoder, md Metadata) error {
 	return nil
 }
 
-// decodeMetadata reads a Call's metadata map: string keys and values,
-// each key once, within the bounds; an empty map is no metadata.
-func decodeMetadata(d *msgpack.Decoder) (Metadata, error) {
+// metadata reads a Call's metadata map out of body: string keys and
+// values, each key once, within the bounds; an empty map is no metadata.
+// Each string is measured by its header before it is copied out, so a
+// hostile one costs no allocation of its size.
+func (fd *frameDecoder) metadata(body []byte) (Metadata, error) {
+	d := fd.dec
 	n, err := d.DecodeMapLen()
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
@@ -103,36 +108,56 @@ func decodeMetadata(d *msgpack.Decoder) (Metadata, error) {
 		return nil, nil
 	}
 	md := make(Metadata, n)
-	size := 0
+	left := MaxMetadataBytes // of keys and values
 	for range n {
-		k, err := metadataString(d, "key")
+		k, err := fd.metadataString(body, "key", &left)
 		if err != nil {
 			return nil, err
 		}
-		v, err := metadataString(d, "value of "+k)
+		v, err := fd.metadataString(body, "value of "+shortKey(k), &left)
 		if err != nil {
 			return nil, err
 		}
 		if _, dup := md[k]; dup {
-			return nil, fmt.Errorf("metadata key %q repeated", k)
-		}
-		if size += len(k) + len(v); size > MaxMetadataBytes {
-			return nil, fmt.Errorf("metadata of more than %d bytes", MaxMetadataBytes)
+			return nil, fmt.Errorf("metadata key %q repeated", shortKey(k))
 		}
 		md[k] = v
 	}
 	return md, nil
 }
 
-// metadataString reads a msgpack str, refusing any other type (msgpack's
-// DecodeString would take a nil or a bin too).
-func metadataString(d *msgpack.Decoder, what string) (string, error) {
-	c, err := d.PeekCode()
-	if err != nil {
-		return "", fmt.Errorf("metadata %s: %w", what, err)
+// metadataString reads a msgpack str of at most *left bytes, which it
+// takes from *left, refusing any other type (msgpack's DecodeString would
+// take a nil or a bin too) and a longer str by its header alone.
+func (fd *frameDecoder) metadataString(body []byte, what string, left *int) (string, error) {
+	b := body[len(body)-fd.r.Len():] // scanValue checked the whole body: the header is there
+	if len(b) == 0 {
+		return "", fmt.Errorf("metadata %s: %w", what, io.ErrUnexpectedEOF)
 	}
-	if !msgpcode.IsString(c) {
+	var n int
+	switch c := b[0]; {
+	case msgpcode.IsFixedString(c):
+		n = int(c & msgpcode.FixedStrMask)
+	case c == msgpcode.Str8:
+		n = int(b[1])
+	case c == msgpcode.Str16:
+		n = int(binary.BigEndian.Uint16(b[1:]))
+	case c == msgpcode.Str32:
+		n = be32(b[1:])
+	default:
 		return "", fmt.Errorf("metadata %s: msgpack code 0x%02x, need a str", what, c)
 	}
-	return d.DecodeString()
+	if n > *left {
+		return "", fmt.Errorf("metadata of more than %d bytes", MaxMetadataBytes)
+	}
+	*left -= n
+	return fd.dec.DecodeString()
+}
+
+// shortKey is k as an error quotes it: its start alone, when it is long.
+func shortKey(k string) string {
+	if len(k) > 32 {
+		return k[:32] + "..."
+	}
+	return k
 }

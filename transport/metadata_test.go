@@ -3,6 +3,7 @@ package transport_test
 import (
 	"encoding/hex"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -91,4 +92,33 @@ func TestHostileMetadata(t *testing.T) {
 	_, err := transport.DecodeMessage(body)
 	require.ErrorIs(t, err, transport.ErrProtocol)
 	require.ErrorContains(t, err, `metadata key "k" repeated`)
+}
+
+// TestHostileMetadataStringIsRefusedByItsHeader sends a Call whose
+// metadata key or value is far over MaxMetadataBytes: it is refused by
+// its str header, before the decoder copies it out (so the bytes the
+// refusal allocates are not proportional to the claim), and the error
+// quotes none of it.
+func TestHostileMetadataStringIsRefusedByItsHeader(t *testing.T) {
+	const huge = 4 << 20
+	for _, c := range []struct {
+		name string
+		md   any
+	}{
+		{"a key", map[string]int{strings.Repeat("k", huge): 1}},
+		{"a value", map[string]any{"k": strings.Repeat("v", huge)}},
+		{"a value after a small entry", map[string]any{"a": "b", "k": strings.Repeat("v", huge)}},
+	} {
+		body, err := msgpack.Marshal([]any{2, 1, "f", nil, c.md})
+		require.NoError(t, err)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err = transport.DecodeMessage(body)
+		runtime.ReadMemStats(&after)
+		require.ErrorIs(t, err, transport.ErrProtocol, c.name)
+		require.ErrorContains(t, err, "more than 8192 bytes", c.name)
+		require.Less(t, len(err.Error()), 200, "%s: the error quotes the hostile string: %.300s", c.name, err)
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(huge/2), c.name)
+	}
 }

@@ -72,3 +72,27 @@ func TestMetadataOverTheBoundsIsRefused(t *testing.T) {
 	require.Equal(t, transport.KindReturn, m.Kind)
 	require.NoError(t, s.Close())
 }
+
+// TestMetadataCountsAgainstThePeersMaxFrame sends Calls to a peer whose
+// max_frame is small: a payload that fits alone, large enough to be sent
+// without a copy, is refused locally once the metadata beside it takes
+// the frame over the limit; the connection carries on.
+func TestMetadataCountsAgainstThePeersMaxFrame(t *testing.T) {
+	t.Parallel()
+	const maxFrame = 2048
+	a, b := connPair(t, nil, []transport.Option{transport.WithMaxFrame(maxFrame)})
+	defer serve(b, func(s *transport.Stream) { _ = s.Return(context.Background(), len(s.Metadata())) })()
+	payload := make([]byte, maxFrame-64) // fits, with the envelope
+	md := transport.Metadata{"k": strings.Repeat("v", 128)}
+	_, err := a.Call(transport.ContextWithMetadata(context.Background(), md), "f", payload)
+	require.ErrorIs(t, err, transport.ErrFrameTooLarge)
+	require.ErrorContains(t, err, fmt.Sprintf("the peer's limit is %d", maxFrame))
+	for _, ctx := range []context.Context{context.Background(), transport.ContextWithMetadata(context.Background(), transport.Metadata{"k": "v"})} {
+		s, err := a.Call(ctx, "f", payload)
+		require.NoError(t, err)
+		m, err := s.Recv(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, transport.KindReturn, m.Kind)
+		require.NoError(t, s.Close())
+	}
+}

@@ -980,7 +980,6 @@ func TestNamesRegistrationClose(t *testing.T) {
 }
 
 func TestNamesMisuse(t *testing.T) {
-	//lint:ignore SA1012 a nil ctx is the misuse under test
 	var nilCtx context.Context
 	ctx := context.Background()
 	long := strings.Repeat("x", 129)

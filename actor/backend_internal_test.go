@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/build"
 	"log/slog"
 	"os"
 	"runtime"
@@ -81,6 +82,105 @@ func TestSandboxFallback(t *testing.T) {
 
 	err = spawnAndCall(WithBackend("threads"))
 	require.ErrorContains(t, err, `unknown backend "threads"`)
+}
+
+// TestProcessSupport decides, for every GOOS Go has a port to, whether
+// actors can be processes there, and checks the decision against the build
+// constraints of the files that implement each side: process.go is built
+// exactly where processes are supported, process_other.go everywhere else.
+func TestProcessSupport(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		goos   string
+		want   string // "" where processes are supported
+		silent bool   // no processes at all: auto does not even try
+	}{
+		{goos: "linux"}, {goos: "android"}, {goos: "darwin"}, {goos: "ios"},
+		{goos: "freebsd"}, {goos: "netbsd"}, {goos: "openbsd"}, {goos: "dragonfly"},
+		{goos: "illumos"}, {goos: "solaris"}, {goos: "aix"},
+		{goos: "js", want: "actor: there are no processes to spawn under GOOS=js", silent: true},
+		{goos: "wasip1", want: "actor: there are no processes to spawn under GOOS=wasip1", silent: true},
+		{goos: "windows", want: "actor: process actors are not supported on windows yet"},
+		{goos: "plan9", want: "actor: process actors are not supported on plan9 yet"},
+	}
+	for _, c := range cases {
+		t.Run(c.goos, func(t *testing.T) {
+			t.Parallel()
+			err := processSupport(c.goos)
+			require.Equal(t, c.silent, noProcessesAt(c.goos))
+			if c.want == "" {
+				require.NoError(t, err)
+			} else {
+				require.ErrorContains(t, err, c.want)
+				require.ErrorIs(t, err, errors.ErrUnsupported, "the sentinel that makes spawn fall back")
+				require.True(t, noProcesses(err))
+			}
+			if runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
+				return // the sources are not at hand there
+			}
+			arch := "amd64"
+			if c.goos == "js" || c.goos == "wasip1" {
+				arch = "wasm"
+			}
+			ctxt := build.Context{GOOS: c.goos, GOARCH: arch, Compiler: "gc"}
+			for file, built := range map[string]bool{"process.go": err == nil, "process_other.go": err != nil} {
+				match, merr := ctxt.MatchFile(".", file)
+				require.NoError(t, merr)
+				require.Equal(t, built, match, "%s is built on %s", file, c.goos)
+			}
+		})
+	}
+}
+
+// TestUnsupportedPlatformFallback: where processSupport says no (here
+// Windows's answer, as startProcess gives it there), auto and an explicit
+// process backend fall back to goroutines with one warning, and a strict
+// process backend refuses with an error that names the platform.
+func TestUnsupportedPlatformFallback(t *testing.T) {
+	reset := func() {
+		processesUnsupported.Store(false)
+		fallbackWarning = sync.Once{}
+	}
+	reset()
+	t.Cleanup(reset)
+	var logs bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+	onWindows := func(c *config) {
+		c.start = func(context.Context, string, config) (*Ref, error) { return nil, processSupport("windows") }
+	}
+	spawnAndCall := func(opts ...Option) error {
+		return nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+			ref, err := Spawn(ctx, n, "w", append(opts, onWindows)...)
+			if err != nil {
+				return err
+			}
+			pid, err := whereAmI.Call(ctx, ref, 0)
+			if err != nil {
+				return err
+			}
+			if pid != os.Getpid() {
+				return fmt.Errorf("the actor ran in pid %d, not on a goroutine here", pid)
+			}
+			n.Cancel(nil)
+			return nil
+		})
+	}
+
+	require.NoError(t, spawnAndCall(WithBackend(BackendAuto)), "auto falls back to goroutines")
+	if !noProcessesAt(runtime.GOOS) { // else auto never tries
+		require.Equal(t, 1, strings.Count(logs.String(), "processes cannot be spawned here"), logs.String())
+		require.Contains(t, logs.String(), "not supported on windows yet", "the warning names the platform")
+	}
+	reset()
+	require.NoError(t, spawnAndCall(WithBackend(BackendProcess)), "so does an explicit process backend")
+
+	err := spawnAndCall(WithBackend(BackendProcess), WithStrictBackend())
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	require.ErrorContains(t, err, "actor: spawn w: the process backend was required and cannot work here: "+
+		"actor: process actors are not supported on windows yet")
+	require.ErrorContains(t, err, "actor.WithBackend(actor.BackendGoroutine)", "with the fix")
 }
 
 // The parent's own failure in the handshake (here EMFILE, as FileConn

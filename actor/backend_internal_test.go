@@ -28,7 +28,15 @@ func sandboxed(context.Context, string, config) (*Ref, error) {
 	return nil, fmt.Errorf("fork/exec: %w", syscall.EPERM)
 }
 
-func TestSandboxFallback(t *testing.T) {
+// onWindows stands for a spawn on Windows, as startProcess fails there.
+func onWindows(context.Context, string, config) (*Ref, error) {
+	return nil, processSupport("windows")
+}
+
+// TestFallback: where processes cannot be spawned (a sandbox; Windows),
+// auto and an explicit process backend fall back to goroutines with one
+// warning, and a strict process backend refuses with the cause.
+func TestFallback(t *testing.T) {
 	// The fallback's memory and its warning are process-wide: start clean
 	// and leave clean for the other tests.
 	reset := func() {
@@ -42,46 +50,62 @@ func TestSandboxFallback(t *testing.T) {
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
 	t.Cleanup(func() { slog.SetDefault(old) })
 
-	spawnAndCall := func(opts ...Option) error {
-		return nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-			ref, err := Spawn(ctx, n, "sandboxed", append(opts, func(c *config) { c.start = sandboxed })...)
-			if err != nil {
-				return err
+	cases := []struct {
+		name   string
+		start  func(context.Context, string, config) (*Ref, error)
+		cause  error
+		strict string // in the strict refusal, after "the process backend was required"
+	}{
+		{"sandbox", sandboxed, syscall.EPERM, "cannot work here: fork/exec"},
+		{"windows", onWindows, errors.ErrUnsupported, "cannot work here: actor: process actors are not supported on windows yet " +
+			"(they need Unix sockets and descriptor passing); run actors on goroutines (actor.WithBackend(actor.BackendGoroutine))"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			reset()
+			logs.Reset()
+			spawnAndCall := func(opts ...Option) error {
+				return nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+					ref, err := Spawn(ctx, n, "sandboxed", append(opts, func(cfg *config) { cfg.start = c.start })...)
+					if err != nil {
+						return err
+					}
+					pid, err := whereAmI.Call(ctx, ref, 0)
+					if err != nil {
+						return err
+					}
+					if pid != os.Getpid() {
+						return fmt.Errorf("the actor ran in pid %d, not on a goroutine here", pid)
+					}
+					n.Cancel(nil)
+					return nil
+				})
 			}
-			pid, err := whereAmI.Call(ctx, ref, 0)
-			if err != nil {
-				return err
+
+			warnings := func() int { return strings.Count(logs.String(), "processes cannot be spawned here") }
+			require.NoError(t, spawnAndCall(WithBackend(BackendAuto)), "auto falls back to goroutines")
+			require.NoError(t, spawnAndCall(WithBackend(BackendAuto)))
+			if noProcessesAt(runtime.GOOS) {
+				require.Zero(t, warnings(), "silently where there are no processes: %s", logs.String())
+			} else {
+				require.Equal(t, 1, warnings(), "with one warning: %s", logs.String())
+				require.Contains(t, logs.String(), "an actor's crash ends the whole program", "that says what is given up")
 			}
-			if pid != os.Getpid() {
-				return fmt.Errorf("the actor ran in pid %d, not on a goroutine here", pid)
-			}
-			n.Cancel(nil)
-			return nil
+
+			reset()
+			logs.Reset()
+			require.NoError(t, spawnAndCall(WithBackend(BackendProcess)), "an explicit process backend falls back too")
+			require.NoError(t, spawnAndCall(WithBackend(BackendProcess)))
+			require.Equal(t, 1, warnings(), "with one warning: %s", logs.String())
+
+			err := spawnAndCall(WithBackend(BackendProcess), WithStrictBackend())
+			require.ErrorIs(t, err, c.cause, "strict: an error, no fallback")
+			require.ErrorContains(t, err, "actor: spawn sandboxed: the process backend was required and "+c.strict)
+
+			err = spawnAndCall(WithBackend("threads"))
+			require.ErrorContains(t, err, `unknown backend "threads"`)
 		})
 	}
-
-	warnings := func() int { return strings.Count(logs.String(), "processes cannot be spawned here") }
-	require.NoError(t, spawnAndCall(WithBackend(BackendAuto)), "auto falls back to goroutines")
-	require.NoError(t, spawnAndCall(WithBackend(BackendAuto)))
-	if runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
-		require.Zero(t, warnings(), "silently where there are no processes: %s", logs.String())
-	} else {
-		require.Equal(t, 1, warnings(), "with one warning: %s", logs.String())
-		require.Contains(t, logs.String(), "an actor's crash ends the whole program", "that says what is given up")
-	}
-
-	reset()
-	logs.Reset()
-	require.NoError(t, spawnAndCall(WithBackend(BackendProcess)), "an explicit process backend falls back too")
-	require.NoError(t, spawnAndCall(WithBackend(BackendProcess)))
-	require.Equal(t, 1, warnings(), "with one warning: %s", logs.String())
-
-	err := spawnAndCall(WithBackend(BackendProcess), WithStrictBackend())
-	require.ErrorIs(t, err, syscall.EPERM, "strict: an error, no fallback")
-	require.ErrorContains(t, err, "the process backend was required")
-
-	err = spawnAndCall(WithBackend("threads"))
-	require.ErrorContains(t, err, `unknown backend "threads"`)
 }
 
 // TestProcessSupport decides, for every GOOS Go has a port to, whether
@@ -130,57 +154,6 @@ func TestProcessSupport(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestUnsupportedPlatformFallback: where processSupport says no (here
-// Windows's answer, as startProcess gives it there), auto and an explicit
-// process backend fall back to goroutines with one warning, and a strict
-// process backend refuses with an error that names the platform.
-func TestUnsupportedPlatformFallback(t *testing.T) {
-	reset := func() {
-		processesUnsupported.Store(false)
-		fallbackWarning = sync.Once{}
-	}
-	reset()
-	t.Cleanup(reset)
-	var logs bytes.Buffer
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
-	t.Cleanup(func() { slog.SetDefault(old) })
-	onWindows := func(c *config) {
-		c.start = func(context.Context, string, config) (*Ref, error) { return nil, processSupport("windows") }
-	}
-	spawnAndCall := func(opts ...Option) error {
-		return nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-			ref, err := Spawn(ctx, n, "w", append(opts, onWindows)...)
-			if err != nil {
-				return err
-			}
-			pid, err := whereAmI.Call(ctx, ref, 0)
-			if err != nil {
-				return err
-			}
-			if pid != os.Getpid() {
-				return fmt.Errorf("the actor ran in pid %d, not on a goroutine here", pid)
-			}
-			n.Cancel(nil)
-			return nil
-		})
-	}
-
-	require.NoError(t, spawnAndCall(WithBackend(BackendAuto)), "auto falls back to goroutines")
-	if !noProcessesAt(runtime.GOOS) { // else auto never tries
-		require.Equal(t, 1, strings.Count(logs.String(), "processes cannot be spawned here"), logs.String())
-		require.Contains(t, logs.String(), "not supported on windows yet", "the warning names the platform")
-	}
-	reset()
-	require.NoError(t, spawnAndCall(WithBackend(BackendProcess)), "so does an explicit process backend")
-
-	err := spawnAndCall(WithBackend(BackendProcess), WithStrictBackend())
-	require.ErrorIs(t, err, errors.ErrUnsupported)
-	require.ErrorContains(t, err, "actor: spawn w: the process backend was required and cannot work here: "+
-		"actor: process actors are not supported on windows yet")
-	require.ErrorContains(t, err, "actor.WithBackend(actor.BackendGoroutine)", "with the fix")
 }
 
 // The parent's own failure in the handshake (here EMFILE, as FileConn

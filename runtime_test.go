@@ -160,5 +160,5 @@ func TestLoopDrivesAPoolAndIsCancelledHalfWay(t *testing.T) {
 	require.NoError(t, got)
 	require.ErrorIs(t, mapErr, context.Canceled)
 	require.GreaterOrEqual(t, results, 50)
-	require.NoError(t, p.Shutdown(context.Background(), true))
+	require.NoError(t, p.Close())
 }

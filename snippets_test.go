@@ -15,7 +15,7 @@ import (
 // snippetImports are the packages a snippet may use by name; the ones it
 // does not use are not errors.
 var snippetImports = []string{
-	"context", "errors", "fmt", "log", "net", "os", "slices", "time",
+	"context", "errors", "fmt", "log", "log/slog", "net", "os", "slices", "time",
 	"github.com/grove-rt/grove/actor",
 	"github.com/grove-rt/grove/bridge",
 	"github.com/grove-rt/grove/nursery",

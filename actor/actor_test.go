@@ -637,27 +637,36 @@ func TestOutputLongLines(t *testing.T) {
 	proctest.NeedsProcesses(t, "an output of its own")
 	proctest.NoChildrenLeft(t)
 	var out syncBuffer
-	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
-		ref, err := actor.Spawn(ctx, n, "long", actor.WithOutput(&out))
-		if err != nil {
-			return err
-		}
-		// Longer than the 4 KiB read buffer; then longer than the 64 KiB
-		// longest line, which is cut.
-		_, err = longLines.Call(ctx, ref, []int{10 << 10, 100 << 10, 3})
-		n.Cancel(nil)
-		return err
-	})
-	require.NoError(t, err)
+	writeLongLines(t, actor.WithOutput(&out))
 	var lens []int
 	for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
 		rest, ok := strings.CutPrefix(l, "[long] ")
 		require.True(t, ok, "every piece is prefixed: %.40q", l)
 		lens = append(lens, len(rest))
 	}
-	want := []int{10<<10 - 1, 64 << 10, 100<<10 - 1 - 64<<10, 2, len("unterminated")}
-	require.Equal(t, want, lens, "whole lines, a long one cut at 64 KiB, and the unterminated last line")
+	require.Equal(t, longLinesCut, lens, "whole lines, a long one cut at 64 KiB, and the unterminated last line")
 	require.True(t, strings.HasSuffix(out.String(), "[long] unterminated\n"))
+}
+
+// longLinesCut are the lengths of the lines writeLongLines's actor writes,
+// as they are forwarded: a line longer than 64 KiB is cut.
+var longLinesCut = []int{10<<10 - 1, 64 << 10, 100<<10 - 1 - 64<<10, 2, len("unterminated")}
+
+// writeLongLines has an actor "long", spawned with opts, write lines
+// longer than the 4 KiB read buffer, and longer than the 64 KiB longest
+// line, then a short one and an unterminated one.
+func writeLongLines(t *testing.T, opts ...actor.Option) {
+	t.Helper()
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		ref, err := actor.Spawn(ctx, n, "long", opts...)
+		if err != nil {
+			return err
+		}
+		_, err = longLines.Call(ctx, ref, []int{10 << 10, 100 << 10, 3})
+		n.Cancel(nil)
+		return err
+	})
+	require.NoError(t, err)
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -30,11 +29,15 @@ type Backend string
 // actors are not supported there yet), or where the first spawn fails with
 // ENOSYS or EPERM (a sandbox), as joblib falls back to threads in Pyodide.
 // That switch at run time logs one warning through log/slog (once per
-// process), because of what the goroutine backend gives up.
+// process, to the [WithLogger] of the spawn that found out, else
+// [slog.Default]), because of what the goroutine backend gives up.
 const (
 	BackendProcess   Backend = "process"
 	BackendGoroutine Backend = "goroutine"
 	BackendAuto      Backend = "auto"
+	// BackendRemote is what [Tree] reports for an actor on another host
+	// ([OnHost]); it is not a choice for WithBackend.
+	BackendRemote Backend = "remote"
 )
 
 // envBackend chooses the backend when no WithBackend option does.
@@ -131,10 +134,10 @@ func spawn(ctx context.Context, name string, cfg config) (*Ref, error) {
 		return nil, fmt.Errorf("actor: spawn %s: the process backend was required and cannot work here: %w", name, err)
 	}
 	fallbackWarning.Do(func() {
-		slog.Warn("actor: processes cannot be spawned here; actors run on goroutines instead, "+
-			"where an actor's crash ends the whole program and a function that ignores its ctx cannot be killed "+
-			"(actor.WithStrictBackend makes this an error)",
-			"backend", string(b), "err", err)
+		cfg.warnLog().Warn("actor: processes cannot be spawned here; actors run on goroutines instead",
+			"backend", string(b), "err", err, logKeyName, name,
+			"gives_up", "an actor's crash ends the whole program, and a function that ignores its ctx cannot be killed",
+			"fix", "actor.WithStrictBackend makes this an error")
 	})
 	return startGoroutine(ctx, name, cfg)
 }

@@ -3,6 +3,7 @@ package actor
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"go/build"
@@ -33,18 +34,23 @@ func onWindows(context.Context, string, config) (*Ref, error) {
 	return nil, processSupport("windows")
 }
 
-// TestFallback: where processes cannot be spawned (a sandbox; Windows),
-// auto and an explicit process backend fall back to goroutines with one
-// warning, and a strict process backend refuses with the cause.
-func TestFallback(t *testing.T) {
-	// The fallback's memory and its warning are process-wide: start clean
-	// and leave clean for the other tests.
-	reset := func() {
+// cleanFallback resets the fallback's memory and its warning, which are
+// process-wide, for t, and again once t is done for the other tests.
+func cleanFallback(t *testing.T) (reset func()) {
+	reset = func() {
 		processesUnsupported.Store(false)
 		fallbackWarning = sync.Once{}
 	}
 	reset()
 	t.Cleanup(reset)
+	return reset
+}
+
+// TestFallback: where processes cannot be spawned (a sandbox; Windows),
+// auto and an explicit process backend fall back to goroutines with one
+// warning, and a strict process backend refuses with the cause.
+func TestFallback(t *testing.T) {
+	reset := cleanFallback(t)
 	var logs bytes.Buffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
@@ -175,4 +181,27 @@ func TestSpawnOwnHandshakeErrorWins(t *testing.T) {
 	require.ErrorIs(t, err, syscall.EMFILE)
 	var ee *ExitError
 	require.False(t, errors.As(err, &ee), "the child's exit hides the cause: %v", err)
+}
+
+// The fallback's warning goes to the logger of the spawn that found out,
+// with the facts as attributes.
+func TestSandboxFallbackWarningToLogger(t *testing.T) {
+	cleanFallback(t)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		_, err := Spawn(ctx, n, "sandboxed", WithBackend(BackendProcess), WithLogger(logger),
+			func(c *config) { c.start = sandboxed })
+		n.Cancel(nil)
+		return err
+	})
+	require.NoError(t, err)
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal(logs.Bytes(), &rec), logs.String())
+	require.Equal(t, "WARN", rec["level"])
+	require.Equal(t, "actor: processes cannot be spawned here; actors run on goroutines instead", rec["msg"])
+	require.Equal(t, "process", rec["backend"])
+	require.Equal(t, "sandboxed", rec["actor.name"])
+	require.Contains(t, rec["err"], syscall.EPERM.Error())
+	require.Contains(t, rec["fix"], "WithStrictBackend")
 }

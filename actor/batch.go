@@ -323,7 +323,8 @@ type Batch[Out any] struct {
 	index []int
 	outs  []Out
 	errs  []error
-	err   error // the batch's end, when s is nil
+	err   error         // the batch's end, when s is nil
+	done  func(CallEnd) // the instrumentation's, if any: called by Wait
 }
 
 // StartBatch is [CallBatch] in two steps: it sends the batch and returns
@@ -348,6 +349,8 @@ func StartBatch[In, Out any](ctx context.Context, ref *Ref, f *Function[In, Out]
 	if b.sent == 0 {
 		return b
 	}
+	ctx, b.done = observeCall(ctx, ref, f.name, CallKindBatch)
+	b.ctx = ctx
 	s, err := ref.open(ctx, batchFunc, call)
 	if err != nil {
 		b.err = err
@@ -375,6 +378,15 @@ func (b *Batch[Out]) Slot() BatchSlot {
 
 // Wait waits for the batch's results and returns what [CallBatch] does.
 func (b *Batch[Out]) Wait() ([]Out, []error, error) {
+	outs, errs, err := b.wait()
+	if done := b.done; done != nil {
+		b.done = nil
+		done(CallEnd{Err: err})
+	}
+	return outs, errs, err
+}
+
+func (b *Batch[Out]) wait() ([]Out, []error, error) {
 	if b.s == nil {
 		return b.outs, b.errs, b.err
 	}

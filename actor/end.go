@@ -239,14 +239,9 @@ func fence(deadBy time.Time) {
 // lost host (lostErr) and a clean exit (clean).
 func (r *Ref) exit() *ExitError {
 	r.exitOnce.Do(func() {
-		r.awaitOutput() // the whole stderr tail
+		r.run.drain() // the whole stderr tail
 		res := r.run.result()
 		ee := &ExitError{Actor: r.id, Host: r.host, Code: res.code, Signal: res.sig, Stderr: res.stderr}
-		if r.out != nil {
-			if tail := r.out.tail.String(); tail != "" {
-				ee.Stderr = tail
-			}
-		}
 		if res.lost != nil {
 			le := *res.lost
 			le.Actor, le.Host = r.id, r.host

@@ -2,7 +2,6 @@ package actor
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/grove-rt/grove/nursery"
@@ -15,7 +14,7 @@ const DefaultIdleWarning = 10 * time.Second
 
 // WithIdleWarning sets how long after its nursery's body has returned an
 // actor with no call in flight waits before it logs one warning through
-// log/slog (default [DefaultIdleWarning]); zero or less turns it off. An
+// log/slog, to [WithLogger]'s logger or [slog.Default] (default [DefaultIdleWarning]); zero or less turns it off. An
 // actor lives until it is cancelled, so a body that returns without
 // [nursery.Nursery.Cancel] or [Ref.Cancel] makes Run wait for it: by
 // design, but usually a mistake. "In flight" is counted on the parent's
@@ -63,10 +62,10 @@ func (w *idleWatch) fired(ctx context.Context, r *Ref) {
 		return
 	}
 	w.tick = nil
-	slog.Warn("actor: the nursery's body has returned, but this actor has no call in flight and still runs: "+
-		"an actor lives until it is cancelled, so the nursery waits for it; "+
-		"call n.Cancel(nil) at the end of the body, or ref.Cancel() when done with the actor",
-		"actor", r.id.String(), "waited", w.d)
+	r.cfg.warnLog().Warn("actor: idle after its nursery's body returned; the nursery waits for it",
+		append(actorAttrs(r.id), "waited", w.d,
+			"why", "an actor lives until it is cancelled, and this one has no call in flight",
+			"fix", "call n.Cancel(nil) at the end of the body, or ref.Cancel() when done with the actor")...)
 }
 
 // stop releases the timer.

@@ -22,8 +22,9 @@ func startGoroutine(ctx context.Context, name string, cfg config) (*Ref, error) 
 	parentEnd, childEnd := net.Pipe()
 	id := transport.ActorID{Name: name, ID: newID(), PID: os.Getpid(), Host: cfg.hostFor(ctx)}
 	sv := newServer(context.WithValue(context.Background(), identityKey{}, id), id)
+	sv.backend = BackendGoroutine
 	run := &goroutineRunner{done: make(chan struct{}), cancel: func() { sv.cancel(errEndedByParent) }}
-	r := newRef(ctx, id, cfg, run, nil)
+	r := newRef(ctx, id, cfg, run)
 	served := make(chan error, 1)
 	go func() {
 		defer close(run.done)
@@ -75,5 +76,7 @@ type goroutineRunner struct {
 func (g *goroutineRunner) signal(syscall.Signal) { g.cancel() }
 
 func (g *goroutineRunner) exited() <-chan struct{} { return g.done }
+
+func (g *goroutineRunner) drain() {}
 
 func (g *goroutineRunner) result() runResult { return runResult{clean: true} }

@@ -61,11 +61,14 @@ func serveCall(root context.Context, s *transport.Stream) {
 		_ = s.Fail(context.Background(), errorInfo(me, unknownFunction(name, me), ""))
 		return
 	}
-	ctx := s.Context()
+	ctx, done, items := observeServe(s.Context(), me, s)
 	returned := false
 	defer func() {
 		if !returned { // runtime.Goexit unwinds the goroutine through here
 			_ = s.Fail(context.Background(), errorInfo(me, goexitError(name), ""))
+			if done != nil {
+				done(CallEnd{Err: goexitError(name), Items: int(items.Load())})
+			}
 		}
 	}()
 	var out any
@@ -82,14 +85,20 @@ func serveCall(root context.Context, s *transport.Stream) {
 	returned = true
 	switch {
 	case rec != nil:
-		_ = s.Fail(context.Background(), panicInfo(me, rec))
+		info := panicInfo(me, rec)
+		_ = s.Fail(context.Background(), info)
+		err = remoteError(info)
 	case err != nil:
 		_ = s.Fail(context.Background(), errorInfo(me, stoppedCall(ctx, err), ""))
 	case retErr != nil:
 		// Nothing went out (a result msgpack cannot encode, or one over the
 		// frame limit): the caller must still hear why. On a link that is
 		// gone, the Fail fails too, and the caller learns that instead.
-		_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf("actor: %s: cannot send its result of type %T: %w", name, out, retErr), ""))
+		err = fmt.Errorf("actor: %s: cannot send its result of type %T: %w", name, out, retErr)
+		_ = s.Fail(context.Background(), errorInfo(me, err, ""))
+	}
+	if done != nil {
+		done(CallEnd{Err: err, Items: int(items.Load())})
 	}
 }
 

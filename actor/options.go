@@ -3,7 +3,9 @@ package actor
 import (
 	"context"
 	"io"
+	"log/slog"
 	"os"
+	"os/exec"
 	"time"
 
 	"github.com/grove-rt/grove/transport"
@@ -41,6 +43,10 @@ type config struct {
 	backend      Backend
 	strict       bool
 	host         string // WithHost's
+
+	logger  *slog.Logger    // WithLogger's
+	cmdHook func(*exec.Cmd) // WithCmd's
+
 	// start replaces the process spawn, for tests that simulate a sandbox.
 	start func(ctx context.Context, name string, cfg config) (*Ref, error)
 	// handshake replaces transport.FileConn in the parent, for tests that

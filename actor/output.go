@@ -27,16 +27,23 @@ const (
 func forward(r io.Reader, w io.Writer, prefix string, tail *tailBuffer) {
 	br := bufio.NewReaderSize(r, readSize)
 	out := append(make([]byte, 0, 256), prefix...)
+	cut := false // the last line emitted was cut at maxLine
 	for {
 		piece, err := br.ReadSlice('\n')
 		if tail != nil && len(piece) > 0 {
 			tail.Write(piece)
 		}
+		if cut && len(piece) > 0 && piece[0] == '\n' {
+			// The newline of a line cut right before it ends that line,
+			// which emit already ended: not an empty line of its own.
+			piece, cut = piece[1:], false
+		}
 		for len(piece) > 0 {
 			n := min(len(piece), len(prefix)+maxLine-len(out))
 			out = append(out, piece[:n]...)
 			piece = piece[n:]
-			if out[len(out)-1] == '\n' || len(out) == len(prefix)+maxLine {
+			cut = out[len(out)-1] != '\n' && len(out) == len(prefix)+maxLine
+			if cut || out[len(out)-1] == '\n' {
 				out = emit(w, out, len(prefix))
 			}
 		}
@@ -56,12 +63,15 @@ func emit(w io.Writer, out []byte, prefixLen int) []byte {
 	if out[len(out)-1] != '\n' {
 		out = append(out, '\n')
 	}
-	if _, ok := w.(*placeWriter); ok {
+	switch w.(type) {
+	case *placeWriter:
 		// A remote actor's output, which its own forwarder emits line by
 		// line under lineMu: holding lineMu here would deadlock a host
 		// agent in this process, whose actors' output is forwarded to it.
 		_, _ = w.Write(out)
-	} else {
+	case *logSink:
+		_, _ = w.Write(out) // a slog.Handler serialises its own output
+	default:
 		lineMu.Lock()
 		_, _ = w.Write(out)
 		lineMu.Unlock()

@@ -281,7 +281,7 @@ func (h *peerHost) handle(s *transport.Stream) {
 	if !h.admit(s) {
 		return
 	}
-	defer h.sv.leave()
+	defer h.sv.leave(s.Func())
 	serveCall(h.sv.peerRoot, s)
 }
 
@@ -328,7 +328,7 @@ func (h *peerHost) admit(s *transport.Stream) bool {
 			"(list it in actor.Expose when registering)", ErrNotExposed, fn, s.Peer().Actor, name, h.sv.id, r.names()), ""))
 		return false
 	}
-	if !h.sv.enter() {
+	if !h.sv.enter(s.Func()) {
 		cause := context.Cause(h.sv.root)
 		_ = s.Fail(context.Background(), errorInfo(h.sv.id, fmt.Errorf("%w: %s in %s was refused", cause, s.Func(), h.sv.id), ""))
 		return false

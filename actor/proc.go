@@ -30,13 +30,15 @@ type Process struct {
 }
 
 // StartProcess starts name as an actor process of this host with id as its
-// id (a fresh one when id is ""), and returns once it is forked (about a
-// millisecond), before any handshake: the caller relays [Process.Link]
-// to the actor's parent, which runs the handshake as [transport.Initiator].
+// id (a fresh one when id is ""), and returns once it is forked (fork and
+// exec take a fraction of a millisecond), before the child's start and
+// the handshake (the rest of [Spawn]'s few milliseconds): the caller
+// relays [Process.Link] to the actor's parent, which runs the handshake
+// as [transport.Initiator].
 // The options of [Spawn] that concern the process apply (WithExecutable,
-// WithArgs, WithEnv, WithEnvOnly, WithDir, WithOutput, WithStderr, and
-// WithHost, which a host agent sets to its host); the
-// actor's stdout and stderr lines are written whole, without a prefix (the
+// WithArgs, WithEnv, WithEnvOnly, WithDir, WithOutput, WithStderr,
+// WithLogger, WithCmd, and WithHost, which a host agent sets to its host);
+// the actor's stdout and stderr lines are written whole, without a prefix (the
 // parent adds its own), stdout to WithOutput's writer (this process's
 // stderr by default) and stderr to WithStderr's (WithOutput's by
 // default). The process gets SIGKILL if this process dies (Pdeathsig, on
@@ -91,12 +93,12 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // the process is of this host), with the tail of its stderr.
 func (p *Process) Wait() error {
 	<-p.done
-	p.out.await()
+	p.drain()
 	res := p.result()
 	if res.clean {
 		return nil
 	}
-	return &ExitError{Actor: p.id, Code: res.code, Signal: res.sig, Stderr: p.out.tail.String()}
+	return &ExitError{Actor: p.id, Code: res.code, Signal: res.sig, Stderr: res.stderr}
 }
 
 // The runner of a process of this host.
@@ -105,11 +107,13 @@ func (p *Process) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
 
 func (p *Process) exited() <-chan struct{} { return p.done }
 
+func (p *Process) drain() { p.out.await() }
+
 func (p *Process) result() runResult {
 	if p.waitErr == nil {
-		return runResult{clean: true}
+		return runResult{clean: true, stderr: p.out.tail.String()}
 	}
-	res := runResult{code: -1}
+	res := runResult{code: -1, stderr: p.out.tail.String()}
 	var xe *exec.ExitError
 	if errors.As(p.waitErr, &xe) {
 		res.code = xe.ExitCode()

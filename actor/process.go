@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -32,7 +34,7 @@ func serveParent() int {
 		// A parent that went away during the spawn (it was cancelled) needs
 		// no report; anything else does.
 		if !transport.PeerGone(err) {
-			fmt.Fprintf(os.Stderr, "actor %s: handshake with the parent failed: %v\n", self, err)
+			slog.Error("actor: the handshake with the parent failed", append(actorAttrs(self), "err", err)...)
 		}
 		return 2
 	}
@@ -54,7 +56,7 @@ func serveParent() int {
 		if err := conn.Err(); !transport.PeerGone(err) {
 			// Not the parent going away: this side's link failed (a frame
 			// it could not read). Say so, and do not pass for a clean exit.
-			fmt.Fprintf(os.Stderr, "actor %s: the link to the parent failed: %v\n", self, err)
+			slog.Error("actor: the link to the parent failed", append(actorAttrs(self), "err", err)...)
 			code = 1
 		}
 	}
@@ -85,7 +87,7 @@ func startProcess(ctx context.Context, name string, cfg config) (*Ref, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := newRef(ctx, p.id, cfg, p, &p.out)
+	r := newRef(ctx, p.id, cfg, p)
 	hctx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
 	defer cancel()
 	handshake := transport.FileConn
@@ -158,7 +160,12 @@ func startProc(ctx context.Context, id transport.ActorID, cfg *config, prefix st
 		cmd.Env = append(cmd.Env, envProgress+"=0") // over an inherited one
 	}
 	cmd.SysProcAttr = sysProcAttr()
-	watch, release, err := startCmd(ctx, cmd, cfg.nice)
+	err = runCmdHook(cmd, cfg.cmdHook)
+	var watch *exitWatch
+	release := func() {}
+	if err == nil {
+		watch, release, err = startCmd(ctx, cmd, cfg.nice, cfg.warnLog())
+	}
 	remote.Close()
 	outW.Close()
 	errW.Close()
@@ -171,7 +178,7 @@ func startProc(ctx context.Context, id transport.ActorID, cfg *config, prefix st
 	}
 	id.PID = cmd.Process.Pid
 	p := &Process{id: id, cmd: cmd, done: make(chan struct{}), linkFile: local}
-	out, errw := cfg.writers(os.Stderr)
+	out, errw, prefix := cfg.sinks(id, os.Stderr, prefix)
 	p.out.start(outR, errR, out, errw, prefix)
 	go func() {
 		p.waitErr = watch.reap(cmd)
@@ -206,4 +213,70 @@ func startError(name string, err error) error {
 			"its RLIMIT_NPROC, or its cgroup's reach pids.max: end some actors, or raise the limit: %w", name, err)
 	}
 	return fmt.Errorf("actor: spawn %s: %w", name, err)
+}
+
+// runCmdHook calls WithCmd's hook, if any, on cmd, which is ready to
+// start, and checks that it left what the spawn needs as it was (see
+// [WithCmd]): its error names what changed and what to do instead. A
+// process the hook started is killed and reaped.
+func runCmdHook(cmd *exec.Cmd, hook func(*exec.Cmd)) error {
+	if hook == nil {
+		return nil
+	}
+	path, args, files, attr := cmd.Path, slices.Clone(cmd.Args), slices.Clone(cmd.ExtraFiles), cmd.SysProcAttr
+	stdout, stderr, deathSig := cmd.Stdout, cmd.Stderr, parentDeathSignal(attr)
+	var vars [len(groveVars)]string // their entries, "" for one not set
+	for i, key := range groveVars {
+		vars[i] = lastEnv(cmd.Env, key)
+	}
+	var panicked any
+	func() {
+		defer func() { panicked = recover() }()
+		hook(cmd)
+	}()
+	const misuse = "WithCmd's hook "
+	switch {
+	case cmd.Process != nil: // first: a hook that started cmd, then panicked, leaves no process behind
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return errors.New(misuse + "started cmd: leave the start to Spawn")
+	case panicked != nil:
+		return fmt.Errorf(misuse+"panicked: %v", panicked)
+	case cmd.Path != path || !slices.Equal(cmd.Args, args):
+		return errors.New(misuse + "changed cmd.Path or cmd.Args: use WithExecutable and WithArgs instead")
+	case cmd.Stdin != nil || cmd.Stdout != stdout || cmd.Stderr != stderr:
+		return errors.New(misuse + "set cmd.Stdin, cmd.Stdout or cmd.Stderr, which grove's link and output " +
+			"forwarding need: use WithOutput, WithStderr or WithLogger for the output, and ExtraFiles for more files")
+	case len(cmd.ExtraFiles) < len(files) || !slices.Equal(cmd.ExtraFiles[:len(files)], files):
+		return fmt.Errorf(misuse+"replaced or removed cmd.ExtraFiles's first %d entries, the actor's link "+
+			"(fd 3) and grove's: append to cmd.ExtraFiles instead", len(files))
+	case attr != nil && cmd.SysProcAttr != attr:
+		return errors.New(misuse + "replaced cmd.SysProcAttr, which holds grove's settings (Pdeathsig): " +
+			"set its fields instead")
+	case parentDeathSignal(cmd.SysProcAttr) != deathSig:
+		return fmt.Errorf(misuse+"changed cmd.SysProcAttr.Pdeathsig, which makes the kernel kill the actor "+
+			"when this process dies: leave it %s", signalName(deathSig))
+	}
+	for i, key := range groveVars {
+		if lastEnv(cmd.Env, key) != vars[i] {
+			return fmt.Errorf(misuse+"dropped or overrode %s in cmd.Env, which the actor needs: append to "+
+				"cmd.Env (or use WithEnv) rather than replace it, and leave grove's variables alone", key)
+		}
+	}
+	return nil
+}
+
+// groveVars are the variables of grove's protocol in an actor's
+// environment.
+var groveVars = [...]string{envActor, envName, envID, envHost, envProgress}
+
+// lastEnv returns the entry of key in env, the last one, which os/exec
+// passes ("" if there is none).
+func lastEnv(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, _, ok := strings.Cut(env[i], "="); ok && k == key {
+			return env[i]
+		}
+	}
+	return ""
 }

@@ -36,19 +36,19 @@ type exitWatch struct{ pidfd *os.File }
 // must fail for rather than hold a thread per child: out of descriptors
 // (EMFILE, ENFILE), or any error but these two. Where pidfds are refused
 // (EPERM, EACCES: a seccomp filter) or missing (ENOSYS: a kernel before
-// 5.3), it returns nil, and the first time logs a warning through log/slog
-// that threads grow with live actors here.
-func watchExit(pid int) (*exitWatch, error) {
+// 5.3), it returns nil, and the first time logs a warning to logger that
+// threads grow with live actors here.
+func watchExit(pid int, logger *slog.Logger) (*exitWatch, error) {
 	fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
 	switch errno {
 	case 0:
 	case syscall.ENOSYS, syscall.EPERM, syscall.EACCES:
 		threadReapWarning.Do(func() {
-			slog.Warn("actor: pidfd_open is refused here, so each actor's process is reaped by an OS thread "+
-				"blocked in waitid for its whole life: threads grow with live actors, up to the runtime's cap "+
-				"(debug.SetMaxThreads), past which the program dies; allow pidfd_open and waitid (Linux 5.4 "+
-				"or later, and the seccomp profile) to reap them without threads",
-				"err", os.NewSyscallError("pidfd_open", errno))
+			logger.Warn("actor: pidfd_open is refused here; each actor's process is reaped by an OS thread",
+				"err", os.NewSyscallError("pidfd_open", errno), logKeyPID, pid,
+				"cost", "a thread blocked in waitid per live actor: threads grow with live actors, "+
+					"up to the runtime's cap (debug.SetMaxThreads), past which the program dies",
+				"fix", "allow pidfd_open and waitid (Linux 5.4 or later, and the seccomp profile)")
 		})
 		return nil, nil
 	default:

@@ -81,6 +81,7 @@ func TestSpawnWithoutPidfd(t *testing.T) {
 			} else {
 				require.Contains(t, stdout, "failed=0 ", "the fallback serves: %s", stderr)
 				require.Equal(t, 1, warnings, "one warning per process: %s", stderr)
+				require.Contains(t, stderr, `fix="allow pidfd_open and waitid`, "with the fix as an attribute")
 			}
 		})
 	}

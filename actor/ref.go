@@ -76,9 +76,8 @@ func newID() string {
 type Ref struct {
 	id   transport.ActorID
 	cfg  config
-	run  runner   // what the actor runs as: nil for a Ref from Find
-	out  *outputs // its output's forwarding: nil on the goroutine backend
-	host string   // the host it runs on, for a remote actor
+	run  runner // what the actor runs as, and its output: nil for a Ref from Find
+	host string // the host it runs on, for a remote actor
 	conn *transport.Conn
 
 	opened   atomic.Uint64 // the id of a call opened lately, for notOpened
@@ -113,8 +112,8 @@ func (r *Ref) PID() int { return r.id.PID }
 func (r *Ref) Host() string { return r.host }
 
 // newRef makes the Ref of an actor that runs as run, spawned under ctx.
-func newRef(ctx context.Context, id transport.ActorID, cfg config, run runner, out *outputs) *Ref {
-	return &Ref{id: id, cfg: cfg, run: run, out: out, cancel: make(chan struct{}), killReq: make(chan struct{}),
+func newRef(ctx context.Context, id transport.ActorID, cfg config, run runner) *Ref {
+	return &Ref{id: id, cfg: cfg, run: run, cancel: make(chan struct{}), killReq: make(chan struct{}),
 		ended: make(chan struct{}), names: serverFor(ctx).names()}
 }
 
@@ -184,20 +183,23 @@ func (r *Ref) Kill() {
 // task's goroutine owns the actor's end: the calls the end cut get the same
 // error as the task (see [Ref]).
 //
-// A spawn costs a fork and exec of the executable, about a millisecond for
-// a small Go binary; on Linux one thread of this process does every fork,
-// so spawns queue behind each other there, and a live actor holds no thread
-// of its parent. A fork refused for want of processes (RLIMIT_NPROC, a
-// cgroup's pids.max) gives an error matching syscall.EAGAIN that names the
-// limit. A child that dies before the handshake gives its
-// ExitError; one that never calls Main, or calls Spawn before it, gives an
-// error matching [ErrNoHandshake] that says to call [Main] first in main; a
-// missing executable fails at once. A spawn cancelled by ctx (or n) fails
-// with ctx's cause, never with the exit of the child it abandoned, and this
-// process's own failures (out of descriptors: EMFILE) win over the child's
-// exit likewise. In a process started as an actor, Spawn before Main has
-// taken over fails at once: that process would otherwise spawn itself
-// without end.
+// A spawn costs a fork and exec of the executable, the child's start and
+// the handshake: from Spawn to the first answered call about 3–5 ms for a
+// small Go binary on a 2-vCPU VM (BenchmarkSpawn; README's Performance,
+// figure 1), most of it the exec and the child's start, which a bare exec
+// of the same binary takes too. On Linux one thread of this process does
+// every fork, so spawns queue behind each other there, and a live actor
+// holds no thread of its parent. A fork refused for want of processes
+// (RLIMIT_NPROC, a cgroup's pids.max) gives an error matching
+// syscall.EAGAIN that names the limit. A child that dies before the
+// handshake gives its ExitError; one that never calls Main, or calls Spawn
+// before it, gives an error matching [ErrNoHandshake] that says to call
+// [Main] first in main; a missing executable fails at once. A spawn
+// cancelled by ctx (or n) fails with ctx's cause, never with the exit of
+// the child it abandoned, and this process's own failures (out of
+// descriptors: EMFILE) win over the child's exit likewise. In a process
+// started as an actor, Spawn before Main has taken over fails at once: that
+// process would otherwise spawn itself without end.
 //
 // Where processes cannot be spawned, the actor runs on a goroutine of this
 // process instead ([Backend]): it then has no process of its own, so a
@@ -225,18 +227,29 @@ func Spawn(ctx context.Context, n *nursery.Nursery, name string, opts ...Option)
 		return nil, err
 	}
 	cfg := newConfig(opts)
+	kids := &serverFor(ctx).kids // Tree's view of the spawner's children
 	return nursery.Start(n, func(nctx context.Context, started func(*Ref)) error {
+		k := kids.add(name)
+		defer kids.remove(k)
+		_, spawned := observeSpawn(ctx, name)
 		sctx, cancel := context.WithCancelCause(nctx)
 		stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 		r, err := spawn(sctx, name, cfg)
 		stop()
 		cancel(nil)
+		if spawned != nil {
+			spawned(spawnedInfo(name, r, err), err)
+		}
 		if err != nil {
 			return err
 		}
+		k.ref.Store(r)
 		started(r)
 		err = r.supervise(nctx, newIdleWatch(cfg.idleWarning, n))
 		r.dropNames()
+		if spawned != nil {
+			observeEnd(r, err)
+		}
 		return err
 	})
 }
@@ -308,7 +321,7 @@ func (r *Ref) diedBeforeHandshake(err error) error {
 func (r *Ref) kill() {
 	r.signal(syscall.SIGKILL)
 	r.waitExit()
-	r.awaitOutput()
+	r.run.drain()
 }
 
 // signal sends sig to the actor's process. An actor on the goroutine
@@ -350,14 +363,6 @@ func (r *Ref) waitExit() {
 // lives; as os/exec's Cmd.WaitDelay does, the pipes are then closed and
 // what was not read is dropped.
 const waitDelay = 500 * time.Millisecond
-
-// awaitOutput waits, once the process has exited, until its output has
-// been forwarded, for at most waitDelay.
-func (r *Ref) awaitOutput() {
-	if r.out != nil {
-		r.out.await()
-	}
-}
 
 // closeLink closes the link once the process has exited, after reading
 // what it sent before it went (its calls' last answers), for at most

@@ -37,6 +37,10 @@ func register(name string, fn serveFunc) {
 	if name == "" {
 		panic("actor: a function needs a name")
 	}
+	if reserved(name) && !internalFunc(name) {
+		panic(fmt.Sprintf("actor: function %q: names beginning with \"grove.\" are reserved for grove's own functions: "+
+			"choose another prefix (your package's name, say)", name))
+	}
 	if !initialising() {
 		panic(fmt.Sprintf("actor: function %q declared after package initialisation (inside a function?): "+
 			"declare it as a package-level variable, so that every process of the executable registers it before main runs", name))
@@ -81,6 +85,10 @@ func unknownFunction(name string, me transport.ActorID) error {
 	return fmt.Errorf("%w %q in %s: functions must be declared as package-level variables of the actor's executable, "+
 		"so that they are registered before main runs (or call one of another executable with WithExecutable)", ErrUnknownFunction, name, me)
 }
+
+// internalFunc reports whether name is one of grove's own reserved
+// functions, served by every actor.
+func internalFunc(name string) bool { return name == batchFunc || debugFunc(name) }
 
 func lookup(name string) serveFunc {
 	registry.RLock()
@@ -131,7 +139,8 @@ type Function[In, Out any] struct {
 // number that does not fit its type fails the call with [ErrBadArgument]
 // (an argument) or a decode error (a result). A duplicate name
 // panics at init, and so does a declaration after package initialisation
-// (inside main or a test function), on every backend.
+// (inside main or a test function), on every backend, and a name that
+// begins with "grove." (reserved for grove's own functions).
 func Func[In, Out any](name string, fn func(ctx context.Context, in In) (Out, error)) *Function[In, Out] {
 	if fn == nil {
 		panic("actor: Func needs a function")
@@ -179,6 +188,15 @@ func (f *Function[In, Out]) Call(ctx context.Context, ref *Ref, in In) (Out, err
 // import. in is encoded with msgpack and the result decoded into Out; the
 // rest is as [Function.Call].
 func CallByName[Out any](ctx context.Context, ref *Ref, name string, in any) (Out, error) {
+	ctx, done := observeCall(ctx, ref, name, CallKindUnary)
+	out, err := callByName[Out](ctx, ref, name, in)
+	if done != nil {
+		done(CallEnd{Err: err})
+	}
+	return out, err
+}
+
+func callByName[Out any](ctx context.Context, ref *Ref, name string, in any) (Out, error) {
 	var out Out
 	if err := transport.CheckType(reflect.TypeFor[Out]()); err != nil {
 		return out, fmt.Errorf("actor: %s: the result type %T cannot cross whole: %w", name, out, err)

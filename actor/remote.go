@@ -183,13 +183,13 @@ func spawnRemote(ctx context.Context, name string, cfg config) (*Ref, error) {
 	}
 	id.PID, id.Host = rem.PID(), rem.Host()
 	run := &remoteRunner{rem: rem}
-	r := newRef(ctx, id, cfg, run, &outputs{})
+	r := newRef(ctx, id, cfg, run)
 	r.host = rem.Host()
-	out, errw := cfg.writers(os.Stderr)
-	r.out.start(outR, errR, out, errw, "["+name+"@"+r.host+"] ")
-	r.out.wg.Add(1)
+	out, errw, prefix := cfg.sinks(id, os.Stderr, "["+name+"@"+r.host+"] ")
+	run.out.start(outR, errR, out, errw, prefix)
+	run.out.wg.Add(1)
 	go func() { // the Placer's writes end with Done
-		defer r.out.wg.Done()
+		defer run.out.wg.Done()
 		<-rem.Done()
 		outW.Close()
 		errW.Close()
@@ -208,8 +208,12 @@ func spawnRemote(ctx context.Context, name string, cfg config) (*Ref, error) {
 // to the Ref's forwarder, which writes it line by line, prefixed.
 type placeWriter struct{ *io.PipeWriter }
 
-// remoteRunner is the runner of an actor on another host.
-type remoteRunner struct{ rem Remote }
+// remoteRunner is the runner of an actor on another host: its output
+// comes through the Placer's pipes.
+type remoteRunner struct {
+	rem Remote
+	out outputs
+}
 
 func (x *remoteRunner) signal(sig syscall.Signal) {
 	ctx, cancel := context.WithTimeout(context.Background(), remoteSignalTimeout)
@@ -219,7 +223,20 @@ func (x *remoteRunner) signal(sig syscall.Signal) {
 
 func (x *remoteRunner) exited() <-chan struct{} { return x.rem.Done() }
 
+func (x *remoteRunner) drain() { x.out.await() }
+
+// result is how the remote ended, with the tail of the output forwarded
+// here, or, if none came, the one the remote reported.
 func (x *remoteRunner) result() runResult {
+	res := x.reported()
+	if tail := x.out.tail.String(); tail != "" {
+		res.stderr = tail
+	}
+	return res
+}
+
+// reported is how the Remote says it ended.
+func (x *remoteRunner) reported() runResult {
 	err := x.rem.Wait()
 	var ee *ExitError
 	var le *HostLostError

@@ -10,7 +10,8 @@ import (
 
 // RunIn is Tractor's run_in_actor: it spawns a one-shot actor named after
 // f, runs f there with in, returns the result, and reaps the actor before
-// returning. It costs a spawn (about a millisecond) plus the call.
+// returning. It costs a spawn (a few milliseconds: see [Spawn]) plus the
+// call.
 func RunIn[In, Out any](ctx context.Context, f *Function[In, Out], in In, opts ...Option) (Out, error) {
 	var out Out
 	switch {

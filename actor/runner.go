@@ -19,7 +19,11 @@ type runner interface {
 	// exited is closed once the process has ended and been waited for, or
 	// its host was lost.
 	exited() <-chan struct{}
-	// result is how it ended, once exited is closed.
+	// drain waits, once exited is closed, until the actor's output has been
+	// forwarded, for at most waitDelay (outputs.await); an actor on
+	// the goroutine backend has no output of its own.
+	drain()
+	// result is how it ended, once exited is closed and drain has returned.
 	result() runResult
 }
 
@@ -30,7 +34,7 @@ type runResult struct {
 	clean  bool
 	code   int
 	sig    syscall.Signal
-	stderr string // the tail a remote reported, for a Ref whose own tail is empty
+	stderr string // the tail of its stderr: its own output's, else the one a remote reported
 	lost   *HostLostError
 }
 

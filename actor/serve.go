@@ -47,15 +47,21 @@ type server struct {
 	top    bool                           // the root process's: it holds the registrar
 	queue  batchGate                      // the batches queued behind others (StartBatch)
 
+	started time.Time // when it began serving, for Tree's uptime
+	backend Backend   // what it runs as: process (the root's too) or goroutine
+	kids    kids      // the actors spawned from its code, for Tree
+
 	mu     sync.Mutex
-	calls  int           // calls in flight
-	closed bool          // stopping: new calls are refused
-	idle   chan struct{} // closed once closed and no call is in flight
-	grace  time.Duration // the parent's grace period, from its stop message
+	calls  int            // calls in flight
+	byFunc map[string]int // calls in flight by function, for Tree
+	closed bool           // stopping: new calls are refused
+	idle   chan struct{}  // closed once closed and no call is in flight
+	grace  time.Duration  // the parent's grace period, from its stop message
 }
 
 func newServer(parent context.Context, id transport.ActorID) *server {
-	sv := &server{id: id, idle: make(chan struct{}), grace: DefaultGrace, linked: make(chan struct{})}
+	sv := &server{id: id, idle: make(chan struct{}), grace: DefaultGrace, linked: make(chan struct{}),
+		started: time.Now(), backend: BackendProcess, byFunc: map[string]int{}}
 	sv.root, sv.cancel = context.WithCancelCause(context.WithValue(parent, serverKey{}, sv))
 	sv.peerRoot = context.WithValue(sv.root, progressKey{}, (*progress)(nil))
 	sv.host.sv = sv
@@ -91,6 +97,7 @@ func serverFor(ctx context.Context) *server {
 	rootServerOnce.Do(func() {
 		theRootServer = newServer(context.Background(), self)
 		theRootServer.top = true
+		theRootServer.started = processStart
 	})
 	return theRootServer
 }
@@ -121,30 +128,40 @@ func (sv *server) handle(s *transport.Stream) {
 		_ = s.Return(context.Background(), nil)
 		return
 	}
-	if !sv.enter() {
+	if debugFunc(s.Func()) { // answered while stopping too, and not counted
+		serveCall(sv.peerRoot, s)
+		return
+	}
+	if !sv.enter(s.Func()) {
 		me := identity(sv.root)
 		cause := context.Cause(sv.root) // ErrStopped, or the end's cause
 		_ = s.Fail(context.Background(), errorInfo(me, fmt.Errorf("%w: %s in %s was refused", cause, s.Func(), me), ""))
 		return
 	}
-	defer sv.leave()
+	defer sv.leave(s.Func())
 	serveCall(sv.root, s)
 }
 
-func (sv *server) enter() bool {
+// enter counts a call of fn in flight, unless the server is stopping.
+func (sv *server) enter(fn string) bool {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	if sv.closed {
 		return false
 	}
 	sv.calls++
+	sv.byFunc[fn]++
 	return true
 }
 
-func (sv *server) leave() {
+// leave counts the end of a call of fn.
+func (sv *server) leave(fn string) {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	sv.calls--
+	if sv.byFunc[fn]--; sv.byFunc[fn] <= 0 {
+		delete(sv.byFunc, fn) // bounded by the calls in flight, not by the names ever called
+	}
 	if sv.closed && sv.calls == 0 {
 		close(sv.idle)
 	}

@@ -3,6 +3,7 @@ package actor
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
@@ -60,14 +61,26 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
+// parentDeathSignal is the signal attr has the kernel send the child when
+// its parent thread dies (none for a nil attr).
+func parentDeathSignal(attr *syscall.SysProcAttr) syscall.Signal {
+	if attr == nil {
+		return 0
+	}
+	return attr.Pdeathsig
+}
+
 // startCmd starts cmd on the spawner thread, starting the spawner if it is
 // not running, and opens the child's exit watch (see watchExit). It waits
 // for the forks asked before it, or until ctx ends (then cmd is not started
-// and ctx's cause is returned), then for this fork, about a millisecond.
+// and ctx's cause is returned), then for this fork: fork and exec return
+// in a fraction of a millisecond (0.2–0.6 ms median for a 13 MB binary on
+// a 2-vCPU VM).
 // The child is to be reaped with watch.reap, and release called once it
-// has been. On an error there is no child (one whose watch could not be
+// has been. A warning that the watch must hold a thread goes to logger.
+// On an error there is no child (one whose watch could not be
 // opened is killed and reaped first), and nothing to release.
-func startCmd(ctx context.Context, cmd *exec.Cmd, nice int) (watch *exitWatch, release func(), err error) {
+func startCmd(ctx context.Context, cmd *exec.Cmd, nice int, logger *slog.Logger) (watch *exitWatch, release func(), err error) {
 	s := spawnerFor(nice)
 	s.mu.Lock()
 	if s.reqs == nil {
@@ -87,7 +100,7 @@ func startCmd(ctx context.Context, cmd *exec.Cmd, nice int) (watch *exitWatch, r
 		err = context.Cause(ctx)
 	}
 	if err == nil {
-		if watch, err = watchExit(cmd.Process.Pid); err != nil {
+		if watch, err = watchExit(cmd.Process.Pid, logger); err != nil {
 			// Rather than a thread held in waitid for the child's life,
 			// the spawn fails, and leaves nothing behind.
 			_ = cmd.Process.Kill()

@@ -4,6 +4,7 @@ package actor
 
 import (
 	"context"
+	"log/slog"
 	"os/exec"
 	"syscall"
 )
@@ -13,12 +14,15 @@ import (
 
 func sysProcAttr() *syscall.SysProcAttr { return nil }
 
+// parentDeathSignal is none: only Linux has Pdeathsig.
+func parentDeathSignal(*syscall.SysProcAttr) syscall.Signal { return 0 }
+
 // startCmd starts cmd on the calling goroutine's thread; there is nothing
 // to release.
 // An actor started WithNice(n) is reniced right after the fork (on the BSDs
 // and macOS, setpriority applies to the whole process): its first instants
 // run at this process's priority.
-func startCmd(ctx context.Context, cmd *exec.Cmd, nice int) (watch *exitWatch, release func(), err error) {
+func startCmd(ctx context.Context, cmd *exec.Cmd, nice int, _ *slog.Logger) (watch *exitWatch, release func(), err error) {
 	if err := context.Cause(ctx); err != nil {
 		return nil, nil, err
 	}

@@ -51,11 +51,15 @@ func (f *StreamFunction[In, Out]) Open(ctx context.Context, ref *Ref, in In) (*S
 	if f == nil {
 		return nil, fmt.Errorf("actor: Open on a nil *StreamFunction[%T, %T]: declare it with actor.StreamFunc", *new(In), *new(Out))
 	}
+	ctx, done := observeCall(ctx, ref, f.name, CallKindStream)
 	s, err := ref.open(ctx, f.name, in)
 	if err != nil {
+		if done != nil {
+			done(CallEnd{Err: err})
+		}
 		return nil, err
 	}
-	return receive[Out](ctx, ref, f.name, s, nil), nil
+	return receive[Out](ctx, ref, f.name, s, nil, done), nil
 }
 
 // A Stream is the caller's end of a streaming call.
@@ -100,8 +104,9 @@ var ErrStreamClosed = errors.New("actor: stream closed by the caller")
 const chanBuffer = 32
 
 // receive starts the goroutine that turns a call's Yields into items on a
-// channel, until the call ends or ctx ends.
-func receive[Out any](ctx context.Context, ref *Ref, name string, ts *transport.Stream, onEnd func()) *Stream[Out] {
+// channel, until the call ends or ctx ends; it then calls onEnd and done
+// (the instrumentation's), each if not nil.
+func receive[Out any](ctx context.Context, ref *Ref, name string, ts *transport.Stream, onEnd func(), done func(CallEnd)) *Stream[Out] {
 	c := make(chan Out, chanBuffer)
 	ctx, cancel := context.WithCancelCause(ctx)
 	s := &Stream[Out]{C: c, done: make(chan struct{})}
@@ -114,11 +119,15 @@ func receive[Out any](ctx context.Context, ref *Ref, name string, ts *transport.
 		if onEnd != nil {
 			defer onEnd()
 		}
-		open, err := deliver(ctx, ref, name, ts, c)
+		var items int
+		open, err := deliver(ctx, ref, name, ts, c, &items)
 		if open && errors.Is(context.Cause(ctx), ErrStreamClosed) {
 			err = awaitEnd(ref, ts)
 		}
 		s.err = err
+		if done != nil {
+			done(CallEnd{Err: err, Items: items})
+		}
 	}()
 	return s
 }
@@ -138,7 +147,7 @@ func endedBy(ctx context.Context) error {
 // remote's end arrived. It takes the messages that have arrived in runs
 // (the transport unpacks Batch frames into them), and hands each item on
 // without a select while c has room.
-func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.Stream, c chan<- Out) (open bool, err error) {
+func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.Stream, c chan<- Out, items *int) (open bool, err error) {
 	buf := make([]transport.Message, 0, chanBuffer)
 	v := new(Out) // one for all the items: decoding into a local would allocate each
 	codec := codecOf[Out]()
@@ -164,6 +173,7 @@ func deliver[Out any](ctx context.Context, ref *Ref, name string, ts *transport.
 						return false, fmt.Errorf("actor: %s item: %w", name, err)
 					}
 				}
+				*items++
 				select {
 				case c <- *v:
 					continue
@@ -279,6 +289,7 @@ func yieldAll[Out any](ctx context.Context, s *transport.Stream, out <-chan Out)
 	var items [yieldRun]any
 	var raws [yieldRun]msgpack.RawMessage
 	codec := codecOf[Out]()
+	counted := countedItems(ctx)
 	var enc []byte // the run's items, encoded by the typed codec
 	for i := range run {
 		items[i] = &run[i] // a pointer encodes as its item, and boxes nothing
@@ -314,7 +325,10 @@ func yieldAll[Out any](ctx context.Context, s *transport.Stream, out <-chan Out)
 				raws[i] = enc[start:len(enc):len(enc)]
 			}
 		}
-		_, err := s.YieldMany(ctx, items[:n])
+		sent, err := s.YieldMany(ctx, items[:n])
+		if counted != nil {
+			counted.Add(int64(sent))
+		}
 		clear(run[:n]) // the run must not keep the items alive
 		if err != nil {
 			return err
@@ -428,14 +442,18 @@ func (f *DuplexFunction[In, Out]) Open(ctx context.Context, ref *Ref) (*Duplex[I
 	if f == nil {
 		return nil, fmt.Errorf("actor: Open on a nil *DuplexFunction[%T, %T]: declare it with actor.DuplexFunc", *new(In), *new(Out))
 	}
+	ctx, done := observeCall(ctx, ref, f.name, CallKindDuplex)
 	s, err := ref.open(ctx, f.name, nil)
 	if err != nil {
+		if done != nil {
+			done(CallEnd{Err: err})
+		}
 		return nil, err
 	}
 	in := make(chan In)
 	sctx, cancel := context.WithCancel(ctx)
 	d := &Duplex[In, Out]{In: in, sent: make(chan struct{})}
-	d.recv = receive[Out](ctx, ref, f.name, s, cancel)
+	d.recv = receive[Out](ctx, ref, f.name, s, cancel, done)
 	d.Out = d.recv.C
 	go func() {
 		send(sctx, s, in)

@@ -138,7 +138,7 @@ func curveWorkers(ctx context.Context, s settings) ([]report.Curve, error) {
 				}
 				return nil
 			}),
-			Teardown: func() error { return p.Shutdown(context.Background(), true) },
+			Teardown: func() error { return p.Close() },
 		}
 		inproc := measure.Contender{Name: "conc",
 			Sample: measure.Rate(s.target, func(_ context.Context, n int) error {

@@ -387,7 +387,7 @@ func TestRunSyncDrivesAPoolFromALoop(t *testing.T) {
 	proctest.NoChildrenLeft(t)
 	p, err := pool.New(context.Background(), pool.WithWorkers(2))
 	require.NoError(t, err)
-	defer p.Shutdown(context.Background(), true)
+	defer p.Close()
 	err = onLoop(t, func(ctx context.Context) error {
 		got, err := bridge.RunSync(ctx, func(ctx context.Context) ([]int, error) {
 			var out []int

@@ -39,7 +39,7 @@ func settle(t *testing.T, promise js.Value) (js.Value, string) {
 func TestPromise(t *testing.T) {
 	p, err := pool.New(context.Background(), pool.WithWorkers(2))
 	require.NoError(t, err)
-	defer p.Shutdown(context.Background(), true)
+	defer p.Close()
 
 	sumOfSquares := bridge.Promise(context.Background(), func(ctx context.Context, args []js.Value) (int, error) {
 		n := args[0].Int()

@@ -36,12 +36,30 @@ func BenchmarkSubmit(b *testing.B) {
 	b.Run("submit", func(b *testing.B) {
 		p, err := pool.New(context.Background(), pool.WithWorkers(1))
 		require.NoError(b, err)
-		defer p.Shutdown(context.Background(), true)
-		_, _ = pool.Submit(p, noop, 0).Result(context.Background()) // warm: the worker is up
+		defer p.Close()
+		_, _ = pool.Submit(context.Background(), p, noop, 0).Result(context.Background()) // warm: the worker is up
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
-			if _, err := pool.Submit(p, noop, i).Result(context.Background()); err != nil {
+			if _, err := pool.Submit(context.Background(), p, noop, i).Result(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// submit-ctx is submit under a ctx that can end: the future then
+	// watches it (context.AfterFunc), so that a queued task answers when it
+	// ends.
+	b.Run("submit-ctx", func(b *testing.B) {
+		p, err := pool.New(context.Background(), pool.WithWorkers(1))
+		require.NoError(b, err)
+		defer p.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		_, _ = pool.Submit(ctx, p, noop, 0).Result(ctx) // warm: the worker is up
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := pool.Submit(ctx, p, noop, i).Result(ctx); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -55,7 +73,7 @@ func BenchmarkMap(b *testing.B) {
 	b.Run("grove", func(b *testing.B) {
 		p, err := pool.New(context.Background(), pool.WithWorkers(2))
 		require.NoError(b, err)
-		defer p.Shutdown(context.Background(), true)
+		defer p.Close()
 		for range pool.Map(context.Background(), p, noop, rangeN(2)) { // warm
 		}
 		b.ReportAllocs()

@@ -107,10 +107,10 @@ func TestCallerCodecPanicFailsItsFuture(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var pe *nursery.PanicError
-	_, err := pool.Submit(p, encodePanics, panicArg{Panic: true}).Result(ctx)
+	_, err := pool.Submit(ctx, p, encodePanics, panicArg{Panic: true}).Result(ctx)
 	require.ErrorAs(t, err, &pe, "a panic in the argument's encoder")
 	require.Contains(t, fmt.Sprint(pe.Value), "encoder panicked")
-	_, err = pool.Submit(p, decodePanics, 7).Result(ctx)
+	_, err = pool.Submit(ctx, p, decodePanics, 7).Result(ctx)
 	require.ErrorAs(t, err, &pe, "a panic in the result's decoder")
 	require.Contains(t, fmt.Sprint(pe.Value), "decoder panicked")
 
@@ -144,7 +144,7 @@ func TestCallerCodecPanicFailsItsFuture(t *testing.T) {
 		i++
 	}
 	require.Equal(t, 30, i)
-	v, err := pool.Submit(p, square, 3).Result(ctx)
+	v, err := pool.Submit(ctx, p, square, 3).Result(ctx)
 	require.NoError(t, err, "the worker serves on")
 	require.Equal(t, 9, v)
 }
@@ -155,10 +155,10 @@ func TestIdleWorkerJustKilledGetsNoTask(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i := range 30 {
-		worker, err := pool.Submit(p, pid, 0).Result(ctx)
+		worker, err := pool.Submit(ctx, p, pid, 0).Result(ctx)
 		require.NoError(t, err)
 		require.NoError(t, kill(worker)) // idle now: it finished its task
-		v, err := pool.Submit(p, square, i).Result(ctx)
+		v, err := pool.Submit(ctx, p, square, i).Result(ctx)
 		require.NoError(t, err, "round %d: the task never started on the dead worker", i)
 		require.Equal(t, i*i, v)
 	}
@@ -172,7 +172,7 @@ func TestExitWithStatusZeroIsADeath(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			for round := range 5 {
-				fs := []*pool.Future[int]{pool.Submit(p, exitZero, how)}
+				fs := []*pool.Future[int]{pool.Submit(context.Background(), p, exitZero, how)}
 				fs = append(fs, submitAll(p, exitZero, []int{1, 2, 3, 4})...)
 				_, err := fs[0].Result(ctx)
 				require.Error(t, err, "round %d: the task whose worker exited fails", round)
@@ -193,7 +193,7 @@ func TestBrokenPoolFailsTheTasksItCut(t *testing.T) {
 	defer cancel()
 	// A task and a batch of Map run on two workers; a third dies, which
 	// breaks the pool (no death is allowed) and cuts the first two.
-	running := pool.Submit(p, sleepy, 60_000)
+	running := pool.Submit(context.Background(), p, sleepy, 60_000)
 	require.Eventually(t, func() bool { return len(p.PIDs()) == 1 }, 10*time.Second, time.Millisecond)
 	var mapErrs []error
 	var wg sync.WaitGroup
@@ -203,7 +203,7 @@ func TestBrokenPoolFailsTheTasksItCut(t *testing.T) {
 		}
 	})
 	require.Eventually(t, func() bool { return len(p.PIDs()) == 2 }, 10*time.Second, time.Millisecond)
-	_, err := pool.Submit(p, alwaysExit, 0).Result(ctx)
+	_, err := pool.Submit(ctx, p, alwaysExit, 0).Result(ctx)
 	var ee *actor.ExitError
 	require.ErrorAs(t, err, &ee)
 	_, err = running.Result(ctx)
@@ -340,11 +340,11 @@ func TestRelayedDeathIsNotTheWorkers(t *testing.T) {
 	ctx := context.Background()
 	p, err := pool.New(ctx, pool.WithWorkers(1), pool.WithCrashLimit(3, time.Minute))
 	require.NoError(t, err)
-	defer func() { require.NoError(t, p.Shutdown(ctx, false)) }()
-	worker, err := pool.Submit(p, pid, 0).Result(ctx)
+	defer func() { require.NoError(t, p.Shutdown(ctx)) }()
+	worker, err := pool.Submit(ctx, p, pid, 0).Result(ctx)
 	require.NoError(t, err)
 	for i := range 5 { // more than the crash limit
-		_, err := pool.Submit(p, childDies, 0).Result(ctx)
+		_, err := pool.Submit(ctx, p, childDies, 0).Result(ctx)
 		var ee *actor.ExitError
 		require.ErrorAs(t, err, &ee, "task %d", i)
 		require.Equal(t, "grandchild", ee.Actor.Name)
@@ -352,7 +352,7 @@ func TestRelayedDeathIsNotTheWorkers(t *testing.T) {
 		require.NotEmpty(t, ee.Via, "relayed by the worker")
 	}
 	require.NoError(t, p.Err(), "not broken")
-	got, err := pool.Submit(p, pid, 0).Result(ctx)
+	got, err := pool.Submit(ctx, p, pid, 0).Result(ctx)
 	require.NoError(t, err)
 	require.Equal(t, worker, got, "the same worker serves on")
 }
@@ -370,7 +370,7 @@ func TestResultEncoderPanicFailsItsItemAlone(t *testing.T) {
 	ctx := context.Background()
 	p, err := pool.New(ctx, pool.WithWorkers(1))
 	require.NoError(t, err)
-	defer func() { require.NoError(t, p.Shutdown(ctx, false)) }()
+	defer func() { require.NoError(t, p.Shutdown(ctx)) }()
 	i := 0
 	for _, err := range pool.Map(ctx, p, resultEncodePanics, slices.Values([]int{0, 1, 2, 3}), pool.WithBatchSize(4)) {
 		if i == 2 {

@@ -8,8 +8,9 @@ import (
 )
 
 var (
-	// ErrShutdown is matched by the futures a Shutdown left unfinished and
-	// by every Submit after it, or after [Shared] replaced the pool.
+	// ErrShutdown is matched by the futures of the queued and running tasks
+	// that [Pool.Close] cut, and by every Submit and Map after a
+	// [Pool.Shutdown] or Close, or after [Shared] replaced the pool.
 	ErrShutdown = errors.New("pool: shut down")
 
 	// ErrBroken is matched by every future of a pool broken by a crash loop

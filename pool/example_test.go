@@ -20,8 +20,8 @@ func ExampleSubmit() {
 	if err != nil {
 		panic(err)
 	}
-	defer p.Shutdown(ctx, false)
-	f := pool.Submit(p, square, 9) // runs in a worker process
+	defer p.Shutdown(ctx)
+	f := pool.Submit(ctx, p, square, 9) // runs in a worker process
 	v, err := f.Result(ctx)
 	fmt.Println(v, err)
 	// Output: 81 <nil>
@@ -33,7 +33,7 @@ func ExampleMap() {
 	if err != nil {
 		panic(err)
 	}
-	defer p.Shutdown(ctx, false)
+	defer p.Shutdown(ctx)
 	var out []int
 	for v, err := range pool.Map(ctx, p, square, slices.Values([]int{1, 2, 3, 4, 5})) {
 		if err != nil {

@@ -63,6 +63,16 @@ var (
 			return 0, ctx.Err()
 		}
 	})
+	// hold writes path+".started", waits for its ctx, then writes
+	// path+".cancelled": a task the tests can see begin, and see cancelled
+	// in the worker.
+	hold = actor.Func("pooltest.hold", func(ctx context.Context, path string) (int, error) {
+		if err := os.WriteFile(path+".started", nil, 0o600); err != nil {
+			return 0, err
+		}
+		<-ctx.Done()
+		return 0, errors.Join(ctx.Err(), os.WriteFile(path+".cancelled", nil, 0o600))
+	})
 	initOK   = actor.Func("pooltest.initOK", func(ctx context.Context, _ int) (int, error) { return 0, nil })
 	initFail = actor.Func("pooltest.initFail", func(ctx context.Context, _ int) (int, error) {
 		return 0, errors.New("no database")
@@ -100,11 +110,11 @@ var owner = actor.StreamFunc("pooltest.owner", func(ctx context.Context, workers
 	if err != nil {
 		return err
 	}
-	defer p.Shutdown(context.Background(), true)
+	defer p.Close()
 	for len(p.PIDs()) < workers { // tasks queued at once make the pool grow
 		fs := make([]*pool.Future[int], workers)
 		for i := range fs {
-			fs[i] = pool.Submit(p, square, i)
+			fs[i] = pool.Submit(context.Background(), p, square, i)
 		}
 		for _, f := range fs {
 			if _, err := f.Result(ctx); err != nil {

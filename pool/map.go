@@ -65,7 +65,11 @@ func small[T any]() bool {
 // input can run twice, but yields once). Inputs are read lazily, at most two batches per
 // worker ahead of the consumer; tiny tasks are batched automatically. If the
 // consumer stops early, or ctx is cancelled (the iterator then yields ctx's
-// error last), dispatch stops and the batches in flight are cancelled.
+// error last), dispatch stops and the batches in flight are cancelled. Once
+// the pool refuses new work ([Pool.Shutdown], [Pool.Close], a break),
+// dispatch stops too: the batches in flight end as the pool ends them, and
+// the iterator yields the pool's error ([Pool.Err]) last, the inputs not
+// yet sent unread or unrun.
 func Map[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Out], ins iter.Seq[In], opts ...MapOption) iter.Seq2[Out, error] {
 	return func(yield func(Out, error) bool) { runMap(ctx, p, fn, ins, true, opts, yield) }
 }
@@ -169,12 +173,29 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 		}
 	}
 	var batch []In
-	send := func() {
+	// refused is the pool's error once it has shut down, closed or broken:
+	// dispatch then stops, as when ctx ends, rather than fail every input
+	// left (an endless input would make an endless Map).
+	var refused error
+	send := func() bool {
+		if refused = p.Err(); refused != nil {
+			return false
+		}
 		read += len(batch)
 		submitBatch(ctx, p, fn, seq, batch, results)
 		seq++
 		inflight++
 		batch = nil
+		return true
+	}
+	// drain waits for the batches in flight, then yields refused last.
+	drain := func() {
+		for inflight > 0 {
+			if !receive() {
+				return
+			}
+		}
+		yield(zero, refused)
 	}
 
 	// The input is ranged over here, not pulled an item at a time (a
@@ -194,7 +215,10 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 		if ctx.Err() != nil {
 			break
 		}
-		send()
+		if !send() {
+			drain()
+			return
+		}
 		for inflight+len(pending) >= window {
 			if !receive() {
 				over = true
@@ -223,7 +247,10 @@ func runMap[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[In, Ou
 		}
 		n := min(part, len(rest))
 		batch, rest = rest[:n:n], rest[n:]
-		send()
+		if !send() {
+			drain()
+			return
+		}
 	}
 	for inflight > 0 {
 		if !receive() {
@@ -248,8 +275,14 @@ func submitBatch[In, Out any](ctx context.Context, p *Pool, fn *actor.Function[I
 	var left []int
 	var start time.Time // when the batch was sent, the last time
 	var once sync.Once
+	ctx, end := observeTask(ctx, fn.Name())
 	finish := func() {
-		once.Do(func() { results <- batchDone[Out]{seq: seq, outs: outs, errs: errs, took: time.Since(start)} })
+		once.Do(func() {
+			if end != nil {
+				end(firstErr(errs))
+			}
+			results <- batchDone[Out]{seq: seq, outs: outs, errs: errs, took: time.Since(start)}
+		})
 	}
 	fail := func(err error) {
 		if outs == nil {

@@ -12,12 +12,13 @@ import (
 	"github.com/sourcegraph/conc/panics"
 
 	"github.com/grove-rt/grove/actor"
+	"github.com/grove-rt/grove/internal/rss"
 	"github.com/grove-rt/grove/nursery"
 )
 
 // A Pool runs tasks on a set of worker processes. It is safe for
 // concurrent use. Create it with [New] (standalone, ended by
-// [Pool.Shutdown]) or [Start] (a task of a nursery).
+// [Pool.Shutdown] or [Pool.Close]) or [Start] (a task of a nursery).
 type Pool struct {
 	cfg    config
 	ctx    context.Context // the pool's nursery: workers and their tasks
@@ -31,9 +32,9 @@ type Pool struct {
 	live     int                // workers alive or starting
 	leaving  int                // of live, workers that have decided to exit
 	refs     map[*actor.Ref]int // live workers and their task counts
-	closed   bool               // Shutdown was called, or Shared replaced the pool
+	closed   bool               // Shutdown or Close was called, or Shared replaced the pool
 	closeErr error              // ...and what later submits get: ErrShutdown, or errReplaced
-	killing  bool               // ...with kill
+	killing  bool               // ...by Close
 	broken   error
 	deaths   []time.Time
 	seq      int
@@ -62,7 +63,8 @@ type task struct {
 
 // New starts a standalone pool. Workers are spawned on demand, up to the
 // worker count, as tasks arrive. The pool lives until [Pool.Shutdown] or
-// until ctx is cancelled (which kills its workers). A nil ctx is an error.
+// [Pool.Close], or until ctx is cancelled (which kills its workers). A nil
+// ctx is an error.
 func New(ctx context.Context, opts ...Option) (*Pool, error) {
 	if ctx == nil {
 		return nil, errors.New("pool: New: nil ctx: pass the ctx the pool lives under (or context.Background())")
@@ -83,8 +85,9 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 }
 
 // Start starts a pool as a task of n: its workers are then part of n's
-// tree, cancelling n kills them, and a broken pool fails n. Shut it down
-// with [Pool.Shutdown] when done, or cancel n. A nil n is an error.
+// tree, cancelling n kills them, and a broken pool fails n. End it with
+// [Pool.Shutdown] or [Pool.Close] when done, or cancel n. A nil n is an
+// error.
 func Start(n *nursery.Nursery, opts ...Option) (*Pool, error) {
 	if n == nil {
 		return nil, errors.New("pool: Start: nil *nursery.Nursery: start the pool in the body of nursery.Run, with the nursery it is given")
@@ -113,9 +116,10 @@ func newPool(cfg config) *Pool {
 	}
 }
 
-// body waits until Shutdown, then lets the workers drain; a broken pool
-// returns its error.
+// body waits until Shutdown or Close, then lets the workers drain; a
+// broken pool returns its error.
 func (p *Pool) body(ctx context.Context) error {
+	defer p.observeQueue()()
 	select {
 	case <-p.stop:
 	case <-ctx.Done():
@@ -135,7 +139,7 @@ func (p *Pool) enqueue(t *task) { p.add(t, nil) }
 // (death) before it began, or, for a batch, the items of it that never
 // began or whose results died unsent with the worker (at most 5 ms
 // of work: those run again). Unlike enqueue it is accepted during a
-// graceful Shutdown, which drains the queue.
+// Shutdown, which drains the queue.
 func (p *Pool) requeue(t *task, death error) { p.add(t, death) }
 
 // add is enqueue, or requeue when death is not nil.
@@ -229,7 +233,12 @@ func (p *Pool) worker(ctx context.Context, name string) {
 		}
 		p.mu.Lock()
 		p.refs[ref] = 0
+		killing := p.killing
 		p.mu.Unlock()
+		if killing { // Close came during the spawn, after its kills
+			ref.Kill()
+			return nil
+		}
 		if p.cfg.init != nil {
 			if err := p.cfg.init.run(ctx, ref); err != nil {
 				if died(ref, err) {
@@ -277,7 +286,7 @@ func (p *Pool) worker(ctx context.Context, name string) {
 			}
 			done++
 			if p.cfg.maxTasks > 0 && done >= p.cfg.maxTasks ||
-				p.cfg.maxRSS > 0 && rss(ref.PID()) > p.cfg.maxRSS {
+				p.cfg.maxRSS > 0 && rss.Of(ref.PID()) > p.cfg.maxRSS {
 				if ahead != nil {
 					if err := p.wait(ahead); err != nil {
 						return err
@@ -440,6 +449,7 @@ func (p *Pool) workerEnded(err error) {
 	case errors.As(err, &ie):
 		p.breakLocked(ie)
 	case errors.As(err, &ee) || err != nil:
+		observeDeath(err)
 		now := time.Now()
 		p.deaths = append(p.deaths, now)
 		for len(p.deaths) > 0 && now.Sub(p.deaths[0]) > p.cfg.crashWindow {
@@ -450,8 +460,8 @@ func (p *Pool) workerEnded(err error) {
 				ErrBroken, len(p.deaths), p.cfg.crashWindow, err))
 		}
 	}
-	// Replace it if work is waiting: also while a graceful Shutdown drains
-	// the queue (growLocked declines when the pool is broken or killed).
+	// Replace it if work is waiting: also while a Shutdown drains the
+	// queue (growLocked declines when the pool is broken or closed).
 	p.growLocked()
 }
 
@@ -544,20 +554,30 @@ func (p *Pool) Resize(n int) {
 	p.mu.Unlock()
 }
 
-// Shutdown stops the pool. Without kill it waits for the queued and
-// running tasks to finish; with kill it kills the workers at once and the
-// unfinished futures fail with [ErrShutdown]. Either way later submits fail
-// with ErrShutdown. It returns once every worker has been reaped, or when
-// ctx ends (the shutdown then goes on in the background). A nil pool or
-// ctx is an error that says so.
-func (p *Pool) Shutdown(ctx context.Context, kill bool) error {
+// Shutdown stops the pool gracefully, as net/http's Server.Shutdown: later
+// submits fail with [ErrShutdown] at once, and the queued and running tasks
+// run to their end (a worker that dies under one is replaced, to drain the
+// queue). It returns nil once every worker has exited and been reaped, also
+// when a concurrent [Pool.Close] cut the drain short (the futures then say
+// so). If ctx ends first, Shutdown returns ctx's error and kills nothing:
+// the drain goes on, its workers still the pool's, until it ends, the ctx
+// the pool lives under ends, or [Pool.Close] kills them. So a bounded
+// shutdown is
+//
+//	if err := p.Shutdown(ctx); err != nil {
+//		p.Close() // the deadline passed: kill what is left
+//	}
+//
+// Shutdown may be called more than once, and concurrently with Close; each
+// call waits as the first. A nil pool or ctx is an error that says so.
+func (p *Pool) Shutdown(ctx context.Context) error {
 	if p == nil {
 		return errors.New("pool: Shutdown on a nil *Pool: create it with pool.New, pool.Start or pool.Shared")
 	}
 	if ctx == nil {
 		return errors.New("pool: Shutdown: nil ctx: pass the caller's ctx (or context.Background())")
 	}
-	p.close(kill, ErrShutdown)
+	p.close(false, ErrShutdown)
 	select {
 	case <-p.ended:
 		return nil
@@ -566,10 +586,28 @@ func (p *Pool) Shutdown(ctx context.Context, kill bool) error {
 	}
 }
 
+// Close stops the pool now, as net/http's Server.Close: it kills every
+// worker with SIGKILL ([actor.Ref.Kill]), every queued and running task's
+// future fails with an error matching [ErrShutdown], and later submits
+// fail with ErrShutdown. It returns nil once every worker has been reaped,
+// which a kill bounds (on the goroutine backend, a function that ignores
+// its ctx is abandoned after the kill delay). Close may be called more
+// than once, and concurrently with, or after, [Pool.Shutdown], whose
+// waiting calls then return with it. A nil pool is an error that says so.
+func (p *Pool) Close() error {
+	if p == nil {
+		return errors.New("pool: Close on a nil *Pool: create it with pool.New, pool.Start or pool.Shared")
+	}
+	p.close(true, ErrShutdown)
+	<-p.ended
+	return nil
+}
+
 // close refuses later submits with why (unless the pool was closed
-// before), and ends the pool: with kill it kills the workers and fails the
-// queued tasks with ErrShutdown; without, the workers drain the queue and
-// exit. It does not wait for them, and never blocks.
+// before), and ends the pool: with kill (Close) it kills the workers and
+// fails the queued tasks with ErrShutdown; without (Shutdown, Shared's
+// replacement), the workers drain the queue and exit. It does not wait for
+// them, and never blocks.
 func (p *Pool) close(kill bool, why error) {
 	p.mu.Lock()
 	if !p.closed {
@@ -591,7 +629,7 @@ func (p *Pool) close(kill bool, why error) {
 }
 
 // cut returns the error of a task that failed with err on a worker whose
-// nursery's ctx is ctx, when the pool cut it: ErrShutdown when Shutdown
+// nursery's ctx is ctx, when the pool cut it: ErrShutdown when Close
 // killed the workers; ErrBroken (with the pool's break) when the pool broke
 // and the worker died or was stopped under the task. Otherwise err.
 func (p *Pool) cut(ctx context.Context, ref *actor.Ref, err error) error {

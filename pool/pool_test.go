@@ -26,7 +26,7 @@ func newPool(t *testing.T, opts ...pool.Option) *pool.Pool {
 	proctest.NoChildrenLeft(t)
 	p, err := pool.New(context.Background(), opts...)
 	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background(), true)) })
+	t.Cleanup(func() { require.NoError(t, p.Close()) })
 	return p
 }
 
@@ -44,7 +44,7 @@ func results[Out any](t *testing.T, fs []*pool.Future[Out]) ([]Out, []error) {
 func submitAll[In, Out any](p *pool.Pool, fn *actor.Function[In, Out], ins []In) []*pool.Future[Out] {
 	fs := make([]*pool.Future[Out], len(ins))
 	for i, in := range ins {
-		fs[i] = pool.Submit(p, fn, in)
+		fs[i] = pool.Submit(context.Background(), p, fn, in)
 	}
 	return fs
 }
@@ -73,22 +73,22 @@ func TestErrorsThenSuccesses(t *testing.T) {
 
 func TestPanicKeepsThePoolUsable(t *testing.T) {
 	p := newPool(t, pool.WithWorkers(2))
-	_, err := pool.Submit(p, panicky, 7).Result(context.Background())
+	_, err := pool.Submit(context.Background(), p, panicky, 7).Result(context.Background())
 	var re *actor.RemoteError
 	require.ErrorAs(t, err, &re)
 	require.True(t, re.Panicked())
 	require.Contains(t, re.Message, "panic on 7")
-	v, err := pool.Submit(p, square, 8).Result(context.Background())
+	v, err := pool.Submit(context.Background(), p, square, 8).Result(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, 64, v)
 }
 
 func TestEncodeAndDecodeErrors(t *testing.T) {
 	p := newPool(t, pool.WithWorkers(1))
-	_, err := pool.Submit(p, unencodable, make(chan int)).Result(context.Background())
+	_, err := pool.Submit(context.Background(), p, unencodable, make(chan int)).Result(context.Background())
 	require.ErrorContains(t, err, "encode")
 	if proctest.ProcessBackend() { // the worker must be another program for that
-		_, err = pool.Submit(p, badResultAsInt, 1).Result(context.Background())
+		_, err = pool.Submit(context.Background(), p, badResultAsInt, 1).Result(context.Background())
 		require.ErrorContains(t, err, "decode", "a result that does not decode fails its future")
 		for _, err := range pool.Map(context.Background(), p, badResultAsInt, rangeN(3)) {
 			require.ErrorContains(t, err, "decode the result", "and fails alone in a batch")
@@ -99,7 +99,7 @@ func TestEncodeAndDecodeErrors(t *testing.T) {
 	}) {
 		require.ErrorContains(t, err, "encode the argument", "each input fails alone")
 	}
-	v, err := pool.Submit(p, square, 3).Result(context.Background())
+	v, err := pool.Submit(context.Background(), p, square, 3).Result(context.Background())
 	require.NoError(t, err, "the pool carries on")
 	require.Equal(t, 9, v)
 }
@@ -156,17 +156,17 @@ func TestCrashLoopBreaksThePool(t *testing.T) {
 	}
 	require.Positive(t, broken)
 	require.ErrorIs(t, p.Err(), pool.ErrBroken)
-	_, err = pool.Submit(p, square, 2).Result(context.Background())
+	_, err = pool.Submit(context.Background(), p, square, 2).Result(context.Background())
 	require.ErrorIs(t, err, pool.ErrBroken)
 
 	fresh, err := pool.Shared(pool.WithWorkers(2), pool.WithCrashLimit(3, time.Minute))
 	require.NoError(t, err)
 	require.NotSame(t, p, fresh)
-	v, err := pool.Submit(fresh, square, 5).Result(context.Background())
+	v, err := pool.Submit(context.Background(), fresh, square, 5).Result(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, 25, v)
-	require.NoError(t, fresh.Shutdown(context.Background(), true))
-	require.NoError(t, p.Shutdown(context.Background(), true))
+	require.NoError(t, fresh.Close())
+	require.NoError(t, p.Close())
 }
 
 func TestWorkersKilledBySiblings(t *testing.T) {
@@ -201,18 +201,18 @@ func TestWorkersKilledBySiblings(t *testing.T) {
 func TestInitializer(t *testing.T) {
 	t.Run("ok", func(t *testing.T) {
 		p := newPool(t, pool.WithWorkers(2), pool.WithInitializer(initOK, 0))
-		v, err := pool.Submit(p, square, 4).Result(context.Background())
+		v, err := pool.Submit(context.Background(), p, square, 4).Result(context.Background())
 		require.NoError(t, err)
 		require.Equal(t, 16, v)
 	})
 	t.Run("fails", func(t *testing.T) {
 		p := newPool(t, pool.WithWorkers(2), pool.WithInitializer(initFail, 0))
-		_, err := pool.Submit(p, square, 4).Result(context.Background())
+		_, err := pool.Submit(context.Background(), p, square, 4).Result(context.Background())
 		var ie *pool.InitError
 		require.ErrorAs(t, err, &ie)
 		require.ErrorContains(t, err, "no database")
 		require.ErrorIs(t, err, pool.ErrBroken)
-		_, err = pool.Submit(p, square, 5).Result(context.Background())
+		_, err = pool.Submit(context.Background(), p, square, 5).Result(context.Background())
 		require.ErrorAs(t, err, &ie, "later submits fail the same way")
 	})
 }
@@ -257,7 +257,7 @@ func TestMemoryCeiling(t *testing.T) {
 	require.Greater(t, len(distinct), 1, "the leaking worker was replaced")
 }
 
-func TestShutdownKill(t *testing.T) {
+func TestClose(t *testing.T) {
 	proctest.NoChildrenLeft(t)
 	p, err := pool.New(context.Background(), pool.WithWorkers(2))
 	require.NoError(t, err)
@@ -265,7 +265,7 @@ func TestShutdownKill(t *testing.T) {
 	require.Eventually(t, func() bool { return len(p.PIDs()) == 2 }, 10*time.Second, 5*time.Millisecond)
 	pids := p.PIDs()
 	start := time.Now()
-	require.NoError(t, p.Shutdown(context.Background(), true))
+	require.NoError(t, p.Close())
 	require.Less(t, time.Since(start), 5*time.Second)
 	_, errs := results(t, fs)
 	for _, err := range errs {
@@ -274,7 +274,7 @@ func TestShutdownKill(t *testing.T) {
 	if proctest.ProcessBackend() {
 		require.Empty(t, proctest.Gone(pids, time.Second))
 	}
-	_, err = pool.Submit(p, square, 1).Result(context.Background())
+	_, err = pool.Submit(context.Background(), p, square, 1).Result(context.Background())
 	require.ErrorIs(t, err, pool.ErrShutdown)
 }
 
@@ -283,13 +283,13 @@ func TestShutdownWaits(t *testing.T) {
 	p, err := pool.New(context.Background(), pool.WithWorkers(2))
 	require.NoError(t, err)
 	fs := submitAll(p, sleepy, slices.Repeat([]int{50}, 6))
-	require.NoError(t, p.Shutdown(context.Background(), false))
+	require.NoError(t, p.Shutdown(context.Background()))
 	outs, errs := results(t, fs)
 	for i := range outs {
 		require.NoError(t, errs[i])
 		require.Equal(t, 50, outs[i])
 	}
-	_, err = pool.Submit(p, square, 1).Result(context.Background())
+	_, err = pool.Submit(context.Background(), p, square, 1).Result(context.Background())
 	require.ErrorIs(t, err, pool.ErrShutdown)
 }
 
@@ -297,7 +297,7 @@ func TestSharedFromManyGoroutines(t *testing.T) {
 	proctest.NoChildrenLeft(t)
 	first, err := pool.Shared(pool.WithWorkers(3))
 	require.NoError(t, err)
-	defer func() { require.NoError(t, first.Shutdown(context.Background(), true)) }()
+	defer func() { require.NoError(t, first.Close()) }()
 	var wg sync.WaitGroup
 	pools := make([]*pool.Pool, 10)
 	errs := make([]error, 10)
@@ -305,7 +305,7 @@ func TestSharedFromManyGoroutines(t *testing.T) {
 		wg.Go(func() {
 			p, err := pool.Shared(pool.WithWorkers(2 + i%2))
 			if err == nil {
-				_, err = pool.Submit(p, square, i).Result(context.Background())
+				_, err = pool.Submit(context.Background(), p, square, i).Result(context.Background())
 			}
 			pools[i], errs[i] = p, err
 		})
@@ -337,7 +337,7 @@ func TestSharedFromManyGoroutines(t *testing.T) {
 	require.NoError(t, err)
 	require.NotSame(t, first, other, "other options: a fresh pool")
 	require.ErrorIs(t, first.Err(), pool.ErrShutdown, "the old one was shut down")
-	require.NoError(t, other.Shutdown(context.Background(), true))
+	require.NoError(t, other.Close())
 }
 
 func TestMap(t *testing.T) {
@@ -431,7 +431,7 @@ func TestPoolInANursery(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		v, err := pool.Submit(p, square, 11).Result(ctx)
+		v, err := pool.Submit(ctx, p, square, 11).Result(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 121, v)
 		n.Cancel(nil) // the pool's workers go with the nursery
@@ -442,8 +442,8 @@ func TestPoolInANursery(t *testing.T) {
 
 func TestFutureCancel(t *testing.T) {
 	p := newPool(t, pool.WithWorkers(1))
-	running := pool.Submit(p, sleepy, 60_000)
-	queued := pool.Submit(p, sleepy, 60_000)
+	running := pool.Submit(context.Background(), p, sleepy, 60_000)
+	queued := pool.Submit(context.Background(), p, sleepy, 60_000)
 	require.Eventually(t, func() bool { return len(p.PIDs()) == 1 }, 10*time.Second, 5*time.Millisecond)
 	queued.Cancel()
 	running.Cancel()
@@ -451,7 +451,7 @@ func TestFutureCancel(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	_, err = queued.Result(context.Background())
 	require.ErrorIs(t, err, context.Canceled)
-	v, err := pool.Submit(p, square, 2).Result(context.Background())
+	v, err := pool.Submit(context.Background(), p, square, 2).Result(context.Background())
 	require.NoError(t, err, "the worker serves on")
 	require.Equal(t, 4, v)
 }
@@ -492,12 +492,12 @@ func TestCancelledPoolFailsQueuedTasks(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := pool.New(ctx, pool.WithWorkers(1))
 	require.NoError(t, err)
-	f := pool.Submit(p, sleepy, 60_000)
+	f := pool.Submit(context.Background(), p, sleepy, 60_000)
 	cancel() // maybe while the worker is still spawning
 	_, err = f.Result(context.Background())
 	require.Error(t, err, "the future completes")
-	require.NoError(t, p.Shutdown(context.Background(), true), "and the pool ends")
-	_, err = pool.Submit(p, square, 1).Result(context.Background())
+	require.NoError(t, p.Close(), "and the pool ends")
+	_, err = pool.Submit(context.Background(), p, square, 1).Result(context.Background())
 	require.ErrorIs(t, err, pool.ErrShutdown)
 }
 
@@ -506,7 +506,7 @@ func TestGracefulShutdownRunsWhatItAccepted(t *testing.T) {
 	p, err := pool.New(context.Background(), pool.WithWorkers(1), pool.WithMaxTasks(1))
 	require.NoError(t, err)
 	fs := submitAll(p, square, []int{2, 3, 4})
-	require.NoError(t, p.Shutdown(context.Background(), false))
+	require.NoError(t, p.Shutdown(context.Background()))
 	outs, errs := results(t, fs)
 	require.Equal(t, []error{nil, nil, nil}, errs, "replacement workers drain the queue")
 	require.Equal(t, []int{4, 9, 16}, outs)
@@ -546,7 +546,7 @@ func TestMisuseSaysTheFix(t *testing.T) {
 	ctx := context.Background()
 	p, err := pool.New(ctx, pool.WithWorkers(1))
 	require.NoError(t, err)
-	defer func() { require.NoError(t, p.Shutdown(ctx, true)) }()
+	defer func() { require.NoError(t, p.Close()) }()
 	mapErr := func(p *pool.Pool, fn *actor.Function[int, int], ctx context.Context) error {
 		for _, err := range pool.Map(ctx, p, fn, slices.Values([]int{1, 2})) {
 			if err != nil {
@@ -560,14 +560,16 @@ func TestMisuseSaysTheFix(t *testing.T) {
 		err  error
 		want string
 	}{
-		{"Submit, nil pool", errOf(pool.Submit(noPool, square, 1).Result(ctx)), "pool: Submit on a nil *Pool"},
-		{"Submit, nil Function", errOf(pool.Submit(p, noFunc, 1).Result(ctx)), "pool: Submit of a nil *actor.Function[int, int]"},
+		{"Submit, nil pool", errOf(pool.Submit(ctx, noPool, square, 1).Result(ctx)), "pool: Submit on a nil *Pool"},
+		{"Submit, nil Function", errOf(pool.Submit(ctx, p, noFunc, 1).Result(ctx)), "pool: Submit of a nil *actor.Function[int, int]"},
 		{"Map, nil pool", mapErr(noPool, square, ctx), "pool: Map on a nil *Pool"},
 		{"Map, nil ctx", mapErr(p, square, nilCtx), "pool: Map: nil ctx"},
 		{"New, nil ctx", errOf(pool.New(nilCtx)), "pool: New: nil ctx"},
 		{"Start, nil nursery", errOf(pool.Start(noNurs)), "pool: Start: nil *nursery.Nursery"},
-		{"Shutdown, nil pool", noPool.Shutdown(ctx, false), "pool: Shutdown on a nil *Pool"},
-		{"Shutdown, nil ctx", p.Shutdown(nilCtx, false), "pool: Shutdown: nil ctx"},
+		{"Shutdown, nil pool", noPool.Shutdown(ctx), "pool: Shutdown on a nil *Pool"},
+		{"Shutdown, nil ctx", p.Shutdown(nilCtx), "pool: Shutdown: nil ctx"},
+		{"Close, nil pool", noPool.Close(), "pool: Close on a nil *Pool"},
+		{"Submit, nil ctx", errOf(pool.Submit(nilCtx, p, square, 1).Result(ctx)), "pool: Submit: nil ctx"},
 	}
 	for _, c := range cases {
 		require.ErrorContains(t, c.err, c.want, c.name)

@@ -35,7 +35,7 @@ func TestSharedReplacesWithoutWaitingForTheOldPool(t *testing.T) {
 	defer cancel()
 	old, err := pool.Shared(pool.WithWorkers(1))
 	require.NoError(t, err)
-	slow := pool.Submit(old, sleepy, 60_000) // ends when cancelled
+	slow := pool.Submit(context.Background(), old, sleepy, 60_000) // ends when cancelled
 	newOpts := []pool.Option{pool.WithWorkers(1), pool.WithMaxTasks(7)}
 
 	// await returns what Shared gave, failing if it waited for the slow
@@ -65,7 +65,7 @@ func TestSharedReplacesWithoutWaitingForTheOldPool(t *testing.T) {
 	require.Same(t, first, second, "the same new options: the same new pool")
 	require.NotSame(t, old, first)
 
-	v, err := pool.Submit(first, square, 5).Result(ctx)
+	v, err := pool.Submit(ctx, first, square, 5).Result(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 25, v, "the new pool serves while the old one drains")
 	select {
@@ -77,8 +77,8 @@ func TestSharedReplacesWithoutWaitingForTheOldPool(t *testing.T) {
 	slow.Cancel()
 	_, err = slow.Result(ctx)
 	require.ErrorIs(t, err, context.Canceled)
-	require.NoError(t, old.Shutdown(ctx, false), "Shutdown on the replaced pool waits for its drain")
-	require.NoError(t, first.Shutdown(ctx, true))
+	require.NoError(t, old.Shutdown(ctx), "Shutdown on the replaced pool waits for its drain")
+	require.NoError(t, first.Close())
 }
 
 // TestSharedReplacedHandle: a handle to a pool that Shared replaced does
@@ -106,7 +106,7 @@ func TestSharedReplacedHandle(t *testing.T) {
 
 	for _, err := range []error{
 		old.Err(),
-		func() error { _, err := pool.Submit(old, square, 2).Result(ctx); return err }(),
+		func() error { _, err := pool.Submit(ctx, old, square, 2).Result(ctx); return err }(),
 		func() error {
 			for _, err := range pool.Map(ctx, old, square, slices.Values([]int{1, 2})) {
 				return err
@@ -117,12 +117,12 @@ func TestSharedReplacedHandle(t *testing.T) {
 		require.ErrorIs(t, err, pool.ErrShutdown)
 		require.ErrorContains(t, err, "pool.Shared again", "the error names the fix")
 	}
-	require.NoError(t, old.Shutdown(ctx, false))
+	require.NoError(t, old.Shutdown(ctx))
 
-	v, err := pool.Submit(repl, square, 4).Result(ctx)
+	v, err := pool.Submit(ctx, repl, square, 4).Result(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 16, v)
-	require.NoError(t, repl.Shutdown(ctx, true))
+	require.NoError(t, repl.Close())
 
 	// A pool shut down by its holder says only that.
 	require.NotContains(t, repl.Err().Error(), "pool.Shared again")

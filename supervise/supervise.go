@@ -693,8 +693,10 @@ func (l *loop) handleExit(inst *instance) (done bool, err error) {
 				return true, l.ctx.Err()
 			}
 		}
+		restarted := l.observeRestart(o)
 		l.event(Restarted, o, nil)
 		inst, ok := l.start(o)
+		restarted(inst, ok)
 		if !ok {
 			if l.ctx.Err() != nil {
 				return true, l.ctx.Err()

@@ -371,7 +371,7 @@ func (s *Stream) deliverBatch(m *Message) error {
 	case n > int(s.c.local.Batch): // dispatch refused a Batch where none was offered
 		return protocolError("Batch of %d items on stream %d, more than the %d offered", n, s.id, s.c.local.Batch)
 	}
-	if err := s.receivedItems(KindBatch, n); err != nil {
+	if ok, err := s.receivedItems(KindBatch, n); !ok {
 		return err
 	}
 	// The frame was scanned whole on receipt, so the array holds exactly n
@@ -382,20 +382,27 @@ func (s *Stream) deliverBatch(m *Message) error {
 }
 
 // receivedItems counts n items received in a message of kind (a Yield or
-// a Batch) against the allowance; an error is the peer's violation.
-func (s *Stream) receivedItems(kind Kind, n int) error {
+// a Batch) against the allowance, and reports whether to queue them: not
+// for a stream that has ended (nil error), nor on the peer's violation
+// (its error).
+func (s *Stream) receivedItems(kind Kind, n int) (bool, error) {
 	s.mu.Lock()
+	next, v := s.st.next(evRecvYield, s.outgoing)
+	if v == ignore {
+		s.mu.Unlock()
+		return false, nil
+	}
 	s.allowance -= n
-	over, stopped := s.allowance < 0, s.peerStopped
-	s.peerStarted = true
+	over := s.allowance < 0
+	s.st = next // unchanged if refused
 	s.mu.Unlock()
 	switch {
 	case over:
-		return protocolError("%s beyond the granted credit on stream %d", kind, s.id)
-	case stopped:
-		return protocolError("%s after Stop on stream %d", kind, s.id)
+		return false, protocolError("%s beyond the granted credit on stream %d", kind, s.id)
+	case v != accept:
+		return false, s.refusal(v, kind)
 	}
-	return nil
+	return true, nil
 }
 
 // nextItem takes the next item out of a received Batch as a Yield.

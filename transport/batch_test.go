@@ -117,12 +117,15 @@ func TestYieldsQueuedBehindAWriteLeaveInBatches(t *testing.T) {
 		require.Equal(t, i, v, "items arrive in order")
 	}
 	require.Len(t, all, n)
-	// The first frame, held in the write, has the items queued before the
-	// write loop took the queue; every later one is full but the last.
-	rest := n - len(frames[0])
-	require.Len(t, frames, 1+(rest+offer-1)/offer, "full batches behind the held write")
-	for _, items := range frames[1 : len(frames)-1] {
-		require.Len(t, items, offer)
+	// The held write has the frames queued before the write loop took the
+	// queue, the last of them cut short by the take (a loop slow to start
+	// takes several); every later one is full but the last.
+	short := -1
+	for i, items := range frames[:len(frames)-1] {
+		if len(items) < offer {
+			require.Equal(t, -1, short, "one Batch at most is cut short, where the write loop took the queue: %v", frames)
+			short = i
+		}
 	}
 	require.Equal(t, transport.KindBatch, kinds[len(kinds)-2])
 	require.Equal(t, transport.KindReturn, kinds[len(kinds)-1])

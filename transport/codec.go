@@ -223,11 +223,11 @@ func (fe *frameEncoder) encodeSplit(m *Message, payload any) (head, tail []byte,
 	}
 	switch v := p.(type) {
 	case []byte:
-		if len(v) >= splitMin && m.Kind.carriesPayload() {
+		if len(v) >= splitMin && m.endsWithPayload() {
 			tail, payload = v, binHeader(len(v))
 		}
 	case msgpack.RawMessage:
-		if len(v) >= splitMin && m.Kind.carriesPayload() {
+		if len(v) >= splitMin && m.endsWithPayload() {
 			if n, err := scanValue(v, MaxDepth-1); err != nil || n != len(v) {
 				return nil, nil, fmt.Errorf("transport: encode %s: raw payload is not one valid msgpack value (%d bytes): %v", m.Kind, len(v), err)
 			}
@@ -246,11 +246,14 @@ func (fe *frameEncoder) encodeSplit(m *Message, payload any) (head, tail []byte,
 	return b, tail, nil
 }
 
-// carriesPayload reports whether the envelope of k ends with its payload,
-// which encodeSplit can then leave out of the buffer.
-func (k Kind) carriesPayload() bool {
-	switch k {
-	case KindCall, KindStarted, KindYield, KindReturn:
+// endsWithPayload reports whether the envelope of m ends with its payload,
+// which encodeSplit can then leave out of the buffer: not a Call's with
+// metadata, which follows its payload.
+func (m *Message) endsWithPayload() bool {
+	switch m.Kind {
+	case KindCall:
+		return len(m.Metadata) == 0
+	case KindStarted, KindYield, KindReturn:
 		return true
 	}
 	return false
@@ -282,7 +285,7 @@ func (fe *frameEncoder) envelope(m *Message, payload any) error {
 	if !m.Kind.valid() {
 		return fmt.Errorf("unknown kind %d", m.Kind)
 	}
-	if err := e.EncodeArrayLen(m.Kind.fields()); err != nil {
+	if err := e.EncodeArrayLen(m.fields()); err != nil {
 		return err
 	}
 	if err := e.EncodeUint(uint64(m.Kind)); err != nil {
@@ -301,7 +304,10 @@ func (fe *frameEncoder) envelope(m *Message, payload any) error {
 		if err := e.EncodeString(m.Func); err != nil {
 			return err
 		}
-		return encodePayload(e, m, payload)
+		if err := encodePayload(e, m, payload); err != nil || len(m.Metadata) == 0 {
+			return err
+		}
+		return encodeMetadata(e, m.Metadata)
 	case KindStarted, KindYield, KindReturn:
 		return encodePayload(e, m, payload)
 	case KindBatch:

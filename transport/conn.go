@@ -129,9 +129,6 @@ func (c *Conn) Peer() Hello { return c.peer }
 // narrower than the uint32 a peer may announce (32-bit platforms).
 func (c *Conn) peerMaxFrame() int { return int(min(uint64(c.peer.MaxFrame), math.MaxInt)) }
 
-// Local returns the Hello this side sent.
-func (c *Conn) Local() Hello { return c.local }
-
 // LocalAddr and RemoteAddr return the underlying connection's addresses.
 func (c *Conn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
@@ -330,8 +327,9 @@ func (c *Conn) sendControl(m *Message, class frameClass, taken func()) {
 }
 
 // Call opens a stream that calls fn in the peer with args (any value
-// msgpack can encode, or a msgpack.RawMessage) and returns at once; read
-// the answer with [Stream.Recv]. It blocks only while the send queue is
+// msgpack can encode, or a msgpack.RawMessage) and the metadata ctx
+// carries ([ContextWithMetadata]), and returns at once; read the answer
+// with [Stream.Recv]. It blocks only while the send queue is
 // full, and honours ctx then.
 func (c *Conn) Call(ctx context.Context, fn string, args any) (*Stream, error) {
 	// Ids must reach the peer in increasing order, so taking an id and
@@ -383,7 +381,8 @@ func (c *Conn) enqueueCall(ctx context.Context, s *Stream, fn string, args any) 
 			c.remove(s)
 		}
 	}()
-	owner, err = c.enqueue(ctx, &Message{Kind: KindCall, ID: s.id, Func: fn}, args, dataFrame, nil)
+	m := &Message{Kind: KindCall, ID: s.id, Func: fn, Metadata: MetadataFromContext(ctx)}
+	owner, err = c.enqueue(ctx, m, args, dataFrame, nil)
 	queued = err == nil
 	return owner, err
 }
@@ -467,7 +466,7 @@ func (c *Conn) incomingCall(m *Message) (*Stream, error) {
 		return nil, nil
 	}
 	s := newStream(c, m.ID, false, c.peer.Window)
-	s.fn, s.args = m.Func, m.Payload
+	s.fn, s.args, s.md = m.Func, m.Payload, m.Metadata
 	c.streams[m.ID] = s
 	c.incoming++
 	err := c.err // a Call read after the connection ended: born cancelled

@@ -87,6 +87,10 @@ func (fd *frameDecoder) envelope(body []byte) (*Message, error) {
 		if m.Func, err = d.DecodeString(); err == nil {
 			m.Payload, err = fd.payload(body)
 		}
+		if err == nil && fields > need {
+			m.Metadata, err = decodeMetadata(d)
+			need++
+		}
 	case KindStarted, KindYield, KindReturn:
 		m.Payload, err = fd.payload(body)
 	case KindBatch:

@@ -36,4 +36,17 @@
 //
 // Payloads stay raw msgpack ([msgpack.RawMessage]) until the receiver
 // decodes them with [Message.Decode] into the type it expects.
+//
+// What transport knows of actors is data, never behaviour. Each side
+// states its identity in its [Hello] ([WithIdentity]: an [ActorID], that is
+// a name, a unique id, a pid and a host, and a free-form role); transport
+// does not check it, and names it as the source of the errors it raises
+// itself (a refused stream, a callee that closed without a result). A
+// remote error's record ([ErrorInfo]) carries the actor it was raised in,
+// the relay path of the actors that passed it on (Via, with the words each
+// added) and, for a process that ended, its exit ([ExitInfo]): transport
+// encodes, bounds and validates these fields and never acts on them.
+// Spawning, supervision, names and the relaying itself belong to package
+// actor: a [Conn] is one link between two peers, and never forwards a
+// frame to a third.
 package transport

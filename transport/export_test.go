@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"time"
 )
@@ -76,3 +77,23 @@ func WithoutBatches() Option { return func(c *config) { c.batch = 0 } }
 
 // MaxBatchItems is the most items a connection accepts in one Batch.
 const MaxBatchItems = maxBatchItems
+
+// Local returns the Hello this side of c sent (the peer's is [Conn.Peer]).
+func (c *Conn) Local() Hello { return c.local }
+
+// EncodeAsSender encodes m as a Conn sends it with payload, a Go value, in
+// place of m.Payload: a Batch's items (payload, a []any) as sendItems
+// encodes them (encodeItems), any other kind as encodeSplit does.
+func EncodeAsSender(m *Message, payload any) ([]byte, error) {
+	var fe frameEncoder
+	if m.Kind == KindBatch {
+		items, _ := payload.([]any)
+		frame, _, k, err := fe.encodeItems(m.ID, items, maxBatchItems, maxBatchBytes)
+		if err == nil && k != len(items) {
+			err = fmt.Errorf("%d of %d items fit the Batch", k, len(items))
+		}
+		return frame, err
+	}
+	head, tail, err := fe.encodeSplit(m, payload)
+	return append(head, tail...), err
+}

@@ -38,6 +38,7 @@ func FuzzReadFrame(f *testing.F) {
 func FuzzDecodeMessage(f *testing.F) {
 	for _, m := range []transport.Message{
 		{Kind: transport.KindCall, ID: 1, Func: "f", Payload: []byte{0x93, 1, 2, 3}},
+		{Kind: transport.KindCall, ID: 3, Func: "f", Payload: []byte{0xc0}, Metadata: transport.Metadata{"traceparent": "00-01-02-01"}},
 		{Kind: transport.KindYield, ID: 2, Payload: []byte{0xa2, 'h', 'i'}},
 		{Kind: transport.KindCredit, ID: 3, Credit: 9},
 		{Kind: transport.KindError, ID: 5, Err: &transport.ErrorInfo{Type: "T", Message: "m", Is: []string{"io.EOF"},

@@ -375,11 +375,16 @@ func TestHostileCalleeBreaksTheDialog(t *testing.T) {
 	}{
 		{"Started twice", [][]any{{3, 2, "a"}, {3, 2, "b"}}, "Started on stream 2 after Started"},
 		{"Started after a Yield", [][]any{{4, 2, "a"}, {3, 2, "b"}}, "Started on stream 2 after Started"},
+		{"Started after Stop", [][]any{{5, 2}, {3, 2, "b"}}, "Started on stream 2 after Started, Yield or Stop"},
 		{"Stop twice", [][]any{{5, 2}, {5, 2}}, "a second Stop"},
 		{"Yield after Stop", [][]any{{5, 2}, {4, 2, "late"}}, "Yield after Stop"},
 		{"Return for a stream never opened", [][]any{{6, 1, nil}}, "never opened"},
 		{"Credit for stream 0", [][]any{{9, 0, 1}}, "never opened"},
 		{"Cancel from the callee", [][]any{{8, 2}}, "Cancel on stream 2 from the callee"},
+		// Also where int has 32 bits: a Credit of 2^31 or more was taken as
+		// a negative int there, took the credit away and went unreported.
+		{"credit overflow", [][]any{{9, 2, uint32(1<<32 - 1)}}, "credit overflow on stream 2"},
+		{"credit overflow by 2^31", [][]any{{9, 2, uint32(1 << 31)}}, "credit overflow on stream 2"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -46,7 +46,16 @@ func (k Kind) String() string {
 
 func (k Kind) valid() bool { return k >= KindHello && k <= KindBatch }
 
-// fields is the number of envelope fields a kind has in this version.
+// fields is the number of envelope fields a message has: its kind's, and
+// for a Call with metadata one more.
+func (m *Message) fields() int {
+	if m.Kind == KindCall && len(m.Metadata) > 0 {
+		return 5
+	}
+	return m.Kind.fields()
+}
+
+// fields is the number of envelope fields a kind requires in this version.
 func (k Kind) fields() int {
 	switch k {
 	case KindCall:
@@ -77,6 +86,9 @@ type Message struct {
 	Err *ErrorInfo
 	// Hello is the handshake a Hello carries.
 	Hello *Hello
+	// Metadata is what a Call carries beside its payload ([Metadata]):
+	// nil when it carries none.
+	Metadata Metadata
 
 	left int // the items a received Batch still holds, in Payload
 }
@@ -107,7 +119,8 @@ func (m *Message) Decode(v any) error {
 }
 
 // ActorID identifies an actor: a name, a unique id and a process id, and
-// the host it runs on when it runs on a host of a cluster.
+// the host it runs on when it runs on a host of a cluster. To transport it
+// is a peer's identity as the peer states it in its [Hello], unchecked.
 type ActorID struct {
 	Name string
 	ID   string

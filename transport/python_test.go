@@ -31,10 +31,12 @@ func TestPythonPeer(t *testing.T) {
 		t.Skip("python3 not on PATH")
 	}
 	const n, window, offer = 5000, 64, 64
+	const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	for _, c := range []struct {
-		name  string
-		batch int
-	}{{"offering batches", offer}, {"offering none", 0}} {
+		name     string
+		batch    int
+		metadata string
+	}{{"offering batches, with metadata", offer, traceparent}, {"offering none, no metadata", 0, ""}} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -42,7 +44,7 @@ func TestPythonPeer(t *testing.T) {
 			local, remote, err := transport.Pair()
 			require.NoError(t, err)
 			cmd := exec.CommandContext(ctx, py, "testdata/peer.py")
-			cmd.Env = append(os.Environ(), "N="+strconv.Itoa(n), "WINDOW="+strconv.Itoa(window), "BATCH="+strconv.Itoa(c.batch))
+			cmd.Env = append(os.Environ(), "N="+strconv.Itoa(n), "WINDOW="+strconv.Itoa(window), "BATCH="+strconv.Itoa(c.batch), "METADATA="+c.metadata)
 			cmd.ExtraFiles = []*os.File{remote}
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -58,6 +60,10 @@ func TestPythonPeer(t *testing.T) {
 				var want int
 				if s.Func() != "stream" || s.DecodeArgs(&want) != nil {
 					_ = s.Fail(ctx, &transport.ErrorInfo{Type: "bad", Message: "not a stream call"})
+					return
+				}
+				if got := s.Metadata()["traceparent"]; got != c.metadata || len(s.Metadata()) > 1 {
+					_ = s.Fail(ctx, &transport.ErrorInfo{Type: "bad", Message: fmt.Sprintf("metadata %v", s.Metadata())})
 					return
 				}
 				gated.armed.Store(true) // the handshake is over: hold the first item's write
@@ -76,6 +82,19 @@ func TestPythonPeer(t *testing.T) {
 			require.NoError(t, err)
 			defer conn.Close()
 			require.Equal(t, uint32(c.batch), conn.Peer().Batch)
+			if c.metadata != "" {
+				// The other direction: the peer answers with the metadata it read.
+				md := transport.Metadata{"traceparent": c.metadata, "baggage": "k=v"}
+				s, err := conn.Call(transport.ContextWithMetadata(ctx, md), "metadata", nil)
+				require.NoError(t, err)
+				m, err := s.Recv(ctx)
+				require.NoError(t, err)
+				require.Equal(t, transport.KindReturn, m.Kind)
+				var got map[string]string
+				require.NoError(t, m.Decode(&got))
+				require.Equal(t, map[string]string(md), got)
+				require.NoError(t, s.Close())
+			}
 			require.NoError(t, cmd.Wait(), "peer.py: %s", stderr.String())
 
 			var items, frames, batches, largest int

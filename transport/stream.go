@@ -3,7 +3,6 @@ package transport
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"sync"
@@ -25,6 +24,7 @@ type Stream struct {
 	outgoing bool // this side sent the Call
 	fn       string
 	args     msgpack.RawMessage
+	md       Metadata // the Call's, on the callee's side
 	in       queue[*Message]
 
 	mu            sync.Mutex
@@ -34,18 +34,12 @@ type Stream struct {
 	consumedBytes int           // their payloads' bytes
 	window        int           // the Yields this side lets be outstanding (0: the configured window)
 	creditReady   chan struct{} // capacity 1: made by the first Yield that waits for credit
-	started       bool          // Started or a Yield was sent
-	sendDone      bool          // this side's direction is finished
-	ending        bool          // a Return or Fail is being sent
-	peerStarted   bool          // the peer sent Started or a Yield
-	peerStopped   bool
-	finished      bool // the stream has ended and left the connection
-	closed        bool // Close was called
+	st            streamState   // each direction's state, moved by streamState.next (streamstate.go)
 
 	// canceled is made by the first who waits for the cancel (Canceled,
-	// a callee's Yield waiting for credit): most calls never do. Under mu.
-	canceled    chan struct{}
-	wasCanceled bool // the caller canceled or the connection ended; under mu
+	// a callee's Yield waiting for credit): most calls never do; it is
+	// closed once st.canceled is set. Under mu.
+	canceled chan struct{}
 
 	// The callee's context for the call (the caller's side has its own per
 	// method): derived from the base context, ended by endContext.
@@ -100,7 +94,7 @@ func (s *Stream) Canceled() <-chan struct{} {
 func (s *Stream) canceledLocked() <-chan struct{} {
 	if s.canceled == nil {
 		s.canceled = make(chan struct{})
-		if s.wasCanceled {
+		if s.st.canceled {
 			close(s.canceled)
 		}
 	}
@@ -124,17 +118,26 @@ func (s *Stream) Peer() Hello { return s.c.peer }
 // the base context.
 func (s *Stream) Context() context.Context { return s.ctx }
 
-// closeCanceled closes Canceled and ends the callee's context with cause.
-func (s *Stream) closeCanceled(cause error) {
+// closeCanceled marks the stream canceled by the connection's end: it
+// closes Canceled and ends the callee's context with cause.
+func (s *Stream) closeCanceled(cause error) { s.cancel(evConnEnded, cause) }
+
+// cancel applies ev, the caller's Cancel or the connection's end; if
+// accepted, it closes Canceled and ends the callee's context with cause.
+func (s *Stream) cancel(ev streamEvent, cause error) verdict {
 	s.mu.Lock()
-	if !s.wasCanceled {
-		s.wasCanceled = true
-		if s.canceled != nil {
+	next, v := s.st.next(ev, s.outgoing)
+	if v == accept {
+		if !s.st.canceled && s.canceled != nil {
 			close(s.canceled)
 		}
+		s.st = next
 	}
 	s.mu.Unlock()
-	s.endContext(cause)
+	if v == accept {
+		s.endContext(cause)
+	}
+	return v
 }
 
 // endContext ends the callee's context with cause (context.Canceled when
@@ -162,7 +165,7 @@ func (s *Stream) Recv(ctx context.Context) (*Message, error) {
 			return nil, err
 		}
 		s.mu.Lock()
-		closed := s.closed
+		closed := s.st.send == sendClosed
 		s.mu.Unlock()
 		switch {
 		case closed:
@@ -209,7 +212,7 @@ func (s *Stream) consumedYields(n, size int) {
 	s.consumed += n
 	s.consumedBytes += size
 	grant := 0
-	if s.consumed >= max(1, s.window/2) && !s.finished {
+	if s.consumed >= max(1, s.window/2) && !s.st.ended() {
 		// outstanding is the peer's credit plus the items in flight or
 		// queued here: what the window grows or shrinks from.
 		outstanding := s.window - s.consumed
@@ -234,32 +237,12 @@ func (s *Stream) consumedYields(n, size int) {
 	}
 }
 
-// checkLocked returns an error if this side may not send kind now.
-func (s *Stream) checkLocked(kind Kind) error {
-	final := kind == KindReturn || kind == KindError
-	switch {
-	case s.closed:
-		return ErrStreamClosed
-	case s.outgoing && (kind == KindStarted || final):
-		return fmt.Errorf("transport: %s on stream %d: only the callee may send it", kind, s.id)
-	case kind == KindStarted && s.started:
-		return fmt.Errorf("transport: Started on stream %d after Started or Yield", s.id)
-	case s.finished || s.ending || (s.sendDone && !final):
-		return fmt.Errorf("%w: %s on stream %d after this side finished sending", ErrStreamClosed, kind, s.id)
-	}
-	return nil
-}
-
 // Started sends the first value of a streaming call (callee only, at most
 // once, before any Yield). It returns once the frame is queued.
 func (s *Stream) Started(ctx context.Context, v any) error {
-	s.mu.Lock()
-	if err := s.checkLocked(KindStarted); err != nil {
-		s.mu.Unlock()
+	if err := s.refusal(s.step(evSendStarted), KindStarted); err != nil {
 		return err
 	}
-	s.started = true
-	s.mu.Unlock()
 	return s.c.send(ctx, &Message{Kind: KindStarted, ID: s.id}, v, dataFrame)
 }
 
@@ -328,21 +311,22 @@ func (s *Stream) YieldMany(ctx context.Context, items []any) (sent int, err erro
 func (s *Stream) takeCredit(ctx context.Context, n int) (int, error) {
 	for {
 		s.mu.Lock()
-		if !s.outgoing && s.wasCanceled {
+		if !s.outgoing && s.st.canceled {
 			s.mu.Unlock()
 			if err := s.c.Err(); err != nil {
 				return 0, err
 			}
 			return 0, ErrCanceled
 		}
-		if err := s.checkLocked(KindYield); err != nil {
+		next, v := s.st.sending(evSendYield, s.outgoing) // next, inlined: once per Yield
+		if v != accept {
 			s.mu.Unlock()
-			return 0, err
+			return 0, s.refusal(v, KindYield)
 		}
 		if s.credit > 0 {
 			k := min(n, s.credit)
 			s.credit -= k
-			s.started = true
+			s.st = next
 			ready := s.creditReady
 			left := s.credit > 0
 			s.mu.Unlock()
@@ -391,13 +375,9 @@ func (s *Stream) addCredit(n int) {
 
 // Stop ends this side's direction of the stream; the peer's Recv sees it.
 func (s *Stream) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	if err := s.checkLocked(KindStop); err != nil {
-		s.mu.Unlock()
+	if err := s.refusal(s.step(evSendStop), KindStop); err != nil {
 		return err
 	}
-	s.sendDone = true
-	s.mu.Unlock()
 	return s.c.send(ctx, &Message{Kind: KindStop, ID: s.id}, nil, dataFrame)
 }
 
@@ -412,40 +392,31 @@ func (s *Stream) Fail(ctx context.Context, e *ErrorInfo) error {
 }
 
 func (s *Stream) end(ctx context.Context, m *Message, v any) error {
-	s.mu.Lock()
-	if err := s.checkLocked(m.Kind); err != nil {
-		s.mu.Unlock()
+	// A concurrent Return or Fail now fails, and so does every send.
+	if err := s.refusal(s.step(evSendFinal), m.Kind); err != nil {
 		return err
 	}
-	s.ending = true // a concurrent Return or Fail now fails
-	s.mu.Unlock()
 	sent := false
 	defer func() {
 		if !sent { // an error, or a panic in v's own encoder: nothing went out
-			s.mu.Lock()
-			s.ending = false // the callee may try again (a Fail that says why)
-			s.mu.Unlock()
+			s.step(evFinalFailed) // the callee may try again (a Fail that says why)
 		}
 	}()
 	if err := s.c.send(ctx, m, v, dataFrame); err != nil {
 		return err
 	}
 	sent = true
-	s.finish()
+	if s.step(evFinalSent) == accept { // else a Close while it went out ended the stream
+		s.finish()
+	}
 	return nil
 }
 
 // Cancel asks the callee to cancel the call (caller only). The stream still
 // ends with the callee's Return or Error; Recv waits for it.
 func (s *Stream) Cancel(ctx context.Context) error {
-	if !s.outgoing {
-		return fmt.Errorf("transport: Cancel on stream %d: only the caller may cancel", s.id)
-	}
-	s.mu.Lock()
-	finished := s.finished
-	s.mu.Unlock()
-	if finished {
-		return nil
+	if v := s.step(evSendCancel); v != accept {
+		return s.refusal(v, KindCancel) // nil once the stream has ended
 	}
 	return s.c.send(ctx, &Message{Kind: KindCancel, ID: s.id}, nil, ownControl)
 }
@@ -456,14 +427,14 @@ func (s *Stream) Cancel(ctx context.Context) error {
 // does not block.
 func (s *Stream) Close() error {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	live := !s.st.ended()
+	next, v := s.st.next(evClose, s.outgoing)
+	s.st = next
+	s.mu.Unlock()
+	if v == ignore { // closed already
 		return nil
 	}
-	s.closed = true
-	finished := s.finished
-	s.mu.Unlock()
-	if !finished {
+	if live {
 		if s.outgoing {
 			s.c.sendControl(&Message{Kind: KindCancel, ID: s.id}, ownControl, nil)
 		} else {
@@ -479,56 +450,52 @@ func (s *Stream) Close() error {
 	return nil
 }
 
-// finish marks the stream ended and removes it from the connection.
+// finish removes a stream that has just ended (its state says so) from the
+// connection.
 func (s *Stream) finish() {
-	s.mu.Lock()
-	s.finished, s.sendDone = true, true
-	s.mu.Unlock()
 	s.c.remove(s)
 	s.addCredit(0) // wake a Yield waiting for credit
 	s.endContext(nil)
 }
 
 // deliver hands a received message to the stream; called by the reader.
-// It never blocks. An error is a protocol violation by the peer.
+// It never blocks. An error is a protocol violation by the peer; a message
+// for a stream that has ended is ignored.
 func (s *Stream) deliver(m *Message) error {
 	switch m.Kind {
 	case KindCredit:
 		s.mu.Lock()
-		over := s.credit+int(m.Credit) > math.MaxInt32
+		_, v := s.st.next(evRecvCredit, s.outgoing) // no state change: accepted while live
+		// In int64: on a 32-bit platform int(m.Credit) of 2^31 or more is
+		// negative, and would take credit away instead of overflowing.
+		over := int64(s.credit)+int64(m.Credit) > math.MaxInt32
 		s.mu.Unlock()
-		if over {
+		switch {
+		case v != accept:
+			return nil
+		case over:
 			return protocolError("credit overflow on stream %d", s.id)
 		}
 		s.addCredit(int(m.Credit))
 		return nil
 	case KindCancel:
-		if s.outgoing {
-			return protocolError("Cancel on stream %d from the callee", s.id)
-		}
-		s.closeCanceled(ErrCanceled)
-		return nil
+		return s.refusal(s.cancel(evRecvCancel, ErrCanceled), m.Kind)
 	case KindStarted, KindReturn, KindError:
-		if !s.outgoing {
-			return protocolError("%s on stream %d from the caller", m.Kind, s.id)
-		}
+		ev := evRecvFinal
 		if m.Kind == KindStarted {
-			s.mu.Lock()
-			late := s.peerStarted || s.peerStopped
-			s.peerStarted = true
-			s.mu.Unlock()
-			if late {
-				return protocolError("Started on stream %d after Started, Yield or Stop", s.id)
-			}
-			s.in.push(m)
-			return nil
+			ev = evRecvStarted
+		}
+		if v := s.step(ev); v != accept {
+			return s.refusal(v, m.Kind)
 		}
 		s.in.push(m)
-		s.in.close()
-		s.finish()
+		if ev == evRecvFinal {
+			s.in.close()
+			s.finish()
+		}
 		return nil
 	case KindYield:
-		if err := s.receivedItems(KindYield, 1); err != nil {
+		if ok, err := s.receivedItems(KindYield, 1); !ok {
 			return err
 		}
 		s.in.push(m) // dropped if this side closed the stream
@@ -536,12 +503,8 @@ func (s *Stream) deliver(m *Message) error {
 	case KindBatch:
 		return s.deliverBatch(m)
 	case KindStop:
-		s.mu.Lock()
-		again := s.peerStopped
-		s.peerStopped = true
-		s.mu.Unlock()
-		if again {
-			return protocolError("a second Stop on stream %d", s.id)
+		if v := s.step(evRecvStop); v != accept {
+			return s.refusal(v, m.Kind)
 		}
 		s.in.push(m)
 		if !s.outgoing {

@@ -12,8 +12,8 @@ import (
 	"github.com/grove-rt/grove/transport"
 )
 
-// serve answers "echo" (its args), "count" (n Yields then a Return) and
-// "bytes" (n bytes).
+// serve answers "echo" (its args), "count" (n Yields then a Return),
+// "bytes" (n bytes) and "metadata" (the Call's metadata).
 func serve(s *transport.Stream) {
 	ctx := s.Context()
 	switch s.Func() {
@@ -34,6 +34,8 @@ func serve(s *transport.Stream) {
 		var n int
 		_ = s.DecodeArgs(&n)
 		_ = s.Return(ctx, bytes.Repeat([]byte{0xab}, n))
+	case "metadata":
+		_ = s.Return(ctx, map[string]string(s.Metadata()))
 	}
 }
 
@@ -102,6 +104,15 @@ func TestTransportOverLinks(t *testing.T) {
 			require.NoError(t, err, "call %d", i)
 			require.Equal(t, "hello", got)
 		}
+	})
+	t.Run("metadata", func(t *testing.T) {
+		// A remote call's Call frame keeps its metadata (a trace context):
+		// the link carries the frames unchanged.
+		md := transport.Metadata{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "baggage": "k=v"}
+		var got map[string]string
+		_, err := call(transport.ContextWithMetadata(ctx, md), client, "metadata", nil, &got)
+		require.NoError(t, err)
+		require.Equal(t, map[string]string(md), got)
 	})
 	t.Run("stream of 1000 items", func(t *testing.T) {
 		var n int

@@ -112,7 +112,7 @@ func run(ctx context.Context, cells io.Reader, w io.Writer) (err error) {
 	defer func() {
 		// Reap every worker, after a cancel too (ctx's cancel has already
 		// told them to stop).
-		if serr := p.Shutdown(context.WithoutCancel(ctx), false); err == nil {
+		if serr := p.Shutdown(context.WithoutCancel(ctx)); err == nil {
 			err = serr
 		}
 	}()

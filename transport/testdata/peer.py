@@ -5,8 +5,12 @@ initiator (offering batches of up to BATCH items, or none when BATCH is 0),
 calls "stream" for N items with a window of WINDOW items, grants credit as
 it takes them, checks that every item arrives in order (a 16-byte bin whose
 first byte is i % 256), whether in Yields or Batches, and that no Batch
-exceeds its offer; then prints one summary line and exits 0. Any fault
-exits 1 with the reason. Only the standard library: msgpack by hand.
+exceeds its offer. When METADATA is set, its Call carries the metadata
+{"traceparent": METADATA} (the Call's fifth element), and it answers the
+Call "metadata" the Go side makes with the metadata that Call carried (or
+nil); without it, its Call has the four elements of a peer that predates
+metadata. Then it prints one summary line and exits 0. Any fault exits 1
+with the reason. Only the standard library: msgpack by hand.
 """
 import os
 import socket
@@ -124,6 +128,17 @@ def fail(msg):
     sys.exit(1)
 
 
+def answer_metadata(s, call):
+    """Returns the metadata the Call carried: its fifth element, if any."""
+    if len(call) > 5:
+        fail("a Call of %d elements" % len(call))
+    md = call[4] if len(call) == 5 else None
+    if md is not None and not (isinstance(md, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in md.items())):
+        fail("metadata %r is not a map of strings" % (md,))
+    s.sendall(frame([6, call[1], md]))
+    return True
+
+
 def main():
     n, window, batch = int(os.environ["N"]), int(os.environ["WINDOW"]), int(os.environ["BATCH"])
     s = socket.socket(fileno=3)
@@ -137,11 +152,18 @@ def main():
     theirs = read_frame(s)
     if theirs[0] != 1 or theirs[2].get("version") != 1:
         fail("no Hello: %r" % (theirs,))
-    s.sendall(frame([2, 1, "stream", n]))
-    nxt, taken, frames, batches, largest = 0, 0, 0, 0, 0
+    traceparent = os.environ.get("METADATA", "")
+    if traceparent:
+        s.sendall(frame([2, 1, "stream", n, {"traceparent": traceparent}]))
+    else:
+        s.sendall(frame([2, 1, "stream", n]))
+    nxt, taken, frames, batches, largest, answered = 0, 0, 0, 0, 0, False
     while True:
         m = read_frame(s)
         kind, sid = m[0], m[1]
+        if kind == 2 and sid % 2 == 0 and m[2] == "metadata":
+            answered = answer_metadata(s, m)
+            continue
         if sid != 1:
             fail("message for stream %d" % sid)
         if kind == 4:
@@ -169,6 +191,11 @@ def main():
         if taken >= max(1, window // 2):
             s.sendall(frame([9, 1, taken]))
             taken = 0
+    while traceparent and not answered:
+        m = read_frame(s)
+        if m[0] != 2 or m[2] != "metadata":
+            fail("expected the Call metadata, got %r" % (m,))
+        answered = answer_metadata(s, m)
     if nxt != n:
         fail("%d items of %d" % (nxt, n))
     if m[2] != n:

@@ -136,7 +136,7 @@ func TestChildKilledFromOutside(t *testing.T) {
 		n.Go(func(ctx context.Context) error {
 			// Kill it once the call is under way.
 			_, _ = square.Call(ctx, ref, 1)
-			return syscall.Kill(ref.PID(), syscall.SIGKILL)
+			return sigkill(ref.PID())
 		})
 		start := time.Now()
 		_, callErr = waitKill.Call(ctx, ref, struct{}{})
@@ -379,7 +379,7 @@ func TestParentKilledTakesTheTreeWithIt(t *testing.T) {
 			return err
 		}
 		descendants = append(descendants, <-s.C, <-s.C)
-		require.NoError(t, syscall.Kill(parent.PID(), syscall.SIGKILL))
+		require.NoError(t, sigkill(parent.PID()))
 		start := time.Now()
 		left := proctest.Gone(descendants, 5*time.Second)
 		took = time.Since(start)

@@ -25,12 +25,12 @@ type Backend string
 
 // The backends. [BackendAuto], the default, uses processes where they can
 // be spawned and falls back to goroutines where they cannot: under GOOS=js
-// and wasip1 (silently: there are no processes there), or where the first
-// spawn fails with ENOSYS or EPERM (a sandbox), as joblib falls back to
-// threads in Pyodide. That switch at run time logs one warning through
-// log/slog (once per process, to the [WithLogger] of the spawn that found
-// out, else [slog.Default]), because of what the goroutine backend gives
-// up.
+// and wasip1 (silently: there are no processes there), on Windows (process
+// actors are not supported there yet), or where the first spawn fails with
+// ENOSYS or EPERM (a sandbox), as joblib falls back to threads in Pyodide.
+// That switch at run time logs one warning through log/slog (once per
+// process, to the [WithLogger] of the spawn that found out, else
+// [slog.Default]), because of what the goroutine backend gives up.
 const (
 	BackendProcess   Backend = "process"
 	BackendGoroutine Backend = "goroutine"
@@ -76,9 +76,33 @@ func backendOf(cfg config) (Backend, error) {
 	return "", fmt.Errorf("actor: unknown backend %q (want process, goroutine or auto)", b)
 }
 
-// noProcesses reports whether err says processes cannot be spawned here.
-// os/exec's error under js and wasip1 is syscall.ENOSYS, which
-// also matches errors.ErrUnsupported.
+// processSupport decides whether actors can be child processes on goos.
+// It returns nil where they can: on the Unix systems, whose socketpairs,
+// descriptor passing and signals the process backend is built on (its
+// files carry the unix build constraint). Elsewhere it says why not, in an
+// error that names the platform and wraps errors.ErrUnsupported, which
+// makes spawn fall back to goroutines (or refuse, if strict).
+func processSupport(goos string) error {
+	switch goos {
+	case "aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios",
+		"linux", "netbsd", "openbsd", "solaris":
+		return nil
+	}
+	if noProcessesAt(goos) {
+		return fmt.Errorf("actor: there are no processes to spawn under GOOS=%s: %w", goos, errors.ErrUnsupported)
+	}
+	return fmt.Errorf("actor: process actors are not supported on %s yet (they need Unix sockets and descriptor passing); "+
+		"run actors on goroutines (actor.WithBackend(actor.BackendGoroutine)) or on a Unix host (actor.OnHost): %w",
+		goos, errors.ErrUnsupported)
+}
+
+// noProcessesAt reports whether goos has no processes at all (js, wasip1):
+// auto goes to goroutines there without a try, and without a warning.
+func noProcessesAt(goos string) bool { return goos == "js" || goos == "wasip1" }
+
+// noProcesses reports whether err says processes cannot be spawned here:
+// processSupport's error, or os/exec's under js and wasip1, syscall.ENOSYS,
+// which also matches errors.ErrUnsupported.
 func noProcesses(err error) bool {
 	return errors.Is(err, errors.ErrUnsupported) || errors.Is(err, syscall.ENOSYS) ||
 		errors.Is(err, syscall.EPERM)
@@ -94,7 +118,7 @@ func spawn(ctx context.Context, name string, cfg config) (*Ref, error) {
 		return nil, err
 	}
 	if b == BackendGoroutine ||
-		b == BackendAuto && (runtime.GOOS == "js" || runtime.GOOS == "wasip1" || processesUnsupported.Load()) {
+		b == BackendAuto && (noProcessesAt(runtime.GOOS) || processesUnsupported.Load()) {
 		return startGoroutine(ctx, name, cfg)
 	}
 	start := startProcess

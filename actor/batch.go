@@ -34,19 +34,19 @@ const batchFlush = 5 * time.Millisecond
 // A batch queued behind another ([StartBatch]) carries the id of the call
 // it follows, between the two: [Func, After, Args].
 type batchCall struct {
-	_msgpack struct{} `msgpack:",as_array"`
+	_msgpack struct{} `msgpack:",as_array"` //lint:ignore U1000 msgpack reads this field's tag by reflection: as_array encodes the struct as an array
 	Func     string
 	Args     []msgpack.RawMessage
 }
 
 type batchReply struct {
-	_msgpack struct{}           `msgpack:",as_array"`
+	_msgpack struct{}           `msgpack:",as_array"` //lint:ignore U1000 msgpack reads this field's tag by reflection: as_array encodes the struct as an array
 	Outs     msgpack.RawMessage // one array: a result per argument of the part, nil where it failed
 	Errs     []batchErr         // indexed in the whole batch
 }
 
 type batchErr struct {
-	_msgpack struct{} `msgpack:",as_array"`
+	_msgpack struct{} `msgpack:",as_array"` //lint:ignore U1000 msgpack reads this field's tag by reflection: as_array encodes the struct as an array
 	Index    int
 	Err      *transport.ErrorInfo
 }
@@ -160,7 +160,7 @@ func batchInputs[In any](name string, inC sliceCodec[In], args []byte) (get func
 	}
 	if !ok {
 		ins = make([]In, 0, min(count, len(args))) // an argument takes a byte at least
-		err, rec := tryDecode(transport.KindCall, args, &ins)
+		rec, err := tryDecode(transport.KindCall, args, &ins)
 		ok = err == nil && rec == nil && len(ins) == count
 	}
 	if ok {
@@ -453,7 +453,7 @@ func decodePart[Out any](ref *Ref, name string, m *transport.Message, outC slice
 	} else {
 		dec = make([]Out, 0, left)
 	}
-	if err, rec := tryDecode(m.Kind, part.Outs, &dec); err != nil || rec != nil || len(dec) > left {
+	if rec, err := tryDecode(m.Kind, part.Outs, &dec); err != nil || rec != nil || len(dec) > left {
 		// Some result does not fit Out, or its decoder panicked: decode
 		// them one by one, so that only those fail.
 		var raws []msgpack.RawMessage
@@ -463,7 +463,7 @@ func decodePart[Out any](ref *Ref, name string, m *transport.Message, outC slice
 		dec = make([]Out, len(raws))
 		direct = false
 		for j, raw := range raws {
-			if err, rec := tryDecode(m.Kind, raw, &dec[j]); rec != nil {
+			if rec, err := tryDecode(m.Kind, raw, &dec[j]); rec != nil {
 				errs[at(index, got+j)] = &nursery.PanicError{Value: rec.Value, Stack: rec.Stack}
 			} else if err != nil {
 				errs[at(index, got+j)] = fmt.Errorf("actor: decode the result of %s: %w", name, err)
@@ -506,9 +506,9 @@ func readFastPart[Out any](b []byte, outC sliceCodec[Out], got, left int, index 
 }
 
 // tryDecode is decodeValid, with a panic in a type's own decoder recovered.
-func tryDecode(kind transport.Kind, b []byte, v any) (err error, rec *panics.Recovered) {
+func tryDecode(kind transport.Kind, b []byte, v any) (rec *panics.Recovered, err error) {
 	rec = panics.Try(func() { err = decodeValid(kind, b, v) })
-	return err, rec
+	return rec, err
 }
 
 // decodeValid decodes b, a payload of a message of kind or a value inside

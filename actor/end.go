@@ -22,8 +22,9 @@ import (
 type endState uint8
 
 const (
-	// running: ended is still open (supervise is waiting, or stopping).
-	running endState = iota
+	// The zero value, running: ended is still open (supervise is waiting,
+	// or stopping). Nothing reads end before ended closes, so it has no name.
+	_ endState = iota
 	// stopped: the stop its parent asked for ended it: it exited cleanly
 	// after the stop message, or in any way once the parent had signalled
 	// it (SIGTERM, SIGKILL of the ladder). Calls get ErrStopped; the task

@@ -89,17 +89,24 @@ func requireUserFramesLead(t *testing.T, stack string) {
 }
 
 // overflow recurses until the stack overflows: a fatal error whose report
-// is longer than the stderr tail.
+// is longer than the stderr tail. The recursion is bounded, but a million
+// frames of over 64 bytes each need 64 times the 1 MB the stack may grow
+// to: if it ever returned, the call would succeed and the test would fail.
 var overflow = actor.Func("test.overflow", func(ctx context.Context, _ struct{}) (int, error) {
 	debug.SetMaxStack(1 << 20)
-	return recurse(0), nil
+	return recurse(1 << 20), nil
 })
 
+// recurse calls itself n deep, with 64 bytes of its own on each frame.
+//
 //go:noinline
 func recurse(n int) int {
+	if n == 0 {
+		return 0
+	}
 	var pad [64]byte
 	pad[n%64] = byte(n)
-	return recurse(n+1) + int(pad[0])
+	return recurse(n-1) + int(pad[0])
 }
 
 func TestStackOverflowKeepsItsHeadline(t *testing.T) {

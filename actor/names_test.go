@@ -545,7 +545,7 @@ func TestNamesDieWithTheirActor(t *testing.T) {
 					_, err = exit.Call(ctx, ref, 3)
 					return err
 				case "sigkill":
-					require.NoError(t, syscall.Kill(ref.PID(), syscall.SIGKILL))
+					require.NoError(t, sigkill(ref.PID()))
 				case "cancel":
 					ref.Cancel()
 				case "kill":
@@ -623,7 +623,7 @@ func TestNamesOfAKilledSubtreeGo(t *testing.T) {
 			_, err := f.at(ctx, node, nmOp{Kind: "register", Name: name})
 			require.NoError(t, err)
 		}
-		require.NoError(t, syscall.Kill(f.nodes["a"].PID(), syscall.SIGKILL))
+		require.NoError(t, sigkill(f.nodes["a"].PID()))
 		return nil
 	})
 	var ee *actor.ExitError
@@ -980,7 +980,6 @@ func TestNamesRegistrationClose(t *testing.T) {
 }
 
 func TestNamesMisuse(t *testing.T) {
-	//lint:ignore SA1012 a nil ctx is the misuse under test
 	var nilCtx context.Context
 	ctx := context.Background()
 	long := strings.Repeat("x", 129)

@@ -1,4 +1,4 @@
-//go:build !linux && !js && !wasip1
+//go:build unix && !linux
 
 package actor_test
 

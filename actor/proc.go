@@ -46,8 +46,8 @@ type Process struct {
 // within half a second. The caller owns the process: it must wait for it
 // ([Process.Wait]), after closing the link or signalling it.
 //
-// Where processes cannot be spawned (js, wasip1), it fails with an error
-// matching [errors.ErrUnsupported].
+// Where actors cannot be processes (js, wasip1, and windows for now: see
+// [Backend]), it fails with an error matching [errors.ErrUnsupported].
 func StartProcess(ctx context.Context, name, id string, opts ...Option) (*Process, error) {
 	if ctx == nil {
 		return nil, errors.New("actor: StartProcess " + name + ": nil ctx: pass a ctx (or context.Background())")

@@ -210,11 +210,11 @@ func TestRemotePartition(t *testing.T) {
 	}
 }
 
-// The environment of the root program of TestRemoteParentKilled.
+// More of the environment of the root program of TestRemoteParentKilled
+// (envParent marks it).
 const (
-	envParent = "CTEST_PARENT"
-	envURLs   = "CTEST_URLS"
-	envSeed   = "CTEST_SEED"
+	envURLs = "CTEST_URLS"
+	envSeed = "CTEST_SEED"
 )
 
 // runParent is a root program: it joins as the client, spawns an actor on

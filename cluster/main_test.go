@@ -10,6 +10,9 @@ import (
 	"github.com/grove-rt/grove/cluster/clustertest"
 )
 
+// envParent marks the root program of TestRemoteParentKilled (runParent).
+const envParent = "CTEST_PARENT"
+
 func TestMain(m *testing.M) {
 	actor.Main()            // in a spawned actor: serve, then exit
 	clustertest.AgentMain() // in a host agent: serve, then exit

@@ -7,7 +7,6 @@ import (
 	"iter"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -471,7 +470,7 @@ func TestOwnerKilledTakesTheWorkers(t *testing.T) {
 			return err
 		}
 		workers = append(workers, <-s.C, <-s.C)
-		require.NoError(t, syscall.Kill(ref.PID(), syscall.SIGKILL))
+		require.NoError(t, kill(ref.PID()))
 		return s.Err()
 	})
 	require.Len(t, workers, 2)

@@ -1,15 +1,11 @@
-//go:build !js && !wasip1
+//go:build unix
 
 package pool_test
 
 import (
 	"os"
 	"syscall"
-	"unsafe"
 )
-
-// deathSignals are the signals a worker is killed with in the tests.
-var deathSignals = []syscall.Signal{syscall.SIGKILL, syscall.SIGSEGV}
 
 // die ends this worker by signal sig.
 func die(sig int) {
@@ -22,13 +18,3 @@ func die(sig int) {
 
 // kill SIGKILLs process pid.
 func kill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
-
-// segfault ends the process by SIGSEGV, as a crash in C code would: the Go
-// runtime's handler is reset to the default first, or it would turn the
-// signal into a panic.
-func segfault() {
-	var act [4]uint64 // struct sigaction: handler SIG_DFL, flags, restorer, mask
-	_, _, _ = syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGSEGV),
-		uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
-	_ = syscall.Kill(os.Getpid(), syscall.SIGSEGV)
-}

@@ -8,6 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// testKey keys a value that derives a ctx with the same Done.
+type testKey struct{}
+
 // TestCtxWatchKeepsOnlyACtxThatComesBack: a ctx seen for one wait is
 // unregistered after it (a ctx made per call, cancelled after the call,
 // then fires nothing); the ctx of the previous wait, seen again, stays
@@ -35,7 +38,7 @@ func TestCtxWatchKeepsOnlyACtxThatComesBack(t *testing.T) {
 			require.NotNil(t, cw.stop, "seen again: kept")
 		}
 	}
-	cw.watch(context.WithValue(again, struct{}{}, 1), f) // the same Done: nothing new
+	cw.watch(context.WithValue(again, testKey{}, 1), f) // the same Done: nothing new
 	require.NotNil(t, cw.stop)
 	cancelAgain()
 	<-fired // the kept registration fires; the first ctx's never did

@@ -39,7 +39,7 @@ type embedded struct {
 }
 
 type pair struct {
-	_msgpack struct{} `msgpack:",as_array"`
+	_msgpack struct{} `msgpack:",as_array"` //lint:ignore U1000 msgpack reads this field's tag by reflection: as_array encodes the struct as an array
 	A, B     int8
 }
 
@@ -51,8 +51,8 @@ type embedsPointer struct {
 
 // embedsLevel embeds an unexported non-struct type, which msgpack cannot set.
 type embedsLevel struct {
-	level
-	Y int
+	level //lint:ignore U1000 the unexported embedded type under test: only reflection sees it
+	Y     int
 }
 
 // noinline embeds an unexported struct by value, as a field of its own.
@@ -180,12 +180,12 @@ func TestUnmarshalInterfaces(t *testing.T) {
 
 type hiding struct {
 	Shown  int
-	hidden int
+	hidden int //lint:ignore U1000 the unexported field under test: only reflection sees it
 }
 
 type dropped struct {
 	Shown  int
-	hidden int `msgpack:"-"`
+	hidden int `msgpack:"-"` //lint:ignore U1000 the unexported field under test: only reflection sees it
 }
 
 type deep struct {

@@ -254,9 +254,8 @@ func (w *writer) loop(stop, done <-chan struct{}) error {
 				w.mu.Lock()
 				if !w.busy {
 					w.takeLocked()
-					owner := w.owner
 					w.mu.Unlock()
-					return w.drainAs(nil, owner)
+					return w.drain()
 				}
 				if w.idle == nil {
 					w.idle = make(chan struct{})
@@ -272,17 +271,15 @@ func (w *writer) loop(stop, done <-chan struct{}) error {
 			continue
 		}
 		w.takeLocked()
-		owner := w.owner
 		w.mu.Unlock()
-		if err := w.drainAs(nil, owner); err != nil {
+		if err := w.drain(); err != nil {
 			return err
 		}
 	}
 }
 
-// drainAs writes the queue, batch after batch, until it is empty, then
-// releases the token. The caller holds the token as owner. A nil ctx (the
-// write loop) is never interrupted.
+// drainAs is drain for a sender that holds the token as owner: the end of
+// its ctx interrupts the write, and the write loop finishes what is left.
 func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 	if ctx != nil && ctx.Done() != nil {
 		// The interruption stays registered while the same ctx keeps
@@ -300,6 +297,14 @@ func (w *writer) drainAs(ctx context.Context, owner uint64) error {
 			w.interruptHolder() // it ended before the watch: no write may block
 		}
 	}
+	return w.drain()
+}
+
+// drain writes the queue, batch after batch, until it is empty, then
+// releases the token, which the caller holds. Only a holder's ctx, which
+// drainAs registers, interrupts a write: the write loop, which has none,
+// is never interrupted.
+func (w *writer) drain() error {
 	for {
 		w.mu.Lock()
 		bufs, drained := w.bufs, w.drained

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -88,10 +87,18 @@ func sweep(id string, groups []int, grace time.Duration) []int {
 		}
 		if !time.Now().Before(deadline) {
 			for _, pid := range left {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+				kill(pid)
 			}
 			return left
 		}
 		time.Sleep(sweepPoll)
+	}
+}
+
+// kill SIGKILLs process pid (through os.Process, which every GOOS has).
+func kill(pid int) {
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Kill()
+		_ = p.Release()
 	}
 }

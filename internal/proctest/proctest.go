@@ -77,10 +77,14 @@ func NoChildrenLeft(t testing.TB) {
 }
 
 // ProcessBackend reports whether actors are processes in this test run:
-// not under GROVE_BACKEND=goroutine, nor where processes cannot be spawned.
+// not under GROVE_BACKEND=goroutine, nor where actors cannot be processes
+// (js, wasip1, and, until grove supports them there, windows and plan9).
 func ProcessBackend() bool {
-	b := strings.ToLower(strings.TrimSpace(os.Getenv("GROVE_BACKEND")))
-	return b != "goroutine" && runtime.GOOS != "js" && runtime.GOOS != "wasip1"
+	switch runtime.GOOS {
+	case "js", "wasip1", "windows", "plan9":
+		return false
+	}
+	return strings.ToLower(strings.TrimSpace(os.Getenv("GROVE_BACKEND"))) != "goroutine"
 }
 
 // NeedsProcesses skips a test that needs actors to be real processes,

@@ -279,8 +279,12 @@ func TestListenerAuthTimeout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := newRejects()
+			// The legitimate dial below must authenticate within the same
+			// timeout: a TLS handshake under the race detector on a loaded
+			// 2-core machine can take longer than 100 ms. A second still
+			// drops the hostile peer long before DefaultHandshakeTimeout/2.
 			opts := []transport.Option{transport.WithSecret(secret), transport.WithRejectHook(r.hook),
-				transport.WithAuthTimeout(100 * time.Millisecond)}
+				transport.WithAuthTimeout(time.Second)}
 			dialOpts := []transport.Option{transport.WithSecret(secret)}
 			if tc.tls {
 				opts = append(opts, transport.WithTLS(serverTLS))

@@ -66,7 +66,9 @@ func TestRegistrarWatchDiffIsLinear(t *testing.T) {
 			t.Fatalf("the watch fell %d registrations behind within a minute", n-i)
 		}
 	}
-	require.Less(t, time.Since(start), 10*time.Second)
+	// About 4 s under the race detector on an idle 2-core machine, 15 s
+	// at a load average of 25; the O(n³) diff took minutes.
+	require.Less(t, time.Since(start), 40*time.Second, "the watch's diff is not linear in the name's entries")
 	cancel()
 	require.ErrorIs(t, <-watched, context.Canceled)
 }

@@ -4,6 +4,10 @@ package transport_test
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -40,10 +44,21 @@ func TestARepeatedCtxStillInterrupts(t *testing.T) {
 	for _, tc := range cases {
 		t.Run("Recv: "+tc.name, func(t *testing.T) {
 			t.Parallel()
-			blocked := make(chan struct{}, 16)
+			waiting := make(chan transport.ReadEvent, 16)
+			answer := make(chan struct{}, 1)
 			a, _ := connPair(t, nil, []transport.Option{transport.WithHandler(func(s *transport.Stream) {
-				if s.Func() == "hang" {
+				switch s.Func() {
+				case "hang":
 					<-s.Canceled()
+				case "answer":
+					// Not before the caller waits: a Return read ahead of
+					// its Recv by the reader of last resort would leave that
+					// reader holding the token, and the Recv below would
+					// wait as a wanter instead of reading for itself.
+					select {
+					case <-answer:
+					case <-s.Canceled():
+					}
 				}
 				_ = s.Return(context.Background(), nil)
 			})})
@@ -52,21 +67,59 @@ func TestARepeatedCtxStillInterrupts(t *testing.T) {
 			// end its read.
 			transport.SetReadHandoff(a, time.Hour)
 			transport.SetReadHook(a, func(e transport.ReadEvent) {
-				if e == transport.ReadBlocked {
+				if e == transport.ReadBlocked || e == transport.ReadWanter {
 					select {
-					case blocked <- struct{}{}:
+					case waiting <- e:
 					default:
 					}
 				}
 			})
+			drain := func() {
+				for len(waiting) > 0 {
+					<-waiting
+				}
+			}
+			// waitFor waits for the next event that says a Recv waits.
+			waitFor := func(what string, want ...transport.ReadEvent) {
+				t.Helper()
+				deadline := time.After(10 * time.Second)
+				for {
+					select {
+					case e := <-waiting:
+						if slices.Contains(want, e) {
+							return
+						}
+					case <-deadline:
+						t.Fatalf("%s within 10 s", what)
+					}
+				}
+			}
 			earlier, cancelEarlier := context.WithCancel(context.Background())
 			defer cancelEarlier()
 			for range 3 {
 				s, err := a.Call(earlier, "answer", nil)
 				require.NoError(t, err)
-				m, err := s.Recv(earlier)
-				require.NoError(t, err)
-				require.Equal(t, transport.KindReturn, m.Kind)
+				drain()
+				got := make(chan error, 1)
+				go func() {
+					m, err := s.Recv(earlier)
+					if err == nil && m.Kind != transport.KindReturn {
+						err = fmt.Errorf("got a %v, want a Return", m.Kind)
+					}
+					got <- err
+				}()
+				// The first Recv may wait as a wanter, behind the reader
+				// that establish started; that reader then passes the token
+				// on once it routed the Return, and the later Recvs read
+				// for themselves, with earlier watched.
+				waitFor("Recv did not wait", transport.ReadBlocked, transport.ReadWanter)
+				answer <- struct{}{}
+				select {
+				case err := <-got:
+					require.NoError(t, err)
+				case <-time.After(10 * time.Second):
+					t.Fatal("Recv got no Return within 10 s")
+				}
 				s.Close()
 			}
 			ctx, cancel := tc.later(earlier, cancelEarlier)
@@ -74,19 +127,14 @@ func TestARepeatedCtxStillInterrupts(t *testing.T) {
 			s, err := a.Call(context.Background(), "hang", nil)
 			require.NoError(t, err)
 			defer s.Close()
-			for len(blocked) > 0 {
-				<-blocked
-			}
+			drain()
 			got := make(chan error, 1)
 			go func() {
 				_, err := s.Recv(ctx)
 				got <- err
 			}()
-			select {
-			case <-blocked: // it reads for itself: only the watch ends its read
-			case <-time.After(10 * time.Second):
-				t.Fatal("Recv did not block in its read within 10 s")
-			}
+			// It reads for itself: only the watch ends its read.
+			waitFor("Recv did not block in its read", transport.ReadBlocked)
 			cancel()
 			select {
 			case err := <-got:
@@ -108,13 +156,22 @@ func TestARepeatedCtxStillInterrupts(t *testing.T) {
 			}
 			ctx, cancel := tc.later(earlier, cancelEarlier)
 			defer cancel()
-			stop := time.AfterFunc(50*time.Millisecond, cancel)
-			defer stop.Stop()
 			returned := make(chan error, 1)
 			go func() {
 				_, err := c.Call(ctx, "big", make([]byte, 8<<20)) // far more than the socket holds
 				returned <- err
 			}()
+			// End ctx once the write is under way, not after a delay: a
+			// ctx that ends before the Call is queued fails the Call, as
+			// it should, and tests nothing of the interruption. The peer
+			// reads the big frame's header and no more, so the rest of the
+			// write blocks.
+			require.NoError(t, peer.SetReadDeadline(time.Now().Add(10*time.Second)))
+			var hdr [4]byte
+			_, err := io.ReadFull(peer, hdr[:])
+			require.NoError(t, err, "the big Call's write did not start within 10 s")
+			require.Greater(t, binary.BigEndian.Uint32(hdr[:]), uint32(8<<20), "the next frame is the big Call")
+			cancel()
 			select {
 			case err := <-returned:
 				require.NoError(t, err, "the frame was queued; it goes out when the peer reads")

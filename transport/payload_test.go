@@ -219,17 +219,41 @@ func TestLargeCallsSendWhatTheCallerHadWhenCallReturned(t *testing.T) {
 func TestLentPayloadIsCopiedWhenTheWriteIsInterrupted(t *testing.T) {
 	t.Parallel()
 	c, peer := established(t)
+	// A guard against a hang only: each read below waits for a write that
+	// must be under way.
+	require.NoError(t, peer.SetReadDeadline(time.Now().Add(time.Minute)))
 	big := pattern(1, 8<<20) // far more than the socket buffers hold
 	want := bytes.Clone(big)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := c.Call(ctx, "big", big) // blocks writing until ctx ends
-	require.NoError(t, err, "the frame was queued; it goes out when the peer reads")
+	returned := make(chan error, 1)
+	go func() {
+		_, err := c.Call(ctx, "big", big) // blocks writing until ctx ends
+		returned <- err
+	}()
+	// ctx ends once the write is under way (the peer has the frame's
+	// header, and reads no more for now), not after a delay: a ctx that
+	// ends before the Call is queued fails the Call, and tests nothing.
+	var hdr [4]byte
+	_, err := io.ReadFull(peer, hdr[:])
+	require.NoError(t, err, "the big Call's write did not start")
+	n := binary.BigEndian.Uint32(hdr[:])
+	require.Greater(t, n, uint32(8<<20), "the first frame is the big Call")
+	cancel()
+	select {
+	case err := <-returned:
+		require.NoError(t, err, "the frame was queued; it goes out when the peer reads")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Call was not interrupted within 10 s of its ctx's end")
+	}
 	for i := range big {
 		big[i] = 0xee
 	}
-	// Queued behind the rest, which the write loop now writes: it waits
-	// for room until the peer reads, and is copied.
+	// Queued behind the rest, which the write loop now writes: it is
+	// copied, or waits for room until the peer reads. Or, if the write
+	// loop is done by the time it is queued, it writes itself, from
+	// where it is, and returns once written (its ctx never ends): the
+	// peer reads it without waiting for the Call to return first.
 	behind := pattern(2, 100<<10)
 	wantBehind := bytes.Clone(behind)
 	sent := make(chan error, 1)
@@ -241,16 +265,23 @@ func TestLentPayloadIsCopiedWhenTheWriteIsInterrupted(t *testing.T) {
 		sent <- err
 	}()
 
+	bigBody := make([]byte, n)
+	_, err = io.ReadFull(peer, bigBody)
+	require.NoError(t, err)
+	behindBody, err := transport.ReadFrame(peer, 16<<20)
+	require.NoError(t, err)
+	select {
+	case err := <-sent:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the behind Call did not return within 10 s of its frame's read")
+	}
 	for _, w := range []struct {
 		fn   string
+		body []byte
 		want []byte
-	}{{"big", want}, {"behind", wantBehind}} {
-		if w.fn == "behind" {
-			require.NoError(t, <-sent)
-		}
-		body, err := transport.ReadFrame(peer, 16<<20)
-		require.NoError(t, err)
-		m, err := transport.DecodeMessage(body)
+	}{{"big", bigBody, want}, {"behind", behindBody, wantBehind}} {
+		m, err := transport.DecodeMessage(w.body)
 		require.NoError(t, err)
 		require.Equal(t, w.fn, m.Func)
 		var got []byte
@@ -259,7 +290,7 @@ func TestLentPayloadIsCopiedWhenTheWriteIsInterrupted(t *testing.T) {
 		// The frame written in two parts is the frame encoded whole.
 		whole, err := transport.AppendFrame(nil, &transport.Message{Kind: transport.KindCall, ID: m.ID, Func: w.fn, Payload: raw(t, w.want)})
 		require.NoError(t, err)
-		require.True(t, bytes.Equal(whole[4:], body), "%s's frame", w.fn)
+		require.True(t, bytes.Equal(whole[4:], w.body), "%s's frame", w.fn)
 	}
 	require.NoError(t, c.Err())
 }

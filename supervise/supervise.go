@@ -308,7 +308,10 @@ func (s *Supervisor) TerminateChild(name string) error {
 
 // Which describes the supervisor's children in order; nil once it has ended.
 // It never waits for the loop: it copies what the loop last published (after
-// its last step, or as it began waiting for a child or a backoff).
+// its last step, or as it began waiting for a child or a backoff). What a
+// StartChild or TerminateChild did is published before it returns: a
+// terminated child is gone from Which at once, even one still running past
+// its Shutdown.
 func (s *Supervisor) Which() []ChildInfo {
 	select {
 	case <-s.l.quit:
@@ -420,6 +423,10 @@ type loop struct {
 
 	info       atomic.Pointer[[]published] // for Which
 	inCallback atomic.Bool                 // the loop is in Backoff or OnEvent
+
+	// answered, if set (by internal tests only), is called by the loop
+	// right after it answered a request, before its next step.
+	answered func()
 }
 
 type child struct {
@@ -513,7 +520,11 @@ func (l *loop) run(ctx context.Context, ready func()) (err error) {
 			l.pending = append(l.pending, inst)
 		case req := <-l.reqs:
 			req.run(l)
+			l.publish() // Which shows what the request did once it has returned
 			close(req.done)
+			if l.answered != nil {
+				l.answered()
+			}
 			if l.allEnded() { // TerminateChild removed the last one running
 				return nil
 			}

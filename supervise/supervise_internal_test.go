@@ -1,0 +1,52 @@
+package supervise
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/grove-rt/grove/nursery"
+)
+
+// TestTerminatedChildLeavesWhichAtOnce holds the loop right after it
+// answered TerminateChild, so that Which can only see what the loop
+// published before answering: the child must already be gone from it (OTP's
+// terminate_child: the child no longer runs when it returns), even one that
+// ignores its stop past its Shutdown.
+func TestTerminatedChildLeavesWhichAtOnce(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	hold := make(chan struct{})
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		defer close(release)
+		l, err := newLoop(Spec{Children: []Child{
+			{Name: "slow", Shutdown: time.Millisecond, Run: func(ctx context.Context) error {
+				<-ctx.Done()
+				<-release // ignores its stop
+				return nil
+			}},
+			{Name: "stays", Run: func(ctx context.Context) error {
+				<-ctx.Done()
+				return nil
+			}},
+		}})
+		require.NoError(t, err)
+		l.answered = func() { <-hold }
+		if _, err := nursery.Start(n, func(ctx context.Context, started func(struct{})) error {
+			return l.run(ctx, func() { started(struct{}{}) })
+		}); err != nil {
+			return err
+		}
+		sup := &Supervisor{l: l}
+		defer close(hold)
+		require.NoError(t, sup.TerminateChild("slow"))
+		w := sup.Which()
+		require.Len(t, w, 1, "TerminateChild returned before the loop published the child's removal: %v", w)
+		require.Equal(t, "stays", w[0].Name)
+		n.Cancel(nil)
+		return nil
+	})
+	require.NoError(t, err)
+}

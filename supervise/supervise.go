@@ -308,10 +308,11 @@ func (s *Supervisor) TerminateChild(name string) error {
 
 // Which describes the supervisor's children in order; nil once it has ended.
 // It never waits for the loop: it copies what the loop last published (after
-// its last step, or as it began waiting for a child or a backoff). What a
-// StartChild or TerminateChild did is published before it returns: a
-// terminated child is gone from Which at once, even one still running past
-// its Shutdown.
+// its last step, or as it began waiting for a backoff). A child's start or
+// stop is published before the child runs or sees its cancel, and what a
+// StartChild or TerminateChild did before it returns: a restarted child that
+// runs is counted, and a terminated child is gone from Which at once, even
+// one still running past its Shutdown.
 func (s *Supervisor) Which() []ChildInfo {
 	select {
 	case <-s.l.quit:
@@ -424,9 +425,11 @@ type loop struct {
 	info       atomic.Pointer[[]published] // for Which
 	inCallback atomic.Bool                 // the loop is in Backoff or OnEvent
 
-	// answered, if set (by internal tests only), is called by the loop
-	// right after it answered a request, before its next step.
+	// Set by internal tests only, to widen a window: answered is called by
+	// the loop right after it answered a request, before its next step;
+	// launched right after it started an incarnation's goroutine.
 	answered func()
+	launched func(*child)
 }
 
 type child struct {
@@ -548,6 +551,7 @@ func (l *loop) start(c *child) (*instance, bool) {
 	inst := &instance{c: c, cancel: cancel, ready: make(chan struct{})}
 	ctx = context.WithValue(ctx, instKey{}, inst)
 	c.inst, c.state = inst, Running
+	l.publish() // before the child runs: what it does may be seen before the loop goes on
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -565,7 +569,9 @@ func (l *loop) start(c *child) (*instance, bool) {
 		case <-l.quit:
 		}
 	}()
-	l.publish()
+	if l.launched != nil {
+		l.launched(c)
+	}
 	for {
 		select {
 		case req := <-l.reqs:
@@ -605,6 +611,7 @@ func (l *loop) stop(c *child) {
 		return
 	}
 	c.inst = nil
+	l.publish() // before the child sees its cancel, as in start
 	inst.stopping = true
 	inst.cancel(errStopping)
 	if inst.exited {
@@ -614,7 +621,6 @@ func (l *loop) stop(c *child) {
 	if d <= 0 {
 		d = DefaultShutdown
 	}
-	l.publish()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {

@@ -272,7 +272,12 @@ func Start(n *nursery.Nursery, spec Spec) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = nursery.Start(n, func(ctx context.Context, started func(struct{})) error {
+	return l.runIn(n)
+}
+
+// runIn runs l as a task of n and returns once its children have started.
+func (l *loop) runIn(n *nursery.Nursery) (*Supervisor, error) {
+	_, err := nursery.Start(n, func(ctx context.Context, started func(struct{})) error {
 		return l.run(ctx, func() { started(struct{}{}) })
 	})
 	if err != nil {

@@ -35,12 +35,8 @@ func TestTerminatedChildLeavesWhichAtOnce(t *testing.T) {
 		}})
 		require.NoError(t, err)
 		l.answered = func() { <-hold }
-		if _, err := nursery.Start(n, func(ctx context.Context, started func(struct{})) error {
-			return l.run(ctx, func() { started(struct{}{}) })
-		}); err != nil {
-			return err
-		}
-		sup := &Supervisor{l: l}
+		sup, err := l.runIn(n)
+		require.NoError(t, err)
 		defer close(hold)
 		require.NoError(t, sup.TerminateChild("slow"))
 		w := sup.Which()
@@ -79,12 +75,8 @@ func TestRestartedChildInWhichBeforeItRuns(t *testing.T) {
 				<-hold
 			}
 		}
-		if _, err := nursery.Start(n, func(ctx context.Context, started func(struct{})) error {
-			return l.run(ctx, func() { started(struct{}{}) })
-		}); err != nil {
-			return err
-		}
-		sup := &Supervisor{l: l}
+		sup, err := l.runIn(n)
+		require.NoError(t, err)
 		defer close(hold)
 		<-running
 		w := sup.Which()

@@ -272,7 +272,12 @@ func Start(n *nursery.Nursery, spec Spec) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = nursery.Start(n, func(ctx context.Context, started func(struct{})) error {
+	return l.runIn(n)
+}
+
+// runIn runs l as a task of n and returns once its children have started.
+func (l *loop) runIn(n *nursery.Nursery) (*Supervisor, error) {
+	_, err := nursery.Start(n, func(ctx context.Context, started func(struct{})) error {
 		return l.run(ctx, func() { started(struct{}{}) })
 	})
 	if err != nil {
@@ -308,7 +313,11 @@ func (s *Supervisor) TerminateChild(name string) error {
 
 // Which describes the supervisor's children in order; nil once it has ended.
 // It never waits for the loop: it copies what the loop last published (after
-// its last step, or as it began waiting for a child or a backoff).
+// its last step, or as it began waiting for a backoff). A child's start or
+// stop is published before the child runs or sees its cancel, and what a
+// StartChild or TerminateChild did before it returns: a restarted child that
+// runs is counted, and a terminated child is gone from Which at once, even
+// one still running past its Shutdown.
 func (s *Supervisor) Which() []ChildInfo {
 	select {
 	case <-s.l.quit:
@@ -420,6 +429,12 @@ type loop struct {
 
 	info       atomic.Pointer[[]published] // for Which
 	inCallback atomic.Bool                 // the loop is in Backoff or OnEvent
+
+	// Set by internal tests only, to widen a window: answered is called by
+	// the loop right after it answered a request, before its next step;
+	// launched right after it started an incarnation's goroutine.
+	answered func()
+	launched func(*child)
 }
 
 type child struct {
@@ -513,7 +528,11 @@ func (l *loop) run(ctx context.Context, ready func()) (err error) {
 			l.pending = append(l.pending, inst)
 		case req := <-l.reqs:
 			req.run(l)
+			l.publish() // Which shows what the request did once it has returned
 			close(req.done)
+			if l.answered != nil {
+				l.answered()
+			}
 			if l.allEnded() { // TerminateChild removed the last one running
 				return nil
 			}
@@ -537,6 +556,7 @@ func (l *loop) start(c *child) (*instance, bool) {
 	inst := &instance{c: c, cancel: cancel, ready: make(chan struct{})}
 	ctx = context.WithValue(ctx, instKey{}, inst)
 	c.inst, c.state = inst, Running
+	l.publish() // before the child runs: what it does may be seen before the loop goes on
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -554,7 +574,9 @@ func (l *loop) start(c *child) (*instance, bool) {
 		case <-l.quit:
 		}
 	}()
-	l.publish()
+	if l.launched != nil {
+		l.launched(c)
+	}
 	for {
 		select {
 		case req := <-l.reqs:
@@ -594,6 +616,7 @@ func (l *loop) stop(c *child) {
 		return
 	}
 	c.inst = nil
+	l.publish() // before the child sees its cancel, as in start
 	inst.stopping = true
 	inst.cancel(errStopping)
 	if inst.exited {
@@ -603,7 +626,6 @@ func (l *loop) stop(c *child) {
 	if d <= 0 {
 		d = DefaultShutdown
 	}
-	l.publish()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {

@@ -67,9 +67,9 @@
 // that keeps none, a manual metric reader) against actor's and pool's
 // untraced benchmarks, interleaved, -count 6 (medians; the runs spread
 // by about ±15%), on a shared 2-core VM (load 6 to 12), Go 1.26: a unary
-// call to a process actor takes about
-// 41µs traced against 26µs (×1.6), and 16 allocations (3.6 KB) on the
-// caller's side against 3 (the actor's side is in its process); on the
+// call to a process actor takes about 41µs traced against 26µs (×1.6),
+// and 16 allocations (3.6 KB) on the caller's side against 3 (the
+// actor's side is in its process); on the
 // goroutine backend, both sides in one process, about 18µs against 6µs
 // (×3) and 45 allocations against 11. A pool Submit: about 50µs against
 // 38µs (×1.3), 41 allocations against 22; on goroutines 23µs against

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -166,6 +167,8 @@ type instrumentation struct {
 	duration metric.Float64Histogram
 	live     metric.Int64UpDownCounter
 	items    metric.Int64Counter
+	series   cache[seriesKey, *seriesOpts]
+	tasks    cache[string, *taskOpts] // pool.go
 	pools    pools
 	deaths   metric.Int64Counter
 	restarts metric.Int64Counter
@@ -197,9 +200,19 @@ func (i *instrumentation) Flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// actorAttrs are the attributes naming a.
-func actorAttrs(a actor.ActorInfo) []attribute.KeyValue {
-	kv := []attribute.KeyValue{ActorNameKey.String(a.Name)}
+// The span kinds' options, built once: an option is an allocation.
+var (
+	clientKind   = trace.WithSpanKind(trace.SpanKindClient)
+	serverKind   = trace.WithSpanKind(trace.SpanKindServer)
+	internalKind = trace.WithSpanKind(trace.SpanKindInternal)
+)
+
+// actorAttrsMax is the most attributes appendActorAttrs appends.
+const actorAttrsMax = 5
+
+// appendActorAttrs appends to kv the attributes naming a.
+func appendActorAttrs(kv []attribute.KeyValue, a actor.ActorInfo) []attribute.KeyValue {
+	kv = append(kv, ActorNameKey.String(a.Name))
 	if a.ID != "" {
 		kv = append(kv, ActorIDKey.String(a.ID), ActorPIDKey.Int(a.PID))
 	}
@@ -227,10 +240,10 @@ func fail(span trace.Span, err error) {
 func (i *instrumentation) Spawn(ctx context.Context, name string) (context.Context, func(actor.ActorInfo, error)) {
 	// The name is an attribute, not part of the span's: a pool's workers
 	// are named pool-worker-1, -2, ... without end.
-	ctx, span := i.tracer.Start(ctx, "grove.spawn", trace.WithSpanKind(trace.SpanKindInternal),
+	ctx, span := i.tracer.Start(ctx, "grove.spawn", internalKind,
 		trace.WithAttributes(ActorNameKey.String(name)))
 	return ctx, func(a actor.ActorInfo, err error) {
-		span.SetAttributes(actorAttrs(a)...)
+		span.SetAttributes(appendActorAttrs(make([]attribute.KeyValue, 0, actorAttrsMax), a)...)
 		fail(span, err)
 		span.End()
 		if err == nil {
@@ -247,9 +260,7 @@ func (i *instrumentation) ActorEnded(a actor.ActorInfo, _ error) {
 // Call implements actor.Instrumentation: a client span, whose context
 // goes on the Call's metadata.
 func (i *instrumentation) Call(ctx context.Context, c actor.CallInfo) (context.Context, func(actor.CallEnd)) {
-	attrs := append([]attribute.KeyValue{rpcSystemKey.String("grove"), rpcMethodKey.String(c.Func),
-		CallKindKey.String(string(c.Kind))}, actorAttrs(c.Actor)...)
-	ctx, span := i.tracer.Start(ctx, c.Func, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	ctx, span := i.tracer.Start(ctx, c.Func, clientKind, trace.WithAttributes(callAttrs(c, false)...))
 	own := transport.MetadataFromContext(ctx)
 	md := make(transport.Metadata, len(own)+3)
 	for k, v := range own {
@@ -289,33 +300,101 @@ func (i *instrumentation) Serve(ctx context.Context, c actor.CallInfo, md transp
 	if len(md) > 0 {
 		ctx = i.props.Extract(ctx, carrier(md))
 	}
-	attrs := append([]attribute.KeyValue{rpcSystemKey.String("grove"), rpcMethodKey.String(c.Func),
-		CallKindKey.String(string(c.Kind)), PeerNameKey.String(c.Peer.Name), PeerIDKey.String(c.Peer.ID)}, actorAttrs(c.Actor)...)
-	ctx, span := i.tracer.Start(ctx, c.Func, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	ctx, span := i.tracer.Start(ctx, c.Func, serverKind, trace.WithAttributes(callAttrs(c, true)...))
 	return ctx, i.ender(span, c, "server")
 }
 
+// callAttrs are a call's span attributes, in one allocation: those of
+// the client's side, and the caller's for the server's.
+func callAttrs(c actor.CallInfo, server bool) []attribute.KeyValue {
+	kv := make([]attribute.KeyValue, 0, 5+actorAttrsMax)
+	kv = append(kv, rpcSystemKey.String("grove"), rpcMethodKey.String(c.Func), CallKindKey.String(string(c.Kind)))
+	if server {
+		kv = append(kv, PeerNameKey.String(c.Peer.Name), PeerIDKey.String(c.Peer.ID))
+	}
+	return appendActorAttrs(kv, c.Actor)
+}
+
 // ender returns the function that ends a call's span and counts it.
+// (It takes the function's name and kind, not the CallInfo, which its
+// closure would move to the heap.)
 func (i *instrumentation) ender(span trace.Span, c actor.CallInfo, side string) func(actor.CallEnd) {
 	start := time.Now()
+	fn, kind := c.Func, c.Kind
 	return func(e actor.CallEnd) {
-		if c.Kind != actor.CallKindUnary || e.Items > 0 {
+		if kind != actor.CallKindUnary || e.Items > 0 {
 			span.SetAttributes(ItemsKey.Int(e.Items))
 		}
 		fail(span, e.Err)
 		span.End()
-		kv := []attribute.KeyValue{rpcSystemKey.String("grove"), rpcMethodKey.String(c.Func), SideKey.String(side)}
-		if e.Err != nil {
-			kv = append(kv, errorTypeKey.String(actor.ErrorType(e.Err)))
-		}
-		set := metric.WithAttributeSet(attribute.NewSet(kv...))
+		o := i.seriesOf(fn, side, e.Err)
 		bg := context.Background()
-		i.calls.Add(bg, 1, set)
-		i.duration.Record(bg, time.Since(start).Seconds(), set)
+		i.calls.Add(bg, 1, o.add...)
+		i.duration.Record(bg, time.Since(start).Seconds(), o.record...)
 		if e.Items > 0 {
-			i.items.Add(bg, int64(e.Items), set)
+			i.items.Add(bg, int64(e.Items), o.add...)
 		}
 	}
+}
+
+// maxCached bounds the entries a [cache] keeps: beyond it, what it
+// would keep is built for each use. Its keys are functions' names, as
+// rpc.method is, and as few.
+const maxCached = 1024
+
+// cache keeps what is built once per function rather than once per call
+// (an attribute set and the options holding it, a span's name): each is
+// an allocation a call would otherwise make.
+type cache[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]V
+}
+
+// get returns k's entry, built by build if it has none.
+func (c *cache[K, V]) get(k K, build func() V) V {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = build()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[K]V{}
+	}
+	if len(c.m) < maxCached {
+		c.m[k] = v
+	}
+	return v
+}
+
+type seriesKey struct{ fn, side string }
+
+// seriesOpts are the options of a series of the call metrics, for Add
+// and for Record.
+type seriesOpts struct {
+	add    []metric.AddOption
+	record []metric.RecordOption
+}
+
+// seriesOf returns the options of fn's series on side, for a call that
+// ended with err: kept for those that succeed, built for a failure
+// (error.type is one more attribute).
+func (i *instrumentation) seriesOf(fn, side string, err error) *seriesOpts {
+	build := func() *seriesOpts {
+		kv := []attribute.KeyValue{rpcSystemKey.String("grove"), rpcMethodKey.String(fn), SideKey.String(side)}
+		if err != nil {
+			kv = append(kv, errorTypeKey.String(actor.ErrorType(err)))
+		}
+		set := metric.WithAttributeSet(attribute.NewSet(kv...))
+		return &seriesOpts{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
+	}
+	if err != nil {
+		return build()
+	}
+	return i.series.get(seriesKey{fn, side}, build)
 }
 
 // carrier is a Call's metadata as a propagation.TextMapCarrier.

@@ -54,12 +54,22 @@ func (i *instrumentation) PoolStarted(depth func() int) (ended func()) {
 // PoolTask implements pool.Instrumentation: a span from the task's
 // submission to its end, the parent of its call to the worker.
 func (i *instrumentation) PoolTask(ctx context.Context, fn string) (context.Context, func(error)) {
-	ctx, span := i.tracer.Start(ctx, "grove.pool.task "+fn, trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(rpcMethodKey.String(fn)))
+	o := i.tasks.get(fn, func() *taskOpts {
+		return &taskOpts{name: "grove.pool.task " + fn,
+			start: []trace.SpanStartOption{internalKind, trace.WithAttributes(rpcMethodKey.String(fn))}}
+	})
+	ctx, span := i.tracer.Start(ctx, o.name, o.start...)
 	return ctx, func(err error) {
 		fail(span, err)
 		span.End()
 	}
+}
+
+// taskOpts are a pool task span's name and options, built once per
+// function.
+type taskOpts struct {
+	name  string
+	start []trace.SpanStartOption
 }
 
 // PoolWorkerDied implements pool.Instrumentation: the deaths counter.
@@ -75,7 +85,7 @@ func (i *instrumentation) PoolWorkerDied(err error) {
 // grow without end.
 func (i *instrumentation) SupervisorRestart(ctx context.Context, child string, restarts int) func(error) {
 	attrs := []attribute.KeyValue{ChildKey.String(child), RestartsKey.Int(restarts)}
-	_, span := i.tracer.Start(ctx, "grove.supervise.restart", trace.WithSpanKind(trace.SpanKindInternal),
+	_, span := i.tracer.Start(ctx, "grove.supervise.restart", internalKind,
 		trace.WithAttributes(attrs...))
 	i.restarts.Add(ctx, 1)
 	return func(err error) {

@@ -287,3 +287,36 @@ func TestDeliverToAnEndedStream(t *testing.T) {
 		require.Zero(t, s.allowance)
 	}
 }
+
+// TestPeerNeverReachesAnImpossibleTransition walks every state a stream
+// can reach from its start, by any of the peer's frames and any of this
+// side's calls (a Return or Error's outcome only while one is going out,
+// or after a Close raced it, as Stream.end reports them): none may be
+// impossible, and every state reached is one of reachable's.
+func TestPeerNeverReachesAnImpossibleTransition(t *testing.T) {
+	t.Parallel()
+	for _, caller := range []bool{false, true} {
+		known := map[streamState]bool{}
+		for _, st := range reachable(caller) {
+			known[st] = true
+		}
+		seen := map[streamState]bool{{}: true}
+		todo := []streamState{{}}
+		for len(todo) > 0 {
+			st := todo[len(todo)-1]
+			todo = todo[:len(todo)-1]
+			require.True(t, known[st], "caller %v: %s is not among the reachable states", caller, st)
+			for ev := range numStreamEvents {
+				if (ev == evFinalFailed || ev == evFinalSent) && !st.final && st.send != sendClosed {
+					continue // end sends these only after its evSendFinal was accepted
+				}
+				next, v := st.next(ev, caller)
+				require.NotEqual(t, impossible, v, "caller %v: %s in state %s", caller, ev, st)
+				if v == accept && !seen[next] {
+					seen[next] = true
+					todo = append(todo, next)
+				}
+			}
+		}
+	}
+}

@@ -201,7 +201,7 @@ func TestSandboxFallbackWarningToLogger(t *testing.T) {
 	require.Equal(t, "WARN", rec["level"])
 	require.Equal(t, "actor: processes cannot be spawned here; actors run on goroutines instead", rec["msg"])
 	require.Equal(t, "process", rec["backend"])
-	require.Equal(t, "sandboxed", rec["actor.name"])
+	require.Equal(t, "sandboxed", rec["grove.actor.name"])
 	require.Contains(t, rec["err"], syscall.EPERM.Error())
 	require.Contains(t, rec["fix"], "WithStrictBackend")
 }

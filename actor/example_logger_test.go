@@ -14,14 +14,14 @@ import (
 
 // A body that forgets to cancel its actor gets grove's idle warning as a
 // record of the spawn's logger, its facts as attributes. (The actor's
-// output lines would be records of it too: "msg" the line, "stream"
+// output lines would be records of it too: "msg" the line, "log.iostream"
 // "stdout" or "stderr".)
 func ExampleWithLogger() {
 	warned := make(chan struct{}, 1)
 	logger := slog.New(slog.NewTextHandler(signalling{os.Stdout, warned}, &slog.HandlerOptions{
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			switch a.Key {
-			case slog.TimeKey, "actor.id", "actor.pid", "why", "fix": // vary, or are long
+			case slog.TimeKey, "grove.actor.id", "grove.actor.pid", "why", "fix": // vary, or are long
 				return slog.Attr{}
 			}
 			return a
@@ -45,7 +45,7 @@ func ExampleWithLogger() {
 	})
 	fmt.Println("Run returned:", err)
 	// Output:
-	// level=WARN msg="actor: idle after its nursery's body returned; the nursery waits for it" actor.name=forgotten waited=10ms
+	// level=WARN msg="actor: idle after its nursery's body returned; the nursery waits for it" grove.actor.name=forgotten waited=10ms
 	// Run returned: <nil>
 }
 

@@ -99,7 +99,7 @@ func TestForgottenCancelIsNamed(t *testing.T) {
 	}
 	lines := logs.all()
 	require.Len(t, lines, 1, "one warning: %v", lines)
-	require.Contains(t, lines[0], "actor.name=forgotten actor.id="+forgotten.ID())
+	require.Contains(t, lines[0], "grove.actor.name=forgotten grove.actor.id="+forgotten.ID())
 	require.NotContains(t, lines[0], busy.ID(), "an actor with a call in flight is not idle")
 	require.Contains(t, lines[0], "n.Cancel", "the warning names the fix")
 	require.True(t, strings.HasPrefix(strings.SplitN(lines[0], "msg=", 2)[1], `"actor: `), lines[0])

@@ -12,11 +12,11 @@ import (
 // The keys of the attributes that name an actor in grove's records (see
 // [WithLogger]), and its levels for output lines.
 const (
-	logKeyName   = "actor.name"
-	logKeyID     = "actor.id"
-	logKeyPID    = "actor.pid"
-	logKeyHost   = "actor.host"
-	logKeyStream = "stream"
+	logKeyName   = "grove.actor.name"
+	logKeyID     = "grove.actor.id"
+	logKeyPID    = "grove.actor.pid"
+	logKeyHost   = "grove.host"
+	logKeyStream = "log.iostream"
 	stdoutLevel  = slog.LevelInfo
 	stderrLevel  = slog.LevelWarn
 )
@@ -28,10 +28,13 @@ const (
 // record: its message is the line without its newline; its level is Info
 // for stdout, and Warn for stderr (where Go's log package, a default slog
 // handler and a panic write: Warn marks the line without calling each one
-// an error; a handler can tell them apart by "stream"); its attributes are
-// "actor.name", "actor.id" and "actor.pid" (the actor's name, [Ref.ID] and
-// [Ref.PID]), "actor.host" when it has a host ([WithHost], [OnHost]), and
-// "stream", "stdout" or "stderr". Lines longer than 64 KiB are cut into records of 64 KiB,
+// an error; a handler can tell them apart by "log.iostream"); its
+// attributes are "grove.actor.name", "grove.actor.id" and
+// "grove.actor.pid" (the actor's name, [Ref.ID] and [Ref.PID]),
+// "grove.host" when it has a host ([WithHost], [OnHost]), and
+// "log.iostream", "stdout" or "stderr": the keys otelgrove's spans carry,
+// and OpenTelemetry's name for the stream, so that logs and traces join on
+// them. Lines longer than 64 KiB are cut into records of 64 KiB,
 // as [WithOutput] cuts them; the tail of stderr in an [*ExitError] is kept
 // as without a logger. It overrides WithOutput and WithStderr. A remote
 // actor's output ([OnHost]) is logged the same way, and so is a
@@ -56,9 +59,9 @@ const (
 // grove's warnings about the actor (that it outlived its nursery's body
 // idle, see [WithIdleWarning]; that this process falls back to the
 // goroutine backend, or reaps by threads: once per process, through the
-// spawn that found out) go to logger too, without "stream", with the
-// actor's attributes known then (all for the idle warning; "actor.name"
-// for the fallback, which has no process; "actor.pid" for the reaping,
+// spawn that found out) go to logger too, without "log.iostream", with the
+// actor's attributes known then (all for the idle warning; "grove.actor.name"
+// for the fallback, which has no process; "grove.actor.pid" for the reaping,
 // found at the fork) and the facts as attributes of their own ("err",
 // "fix"...); without WithLogger they go to [slog.Default]. A nil logger
 // is the default: prefixed text.

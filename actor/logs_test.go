@@ -81,9 +81,9 @@ func find(recs []map[string]any, msg string) []map[string]any {
 // requireActor checks the attributes that name ref in a record.
 func requireActor(t *testing.T, rec map[string]any, ref *actor.Ref) {
 	t.Helper()
-	require.Equal(t, ref.Name(), rec["actor.name"], rec)
-	require.Equal(t, ref.ID(), rec["actor.id"], rec)
-	require.Equal(t, float64(ref.PID()), rec["actor.pid"], rec)
+	require.Equal(t, ref.Name(), rec["grove.actor.name"], rec)
+	require.Equal(t, ref.ID(), rec["grove.actor.id"], rec)
+	require.Equal(t, float64(ref.PID()), rec["grove.actor.pid"], rec)
 }
 
 // An actor's stdout and stderr lines become records with its attributes,
@@ -122,9 +122,9 @@ func TestWithLoggerOutput(t *testing.T) {
 		got := find(recs, tc.msg)
 		require.Len(t, got, 1, "one record of %q: %v", tc.msg, recs)
 		requireActor(t, got[0], ref)
-		require.Equal(t, tc.stream, got[0]["stream"])
+		require.Equal(t, tc.stream, got[0]["log.iostream"])
 		require.Equal(t, tc.level, got[0]["level"])
-		require.NotContains(t, got[0], "actor.host", "an actor of no host")
+		require.NotContains(t, got[0], "grove.host", "an actor of no host")
 	}
 }
 
@@ -137,7 +137,7 @@ func TestWithLoggerLongLines(t *testing.T) {
 	writeLongLines(t, actor.WithLogger(logger))
 	var lens []int
 	for _, r := range log.records(t) {
-		require.Equal(t, "stdout", r["stream"])
+		require.Equal(t, "stdout", r["log.iostream"])
 		lens = append(lens, len(r["msg"].(string)))
 	}
 	require.Equal(t, longLinesCut, lens)
@@ -174,7 +174,7 @@ func TestWithLoggerIdleWarning(t *testing.T) {
 	requireActor(t, w, ref)
 	require.Equal(t, float64(idle), w["waited"])
 	require.Contains(t, w["fix"], "n.Cancel(nil)")
-	require.NotContains(t, w, "stream")
+	require.NotContains(t, w, "log.iostream")
 }
 
 // WithCmd is ignored on the goroutine backend, which starts no process.

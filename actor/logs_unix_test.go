@@ -36,7 +36,7 @@ func TestWithLoggerRemote(t *testing.T) {
 		got := find(recs, msg)
 		require.Len(t, got, 1, "one record of %q: %v", msg, recs)
 		requireActor(t, got[0], ref)
-		require.Equal(t, "loop", got[0]["actor.host"])
-		require.Equal(t, stream, got[0]["stream"])
+		require.Equal(t, "loop", got[0]["grove.host"])
+		require.Equal(t, stream, got[0]["log.iostream"])
 	}
 }

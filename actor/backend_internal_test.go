@@ -205,3 +205,16 @@ func TestSandboxFallbackWarningToLogger(t *testing.T) {
 	require.Contains(t, rec["err"], syscall.EPERM.Error())
 	require.Contains(t, rec["fix"], "WithStrictBackend")
 }
+
+// TestDebugSupport: the debug socket is served on Linux only, and the
+// refusal elsewhere names the platform and matches errors.ErrUnsupported
+// (TestDebugRefusedHere checks ServeDebug and the clients off Linux).
+func TestDebugSupport(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, debugSupport("linux"))
+	for _, goos := range []string{"darwin", "freebsd", "windows", "js"} {
+		err := debugSupport(goos)
+		require.ErrorIs(t, err, errors.ErrUnsupported, goos)
+		require.ErrorContains(t, err, goos)
+	}
+}

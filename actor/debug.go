@@ -76,9 +76,8 @@ func ServeDebug(ctx context.Context) (*DebugServer, error) {
 	if ctx == nil {
 		return nil, errors.New("actor: ServeDebug: nil ctx: pass a ctx (or context.Background())")
 	}
-	if runtime.GOOS != "linux" {
-		return nil, fmt.Errorf("actor: ServeDebug: the debug socket checks each client's uid with SO_PEERCRED, "+
-			"which %s lacks: %w", runtime.GOOS, errors.ErrUnsupported)
+	if err := debugSupport(runtime.GOOS); err != nil {
+		return nil, fmt.Errorf("actor: ServeDebug: %w", err)
 	}
 	d := &DebugServer{sv: serverFor(ctx), path: DebugSocket(os.Getpid()), slots: make(chan struct{}, maxDebugConns)}
 	ln, err := listenUnix(d.path, transport.WithIdentity(identity(ctx), "debug"), transport.WithHandler(d.handle))
@@ -185,7 +184,8 @@ func debugSockets(pid int) []string {
 // [ServeDebug]: the client of `grove ps PID`. ctx bounds it
 // (DefaultDebugTimeout without a deadline). A process that does not exist,
 // one that does not serve (matching [ErrNoDebug]) and one of another user
-// each get an error that says so.
+// each get an error that says so; where no program can serve (anything but
+// Linux, as ServeDebug) it fails at once, matching [errors.ErrUnsupported].
 func DebugTree(ctx context.Context, pid int) (TreeInfo, error) {
 	var t TreeInfo
 	err := debugCall(ctx, pid, debugTreeFunc, &t)
@@ -244,10 +244,25 @@ func debugCall(ctx context.Context, pid int, fn string, out any) error {
 	}
 }
 
+// debugSupport says whether goos can serve a debug socket: Linux only,
+// since each client's uid is checked with SO_PEERCRED. Its error wraps
+// errors.ErrUnsupported and names goos.
+func debugSupport(goos string) error {
+	if goos == "linux" {
+		return nil
+	}
+	return fmt.Errorf("the debug socket checks each client's uid with SO_PEERCRED, which %s lacks: %w",
+		goos, errors.ErrUnsupported)
+}
+
 // dialDebug connects to process pid's debug socket, explaining why not.
 func dialDebug(ctx context.Context, pid int) (*transport.Conn, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("actor: debug client: pid %d: give the pid of a running program", pid)
+	}
+	if err := debugSupport(runtime.GOOS); err != nil {
+		// No program here can have opted in: say so, not ErrNoDebug.
+		return nil, fmt.Errorf("actor: debug client: no program can serve a debug socket here: %w", err)
 	}
 	if err := processExists(pid); err != nil {
 		return nil, err

@@ -161,7 +161,8 @@ type Spec struct {
 	Backoff func(restart int) time.Duration
 	// OnEvent, if set, is called by the supervisor's loop for every event.
 	// It must return quickly; StartChild and TerminateChild called from it
-	// fail with ErrReentrant (Which answers).
+	// fail with ErrReentrant (Which answers, as of the event; setting
+	// OnEvent costs one copy of the children's states per event).
 	OnEvent func(Event)
 }
 
@@ -318,6 +319,9 @@ func (s *Supervisor) TerminateChild(name string) error {
 // StartChild or TerminateChild did before it returns: a restarted child that
 // runs is counted, and a terminated child is gone from Which at once, even
 // one still running past its Shutdown.
+// Called from OnEvent it sees the supervisor as of the event: a child that
+// failed is already Restarting (or Ended), a restarted one is Restarting with
+// the event's Restarts until its Started.
 func (s *Supervisor) Which() []ChildInfo {
 	select {
 	case <-s.l.quit:
@@ -459,6 +463,7 @@ type instKey struct{}
 
 func (l *loop) event(kind EventKind, c *child, err error) {
 	if l.spec.OnEvent != nil {
+		l.publish() // a Which from OnEvent sees the supervisor as of the event
 		l.inCallback.Store(true)
 		defer l.inCallback.Store(false)
 		l.spec.OnEvent(Event{Kind: kind, Child: c.spec.Name, Err: err, Restarts: c.restarts})
@@ -661,12 +666,15 @@ func (l *loop) handleExit(inst *instance) (done bool, err error) {
 	if l.ctx.Err() != nil {
 		return true, l.ctx.Err()
 	}
+	restart := c.spec.Restart == Permanent || (c.spec.Restart == Transient && inst.err != nil)
+	c.state = Ended
+	if restart {
+		c.state = Restarting
+	}
 	if inst.err != nil {
 		l.event(Failed, c, inst.err)
 	}
-	restart := c.spec.Restart == Permanent || (c.spec.Restart == Transient && inst.err != nil)
 	if !restart {
-		c.state = Ended
 		return l.allEnded(), nil
 	}
 	now := time.Now()
@@ -678,12 +686,12 @@ func (l *loop) handleExit(inst *instance) (done bool, err error) {
 	}
 	l.restarts = kept
 	if len(l.restarts) >= l.intensity {
+		c.state = Ended // not to be restarted: the supervisor gives up
 		e := &GaveUpError{Child: c.spec.Name, Restarts: len(l.restarts), Period: l.period, Last: inst.err}
 		l.event(GaveUp, c, e)
 		return true, e
 	}
 	l.restarts = append(l.restarts, now)
-	c.state = Restarting
 	// The children to restart, in order.
 	var set []*child
 	for i, o := range l.children {
@@ -699,8 +707,8 @@ func (l *loop) handleExit(inst *instance) (done bool, err error) {
 	}
 	for i := len(set) - 1; i >= 0; i-- {
 		if set[i].inst != nil {
+			set[i].state = Restarting // as stop publishes it
 			l.stop(set[i])
-			set[i].state = Restarting
 		}
 	}
 	var failed []*instance

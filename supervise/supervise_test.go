@@ -634,3 +634,84 @@ func TestTerminateLastRunningChildEnds(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"start b", "stop b"}, r.get())
 }
+
+// Which called from OnEvent sees the supervisor as of the event: the
+// child that failed is no longer Running, a restarted one is Restarting
+// with the event's count until it has Started, and a sibling stopped for
+// a OneForAll restart is Restarting while it stops.
+func TestWhichInOnEventMatchesTheEvent(t *testing.T) {
+	t.Parallel()
+	r := newRecorder()
+	endA := make(chan error, 1)
+	var sv atomic.Pointer[supervise.Supervisor]
+	var mu sync.Mutex
+	type seen struct {
+		ev    supervise.Event
+		which map[string]supervise.ChildInfo
+	}
+	var got []seen
+	spec := supervise.Spec{
+		Strategy:  supervise.OneForAll,
+		Intensity: 10,
+		OnEvent: func(e supervise.Event) {
+			s := sv.Load()
+			if s == nil {
+				return // the first starts, before Start returned
+			}
+			w := map[string]supervise.ChildInfo{}
+			for _, c := range s.Which() {
+				w[c.Name] = c
+			}
+			mu.Lock()
+			got = append(got, seen{e, w})
+			mu.Unlock()
+		},
+		Children: []supervise.Child{
+			worker(r, "a", supervise.Permanent, endA),
+			{Name: "b", Restart: supervise.Permanent, Shutdown: bound, Start: func(ctx context.Context, started func()) error {
+				r.add("start b")
+				started()
+				<-ctx.Done()
+				// Stopped: Which is asked while b has not returned yet.
+				if s := sv.Load(); s != nil {
+					for _, c := range s.Which() {
+						if c.Name == "b" {
+							r.add("b stopping, Which says " + c.State.String())
+						}
+					}
+				}
+				return ctx.Err()
+			}},
+		},
+	}
+	err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+		s, err := supervise.Start(n, spec)
+		require.NoError(t, err)
+		sv.Store(s)
+		endA <- errBoom
+		want := []string{"start a", "start b", "end a", "b stopping, Which says restarting", "start a", "start b"}
+		require.Equal(t, want, r.waitLen(t, len(want)))
+		n.Cancel(nil)
+		return nil
+	})
+	require.NoError(t, err)
+
+	mu.Lock()
+	defer mu.Unlock()
+	var kinds []string
+	for _, g := range got {
+		kinds = append(kinds, g.ev.Kind.String()+" "+g.ev.Child)
+		c := g.which[g.ev.Child]
+		switch g.ev.Kind {
+		case supervise.Failed:
+			require.NotEqual(t, supervise.Running, c.State, "Which at %v", g.ev)
+		case supervise.Restarted:
+			require.Equal(t, supervise.Restarting, c.State, "Which at %v", g.ev)
+			require.Equal(t, g.ev.Restarts, c.Restarts, "Which at %v", g.ev)
+		case supervise.Started:
+			require.Equal(t, supervise.Running, c.State, "Which at %v", g.ev)
+			require.Equal(t, g.ev.Restarts, c.Restarts, "Which at %v", g.ev)
+		}
+	}
+	require.Equal(t, []string{"failed a", "restarted a", "started a", "restarted b", "started b"}, kinds)
+}

@@ -241,7 +241,9 @@ func SetInstrumentation(i Instrumentation) {
 // GetInstrumentation returns the instrumentation [SetInstrumentation]
 // registered, or nil. It costs one atomic load; the pool and supervise
 // packages observe their own events through it, by the interfaces they
-// define, which an Instrumentation may implement too.
+// define, which an Instrumentation may implement too. (It is named as the
+// pair otel.SetTracerProvider and otel.GetTracerProvider are: the name
+// Instrumentation is the interface's.)
 func GetInstrumentation() Instrumentation {
 	if p := instrumentation.Load(); p != nil {
 		return p.Instrumentation

@@ -65,4 +65,17 @@
 //	// ... elsewhere in the tree:
 //	ref, err := actor.Find(ctx, "cache")
 //	v, err := Square.Call(ctx, ref, 7)
+//
+// # Observing the tree
+//
+// [Tree] is a snapshot of the live tree from the caller down (each actor's
+// state, calls in flight, uptime and memory) and [DumpStacks] its
+// goroutine stacks; [ServeDebug] serves both on a Unix socket, opt-in as
+// net/http/pprof is, for `grove ps PID` and `grove stacks PID` (package
+// cmd/grove) or [DebugTree] and [DebugStacks]. [WithLogger] makes an
+// actor's output and grove's warnings records of a [log/slog] logger.
+// [SetInstrumentation] registers one [Instrumentation] that observes every
+// spawn and call on both sides; module otelgrove implements it for
+// OpenTelemetry (traces across processes, metrics). [WithCmd] reaches the
+// actor's [os/exec.Cmd] before it starts, for what the options do not cover.
 package actor

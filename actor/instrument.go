@@ -37,8 +37,9 @@ type Instrumentation interface {
 	// or duplex when its last item has been received, or when the
 	// caller's Close or ctx ended it, or the actor's death.
 	Call(ctx context.Context, c CallInfo) (context.Context, func(CallEnd))
-	// Serve is called in the actor when a call arrives, with the call's
-	// ctx and the metadata its Call carried (nil for none). The ctx it
+	// Serve is called in the actor when a call arrives (one of a function
+	// it never registered too, ended at once with ErrUnknownFunction),
+	// with the call's ctx and the metadata its Call carried (nil for none). The ctx it
 	// returns is the one the function runs under, and must derive from ctx,
 	// whose cancellation (the caller's Cancel, the actor's stop) and values
 	// the function needs. The function it returns is called once the call
@@ -90,7 +91,10 @@ const (
 
 // CallInfo describes a call to an [Instrumentation].
 type CallInfo struct {
-	// Func is the name of the function called.
+	// Func is the name of the function called. On the serving side it is
+	// the name the Call asked for, which may be no function this actor
+	// registered (the call then ends with [ErrUnknownFunction]): a
+	// metric keyed on it must bound its names, as otelgrove's do.
 	Func string
 	// Kind is the call's form; on the serving side, where every form is
 	// the same Call, CallKindUnary unless the function is a batch.
@@ -237,7 +241,9 @@ func SetInstrumentation(i Instrumentation) {
 // GetInstrumentation returns the instrumentation [SetInstrumentation]
 // registered, or nil. It costs one atomic load; the pool and supervise
 // packages observe their own events through it, by the interfaces they
-// define, which an Instrumentation may implement too.
+// define, which an Instrumentation may implement too. (It is named as the
+// pair otel.SetTracerProvider and otel.GetTracerProvider are: the name
+// Instrumentation is the interface's.)
 func GetInstrumentation() Instrumentation {
 	if p := instrumentation.Load(); p != nil {
 		return p.Instrumentation

@@ -2,6 +2,7 @@ package actor
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -36,7 +37,10 @@ const (
 // and OpenTelemetry's name for the stream, so that logs and traces join on
 // them. Lines longer than 64 KiB are cut into records of 64 KiB,
 // as [WithOutput] cuts them; the tail of stderr in an [*ExitError] is kept
-// as without a logger. It overrides WithOutput and WithStderr. A remote
+// as without a logger. The actor process's own report of a failed
+// handshake or link with this process is such a stderr line, plain
+// ("actor: the handshake with the parent failed: ..."), so its record
+// says it without a second set of attributes. It overrides WithOutput and WithStderr. A remote
 // actor's output ([OnHost]) is logged the same way, and so is a
 // [StartProcess]'s; an actor on the goroutine backend has no output of its
 // own (it shares this process's stdout and stderr), so only the warnings go
@@ -82,6 +86,17 @@ func actorAttrs(id transport.ActorID) []any {
 		attrs = append(attrs, logKeyHost, id.Host)
 	}
 	return attrs
+}
+
+// tellParent writes, on an actor process's stderr w, one plain line
+// saying what failed, for its parent: the parent's forwarder prefixes it
+// with the actor's name, or makes it a Warn record of [WithLogger]'s
+// logger holding the actor's attributes. Not slog's default logger, whose
+// handler is whatever this program set (a timestamp, "ERROR", the
+// attributes again, or JSON), which the parent would hold as the text of
+// its record.
+func tellParent(w io.Writer, what string, err error) {
+	fmt.Fprintf(w, "actor: %s: %v\n", what, err)
 }
 
 // A logSink is a forward destination that makes each line a record of

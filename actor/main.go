@@ -59,11 +59,15 @@ func serveCall(root context.Context, s *transport.Stream) {
 	name := s.Func()
 	me := identity(root)
 	fn := lookup(name)
-	if fn == nil {
-		_ = s.Fail(context.Background(), errorInfo(me, unknownFunction(name, me), ""))
+	ctx, done, items := observeServe(s.Context(), me, s)
+	if fn == nil { // observed too: a server span with the error, as a 404 gets one
+		err := unknownFunction(name, me)
+		_ = s.Fail(context.Background(), errorInfo(me, err, ""))
+		if done != nil {
+			done(CallEnd{Err: err})
+		}
 		return
 	}
-	ctx, done, items := observeServe(s.Context(), me, s)
 	returned := false
 	defer func() {
 		if !returned { // runtime.Goexit unwinds the goroutine through here

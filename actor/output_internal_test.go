@@ -8,6 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/grove-rt/grove/transport"
 )
 
 // BenchmarkForward forwards 1,000 lines of 80 bytes per op, prefixed to
@@ -89,4 +93,26 @@ func TestLogSinkNoSource(t *testing.T) {
 	if src, ok := rec["source"].(map[string]any); ok && len(src) > 0 {
 		t.Fatalf("record %v names a source in this process", rec)
 	}
+}
+
+// An actor process's own failure (its handshake or link with the parent)
+// reaches a parent with WithLogger as a record saying it, with the
+// actor's attributes once: not as the text of the child's slog handler
+// (a timestamp, "ERROR", the attributes again) inside a Warn record.
+func TestChildFailureIsAPlainRecord(t *testing.T) {
+	t.Parallel()
+	// What the child writes on its stderr, before its link exists.
+	var stderr bytes.Buffer
+	tellParent(&stderr, "the handshake with the parent failed", io.ErrUnexpectedEOF)
+
+	var buf bytes.Buffer
+	c := &config{logger: slog.New(slog.NewJSONHandler(&buf, nil))}
+	_, errw, prefix := c.sinks(transport.ActorID{Name: "w", ID: "1", PID: 7}, io.Discard, "[w] ")
+	forward(&stderr, errw, prefix, nil)
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &rec), buf.String())
+	require.Equal(t, "actor: the handshake with the parent failed: unexpected EOF", rec["msg"])
+	require.Equal(t, "WARN", rec["level"])
+	require.Equal(t, "w", rec["grove.actor.name"])
+	require.Equal(t, "stderr", rec["log.iostream"])
 }

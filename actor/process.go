@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -34,7 +33,7 @@ func serveParent() int {
 		// A parent that went away during the spawn (it was cancelled) needs
 		// no report; anything else does.
 		if !transport.PeerGone(err) {
-			slog.Error("actor: the handshake with the parent failed", append(actorAttrs(self), "err", err)...)
+			tellParent(os.Stderr, "the handshake with the parent failed", err)
 		}
 		return 2
 	}
@@ -56,7 +55,7 @@ func serveParent() int {
 		if err := conn.Err(); !transport.PeerGone(err) {
 			// Not the parent going away: this side's link failed (a frame
 			// it could not read). Say so, and do not pass for a clean exit.
-			slog.Error("actor: the link to the parent failed", append(actorAttrs(self), "err", err)...)
+			tellParent(os.Stderr, "the link to the parent failed", err)
 			code = 1
 		}
 	}

@@ -22,7 +22,9 @@
 //     grove.stream.items received); grove.call.kind says which form.
 //   - the function's name, SpanKindServer: its serving in the actor, a
 //     child of the client span, until the answer is sent (with the items
-//     a stream sent).
+//     a stream sent). A call of a function the actor never registered
+//     gets one too, ended at once with error.type
+//     "actor.ErrUnknownFunction".
 //   - "grove.pool.task FN" (internal): a pool task (a Submit, or one batch
 //     of a Map) from its submission to its end; its call to the worker is
 //     its child.
@@ -43,8 +45,10 @@
 //
 // # Metrics
 //
-//   - grove.calls (counter): calls ended, by rpc.system, rpc.method, grove.call.side
-//     and error.type.
+//   - grove.calls (counter): calls ended, by rpc.system, rpc.method,
+//     grove.call.side and error.type. A call of a function the actor has
+//     not registered counts as rpc.method "_OTHER" (OpenTelemetry's name
+//     for a method not known): a caller may send any name.
 //   - grove.call.duration (histogram, seconds): their latency, in
 //     buckets from 100µs to 10s (the SDK's default ones are for
 //     milliseconds).

@@ -379,10 +379,20 @@ type seriesOpts struct {
 	record []metric.RecordOption
 }
 
+// otherMethod is rpc.method on the metrics of a call of a function the
+// actor has not registered.
+const otherMethod = "_OTHER"
+
 // seriesOf returns the options of fn's series on side, for a call that
 // ended with err: kept for those that succeed, built for a failure
 // (error.type is one more attribute).
 func (i *instrumentation) seriesOf(fn, side string, err error) *seriesOpts {
+	if errors.Is(err, actor.ErrUnknownFunction) {
+		// The name a caller asked for, registered nowhere: any text, as
+		// many as callers send. Metrics get OpenTelemetry's name for a
+		// method not known (an HTTP method's "_OTHER"); the span keeps it.
+		fn = otherMethod
+	}
 	build := func() *seriesOpts {
 		kv := []attribute.KeyValue{rpcSystemKey.String("grove"), rpcMethodKey.String(fn), SideKey.String(side)}
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/grove-rt/grove/actor"
 	"github.com/grove-rt/grove/internal/proctest"
@@ -244,4 +245,34 @@ func requireStreamSpans(t *testing.T, spans []span, fn, kind string, n int) {
 	require.Equal(t, kind, client.Attrs["grove.call.kind"])
 	require.Equal(t, fmt.Sprint(n), client.Attrs["grove.stream.items"])
 	require.Equal(t, fmt.Sprint(n), server.Attrs["grove.stream.items"])
+}
+
+// TestUnknownFunctionGetsAServerSpan calls a function the child never
+// registered: the child still records a server span, a child of the
+// caller's, with the error, as net/http's instrumentation records a 404.
+func TestUnknownFunctionGetsAServerSpan(t *testing.T) {
+	proctest.NoChildrenLeft(t)
+	const name = "otelgrove_test.Undeclared"
+	spans, err := tree(t, func(ctx context.Context, mid *actor.Ref) error {
+		_, err := actor.CallByName[int](ctx, mid, name, 1)
+		require.ErrorIs(t, err, actor.ErrUnknownFunction)
+		return nil
+	})
+	require.NoError(t, err)
+	client, server := find(t, spans, name, "client"), find(t, spans, name, "server")
+	require.Equal(t, client.ID, server.Parent)
+	for _, s := range []span{client, server} {
+		require.Equal(t, "Error", s.Status, s.Kind)
+		require.Equal(t, "actor.ErrUnknownFunction", s.Attrs["error.type"], s.Kind)
+	}
+	// Metrics do not take the name: a caller could send any number of them.
+	calls, ok := collect(t)["grove.calls"].(metricdata.Sum[int64])
+	require.True(t, ok)
+	other := false
+	for _, dp := range calls.DataPoints {
+		method, _ := dp.Attributes.Value("rpc.method")
+		require.NotEqual(t, name, method.AsString())
+		other = other || method.AsString() == "_OTHER"
+	}
+	require.True(t, other, "the client's call counts as rpc.method _OTHER")
 }

@@ -13,9 +13,10 @@
 // with its [*actor.ExitError], and the pool spawns a replacement; every
 // other task completes. A task handed to a worker that died before it began
 // runs on another worker; in [Map] only the item that was running fails,
-// and the items of its batch that had not started run elsewhere. Only a crash loop (more worker deaths than the limit within
-// the window, [WithCrashLimit]) breaks the pool ([ErrBroken]), and
-// [Shared] then hands out a fresh one.
+// and the items of its batch that had not started run elsewhere. Only a
+// crash loop (more worker deaths than the limit within the window,
+// [WithCrashLimit]) breaks the pool ([ErrBroken]), and [Shared] then hands
+// out a fresh one.
 //
 // A task's ctx ([Submit]'s) drops it while it is queued and cancels it in
 // its worker once it runs. [Pool.Shutdown] drains the pool and

@@ -34,6 +34,10 @@
 //   - Every blocking call honours its ctx; [Conn.Close] unblocks everything
 //     and returns only when the connection's goroutines have exited.
 //
+// A Call may carry [Metadata] beside its payload (a trace context, say),
+// as gRPC's metadata and HTTP's headers do: set with [ContextWithMetadata]
+// on the caller's side, read with [Stream.Metadata] on the callee's.
+//
 // Payloads stay raw msgpack ([msgpack.RawMessage]) until the receiver
 // decodes them with [Message.Decode] into the type it expects.
 //

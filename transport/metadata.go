@@ -36,7 +36,11 @@ type metadataKey struct{}
 // [Conn.Call] made with it, or with a context derived from it, sends md
 // with its Call. It replaces the metadata ctx already carried (read it with
 // [MetadataFromContext] to add to it); an empty md sends none. md must not
-// be changed afterwards: the calls read it as they send.
+// be changed afterwards: the calls read it as they send. md is not checked
+// here: a Call whose metadata is over [MaxMetadataEntries] or
+// [MaxMetadataBytes] fails in Conn.Call, with an error that says which,
+// and the connection carries on. It costs what context.WithValue does
+// (one allocation).
 func ContextWithMetadata(ctx context.Context, md Metadata) context.Context {
 	return context.WithValue(ctx, metadataKey{}, md)
 }
@@ -50,8 +54,8 @@ func MetadataFromContext(ctx context.Context) Metadata {
 }
 
 // Metadata returns the metadata the Call carried, on the callee's side
-// (nil on the caller's, and when it carried none). The map is the
-// stream's own: the caller must not change it.
+// (nil on the caller's, and when it carried none). It is decoded with the
+// Call, so this copies nothing; the caller must not change the map.
 func (s *Stream) Metadata() Metadata { return s.md }
 
 // checkMetadata says what is wrong with md for a Call, if anything.

@@ -8,8 +8,9 @@
 //
 // ps prints the tree as an indented table (NAME, ID, PID, BACKEND, STATE,
 // CALLS, UPTIME, RSS); stacks prints every actor's goroutine stacks, in
-// tree order, under a header per actor. It is a thin layer over
-// actor.DebugTree and actor.DebugStacks.
+// tree order, under a header per actor. -timeout (5s by default) bounds
+// the whole: an actor that has not answered by then is marked, not waited
+// for. It is a thin layer over actor.DebugTree and actor.DebugStacks.
 package main
 
 import (

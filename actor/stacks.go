@@ -44,8 +44,11 @@ type stackDump struct {
 // header line that names the actor, its pid, its depth and its backend:
 // Tractor's stack dump, in Go. Each process takes its own dump
 // (runtime.Stack of all goroutines, which stops its world for a moment,
-// cut at 4 MiB, and the cut is said); a goroutine actor shares its
-// process's, which its header says instead of repeating it. The gathering
+// cut at 4 MiB, and the cut is said), and the whole holds at most 32 MiB
+// of dumps, shared down the tree (each process dumps within its share and
+// splits the rest among its children, so memory stays bounded however
+// many there are); a goroutine actor shares its process's, which its
+// header says instead of repeating it. The gathering
 // is bounded as Tree's (ctx, DefaultDebugTimeout without a deadline); an
 // actor that does not answer in time gets a header that says so. It
 // returns w's error, or an error for a nil ctx.

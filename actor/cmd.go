@@ -31,7 +31,13 @@ import "os/exec"
 // one that outlives this process), so a spawn whose hook did any of these
 // fails with an error that names what changed and the option to use
 // instead, and starts nothing (a process the hook started is killed and
-// reaped). A hook that panics fails the spawn likewise.
+// reaped). A hook that panics fails the spawn likewise. On such a
+// refusal, the files the hook put on cmd's child side, which no start
+// will close, are closed: Stdin (the read end of cmd.StdinPipe, or a file
+// it set), a file that replaced Stdout or Stderr, and the files it
+// appended to ExtraFiles (this process's fd 0 to 2 excepted). The ends
+// the hook kept, such as the writer StdinPipe returned, are its own to
+// close.
 //
 // The fork does not happen on the hook's goroutine (on Linux one thread
 // of this process forks every actor, see [Spawn]), so the state of the

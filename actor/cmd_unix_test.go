@@ -147,3 +147,59 @@ func TestWithCmdSysProcAttr(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
+
+// openFDs counts this process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
+}
+
+// A refused hook's files on the child's side of cmd (the read end of
+// StdinPipe, a file it opened for Stdout, files it appended to ExtraFiles)
+// are closed by the spawn, which will not start them; the ends it kept (the
+// writer StdinPipe returned) are its own to close.
+func TestWithCmdRefusedClosesTheHooksFiles(t *testing.T) {
+	proctest.NeedsProcesses(t, "a process to start")
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc/self/fd to count descriptors in")
+	}
+	proctest.NoChildrenLeft(t)
+	devNull := func() *os.File {
+		f, err := os.Open(os.DevNull)
+		require.NoError(t, err)
+		return f
+	}
+	cases := []struct {
+		name string
+		hook func(*exec.Cmd)
+	}{
+		{"stdin pipe", func(c *exec.Cmd) {
+			w, err := c.StdinPipe()
+			require.NoError(t, err)
+			require.NoError(t, w.Close()) // the hook's own end
+		}},
+		{"stdin file", func(c *exec.Cmd) { c.Stdin = devNull() }},
+		{"stdout file", func(c *exec.Cmd) { c.Stdout = devNull() }},
+		{"extra file, then a panic", func(c *exec.Cmd) { c.ExtraFiles = append(c.ExtraFiles, devNull()); panic("after the append") }},
+	}
+	spawn := func(hook func(*exec.Cmd)) {
+		err := nursery.Run(context.Background(), func(ctx context.Context, n *nursery.Nursery) error {
+			_, err := actor.Spawn(ctx, n, "refused", actor.WithCmd(hook))
+			n.Cancel(nil)
+			return err
+		})
+		require.ErrorContains(t, err, "WithCmd's hook ")
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			spawn(tc.hook) // the first spawn's own descriptors (the poller's, say) are not the hook's
+			before := openFDs(t)
+			for range 3 {
+				spawn(tc.hook)
+			}
+			require.Equal(t, before, openFDs(t), "descriptors left open by refused spawns")
+		})
+	}
+}

@@ -153,7 +153,7 @@ func (d *DebugServer) handle(s *transport.Stream) {
 		out = d.sv.tree(ctx)
 	case debugStacksFunc:
 		var buf bytes.Buffer
-		_ = writeStacks(&buf, d.sv.stacks(ctx, false))
+		_ = writeStacks(&buf, d.sv.stacks(ctx, false, dumpBudget(a)))
 		out = buf.Bytes()
 	default:
 		_ = s.Fail(context.Background(), errorInfo(me, unknownFunction(s.Func(), me), ""))

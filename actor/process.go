@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -217,11 +218,50 @@ func startError(name string, err error) error {
 // runCmdHook calls WithCmd's hook, if any, on cmd, which is ready to
 // start, and checks that it left what the spawn needs as it was (see
 // [WithCmd]): its error names what changed and what to do instead. A
-// process the hook started is killed and reaped.
+// process the hook started is killed and reaped; on an error, the files
+// the hook put on cmd's child side are closed (see closeHookFiles).
 func runCmdHook(cmd *exec.Cmd, hook func(*exec.Cmd)) error {
 	if hook == nil {
 		return nil
 	}
+	files, stdout, stderr := slices.Clone(cmd.ExtraFiles), cmd.Stdout, cmd.Stderr
+	err := checkCmdHook(cmd, hook)
+	if err != nil {
+		closeHookFiles(cmd, files, stdout, stderr)
+	}
+	return err
+}
+
+// closeHookFiles closes the files of a refused hook on cmd's child side,
+// which no Start will close: Stdin (the read end of StdinPipe, say), a
+// replaced Stdout or Stderr, ExtraFiles entries beyond grove's. Grove's
+// own (files, stdout, stderr) are grove's to close, and this process's
+// standard files (fd 0 to 2) are left open.
+func closeHookFiles(cmd *exec.Cmd, files []*os.File, stdout, stderr io.Writer) {
+	var added []any
+	added = append(added, cmd.Stdin)
+	if cmd.Stdout != stdout {
+		added = append(added, cmd.Stdout)
+	}
+	if cmd.Stderr != stderr {
+		added = append(added, cmd.Stderr)
+	}
+	for _, f := range cmd.ExtraFiles {
+		if !slices.Contains(files, f) {
+			added = append(added, f)
+		}
+	}
+	for _, a := range added {
+		f, ok := a.(*os.File)
+		if !ok || f == nil || f == stdout || f == stderr || slices.Contains(files, f) || f.Fd() <= 2 {
+			continue
+		}
+		_ = f.Close()
+	}
+}
+
+// checkCmdHook calls hook on cmd and checks it as runCmdHook says.
+func checkCmdHook(cmd *exec.Cmd, hook func(*exec.Cmd)) error {
 	path, args, files, attr := cmd.Path, slices.Clone(cmd.Args), slices.Clone(cmd.ExtraFiles), cmd.SysProcAttr
 	stdout, stderr, deathSig := cmd.Stdout, cmd.Stderr, parentDeathSignal(attr)
 	var vars [len(groveVars)]string // their entries, "" for one not set

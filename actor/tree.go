@@ -128,6 +128,9 @@ func debugBound(ctx context.Context) (context.Context, context.CancelFunc) {
 type debugArgs struct {
 	Budget time.Duration // the time the callee has to answer
 	PID    int           // the caller's pid: a callee of the same process takes no stack dump
+	// Bytes bounds the Stacks of grove.stacks' answer, the callee's and its
+	// subtree's: 0 (a caller that sends none) is maxDumpAnswer, -1 none.
+	Bytes int
 }
 
 // childArgs are the arguments for this server's children, of ctx's time.
@@ -152,7 +155,7 @@ func (sv *server) debugContext(ctx context.Context, budget time.Duration) (conte
 func init() {
 	serveDebug(treeFunc, func(ctx context.Context, sv *server, _ debugArgs) any { return sv.tree(ctx) })
 	serveDebug(stacksFunc, func(ctx context.Context, sv *server, a debugArgs) any {
-		return sv.stacks(ctx, a.PID == sv.id.PID)
+		return sv.stacks(ctx, a.PID == sv.id.PID, dumpBudget(a))
 	})
 }
 

@@ -110,10 +110,27 @@ func Tree(ctx context.Context) (TreeInfo, error) {
 	defer cancel()
 	sv := serverFor(ctx)
 	info := sv.tree(ctx)
-	if c := sv.link.Load(); c != nil {
-		info.Parent = c.Peer().Actor.ID
-	}
+	info.Parent = sv.parentID(ctx)
 	return info, nil
+}
+
+// parentID returns the ID of the actor at the other end of sv's link to
+// its parent: "" for the root process, which has none. An actor's call can
+// run before its server has recorded the link it came on, so it waits for
+// the link, bounded by ctx and by the server's end.
+func (sv *server) parentID(ctx context.Context) string {
+	if sv.top && !startedAsActor {
+		return ""
+	}
+	select {
+	case <-sv.linked:
+	case <-sv.root.Done():
+	case <-ctx.Done():
+	}
+	if c := sv.link.Load(); c != nil {
+		return c.Peer().Actor.ID
+	}
+	return ""
 }
 
 // debugBound bounds ctx by DefaultDebugTimeout if it has no deadline.
